@@ -1,0 +1,25 @@
+# fer-bench developer and user entry points. Every target installs into .venv first when it is missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test demo report clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+demo: $(STAMP)
+	$(BIN)/fer-bench run --dataset synthetic --model svm-rbf
+	$(BIN)/fer-bench run --dataset synthetic --model svm-linear --features hog
+
+clean:
+	rm -rf $(VENV) .pytest_cache .cache

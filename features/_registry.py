@@ -1,0 +1,37 @@
+"""Feature extractors by name, composed with ``+`` (``hog+landmarks``)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ._base import ImageTransformer
+from ._hog import HOGFeatures
+from ._landmarks import LandmarkFeatures
+from ._lbp import LBPFeatures
+
+#: name -> (factory with the default hyperparameters, one-line description)
+FEATURES: dict[str, tuple[Callable[[], ImageTransformer], str]] = {
+    "hog": (HOGFeatures, "HOG: 9 orientations, 8x8-pixel cells, 2x2-cell blocks (900 values on 48x48)"),
+    "lbp": (LBPFeatures, "uniform LBP (8 points, radius 1) histograms over a 6x6 grid (360 values)"),
+    "landmarks": (LandmarkFeatures, "dlib 68 landmarks, centred and scale-normalised (136 values)"),
+    "landmark-distances": (lambda: LandmarkFeatures(pairwise_distances=True),
+                           "dlib 68 landmarks plus all 2,278 pairwise distances (2,414 values)"),
+}
+
+
+class UnknownFeatureError(ValueError):
+    """A feature name that is not in :data:`FEATURES`."""
+
+
+def parse_features(spec: str) -> list[tuple[str, ImageTransformer]]:
+    """``"hog+landmarks"`` -> ``[("hog", HOGFeatures()), ("landmarks", LandmarkFeatures())]``."""
+    names = [n.strip() for n in spec.split("+")]
+    if not spec.strip() or any(not n for n in names):
+        raise UnknownFeatureError(f"empty feature name in {spec!r}; choose from {', '.join(FEATURES)}, joined by +")
+    unknown = [n for n in names if n not in FEATURES]
+    if unknown:
+        raise UnknownFeatureError(f"unknown feature {unknown[0]!r} in {spec!r}; choose from {', '.join(FEATURES)}, "
+                                  f"joined by +")
+    if len(set(names)) != len(names):
+        raise UnknownFeatureError(f"feature listed twice in {spec!r}")
+    return [(n, FEATURES[n][0]()) for n in names]
