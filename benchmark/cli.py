@@ -1,0 +1,167 @@
+"""The ``fer-bench`` command line: run experiments, inspect datasets, list models and features."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import FerBenchError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Matched classical-vs-deep facial expression recognition benchmarks (FER2013, CK+).")
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def run(
+    dataset: str = typer.Option(..., "--dataset", "-d", help="fer2013, ck+ or synthetic."),
+    model: str = typer.Option(..., "--model", "-m", help="A registered model (see 'fer-bench models')."),
+    features: Optional[str] = typer.Option(None, help="Features for classical models, joined by + "
+                                           "(default: the model's, hog+landmarks for the SVMs)."),
+    data_dir: Optional[Path] = typer.Option(None, help="Dataset folder or file (default: $FER_BENCH_DATA/<dataset> "
+                                            "or ./data/<dataset>)."),
+    seed: int = typer.Option(0, help="Seed for folds, subsampling and models; recorded in the run."),
+    folds: int = typer.Option(10, help="Outer subject-independent folds (k-fold protocols)."),
+    inner_folds: int = typer.Option(5, help="Inner grouped CV folds that select hyperparameters (k-fold)."),
+    n_jobs: int = typer.Option(-1, help="Parallel workers for features and search (-1: all cores)."),
+    reports_dir: Path = typer.Option(Path("reports"), help="Where runs/ is written."),
+    cache_dir: Optional[Path] = typer.Option(None, help="Feature cache (default: $FER_BENCH_CACHE or "
+                                             "~/.cache/fer-bench)."),
+    strict: bool = typer.Option(False, "--strict", help="Fail on the first unreadable image instead of skipping it."),
+    ck_frames: int = typer.Option(3, help="CK+ original release: last N frames of each labelled sequence."),
+    ck_neutral: bool = typer.Option(False, "--ck-neutral", help="CK+ original release: add each sequence's first "
+                                    "frame as neutral."),
+    pca: str = typer.Option("auto", help="PCA components before the SVM: auto (200 above 10,000 training images), "
+                            "none, or a number."),
+) -> None:
+    """Run one experiment and write reports/runs/<run-id>/ (metrics, reports, confusion matrix, provenance)."""
+    from .experiment import RunConfig, run_experiment
+
+    config = RunConfig(dataset=dataset, model=model, features=features, data_dir=str(data_dir) if data_dir else None,
+                       seed=seed, folds=folds, inner_folds=inner_folds, n_jobs=n_jobs, reports_dir=str(reports_dir),
+                       cache_dir=str(cache_dir) if cache_dir else None, strict=strict, ck_frames=ck_frames,
+                       ck_neutral=ck_neutral, pca=pca)
+    try:
+        path, metrics = run_experiment(config, console=err)
+    except FerBenchError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        _fail("interrupted; no run folder was written", code=130)
+    out.print(_summary_table(metrics))
+    out.print(str(path), highlight=False, soft_wrap=True)
+
+
+def _summary_table(metrics: dict) -> Table:
+    table = Table(title=f"{metrics['model']} ({metrics['features']}) on {metrics['dataset']}, "
+                        f"{metrics['protocol']}, seed {metrics['seed']}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    std = metrics.get("accuracy_std")
+    for key in ("accuracy", "macro_f1", "balanced_accuracy"):
+        s = metrics.get(f"{key}_std")
+        table.add_row(key + (" (mean over folds)" if std is not None else f" ({metrics.get('test_split')})"),
+                      f"{metrics[key]:.4f}" + (f" ± {s:.4f}" if s is not None else ""))
+    if "validation" in metrics:
+        table.add_row(f"accuracy ({metrics['validation']['split']}, validation)",
+                      f"{metrics['validation']['accuracy']:.4f}")
+    table.add_row("test images", str(metrics["n_test"]))
+    return table
+
+
+@app.command()
+def datasets(
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Only this dataset."),
+    data_dir: Optional[Path] = typer.Option(None, help="Look here instead of the default folder."),
+    ck_frames: int = typer.Option(3, help="CK+ original release: frames per sequence."),
+    ck_neutral: bool = typer.Option(False, "--ck-neutral", help="CK+ original release: add neutral frames."),
+) -> None:
+    """Which datasets are found where, in which layout, with counts per class and split against the expected."""
+    from .datasets import DATASETS, default_data_dir, detect_layout, load_dataset
+    from .datasets._registry import EXPECTED_SPLIT_SIZES, EXPECTED_TOTALS, check_name
+
+    names = [dataset] if dataset else list(DATASETS)
+    problems = 0
+    for name in names:
+        try:
+            check_name(name)
+        except FerBenchError as exc:
+            _fail(str(exc))
+        path = data_dir or default_data_dir(name)
+        title = f"[bold]{name}[/]: {DATASETS[name][0]}"
+        try:
+            layout, where = detect_layout(name, path)
+            ds = load_dataset(name, where if name != "synthetic" else None, ck_frames=ck_frames,
+                              ck_neutral=ck_neutral)
+        except FerBenchError as exc:
+            problems += 1
+            out.print(title)
+            out.print(f"  [red]not usable:[/] {exc}\n", highlight=False, soft_wrap=True)
+            continue
+        out.print(title)
+        out.print(f"  found at {ds.root or '(embedded)'} as {layout}: {len(ds)} images"
+                  + (f", {len(set(ds.subjects))} subjects" if ds.subjects is not None else "")
+                  + f", fingerprint {ds.fingerprint[:12]}", highlight=False, soft_wrap=True)
+        table = Table(show_edge=False)
+        table.add_column("split")
+        for c in ds.class_names:
+            table.add_column(c, justify="right")
+        table.add_column("total", justify="right")
+        table.add_column("expected", justify="right")
+        expected = {**EXPECTED_SPLIT_SIZES.get(name, {}), "all": EXPECTED_TOTALS.get(name)}
+        for split, counts in ds.counts().items():
+            total = sum(counts.values())
+            exp = expected.get(split)
+            mark = "" if exp is None else (" ✓" if exp == total else " ✗")
+            table.add_row(split, *map(str, counts.values()), str(total), f"{exp if exp is not None else '-'}{mark}")
+            empty = [c for c, k in counts.items() if k == 0]
+            if split == "all" and empty:
+                out.print(f"  [red]empty classes:[/] {', '.join(empty)}")
+        out.print(table)
+        for note in ds.notes:
+            out.print(f"  note: {note}", highlight=False)
+        if ds.skipped:
+            out.print(f"  [yellow]skipped {len(ds.skipped)} inputs[/], e.g. {ds.skipped[0]['path']}: "
+                      f"{ds.skipped[0]['reason']}", highlight=False)
+        out.print()
+    if problems and dataset:
+        raise typer.Exit(1)
+
+
+@app.command()
+def models() -> None:
+    """List the registered models and the feature extractors classical models can use."""
+    from features import FEATURES
+    from models import list_models
+
+    table = Table(title="models")
+    for col in ("name", "kind", "default features", "grid", "description"):
+        table.add_column(col)
+    for spec in list_models():
+        grid = ", ".join(f"{k.split('__')[-1]}={v}" for k, v in spec.param_grid.items())
+        table.add_row(spec.name, spec.kind, spec.default_features or "pixels", grid, spec.description)
+    out.print(table)
+    feats = Table(title="features (combine with +, e.g. hog+landmarks)")
+    feats.add_column("name")
+    feats.add_column("description")
+    for name, (_, description) in FEATURES.items():
+        feats.add_row(name, description)
+    out.print(feats)
+
+
+def main() -> None:  # pragma: no cover - console-script shim
+    app(prog_name="fer-bench")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

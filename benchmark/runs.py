@@ -1,0 +1,141 @@
+"""Run folders and their provenance: atomic creation, run ids, config hashes and system information."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from . import __version__
+
+INCOMPLETE_PREFIX = ".incomplete-"
+PACKAGES = ("numpy", "pandas", "scikit-learn", "scikit-image", "dlib-bin", "face_recognition_models",
+            "tensorflow", "keras", "joblib", "rich", "typer", "matplotlib", "pillow")
+#: Options that change how fast a run goes or where it writes, never its numbers.
+NON_RESULT_OPTIONS = ("n_jobs", "reports_dir", "cache_dir", "data_dir")
+
+
+def config_hash(config: dict) -> str:
+    """Hash of the options that determine a run's numbers (not n_jobs or output paths)."""
+    relevant = {k: v for k, v in sorted(config.items()) if k not in NON_RESULT_OPTIONS}
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def make_run_id(config: dict, *, now: datetime | None = None) -> str:
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%S%fZ")
+    parts = [config["dataset"], config["model"], config.get("features") or "pixels", f"s{config['seed']}"]
+    slug = re.sub(r"[^A-Za-z0-9.+-]+", "-", "_".join(parts))
+    return f"{stamp}_{slug}_{config_hash(config)}"
+
+
+@contextmanager
+def run_folder(runs_dir: Path, run_id: str):
+    """Yield a hidden temporary folder; rename it to ``runs_dir/run_id`` only when the body completes.
+
+    Any exception (including Ctrl-C) removes the temporary folder, so nothing half-written looks finished.
+    """
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    tmp = runs_dir / f"{INCOMPLETE_PREFIX}{run_id}"
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    final = runs_dir / run_id
+    os.replace(tmp, final)
+
+
+class PhaseTimer:
+    """Wall time per named phase, for the manifest."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._start = time.perf_counter()
+
+    @contextmanager
+    def phase(self, name: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+
+    def summary(self) -> dict:
+        return {**{k: round(v, 3) for k, v in self.seconds.items()},
+                "total": round(time.perf_counter() - self._start, 3)}
+
+
+def git_commit() -> dict:
+    """The commit of the fer-bench checkout (if it is one) and whether it had uncommitted changes."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=10)
+        if commit.returncode != 0:
+            return {"commit": None, "dirty": None}
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
+        return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _gpus() -> list[str]:
+    """GPUs as nvidia-smi lists them (without importing TensorFlow); empty when there are none."""
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()] if out.returncode == 0 else []
+
+
+def _memory_gib() -> float | None:
+    try:
+        return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30, 1)
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def system_info() -> dict:
+    """Tool, Python and package versions, platform and hardware: what a figure needs to be traced."""
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "tool": "fer-bench", "tool_version": __version__, **{f"git_{k}": v for k, v in git_commit().items()},
+        "python": sys.version.split()[0], "packages": versions,
+        "platform": platform.platform(), "machine": platform.machine(), "hostname": platform.node(),
+        "cpu": _cpu_model(), "cpu_count": os.cpu_count(), "memory_gib": _memory_gib(), "gpus": _gpus(),
+        "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def write_json(path: Path, data: dict) -> None:
+    Path(path).write_text(json.dumps(data, indent=2, default=str) + "\n")

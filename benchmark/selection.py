@@ -1,0 +1,74 @@
+"""Hyperparameter selection that never sees test data.
+
+- :func:`grouped_grid_search`: exhaustive grid, inner CV grouped by subject (k-fold protocols).
+- :func:`holdout_halving_search`: successive halving over training-set sizes, every candidate scored on a
+  held-out validation set (FER2013's PublicTest), grid points fitted in parallel. The survivor is an exact
+  model fitted on the whole training set.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, ParameterGrid
+
+
+def grouped_grid_search(estimator, param_grid: dict, X, y, groups, *, cv, n_jobs: int = -1):
+    """Fit a GridSearchCV with group-aware ``cv`` on (X, y); returns (refitted best model, best params, log)."""
+    search = GridSearchCV(estimator, param_grid, cv=cv, scoring="accuracy", n_jobs=n_jobs, refit=True,
+                          error_score="raise")
+    search.fit(X, y, groups=groups)
+    log = [{"params": p, "mean_cv_accuracy": float(m)}
+           for p, m in zip(search.cv_results_["params"], search.cv_results_["mean_test_score"])]
+    return search.best_estimator_, search.best_params_, log
+
+
+def _stratified_subsample(y: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` indices of ``y`` with class proportions kept (at least one per class)."""
+    if n >= len(y):
+        return np.arange(len(y))
+    picked = []
+    for c in np.unique(y):
+        members = np.flatnonzero(y == c)
+        k = max(1, int(round(n * len(members) / len(y))))
+        picked.append(rng.choice(members, size=min(k, len(members)), replace=False))
+    return np.sort(np.concatenate(picked))
+
+
+def _fit_score(estimator, params, X, y, X_val, y_val):
+    model = clone(estimator).set_params(**params).fit(X, y)
+    return model, float(np.mean(model.predict(X_val) == y_val))
+
+
+def holdout_halving_search(estimator, param_grid: dict, X, y, X_val, y_val, *, seed: int = 0,
+                           n_jobs: int = -1, min_samples: int = 3000, factor: int = 3):
+    """Successive halving on a validation set; returns (model fitted on all of X, best params, log).
+
+    Round r fits every surviving candidate on a stratified subsample of ``min_samples * factor**r`` training
+    images (the whole set once that reaches it) and keeps the best ``1/factor`` by validation accuracy. Ties go
+    to the earlier grid point. The last round always uses the whole training set, so the returned model is an
+    exact fit on all of it.
+    """
+    rng = np.random.default_rng(seed)
+    candidates = list(ParameterGrid(param_grid)) or [{}]
+    n_total, size, log = len(y), min_samples, []
+    for round_no in range(64):
+        full = size * factor > n_total or len(candidates) == 1 or size >= n_total
+        n = n_total if full else size
+        rows = _stratified_subsample(y, n, rng)
+        results = Parallel(n_jobs=n_jobs)(delayed(_fit_score)(estimator, p, X[rows], y[rows], X_val, y_val)
+                                          for p in candidates)
+        scores = [s for _, s in results]
+        log += [{"round": round_no, "n_train": int(n), "params": p,
+                 "val_accuracy": s} for p, s in zip(candidates, scores)]
+        order = sorted(range(len(candidates)), key=lambda i: (-scores[i], i))
+        if full:
+            best = order[0]
+            return results[best][0], candidates[best], log
+        keep = max(1, math.ceil(len(candidates) / factor))
+        candidates = [candidates[i] for i in sorted(order[:keep])]
+        size *= factor
+    raise AssertionError("successive halving did not converge")  # pragma: no cover

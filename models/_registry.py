@@ -1,0 +1,52 @@
+"""The model registry: every model, classical or deep, is one decorated factory looked up by name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from benchmark.errors import FerBenchError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: how to build it and what its search declares.
+
+    ``param_grid`` is plain data (scikit-learn grid syntax, keys ``step__param``); ``default_features`` is the
+    feature spec a classical model uses when ``--features`` is not given (None for models on pixels).
+    """
+
+    name: str
+    kind: str
+    description: str
+    build: Callable
+    param_grid: dict = field(default_factory=dict)
+    default_features: str | None = None
+
+
+_MODELS: dict[str, ModelSpec] = {}
+
+
+def register_model(name: str, *, kind: str, description: str, param_grid: dict | None = None,
+                   default_features: str | None = None):
+    """Decorator adding ``build`` to the registry under ``name``."""
+
+    def decorator(build: Callable) -> Callable:
+        if name in _MODELS:
+            raise ValueError(f"model {name!r} registered twice")
+        _MODELS[name] = ModelSpec(name, kind, description, build, dict(param_grid or {}), default_features)
+        return build
+
+    return decorator
+
+
+def get_model(name: str) -> ModelSpec:
+    try:
+        return _MODELS[name]
+    except KeyError:
+        raise FerBenchError(f"unknown model {name!r}; choose one of {', '.join(_MODELS)} "
+                            f"(see 'fer-bench models')") from None
+
+
+def list_models() -> list[ModelSpec]:
+    return list(_MODELS.values())
