@@ -1,0 +1,202 @@
+"""Shared fixtures: real on-disk dataset layouts written into tmp_path, and an isolated feature cache.
+
+Nothing here reads ../shared or downloads anything: every file is generated from the embedded synthetic
+dataset, random noise, or scikit-image's bundled astronaut photograph.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmark.datasets import FER_CLASSES, make_synthetic
+
+#: Kaggle folder names in FER_CLASSES order (label index = position).
+FER_FOLDER_NAMES = tuple(c.lower() for c in FER_CLASSES)
+CK48_NAMES = ("anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch, tmp_path):
+    """No test writes into ~/.cache or reads a user's ./data: both point into the test's tmp_path."""
+    monkeypatch.setenv("FER_BENCH_CACHE", str(tmp_path / "fer-cache"))
+    monkeypatch.setenv("FER_BENCH_DATA", str(tmp_path / "no-data-here"))
+
+
+@pytest.fixture(scope="session")
+def synthetic():
+    """The embedded synthetic dataset with its defaults (980 images, 20 subjects); treat as read-only."""
+    return make_synthetic()
+
+
+@pytest.fixture(scope="session")
+def face_pool(synthetic):
+    """48x48 uint8 face images to write into fixture files (distinct images, in a fixed order)."""
+    return synthetic.images
+
+
+@pytest.fixture(scope="session")
+def astronaut_gray():
+    """skimage's astronaut photograph (a real face) as uint8 grayscale 512x512."""
+    from skimage import color, data
+
+    return (color.rgb2gray(data.astronaut()) * 255).round().astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def astronaut_face(astronaut_gray):
+    """The astronaut's face cropped (rows 30:200, cols 150:320) and resized to a 48x48 uint8 face crop."""
+    crop = Image.fromarray(astronaut_gray[30:200, 150:320]).resize((48, 48), Image.BILINEAR)
+    return np.asarray(crop, dtype=np.uint8).copy()
+
+
+def fer_split_plan(per_split=(("Training", 3), ("PublicTest", 2), ("PrivateTest", 2))):
+    """(usage, label) pairs in the real CSV order: all Training rows, then PublicTest, then PrivateTest."""
+    return [(usage, label) for usage, n in per_split for label in range(len(FER_CLASSES)) for _ in range(n)]
+
+
+@pytest.fixture
+def fer_plan():
+    """Default tiny FER2013: 7 classes x (3 Training, 2 PublicTest, 2 PrivateTest) = 49 images."""
+    return fer_split_plan()
+
+
+@pytest.fixture(scope="session")
+def write_fer_csv(face_pool):
+    """Factory: write a FER2013 challenge CSV (header emotion,pixels,Usage) for a plan of (usage, label).
+
+    Row i gets ``images[i]`` (default: the i-th image of the face pool, whatever its expression).
+    """
+
+    def write(path: Path, plan, *, header="emotion,pixels,Usage", images=None) -> Path:
+        images = face_pool if images is None else images
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lines = [header]
+        for i, (usage, label) in enumerate(plan):
+            pixels = " ".join(map(str, images[i].ravel()))
+            lines.append(f"{label},{pixels},{usage}")
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def fer_csv(tmp_path, write_fer_csv, fer_plan):
+    """A well-formed tiny fer2013.csv in tmp_path/fer2013/."""
+    return write_fer_csv(tmp_path / "fer2013" / "fer2013.csv", fer_plan)
+
+
+@pytest.fixture(scope="session")
+def write_fer_folders(face_pool):
+    """Factory: write Kaggle's train/<class>/*.jpg + test/<class>/*.jpg layout for a plan of (usage, label).
+
+    Files keep the official split in their Training_/PublicTest_/PrivateTest_ prefix unless ``prefixes`` is
+    False, in which case test/ files are named by number only (the unofficial variant).
+    """
+
+    def write(root: Path, plan, *, prefixes=True) -> Path:
+        for name in FER_FOLDER_NAMES:
+            (root / "train" / name).mkdir(parents=True, exist_ok=True)
+            (root / "test" / name).mkdir(parents=True, exist_ok=True)
+        for i, (usage, label) in enumerate(plan):
+            folder = "train" if usage == "Training" else "test"
+            stem = f"{usage}_{10000000 + 37 * i}" if prefixes or usage == "Training" else f"{i:05d}"
+            Image.fromarray(face_pool[i]).save(root / folder / FER_FOLDER_NAMES[label] / f"{stem}.jpg",
+                                                        quality=95)
+        return root
+
+    return write
+
+
+@pytest.fixture
+def fer_folders(tmp_path, write_fer_folders, fer_plan):
+    """A well-formed tiny Kaggle-folder FER2013 in tmp_path/fer2013-folders/ (same images as ``fer_csv``)."""
+    return write_fer_folders(tmp_path / "fer2013-folders", fer_plan)
+
+
+#: CK+48 plan: emotion -> subjects having one 3-frame sequence of it. 7 subjects overall, 19 sequences, 57 images.
+CK48_PLAN = {
+    "anger": ["S005", "S010", "S011"],
+    "contempt": ["S014", "S022"],
+    "disgust": ["S005", "S011", "S026"],
+    "fear": ["S010", "S014"],
+    "happy": ["S005", "S010", "S022", "S026"],
+    "sadness": ["S011", "S032"],
+    "surprise": ["S014", "S026", "S032"],
+}
+
+
+@pytest.fixture
+def ck48_plan():
+    """The default CK+48 fixture plan (emotion -> subjects with one 3-frame sequence)."""
+    return {k: list(v) for k, v in CK48_PLAN.items()}
+
+
+@pytest.fixture(scope="session")
+def write_ck48(face_pool):
+    """Factory: write CK+48's <emotion>/S###_###_########.png layout (48x48 grayscale PNG, 3 frames each)."""
+
+    def write(root: Path, plan=None) -> Path:
+        plan = CK48_PLAN if plan is None else plan
+        i = 0
+        for seq_no, (emotion, subjects) in enumerate(plan.items(), start=1):
+            (root / emotion).mkdir(parents=True, exist_ok=True)
+            for subject in subjects:
+                for frame in (12, 13, 14):
+                    name = f"{subject}_{seq_no:03d}_{frame:08d}.png"
+                    Image.fromarray(face_pool[i]).save(root / emotion / name)
+                    i += 1
+        return root
+
+    return write
+
+
+@pytest.fixture
+def ck48_dir(tmp_path, write_ck48):
+    """A well-formed tiny CK+48 tree in tmp_path/CK+48/."""
+    return write_ck48(tmp_path / "CK+48")
+
+
+@pytest.fixture(scope="session")
+def ck_frame(astronaut_gray):
+    """Factory: a 640x490 grayscale CK+-like frame with the astronaut's head, shifted by ``dx`` pixels."""
+    head = np.asarray(Image.fromarray(astronaut_gray[0:300, 80:380]).resize((380, 380), Image.BILINEAR))
+
+    def frame(dx: int = 0) -> np.ndarray:
+        canvas = np.full((490, 640), 110, dtype=np.uint8)
+        canvas[50:430, 130 + dx:510 + dx] = head
+        return canvas
+
+    return frame
+
+
+@pytest.fixture
+def ck_original_dir(tmp_path, ck_frame):
+    """The original CK+ release layout: cohn-kanade-images/S###/###/*.png frames, Emotion/ label files.
+
+    - S005/001: 5 frames, label 3 (disgust); its last frame is blank (no face) -> skipped and counted.
+    - S010/002: 4 frames, label 5 (happy).
+    - S010/003: 3 frames, no Emotion file -> an unlabelled sequence, ignored.
+    - S011/001: 4 frames, label 7 (surprise).
+    With the default 3 last frames: 9 chosen frames, 8 faces, 1 skipped.
+    """
+    root = tmp_path / "CK+"
+    sequences = {("S005", "001"): (5, 3.0, True), ("S010", "002"): (4, 5.0, False),
+                 ("S010", "003"): (3, None, False), ("S011", "001"): (4, 7.0, False)}
+    for (subject, seq), (n_frames, code, blank_last) in sequences.items():
+        frames_dir = root / "cohn-kanade-images" / subject / seq
+        frames_dir.mkdir(parents=True)
+        for k in range(1, n_frames + 1):
+            img = ck_frame(dx=4 * k)
+            if blank_last and k == n_frames:
+                img = np.full_like(img, 95)
+            Image.fromarray(img).save(frames_dir / f"{subject}_{seq}_{k:08d}.png")
+        if code is not None:
+            label_dir = root / "Emotion" / subject / seq
+            label_dir.mkdir(parents=True)
+            (label_dir / f"{subject}_{seq}_{n_frames:08d}_emotion.txt").write_text(f"   {code:.7e}\n")
+    return root

@@ -1,0 +1,169 @@
+"""HOG, LBP and dlib-landmark transformers, the feature registry and the on-disk feature cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from features import (FEATURES, HOGFeatures, LandmarkFeatures, LBPFeatures, UnknownFeatureError, default_cache_dir,
+                      extract, extract_all, parse_features)
+
+
+@pytest.fixture(scope="module")
+def few_faces(synthetic):
+    return synthetic.images[::70][:14]
+
+
+def test_hog_and_lbp_default_sizes_on_48x48(few_faces):
+    """Default HOG gives 900 values and default LBP 360 values per 48x48 face, as float32."""
+    hog = HOGFeatures().transform(few_faces)
+    lbp = LBPFeatures().transform(few_faces)
+    assert hog.shape == (len(few_faces), 900) and hog.dtype == np.float32
+    assert lbp.shape == (len(few_faces), 360) and lbp.dtype == np.float32
+    # LBP: one normalised 10-bin histogram per cell of the 6x6 grid
+    np.testing.assert_allclose(lbp.reshape(len(few_faces), 36, 10).sum(axis=2), 1.0, rtol=1e-5)
+    assert np.isfinite(hog).all() and hog.std(axis=0).max() > 0  # features differ between faces
+
+
+def test_transformers_accept_a_single_image_and_refuse_other_shapes(few_faces):
+    """A single H x W image is treated as a batch of one; anything else than N x H x W is a ValueError."""
+    np.testing.assert_array_equal(HOGFeatures().transform(few_faces[0]), HOGFeatures().transform(few_faces[:1]))
+    with pytest.raises(ValueError, match="N x H x W"):
+        LBPFeatures().transform(np.zeros((2, 48, 48, 3), np.uint8))
+
+
+def test_hog_parameters_change_the_descriptor(few_faces):
+    """Hyperparameters are used: 6 orientations on 12-pixel cells -> 3x3 blocks x 2x2 cells x 6 = 216 values."""
+    assert HOGFeatures(orientations=6, pixels_per_cell=12).transform(few_faces).shape == (len(few_faces), 216)
+    assert LBPFeatures(n_points=16, radius=2, grid=4).transform(few_faces).shape == (len(few_faces), 4 * 4 * 18)
+
+
+def test_landmark_feature_sizes(astronaut_face):
+    """Landmarks give 68 x 2 = 136 values, and 136 + 2278 pairwise distances = 2414 with pairwise_distances."""
+    plain = LandmarkFeatures().transform(astronaut_face[None])
+    full = LandmarkFeatures(pairwise_distances=True).transform(astronaut_face[None])
+    assert plain.shape == (1, 136) and full.shape == (1, 2414)
+    np.testing.assert_allclose(full[0, :136], plain[0], rtol=1e-6)
+    pts = plain[0].reshape(68, 2).astype(np.float64)
+    i, j = np.triu_indices(68, k=1)
+    np.testing.assert_allclose(full[0, 136:], np.linalg.norm(pts[i] - pts[j], axis=1), rtol=1e-5, atol=1e-6)
+
+
+def test_landmarks_on_a_real_face_are_inside_and_anatomically_ordered(astronaut_face):
+    """On the astronaut's face crop, dlib gives 68 points inside the image: brows above eyes above mouth."""
+    assert astronaut_face.shape == (48, 48) and astronaut_face.dtype == np.uint8
+    pts = LandmarkFeatures().landmarks(astronaut_face)
+    assert pts.shape == (68, 2)
+    assert (pts >= 0).all() and (pts <= 47).all()
+    brows, eyes, nose_tip, mouth = pts[17:27], pts[36:48], pts[30], pts[48:68]
+    assert brows[:, 1].mean() < eyes[:, 1].mean() < nose_tip[1] < mouth[:, 1].mean()
+    left_eye, right_eye = pts[36:42].mean(axis=0), pts[42:48].mean(axis=0)
+    assert left_eye[0] < nose_tip[0] < right_eye[0]
+    # the normalised features are centred with unit RMS radius
+    coords = LandmarkFeatures().transform(astronaut_face).reshape(68, 2)
+    np.testing.assert_allclose(coords.mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(np.sqrt((coords ** 2).sum(axis=1).mean()), 1.0, rtol=1e-4)
+
+
+def test_transformers_work_in_a_pipeline_and_clone_with_explicit_params(synthetic):
+    """The extractors are scikit-learn transformers: get_params/set_params/clone keep explicit parameters
+    and a Pipeline from raw images to an SVM fits and predicts."""
+    hog = HOGFeatures(orientations=6, pixels_per_cell=12, cells_per_block=3, block_norm="L1")
+    assert hog.get_params() == {"orientations": 6, "pixels_per_cell": 12, "cells_per_block": 3,
+                                "block_norm": "L1"}
+    assert clone(hog).get_params() == hog.get_params()
+    lm = LandmarkFeatures(pairwise_distances=True, box_inset=2, predictor_path="/x/model.dat")
+    assert clone(lm).get_params() == {"pairwise_distances": True, "box_inset": 2, "predictor_path": "/x/model.dat"}
+    assert clone(LBPFeatures(n_points=16, radius=2.0, grid=4)).get_params() == {"n_points": 16, "radius": 2.0,
+                                                                                "grid": 4}
+
+    pipe = Pipeline([("hog", HOGFeatures()), ("scale", StandardScaler()), ("svm", SVC(kernel="linear"))])
+    pipe.set_params(hog__orientations=8)
+    assert pipe.get_params()["hog__orientations"] == 8
+    train = np.flatnonzero(synthetic.subjects != "P00")[::4]
+    test = np.flatnonzero(synthetic.subjects == "P00")
+    fitted = clone(pipe).fit(synthetic.images[train], synthetic.labels[train])
+    pred = fitted.predict(synthetic.images[test])
+    assert pred.shape == (len(test),)
+    assert np.mean(pred == synthetic.labels[test]) > 1 / 7  # learns something from raw images
+
+
+def test_parse_features_registry():
+    """'hog+landmarks' parses into fresh extractors in order; unknown, empty and repeated names are refused."""
+    parsed = parse_features("hog+landmarks")
+    assert [n for n, _ in parsed] == ["hog", "landmarks"]
+    assert isinstance(parsed[0][1], HOGFeatures) and isinstance(parsed[1][1], LandmarkFeatures)
+    assert parse_features("landmark-distances")[0][1].pairwise_distances is True
+    assert set(FEATURES) == {"hog", "lbp", "landmarks", "landmark-distances"}
+    for bad, message in [("sift", "unknown feature 'sift'"), ("hog+", "empty feature name"), ("", "empty"),
+                         ("hog+hog", "listed twice")]:
+        with pytest.raises(UnknownFeatureError, match=message):
+            parse_features(bad)
+
+
+def test_feature_cache_hit_returns_identical_array(tmp_path, synthetic):
+    """The second extract() with the same data and extractor comes from the cache and is identical."""
+    images = synthetic.images[:300]  # more than one chunk of 256
+    cache = tmp_path / "cache"
+    first, hit1 = extract(images, "hog", HOGFeatures(), fingerprint="f" * 64, cache_dir=cache, n_jobs=1)
+    second, hit2 = extract(images, "hog", HOGFeatures(), fingerprint="f" * 64, cache_dir=cache, n_jobs=1)
+    assert (hit1, hit2) == (False, True)
+    np.testing.assert_array_equal(first, second)
+    assert second.dtype == np.float32 and second.shape == (300, 900)
+    np.testing.assert_array_equal(first, HOGFeatures().transform(images))
+    files = sorted(p.name for p in (cache / "features" / ("f" * 16)).iterdir())
+    assert len(files) == 2 and files[0].endswith(".json") and files[1].endswith(".npy")
+    assert not any("tmp" in name for name in files)
+
+
+def test_feature_cache_keys_on_params_and_data(tmp_path, synthetic):
+    """Different extractor parameters, or a different dataset fingerprint, use a different cache file."""
+    images = synthetic.images[:20]
+    cache = tmp_path / "cache"
+    extract(images, "hog", HOGFeatures(), fingerprint="a" * 64, cache_dir=cache)
+    other, hit = extract(images, "hog", HOGFeatures(orientations=6), fingerprint="a" * 64, cache_dir=cache)
+    assert hit is False and other.shape == (20, 600)
+    assert len(list((cache / "features" / ("a" * 16)).glob("*.npy"))) == 2
+    _, hit = extract(images, "hog", HOGFeatures(), fingerprint="b" * 64, cache_dir=cache)
+    assert hit is False
+    _, hit = extract(images, "hog", HOGFeatures(orientations=6), fingerprint="a" * 64, cache_dir=cache)
+    assert hit is True
+
+
+def test_feature_cache_disabled_and_corrupt_file_recomputed(tmp_path, synthetic):
+    """cache_dir=None never caches; a corrupt cache file is recomputed and replaced, not trusted."""
+    images = synthetic.images[:10]
+    _, hit = extract(images, "lbp", LBPFeatures(), fingerprint="c" * 64, cache_dir=None)
+    _, hit_again = extract(images, "lbp", LBPFeatures(), fingerprint="c" * 64, cache_dir=None)
+    assert (hit, hit_again) == (False, False)
+    cache = tmp_path / "cache"
+    good, _ = extract(images, "lbp", LBPFeatures(), fingerprint="c" * 64, cache_dir=cache)
+    (npy,) = (cache / "features" / ("c" * 16)).glob("*.npy")
+    npy.write_bytes(b"garbage")
+    again, hit = extract(images, "lbp", LBPFeatures(), fingerprint="c" * 64, cache_dir=cache)
+    assert hit is False
+    np.testing.assert_array_equal(good, again)
+    _, hit = extract(images, "lbp", LBPFeatures(), fingerprint="c" * 64, cache_dir=cache)
+    assert hit is True
+
+
+def test_extract_all_concatenates_and_reports_cache_per_extractor(tmp_path, synthetic):
+    """extract_all stacks each extractor's block in order and says which came from the cache."""
+    images = synthetic.images[:12]
+    cache = tmp_path / "cache"
+    extract(images, "lbp", LBPFeatures(), fingerprint="d" * 64, cache_dir=cache)
+    X, cached = extract_all(images, parse_features("hog+lbp"), fingerprint="d" * 64, cache_dir=cache, n_jobs=1)
+    assert X.shape == (12, 900 + 360)
+    assert cached == {"hog": False, "lbp": True}
+    np.testing.assert_array_equal(X[:, 900:], LBPFeatures().transform(images))
+
+
+def test_default_cache_dir_follows_the_environment(tmp_path, monkeypatch):
+    """$FER_BENCH_CACHE decides the default cache folder (the test suite points it into tmp_path)."""
+    assert default_cache_dir() == tmp_path / "fer-cache"
+    monkeypatch.setenv("FER_BENCH_CACHE", str(tmp_path / "x"))
+    assert default_cache_dir() == tmp_path / "x"
