@@ -34,7 +34,7 @@ def config_hash(config: dict) -> str:
 def make_run_id(config: dict, *, now: datetime | None = None) -> str:
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%S%fZ")
     parts = [config["dataset"], config["model"], config.get("features") or "pixels", f"s{config['seed']}"]
-    slug = re.sub(r"[^A-Za-z0-9.+-]+", "-", "_".join(parts))
+    slug = "_".join(re.sub(r"[^A-Za-z0-9.+-]+", "-", str(part)) for part in parts)
     return f"{stamp}_{slug}_{config_hash(config)}"
 
 

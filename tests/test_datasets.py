@@ -254,10 +254,6 @@ def test_ck48_file_name_without_subject_is_an_error(ck48_dir, face_pool):
         load_ck48(ck48_dir)
 
 
-@pytest.mark.xfail(reason="load_ck48 accepts capitalised class folders in its unknown-folder check (lower()) "
-                          "but then reads root/<lowercase name>, so 'Anger/' etc. are reported as missing "
-                          "(and has_ck48_folders does not detect them) on case-sensitive file systems",
-                   strict=True)
 def test_ck48_capitalised_class_folders_load(tmp_path, write_ck48, ck48_plan):
     """Class folders spelled 'Anger', 'Happy'... load like lower-case ones (the unknown check allows them)."""
     root = write_ck48(tmp_path / "ck", {e.capitalize(): s for e, s in ck48_plan.items()})
@@ -333,9 +329,6 @@ def test_ck_original_bad_label_file_is_an_error(ck_original_dir, content, messag
     assert label.name in str(info.value)
 
 
-@pytest.mark.xfail(reason="with neutral=True and frames >= a sequence's length, the first frame is taken both "
-                          "as a peak frame and as 'neutral': the same image appears twice with two labels",
-                   strict=True)
 def test_ck_original_neutral_frame_is_never_also_a_peak_frame(ck_original_dir):
     """Every sample id is unique, even when --ck-frames covers a whole short sequence and --ck-neutral is on."""
     ds = load_ck_original(ck_original_dir, frames=4, neutral=True)

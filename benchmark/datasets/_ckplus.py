@@ -17,8 +17,13 @@ CK_CODES = ("neutral",) + CK48_CLASSES
 _CK48_NAME = re.compile(r"^(S\d{3})_(\d{3})_(\d{8})\.png$", re.IGNORECASE)
 
 
+def _class_folders(path: Path) -> dict[str, Path]:
+    """Sub-folders of ``path`` by lower-cased name, so ``Anger/`` and ``anger/`` both count."""
+    return {p.name.lower(): p for p in path.iterdir() if p.is_dir()} if path.is_dir() else {}
+
+
 def has_ck48_folders(path: Path) -> bool:
-    return path.is_dir() and any((path / c).is_dir() for c in CK48_CLASSES)
+    return any(c in _class_folders(path) for c in CK48_CLASSES)
 
 
 def has_ck_original(path: Path) -> bool:
@@ -28,12 +33,13 @@ def has_ck_original(path: Path) -> bool:
 def load_ck48(root: Path, *, strict: bool = False) -> Dataset:
     """Load ``<emotion>/S###_###_########.png``; the subject is the ``S###`` prefix."""
     log = SkipLog(strict)
-    unknown = [p.name for p in root.iterdir() if p.is_dir() and p.name.lower() not in CK48_CLASSES]
+    folders = _class_folders(root)
+    unknown = [p.name for key, p in folders.items() if key not in CK48_CLASSES]
     if unknown:
         raise DataError(f"{root}: unknown class folder {sorted(unknown)[0]!r}, expected {', '.join(CK48_CLASSES)}")
     paths, labels, subjects = [], [], []
     for label, name in enumerate(CK48_CLASSES):
-        folder = root / name
+        folder = folders.get(name, root / name)
         files = sorted(f for f in folder.iterdir() if is_image_file(f)) if folder.is_dir() else []
         if not files:
             raise DataError(f"{folder}: class folder missing or empty, expected S###_###_########.png images")
@@ -83,7 +89,9 @@ def load_ck_original(root: Path, *, frames: int = 3, neutral: bool = False, stri
         if not seq_frames:
             raise DataError(f"{seq_dir}: labelled by {lf.name} but holds no frames")
         label = int(code) if neutral else int(code) - 1
-        chosen += [(f, label, subject) for f in seq_frames[-frames:]]
+        # With --ck-neutral the first frame is the neutral one, so it is never also taken as a peak frame.
+        peaks = seq_frames[1:] if neutral else seq_frames
+        chosen += [(f, label, subject) for f in peaks[-frames:]]
         if neutral:
             chosen.append((seq_frames[0], 0, subject))
     images, labels, ids, subjects = [], [], [], []
