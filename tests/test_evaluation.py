@@ -179,3 +179,12 @@ def test_normalise_rows_leaves_empty_rows_at_zero():
     """Row normalisation divides by row totals and keeps an all-zero row at zero (no NaN)."""
     out = normalise_rows(np.array([[1, 3], [0, 0]]))
     np.testing.assert_allclose(out, [[0.25, 0.75], [0, 0]])
+
+
+def test_macro_f1_ignores_a_class_absent_from_the_fold():
+    """A class neither in y_true nor y_pred of a small test fold is not averaged in as F1 = 0."""
+    m = compute_metrics(["a", "a", "b"], ["a", "a", "b"], CLASSES)
+    assert m["macro_f1"] == pytest.approx(1.0)
+    # a class that was predicted but never true does count (F1 0 for it)
+    m = compute_metrics(["a", "a", "b"], ["a", "c", "b"], CLASSES)
+    assert m["macro_f1"] == pytest.approx((2 / 3 + 1 + 0) / 3)
