@@ -44,6 +44,17 @@ def run(
                                     "frame as neutral."),
     pca: str = typer.Option("auto", help="PCA components before the SVM: auto (200 above 10,000 training images), "
                             "none, or a number."),
+    epochs: Optional[int] = typer.Option(None, help="CNNs: maximum epochs (default: the architecture's paper)."),
+    batch_size: Optional[int] = typer.Option(None, help="CNNs: batch size (default: the paper's)."),
+    lr: Optional[float] = typer.Option(None, help="CNNs: Adam learning rate (default: the paper's)."),
+    patience: Optional[int] = typer.Option(None, help="CNNs: early-stopping patience on validation loss, in "
+                                           "epochs (default: the paper's)."),
+    augment: bool = typer.Option(True, "--augment/--no-augment", help="CNNs: flip, rotation, zoom and shift "
+                                 "augmentation while training."),
+    class_weights: bool = typer.Option(False, "--class-weights", help="CNNs: weight the loss by inverse class "
+                                       "frequency (FER2013's rare Disgust)."),
+    pretrained: bool = typer.Option(False, "--pretrained", help="resnet50/xception: start from ImageNet weights "
+                                    "(needs internet once; default: from scratch)."),
 ) -> None:
     """Run one experiment and write reports/runs/<run-id>/ (metrics, reports, confusion matrix, provenance)."""
     from .experiment import RunConfig, run_experiment
@@ -51,7 +62,8 @@ def run(
     config = RunConfig(dataset=dataset, model=model, features=features, data_dir=str(data_dir) if data_dir else None,
                        seed=seed, folds=folds, inner_folds=inner_folds, n_jobs=n_jobs, reports_dir=str(reports_dir),
                        cache_dir=str(cache_dir) if cache_dir else None, strict=strict, ck_frames=ck_frames,
-                       ck_neutral=ck_neutral, pca=pca)
+                       ck_neutral=ck_neutral, pca=pca, epochs=epochs, batch_size=batch_size, lr=lr,
+                       patience=patience, augment=augment, class_weights=class_weights, pretrained=pretrained)
     try:
         path, metrics = run_experiment(config, console=err)
     except FerBenchError as exc:
@@ -76,6 +88,10 @@ def _summary_table(metrics: dict) -> Table:
         table.add_row(f"accuracy ({metrics['validation']['split']}, validation)",
                       f"{metrics['validation']['accuracy']:.4f}")
     table.add_row("test images", str(metrics["n_test"]))
+    if metrics.get("n_params"):
+        table.add_row("parameters", f"{metrics['n_params']:,}")
+    if metrics.get("fit_seconds") is not None:
+        table.add_row("training time (s)", f"{metrics['fit_seconds']:.1f}")
     return table
 
 

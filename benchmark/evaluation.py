@@ -169,6 +169,45 @@ def plot_confusion_matrix(cm: np.ndarray, labels, title: str, stem: Path) -> Non
     plt.close(fig)
 
 
+def write_history(run_dir: Path, history: pd.DataFrame, title: str) -> None:
+    """``history.csv`` (loss and accuracy per epoch, train and validation, per fold) and the learning curves."""
+    run_dir = Path(run_dir)
+    history.to_csv(run_dir / "history.csv", index=False)
+    plot_learning_curves(history, title, run_dir / "learning_curves")
+
+
+def plot_learning_curves(history: pd.DataFrame, title: str, stem: Path) -> None:
+    """Loss and accuracy per epoch (train solid, validation dashed), one line pair per fold."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), dpi=120)
+    groups = list(history.groupby("fold", sort=False)) if "fold" in history else [("", history)]
+    for k, (name, g) in enumerate(groups):
+        colour = plt.cm.tab10(k % 10)
+        for ax, metric in zip(axes, ("loss", "accuracy")):
+            label = f"{name} " if len(groups) > 1 else ""
+            ax.plot(g.epoch, g[metric], color=colour, lw=1, label=f"{label}train")
+            if f"val_{metric}" in g:
+                ax.plot(g.epoch, g[f"val_{metric}"], color=colour, lw=1, ls="--", label=f"{label}validation")
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    if len(groups) <= 2:
+        axes[1].legend(fontsize=7)
+    else:
+        axes[1].text(0.02, 0.02, "solid: train, dashed: validation; one colour per fold",
+                     transform=axes[1].transAxes, fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    for suffix in (".png", ".pdf"):
+        fig.savefig(Path(stem).with_suffix(suffix), metadata={"CreationDate": None} if suffix == ".pdf" else None)
+    plt.close(fig)
+
+
 def _json_default(obj):
     if isinstance(obj, np.integer):
         return int(obj)

@@ -1,14 +1,15 @@
 """One experiment, end to end: dataset -> protocol -> features -> model -> evaluation -> run folder.
 
 :func:`run_experiment` is what ``fer-bench run`` calls; it is also the function to call from a notebook.
-All the expensive work happens before the run folder is created, and the folder appears under its final name
-only once every file is written.
+Classical models (SVMs on cached features) and deep models (CNNs on pixels) share the dataset, the protocol's
+folds, the evaluation module and the run folder, so their run folders compare file for file. The folder is
+written under a temporary name and appears under its final name only once every file is in it.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,11 +21,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from features import default_cache_dir, extract_all, parse_features
 from features import UnknownFeatureError
 from models import get_model
+from models._cnn import PRETRAINABLE
 
 from .datasets import DATASETS, Dataset, load_dataset
 from .errors import FerBenchError
-from .evaluation import write_evaluation
-from .protocols import Fold, Protocol, inner_cv, make_protocol
+from .evaluation import write_evaluation, write_history
+from .protocols import Fold, Protocol, carve_validation, inner_cv, make_protocol
 from .runs import PhaseTimer, config_hash, make_run_id, run_folder, system_info, write_json
 from .selection import grouped_grid_search, holdout_halving_search
 
@@ -35,7 +37,11 @@ PCA_AUTO_COMPONENTS = 200
 
 @dataclass
 class RunConfig:
-    """Every option of a run; ``resolved()`` fills the defaults that depend on the model and environment."""
+    """Every option of a run; ``resolved()`` fills the defaults that depend on the model and environment.
+
+    Options that do not apply to the model's kind resolve to None (pca for CNNs, epochs for SVMs), so they
+    never change a run's config hash.
+    """
 
     dataset: str
     model: str
@@ -50,23 +56,59 @@ class RunConfig:
     strict: bool = False
     ck_frames: int = 3
     ck_neutral: bool = False
-    pca: str = "auto"
-    halving_min_samples: int = 3000
+    pca: str | None = "auto"
+    halving_min_samples: int | None = 3000
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    patience: int | None = None
+    augment: bool | None = True
+    class_weights: bool | None = False
+    pretrained: bool | None = False
 
     def resolved(self) -> "RunConfig":
         if self.dataset not in DATASETS:
             raise FerBenchError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
         spec = get_model(self.model)
-        features = self.features or spec.default_features
-        if spec.kind == "classical":
-            try:
-                parse_features(features)
-            except UnknownFeatureError as exc:
-                raise FerBenchError(f"--features: {exc}") from None
-        if self.pca != "auto" and not (self.pca.isdigit() and int(self.pca) > 0) and self.pca != "none":
-            raise FerBenchError(f"--pca must be 'auto', 'none' or a positive number of components, got {self.pca!r}")
-        return RunConfig(**{**asdict(self), "features": features,
-                            "cache_dir": str(Path(self.cache_dir or default_cache_dir()).expanduser())})
+        return RunConfig(**{**asdict(self), **(_resolve_classical(self, spec) if spec.kind == "classical"
+                                              else _resolve_deep(self, spec))})
+
+
+def _resolve_classical(config: RunConfig, spec) -> dict:
+    features = config.features or spec.default_features
+    try:
+        parse_features(features)
+    except UnknownFeatureError as exc:
+        raise FerBenchError(f"--features: {exc}") from None
+    if config.pca != "auto" and not (config.pca.isdigit() and int(config.pca) > 0) and config.pca != "none":
+        raise FerBenchError(f"--pca must be 'auto', 'none' or a positive number of components, got {config.pca!r}")
+    given = [f"--{k.replace('_', '-')}" for k in _DEEP_ONLY if getattr(config, k) not in (None, _DEFAULTS[k])]
+    if given:
+        raise FerBenchError(f"{', '.join(given)} only apply to CNNs; {config.model} is an SVM")
+    return {"features": features, "cache_dir": str(Path(config.cache_dir or default_cache_dir()).expanduser()),
+            **{k: None for k in _DEEP_ONLY}}
+
+
+def _resolve_deep(config: RunConfig, spec) -> dict:
+    if config.features not in (None, "pixels"):
+        raise FerBenchError(f"--features does not apply to {config.model}: CNNs learn from pixels")
+    if config.pretrained and config.model not in PRETRAINABLE:
+        raise FerBenchError(f"--pretrained: {config.model} has no published pretrained weights; only "
+                            f"{', '.join(PRETRAINABLE)} can load ImageNet weights")
+    out = {k: getattr(config, k) if getattr(config, k) is not None else spec.training[k]
+           for k in ("epochs", "batch_size", "lr", "patience")}
+    for key in ("epochs", "batch_size", "patience"):
+        if int(out[key]) < (0 if key == "patience" else 1):
+            raise FerBenchError(f"--{key.replace('_', '-')} must be a positive number, got {out[key]}")
+    if not out["lr"] > 0:
+        raise FerBenchError(f"--lr must be positive, got {out['lr']}")
+    return {**out, "features": "pixels", "cache_dir": None, "pca": None, "halving_min_samples": None,
+            "augment": bool(config.augment), "class_weights": bool(config.class_weights),
+            "pretrained": bool(config.pretrained)}
+
+
+_DEEP_ONLY = ("epochs", "batch_size", "lr", "patience", "augment", "class_weights", "pretrained")
+_DEFAULTS = {f.name: f.default for f in fields(RunConfig)}
 
 
 def _pca_components(option: str, n_train: int) -> int | None:
@@ -82,24 +124,54 @@ def _progress(console: Console) -> Progress:
                     console=console, transient=False)
 
 
-def run_experiment(config: RunConfig, *, console: Console | None = None) -> tuple[Path, dict]:
-    """Run one experiment and write its run folder; returns the folder and its metrics."""
+def run_experiment(config: RunConfig, *, console: Console | None = None, dataset: Dataset | None = None
+                   ) -> tuple[Path, dict]:
+    """Run one experiment and write its run folder; returns the folder and its metrics.
+
+    ``dataset`` skips loading when the caller (a suite) already holds it; it must be what the config loads.
+    The folder is written under a temporary name and renamed only when complete.
+    """
     console = console or Console(stderr=True)
     config = config.resolved()
     spec = get_model(config.model)
-    if spec.kind != "classical":
-        raise FerBenchError(f"model {config.model!r} is a {spec.kind} model; only classical models run so far")
     timer = PhaseTimer()
     started = system_info()
 
     with timer.phase("load"):
-        dataset = load_dataset(config.dataset, config.data_dir, strict=config.strict, seed=config.seed,
-                               ck_frames=config.ck_frames, ck_neutral=config.ck_neutral)
+        if dataset is None:
+            dataset = load_dataset(config.dataset, config.data_dir, strict=config.strict, seed=config.seed,
+                                   ck_frames=config.ck_frames, ck_neutral=config.ck_neutral)
     with timer.phase("split"):
         protocol = make_protocol(dataset, seed=config.seed, folds=config.folds)
     console.print(f"[bold]{dataset.name}[/] ({dataset.layout}): {len(dataset)} images, "
                   f"{len(dataset.class_names)} classes; protocol {protocol.kind}: {protocol.description}")
 
+    config_dict = asdict(config)
+    run_id = make_run_id(config_dict)
+    with run_folder(Path(config.reports_dir) / "runs", run_id) as tmp:
+        run = (_run_classical if spec.kind == "classical" else _run_deep)(
+            spec, config, dataset, protocol, timer, console, tmp)
+        per_fold = protocol.kind == "subject-kfold"
+        header = {"dataset": dataset.name, "model": config.model, "kind": spec.kind, "features": config.features,
+                  "protocol": protocol.kind, "seed": config.seed,
+                  "best_params": run["best_params"] if per_fold else next(iter(run["best_params"].values()))}
+        with timer.phase("evaluate"):
+            metrics = write_evaluation(tmp, run["predictions"], dataset.class_names, part_column=protocol.column,
+                                       header=header, extra=run["extra"])
+        protocol.assignments(dataset).to_csv(tmp / "splits.csv", index=False)
+        write_json(tmp / "config.json", {**config_dict, "config_hash": config_hash(config_dict),
+                                         "param_grid": spec.param_grid, "model_source": spec.source})
+        write_json(tmp / "manifest.json", {
+            **started, "run_id": run_id, "seed": config.seed, "config_hash": config_hash(config_dict),
+            "dataset": dataset.summary(), "protocol": protocol.summary(dataset), **run["manifest"],
+            "wall_seconds": timer.summary(),
+            "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        })
+    return Path(config.reports_dir) / "runs" / run_id, metrics
+
+
+def _run_classical(spec, config, dataset, protocol, timer, console, run_dir) -> dict:
+    """Features (cached) -> per-fold selection without test data -> fit -> predictions."""
     extractors = parse_features(config.features)
     with _progress(console) as progress:
         with timer.phase("features"):
@@ -110,34 +182,84 @@ def run_experiment(config: RunConfig, *, console: Console | None = None) -> tupl
         for fold in protocol.folds:
             results.append(_fit_predict_fold(spec, config, dataset, protocol, fold, X, timer))
             progress.advance(fold_task)
+    write_json(run_dir / "search.json", {r["fold"]: r["search_log"] for r in results})
+    return {
+        "predictions": pd.concat([r["predictions"] for r in results], ignore_index=True),
+        "best_params": {r["fold"]: r["best_params"] for r in results},
+        "extra": {"n_features": int(X.shape[1]), "pca_components": results[0]["pca"],
+                  "n_support_vectors": {r["fold"]: r["n_support_vectors"] for r in results},
+                  "fit_seconds": round(timer.seconds.get("fit", 0.0), 3)},
+        "manifest": {"features": {name: {"params": ex.get_params(), "from_cache": cached[name]}
+                                  for name, ex in extractors}},
+    }
 
-    predictions = pd.concat([r["predictions"] for r in results], ignore_index=True)
-    per_fold = protocol.kind == "subject-kfold"
-    best_params = {r["fold"]: r["best_params"] for r in results} if per_fold else results[0]["best_params"]
-    header = {"dataset": dataset.name, "model": config.model, "features": config.features,
-              "protocol": protocol.kind, "seed": config.seed, "best_params": best_params}
-    extra = {"n_features": int(X.shape[1]), "pca_components": results[0]["pca"],
-             "n_support_vectors": {r["fold"]: r["n_support_vectors"] for r in results},
-             "fit_seconds": round(timer.seconds.get("fit", 0.0), 3)}
 
-    config_dict = asdict(config)
-    run_id = make_run_id(config_dict)
-    with run_folder(Path(config.reports_dir) / "runs", run_id) as tmp:
-        with timer.phase("evaluate"):
-            metrics = write_evaluation(tmp, predictions, dataset.class_names, part_column=protocol.column,
-                                       header=header, extra=extra)
-        protocol.assignments(dataset).to_csv(tmp / "splits.csv", index=False)
-        write_json(tmp / "config.json", {**config_dict, "config_hash": config_hash(config_dict),
-                                         "param_grid": spec.param_grid})
-        write_json(tmp / "search.json", {r["fold"]: r["search_log"] for r in results})
-        write_json(tmp / "manifest.json", {
-            **started, "run_id": run_id, "seed": config.seed, "config_hash": config_hash(config_dict),
-            "dataset": dataset.summary(), "protocol": protocol.summary(dataset),
-            "features": {name: {"params": ex.get_params(), "from_cache": cached[name]} for name, ex in extractors},
-            "wall_seconds": timer.summary(),
-            "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        })
-    return Path(config.reports_dir) / "runs" / run_id, metrics
+def _run_deep(spec, config, dataset, protocol, timer, console, run_dir) -> dict:
+    """Per fold: carve validation, train selecting on it only, predict validation and test, save the model."""
+    from . import tf_setup
+    from .training import Part, TrainSettings, count_parameters, fit_network, predict_proba
+
+    device = tf_setup.configure(config.seed)
+    settings = TrainSettings(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
+                             patience=config.patience, min_delta=spec.training.get("min_delta", 0.0),
+                             augment=config.augment, class_weights=config.class_weights)
+    console.print(f"training {config.model} on the {device['device']} ({device['precision']}): "
+                  f"{settings.epochs} epochs max, batch {settings.batch_size}, lr {settings.lr}, "
+                  f"patience {settings.patience}, augment {settings.augment}")
+    part = lambda idx: Part(dataset.images[idx], dataset.labels[idx], dataset.sample_ids[idx])  # noqa: E731
+    frames, histories, roles, facts = [], [], [], {}
+    n_params = None
+    with _progress(console) as progress:
+        fold_task = progress.add_task("folds", total=len(protocol.folds))
+        for fold in protocol.folds:
+            fold = carve_validation(dataset, fold, folds=config.inner_folds, seed=config.seed)
+            tf_setup.reseed(config.seed)
+            model = spec.build(n_classes=len(dataset.class_names), dataset=dataset.name,
+                               pretrained=config.pretrained)
+            n_params = count_parameters(model)
+            with timer.phase("fit"):
+                info = fit_network(model, part(fold.train), part(fold.val), settings, seed=config.seed,
+                                   n_classes=len(dataset.class_names), progress=progress, label=fold.name)
+            histories.append(info.pop("history").assign(fold=fold.name))
+            facts[fold.name] = info
+            with timer.phase("predict"):
+                test_name = fold.name if protocol.kind == "subject-kfold" else "PrivateTest"
+                parts = [(fold.test, test_name)] + ([(fold.val, "PublicTest")] if protocol.kind != "subject-kfold"
+                                                   else [])
+                for idx, name in parts:
+                    frames.append(_frame(dataset, idx, protocol.column, name,
+                                         predict_proba(model, dataset.images[idx])))
+            model.save(run_dir / ("model.keras" if len(protocol.folds) == 1 else f"model_{fold.name}.keras"))
+            roles.append(pd.DataFrame({"fold": fold.name, "sample_id": dataset.sample_ids[
+                np.concatenate([fold.train, fold.val])], "role": ["train"] * len(fold.train) +
+                ["validation"] * len(fold.val)}))
+            progress.advance(fold_task)
+    history = pd.concat(histories, ignore_index=True)
+    history = history[["fold"] + [c for c in history.columns if c != "fold"]]
+    write_history(run_dir, history, f"{config.model} on {dataset.name}")
+    pd.concat(roles, ignore_index=True).to_csv(run_dir / "training_roles.csv", index=False)
+    return {
+        "predictions": pd.concat(frames, ignore_index=True),
+        "best_params": {name: {"best_epoch": f["best_epoch"]} for name, f in facts.items()},
+        "extra": {"n_params": n_params, "training": {k: getattr(settings, k) for k in
+                                                     ("epochs", "batch_size", "lr", "patience", "augment",
+                                                      "class_weights")},
+                  "folds_training": facts, "fit_seconds": round(timer.seconds.get("fit", 0.0), 3),
+                  "device": device["device"]},
+        "manifest": {"training_device": device},
+    }
+
+
+def _frame(dataset: Dataset, idx: np.ndarray, column: str, part: str, proba: np.ndarray) -> pd.DataFrame:
+    names = np.asarray(dataset.class_names, dtype=object)
+    frame = pd.DataFrame({
+        "sample_id": dataset.sample_ids[idx],
+        "subject": dataset.subjects[idx] if dataset.subjects is not None else "",
+        column: part, "y_true": names[dataset.labels[idx]], "y_pred": names[proba.argmax(axis=1)],
+    })
+    for j, cls in enumerate(names):
+        frame[f"score_{cls}"] = proba[:, j]
+    return frame
 
 
 def _fit_predict_fold(spec, config: RunConfig, dataset: Dataset, protocol: Protocol, fold: Fold, X: np.ndarray,

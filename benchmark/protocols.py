@@ -130,3 +130,19 @@ def inner_cv(subjects: np.ndarray, *, folds: int, seed: int) -> StratifiedGroupK
     """The grouped CV that selects hyperparameters inside one training fold."""
     return StratifiedGroupKFold(n_splits=max(2, min(folds, len(np.unique(subjects)))), shuffle=True,
                                 random_state=seed)
+
+
+def carve_validation(dataset: Dataset, fold: Fold, *, folds: int, seed: int) -> Fold:
+    """The fold with a validation part for models that select on held-out data (the CNNs).
+
+    FER2013 already has one (PublicTest). In a k-fold training part, the first of ``folds`` stratified
+    subject-grouped splits becomes validation, so no validation subject is ever trained on or tested.
+    """
+    if fold.val is not None:
+        return fold
+    subjects = dataset.subjects[fold.train]
+    splitter = inner_cv(subjects, folds=folds, seed=seed)
+    fit, val = next(splitter.split(np.zeros(len(fold.train)), dataset.labels[fold.train], subjects))
+    carved = Fold(fold.name, train=fold.train[np.sort(fit)], test=fold.test, val=fold.train[np.sort(val)])
+    check_independence(dataset, [carved])
+    return carved

@@ -14,6 +14,8 @@ class ModelSpec:
 
     ``param_grid`` is plain data (scikit-learn grid syntax, keys ``step__param``); ``default_features`` is the
     feature spec a classical model uses when ``--features`` is not given (None for models on pixels).
+    ``training`` holds a deep model's published training defaults (epochs, batch_size, lr, patience), also
+    plain data; ``source`` cites where the architecture comes from.
     """
 
     name: str
@@ -22,19 +24,22 @@ class ModelSpec:
     build: Callable
     param_grid: dict = field(default_factory=dict)
     default_features: str | None = None
+    training: dict = field(default_factory=dict)
+    source: str = ""
 
 
 _MODELS: dict[str, ModelSpec] = {}
 
 
 def register_model(name: str, *, kind: str, description: str, param_grid: dict | None = None,
-                   default_features: str | None = None):
+                   default_features: str | None = None, training: dict | None = None, source: str = ""):
     """Decorator adding ``build`` to the registry under ``name``."""
 
     def decorator(build: Callable) -> Callable:
         if name in _MODELS:
             raise ValueError(f"model {name!r} registered twice")
-        _MODELS[name] = ModelSpec(name, kind, description, build, dict(param_grid or {}), default_features)
+        _MODELS[name] = ModelSpec(name, kind, description, build, dict(param_grid or {}), default_features,
+                                  dict(training or {}), source)
         return build
 
     return decorator

@@ -1,0 +1,210 @@
+"""Training a CNN on one fold: tf.data input, augmentation, Adam, validation-only model selection.
+
+:func:`fit_network` only ever receives the training part and the protocol's validation part (FER2013's
+PublicTest, or a subject-grouped split carved from a k-fold training fold); early stopping, learning-rate
+reduction and the restored best checkpoint are all driven by that validation part. Test images reach the
+network only afterwards, through :func:`predict_proba`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .tf_setup import quiet_tensorflow
+
+quiet_tensorflow()
+
+#: Augmentation ranges (Deshmukh & Yadav; Arriaga et al.): flips, +/-10 degrees, +/-10% zoom and shifts.
+ROTATION_DEGREES, ZOOM, SHIFT = 10.0, 0.1, 0.1
+MONITOR = "val_loss"
+
+
+@dataclass(frozen=True)
+class Part:
+    """Images (N x H x W uint8), integer labels and sample ids of one part of a fold."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    sample_ids: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int
+    batch_size: int
+    lr: float
+    patience: int
+    min_delta: float = 0.0
+    augment: bool = True
+    class_weights: bool = False
+
+
+def input_pipeline(part: Part, *, batch_size: int, shuffle: bool, seed: int):
+    """tf.data pipeline: scale to [0, 1], shuffle with the run's seed (training only), batch, prefetch."""
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_tensor_slices((part.images[..., None], part.labels.astype(np.int32)))
+    if shuffle:
+        data = data.shuffle(len(part), seed=seed, reshuffle_each_iteration=True)
+    data = data.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y),
+                                      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return data.prefetch(tf.data.AUTOTUNE)
+
+
+def augmenter(seed: int):
+    """Keras preprocessing layers, active only while training: flip, rotation, zoom and shifts."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential([
+        layers.RandomFlip("horizontal", seed=seed),
+        layers.RandomRotation(ROTATION_DEGREES / 360.0, fill_mode="nearest", seed=seed + 1),
+        layers.RandomZoom(ZOOM, fill_mode="nearest", seed=seed + 2),
+        layers.RandomTranslation(SHIFT, SHIFT, fill_mode="nearest", seed=seed + 3),
+    ], name="augmentation")
+
+
+def balanced_class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:
+    """n / (k * count): FER2013's rare Disgust class weighs as much in the loss as Happy."""
+    counts = np.bincount(labels, minlength=n_classes)
+    present = counts > 0
+    weights = np.zeros(n_classes)
+    weights[present] = len(labels) / (present.sum() * counts[present])
+    return {int(c): float(w) for c, w in enumerate(weights)}
+
+
+def fit_network(model, train: Part, val: Part, settings: TrainSettings, *, seed: int, n_classes: int,
+                progress=None, label: str = "") -> dict:
+    """Train ``model`` in place on ``train``, selecting on ``val`` only; return its history and training facts.
+
+    The weights of the epoch with the lowest validation loss are restored before returning.
+    """
+    import keras
+
+    inputs = keras.Input(model.input_shape[1:])
+    network = keras.Model(inputs, model(augmenter(seed)(inputs) if settings.augment else inputs))
+    network.compile(optimizer=keras.optimizers.Adam(settings.lr), loss="sparse_categorical_crossentropy",
+                    metrics=["accuracy"])
+    best = _RestoreBest(MONITOR)
+    speed = _Throughput(settings.batch_size)
+    callbacks = [
+        keras.callbacks.EarlyStopping(MONITOR, patience=settings.patience, min_delta=settings.min_delta),
+        keras.callbacks.ReduceLROnPlateau(MONITOR, factor=0.1, patience=max(1, settings.patience // 4),
+                                          min_lr=1e-6),
+        best, speed,
+    ]
+    if progress is not None:
+        callbacks.append(_RichProgress(progress, label, settings.epochs,
+                                       int(np.ceil(len(train) / settings.batch_size))))
+    history = network.fit(
+        input_pipeline(train, batch_size=settings.batch_size, shuffle=True, seed=seed),
+        validation_data=input_pipeline(val, batch_size=settings.batch_size, shuffle=False, seed=seed),
+        epochs=settings.epochs, verbose=0, callbacks=callbacks, shuffle=False,  # the pipeline shuffles, seeded
+        class_weight=balanced_class_weights(train.labels, n_classes) if settings.class_weights else None,
+    )
+    frame = pd.DataFrame(history.history)
+    frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
+    if "learning_rate" in frame:
+        frame = frame.rename(columns={"learning_rate": "lr"})
+    return {"history": frame, "best_epoch": best.best_epoch + 1, "epochs_trained": len(frame),
+            "train_images_per_second": speed.images_per_second(), "steps_per_second": speed.steps_per_second(),
+            "n_train": len(train), "n_val": len(val)}
+
+
+def predict_proba(model, images: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
+    """Class probabilities for uint8 images, in the pipeline's [0, 1] scaling."""
+    part = Part(images, np.zeros(len(images), dtype=np.int32), np.arange(len(images)))
+    return np.asarray(model.predict(input_pipeline(part, batch_size=batch_size, shuffle=False, seed=0),
+                                    verbose=0), dtype=np.float64)
+
+
+def count_parameters(model) -> int:
+    return int(model.count_params())
+
+
+def _callback_base():
+    import keras
+
+    return keras.callbacks.Callback
+
+
+class _RestoreBest(_callback_base()):
+    """Keep the weights of the best epoch on the validation monitor and restore them when training ends."""
+
+    def __init__(self, monitor: str):
+        super().__init__()
+        self.monitor, self.best, self.best_epoch, self.weights = monitor, np.inf, 0, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is not None and value < self.best:
+            self.best, self.best_epoch, self.weights = value, epoch, self.model.get_weights()
+
+    def on_train_end(self, logs=None):
+        if self.weights is not None:
+            self.model.set_weights(self.weights)
+
+
+class _Throughput(_callback_base()):
+    """Training steps and images per second, over the epochs after the first (which includes tracing)."""
+
+    def __init__(self, batch_size: int):
+        super().__init__()
+        self.batch_size, self.epochs, self.start = batch_size, [], 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start, self.steps = time.perf_counter(), 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs.append((self.steps, time.perf_counter() - self.start))
+
+    def _timed(self):
+        return self.epochs[1:] or self.epochs
+
+    def steps_per_second(self) -> float | None:
+        steps, seconds = (sum(v) for v in zip(*self._timed())) if self.epochs else (0, 0.0)
+        return round(steps / seconds, 3) if seconds else None
+
+    def images_per_second(self) -> float | None:
+        rate = self.steps_per_second()
+        return None if rate is None else round(rate * self.batch_size, 1)
+
+
+class _RichProgress(_callback_base()):
+    """Epoch and step bars with the last epoch's loss and accuracy, and the step throughput."""
+
+    def __init__(self, progress, label: str, epochs: int, steps: int):
+        super().__init__()
+        self.progress, self.label, self.steps = progress, label, steps
+        self.epoch_task = progress.add_task(f"{label} epochs", total=epochs)
+        self.step_task = progress.add_task(f"{label} steps", total=steps)
+        self.t0 = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.t0 = time.perf_counter()
+        self.progress.reset(self.step_task, total=self.steps)
+
+    def on_train_batch_end(self, batch, logs=None):
+        rate = (batch + 1) / max(time.perf_counter() - self.t0, 1e-9)
+        self.progress.update(self.step_task, advance=1,
+                             description=f"{self.label} steps ({rate:.1f} steps/s, loss {logs.get('loss', 0):.3f})")
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        self.progress.update(self.epoch_task, advance=1, description=(
+            f"{self.label} epochs (acc {logs.get('accuracy', 0):.3f}, val_loss {logs.get('val_loss', 0):.3f}, "
+            f"val_acc {logs.get('val_accuracy', 0):.3f})"))
+
+    def on_train_end(self, logs=None):
+        self.progress.remove_task(self.step_task)
+        self.progress.remove_task(self.epoch_task)

@@ -1,0 +1,205 @@
+"""CNNs trained from pixels, each built as published (see ``shared/reference/literature.md``).
+
+Every builder takes the number of classes and the dataset name (for architectures with per-dataset variants)
+and returns an uncompiled Keras model on 48 x 48 x 1 inputs scaled to [0, 1]. The output softmax is always
+float32, so the models stay numerically sound under mixed precision on a GPU. ``training`` holds each paper's
+training defaults as plain data; ``fer-bench run`` options override them.
+"""
+
+from __future__ import annotations
+
+from ._registry import register_model
+
+INPUT_SHAPE = (48, 48, 1)
+#: Batch-norm moving-average momentum. Keras's default 0.99 needs thousands of steps before inference-mode
+#: statistics match training; a CK+ fold gives ~25 steps per epoch, so validation would sit at chance for
+#: tens of epochs. 0.9 (PyTorch's default) settles within an epoch and changes no parameter count.
+BN_MOMENTUM = 0.9
+
+
+def _layers():
+    from benchmark.tf_setup import quiet_tensorflow
+
+    quiet_tensorflow()
+    import keras
+
+    return keras, keras.layers
+
+
+def _softmax_head(x, n_classes: int, layers):
+    x = layers.Dense(n_classes)(x)
+    return layers.Activation("softmax", dtype="float32", name="predictions")(x)
+
+
+@register_model(
+    "cnn-patil", kind="deep",
+    description="Patil's thesis CNN: 4 double-conv blocks 64-512 (3x1 kernels), BN, dropout; dense 512 (+256 on CK+)",
+    training={"epochs": 25, "batch_size": 32, "lr": 0.01, "patience": 5, "min_delta": 1e-4},
+    source="Patil, MSc thesis, CSUN 2023 (3,931,975 params FER2013 variant, 4,062,535 CK+ variant)")
+def cnn_patil(*, n_classes: int = 7, dataset: str = "fer2013", pretrained: bool = False):
+    """The published layer table; 3-tap (3, 1) kernels reproduce its parameter counts exactly."""
+    keras, layers = _layers()
+    inputs = keras.Input(INPUT_SHAPE)
+    x = inputs
+    for filters in (64, 128, 256, 512):
+        x = layers.Conv2D(filters, (3, 1), padding="same")(x)
+        x = layers.Conv2D(filters, (3, 1), padding="same")(x)
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
+        x = layers.Activation("relu")(x)
+        x = layers.MaxPooling2D(2)(x)
+        x = layers.Dropout(0.25)(x)
+    x = layers.Flatten()(x)
+    for units in ((512, 256) if dataset == "ck+" else (512,)):
+        x = layers.Dense(units)(x)
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
+        x = layers.Activation("relu")(x)
+        x = layers.Dropout(0.5)(x)
+    return keras.Model(inputs, _softmax_head(x, n_classes, layers), name="cnn_patil")
+
+
+@register_model(
+    "cnn-hpo", kind="deep",
+    description="Vulpe-Grigorasi & Grigore's random-search CNN: conv 256, 512, 384, 192, 384 (3x3), dense 256",
+    training={"epochs": 100, "batch_size": 128, "lr": 1e-3, "patience": 10, "min_delta": 0.0},
+    source="Vulpe-Grigorasi & Grigore, ATEE 2021 (5,173,959 params)")
+def cnn_hpo(*, n_classes: int = 7, dataset: str = "fer2013", pretrained: bool = False):
+    keras, layers = _layers()
+    inputs = keras.Input(INPUT_SHAPE)
+    x = layers.Conv2D(256, 3, padding="same", activation="relu")(inputs)
+    for filters in (512, 384, 192, 384):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
+        x = layers.MaxPooling2D(2)(x)
+        x = layers.Dropout(0.4)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(256, activation="relu")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
+    x = layers.Dropout(0.3)(x)
+    return keras.Model(inputs, _softmax_head(x, n_classes, layers), name="cnn_hpo")
+
+
+@register_model(
+    "cnn-gelu", kind="deep",
+    description="Shrivastava's 4-layer GELU CNN: conv 128, 256, 512, 512 with pool + dropout 0.4; dense 256, 512",
+    training={"epochs": 100, "batch_size": 64, "lr": 1e-3, "patience": 10, "min_delta": 0.0},
+    source="Shrivastava (seed paper); no batch-norm, as the paper found it overfits")
+def cnn_gelu(*, n_classes: int = 7, dataset: str = "fer2013", pretrained: bool = False):
+    keras, layers = _layers()
+    inputs = keras.Input(INPUT_SHAPE)
+    x = inputs
+    for filters in (128, 256, 512, 512):
+        x = layers.Conv2D(filters, 3, padding="same", activation="gelu")(x)
+        x = layers.MaxPooling2D(2)(x)
+        x = layers.Dropout(0.4)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(256, activation="gelu")(x)
+    x = layers.Dense(512, activation="gelu")(x)
+    return keras.Model(inputs, _softmax_head(x, n_classes, layers), name="cnn_gelu")
+
+
+@register_model(
+    "mini-xception", kind="deep",
+    description="Arriaga et al.'s mini-Xception: residual depthwise-separable blocks 16-128, global pooling (~58k)",
+    training={"epochs": 100, "batch_size": 32, "lr": 1e-3, "patience": 50, "min_delta": 0.0},
+    source="Arriaga, Ploger, Valdenegro 2017 (face_classification mini_XCEPTION, l2 0.01)")
+def mini_xception(*, n_classes: int = 7, dataset: str = "fer2013", pretrained: bool = False):
+    keras, layers = _layers()
+    l2 = keras.regularizers.L2(0.01)
+    inputs = keras.Input(INPUT_SHAPE)
+    x = inputs
+    for _ in range(2):
+        x = layers.Conv2D(8, 3, use_bias=False, kernel_regularizer=l2)(x)
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
+        x = layers.Activation("relu")(x)
+    for filters in (16, 32, 64, 128):
+        residual = layers.Conv2D(filters, 1, strides=2, padding="same", use_bias=False)(x)
+        residual = layers.BatchNormalization(momentum=BN_MOMENTUM)(residual)
+        x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, depthwise_regularizer=l2,
+                                   pointwise_regularizer=l2)(x)
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
+        x = layers.Activation("relu")(x)
+        x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, depthwise_regularizer=l2,
+                                   pointwise_regularizer=l2)(x)
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
+        x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
+        x = layers.Add()([x, residual])
+    x = layers.Conv2D(n_classes, 3, padding="same")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = layers.Activation("softmax", dtype="float32", name="predictions")(x)
+    return keras.Model(inputs, outputs, name="mini_xception")
+
+
+@register_model(
+    "vgg-fer", kind="deep",
+    description="Khaireddin & Chen's VGG variant: 4 stages of two 3x3 conv + BN + ReLU (64-512), dense 4096 x 2",
+    training={"epochs": 300, "batch_size": 64, "lr": 1e-3, "patience": 20, "min_delta": 0.0},
+    source="Khaireddin & Chen 2021 (paper trains with SGD + Nesterov; fer-bench uses Adam for every CNN)")
+def vgg_fer(*, n_classes: int = 7, dataset: str = "fer2013", pretrained: bool = False):
+    keras, layers = _layers()
+    inputs = keras.Input(INPUT_SHAPE)
+    x = inputs
+    for filters in (64, 128, 256, 512):
+        for _ in range(2):
+            x = layers.Conv2D(filters, 3, padding="same")(x)
+            x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
+            x = layers.Activation("relu")(x)
+        x = layers.MaxPooling2D(2)(x)
+    x = layers.Flatten()(x)
+    for _ in range(2):
+        x = layers.Dense(4096, activation="relu")(x)
+        x = layers.Dropout(0.5)(x)
+    return keras.Model(inputs, _softmax_head(x, n_classes, layers), name="vgg_fer")
+
+
+#: Backbones see the grayscale face repeated to 3 channels and upsized to this side (Xception needs >= 71).
+BACKBONE_INPUT = 96
+
+
+def _backbone(application: str, n_classes: int, pretrained: bool):
+    """A keras.applications backbone with Deshmukh & Yadav's new head (dense 1000 + softmax)."""
+    keras, layers = _layers()
+    from benchmark.errors import FerBenchError
+
+    inputs = keras.Input(INPUT_SHAPE)
+    x = layers.Resizing(BACKBONE_INPUT, BACKBONE_INPUT)(inputs)
+    x = layers.Concatenate()([x, x, x])
+    x = layers.Rescaling(255.0)(x)  # keras.applications preprocessors expect 0-255 pixels
+    constructor = getattr(keras.applications, application)
+    module = {"ResNet50": keras.applications.resnet50, "Xception": keras.applications.xception}[application]
+    x = module.preprocess_input(x)
+    try:
+        base = constructor(include_top=False, weights="imagenet" if pretrained else None,
+                           input_shape=(BACKBONE_INPUT, BACKBONE_INPUT, 3), pooling="avg")
+    except Exception as exc:  # no network, proxy, corrupt cache...
+        raise FerBenchError(f"--pretrained: could not load ImageNet weights for {application} "
+                            f"({type(exc).__name__}: {str(exc)[:120]}); this needs internet access once, "
+                            f"or run without --pretrained to train from scratch") from None
+    x = base(x)
+    x = layers.Dense(1000, activation="relu")(x)
+    x = layers.Dropout(0.5)(x)
+    return keras.Model(inputs, _softmax_head(x, n_classes, layers), name=application.lower())
+
+
+_BACKBONE_TRAINING = {"epochs": 60, "batch_size": 64, "lr": 1e-3, "patience": 10, "min_delta": 0.0}
+
+
+@register_model(
+    "resnet50", kind="deep",
+    description="keras.applications ResNet50 (from scratch, or --pretrained ImageNet) + dense 1000 head",
+    training=_BACKBONE_TRAINING,
+    source="Deshmukh & Yadav (seed paper; their batch 785 is lowered to 64 to fit workstation memory)")
+def resnet50(*, n_classes: int = 7, dataset: str = "fer2013", pretrained: bool = False):
+    return _backbone("ResNet50", n_classes, pretrained)
+
+
+@register_model(
+    "xception", kind="deep",
+    description="keras.applications Xception (from scratch, or --pretrained ImageNet) + dense 1000 head",
+    training=_BACKBONE_TRAINING,
+    source="Deshmukh & Yadav (seed paper; their batch 785 is lowered to 64 to fit workstation memory)")
+def xception(*, n_classes: int = 7, dataset: str = "fer2013", pretrained: bool = False):
+    return _backbone("Xception", n_classes, pretrained)
+
+
+#: Architectures that can load ImageNet weights with ``--pretrained``.
+PRETRAINABLE = ("resnet50", "xception")
