@@ -1,0 +1,93 @@
+"""The CNN registry: each architecture builds as published, with the parameter counts its source gives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmark.errors import FerBenchError
+from models import get_model, list_models
+
+#: Published totals for 48 x 48 x 1 input and 7 classes.
+PUBLISHED_PARAMS = {
+    ("cnn-patil", "fer2013"): 3_931_975,  # Patil, FER2013 variant
+    ("cnn-patil", "ck+"): 4_062_535,  # Patil, CK+ variant (extra dense 256)
+    ("cnn-hpo", "fer2013"): 5_173_959,  # Vulpe-Grigorasi & Grigore
+    ("mini-xception", "fer2013"): 58_423,  # Arriaga et al.'s mini_XCEPTION ("about 60k")
+}
+DEEP = ("cnn-patil", "cnn-hpo", "cnn-gelu", "mini-xception", "vgg-fer", "resnet50", "xception")
+
+
+def test_every_cnn_is_registered_as_deep_with_training_defaults():
+    names = {s.name for s in list_models() if s.kind == "deep"}
+    assert names == set(DEEP)
+    for name in DEEP:
+        spec = get_model(name)
+        assert {"epochs", "batch_size", "lr", "patience"} <= set(spec.training)
+        assert spec.source and spec.default_features is None
+
+
+@pytest.mark.parametrize(("name", "dataset"), list(PUBLISHED_PARAMS))
+def test_parameter_count_matches_the_publication(name, dataset):
+    model = get_model(name).build(n_classes=7, dataset=dataset)
+    assert model.count_params() == PUBLISHED_PARAMS[(name, dataset)]
+    assert model.input_shape == (None, 48, 48, 1) and model.output_shape == (None, 7)
+
+
+def test_cnn_patil_uses_three_tap_kernels_and_the_published_dense_layer():
+    model = get_model("cnn-patil").build(n_classes=7, dataset="fer2013")
+    convs = [layer for layer in model.layers if layer.__class__.__name__ == "Conv2D"]
+    assert [c.filters for c in convs] == [64, 64, 128, 128, 256, 256, 512, 512]
+    assert {c.kernel_size for c in convs} == {(3, 1)}
+    assert convs[0].count_params() == 256 and convs[1].count_params() == 12_352
+    dense = [layer for layer in model.layers if layer.__class__.__name__ == "Dense"]
+    assert dense[0].count_params() == 2_359_808
+
+
+def test_cnn_gelu_has_four_gelu_convs_and_no_batch_norm():
+    model = get_model("cnn-gelu").build(n_classes=7)
+    convs = [layer for layer in model.layers if layer.__class__.__name__ == "Conv2D"]
+    assert [c.filters for c in convs] == [128, 256, 512, 512]
+    assert all("gelu" in str(c.activation) for c in convs)
+    assert not any(layer.__class__.__name__ == "BatchNormalization" for layer in model.layers)
+    dropouts = [layer.rate for layer in model.layers if layer.__class__.__name__ == "Dropout"]
+    assert dropouts == [0.4] * 4
+
+
+def test_vgg_fer_has_eight_convs_and_two_4096_dense_layers():
+    model = get_model("vgg-fer").build(n_classes=7)
+    convs = [layer for layer in model.layers if layer.__class__.__name__ == "Conv2D"]
+    assert [c.filters for c in convs] == [64, 64, 128, 128, 256, 256, 512, 512]
+    dense = [layer.units for layer in model.layers if layer.__class__.__name__ == "Dense"]
+    assert dense == [4096, 4096, 7]
+
+
+@pytest.mark.parametrize("name", ["resnet50", "xception"])
+def test_backbones_take_grayscale_48x48_and_output_probabilities(name):
+    model = get_model(name).build(n_classes=7)
+    out = np.asarray(model(np.random.default_rng(0).random((2, 48, 48, 1), dtype=np.float32)))
+    assert out.shape == (2, 7)
+    assert np.allclose(out.sum(axis=1), 1.0, atol=1e-4)
+
+
+def test_pretrained_weights_that_cannot_be_fetched_give_a_clear_error(monkeypatch):
+    """No network: --pretrained fails with a message that says what to do, not a traceback from keras."""
+    import keras
+
+    def offline(*args, **kwargs):
+        raise OSError("URL fetch failure: no route to host")
+
+    monkeypatch.setattr(keras.applications, "ResNet50", offline)
+    with pytest.raises(FerBenchError, match="could not load ImageNet weights for ResNet50.*without --pretrained"):
+        get_model("resnet50").build(n_classes=7, pretrained=True)
+
+
+def test_softmax_output_stays_float32_under_mixed_precision():
+    import keras
+
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = get_model("mini-xception").build(n_classes=7)
+        assert model.output.dtype == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

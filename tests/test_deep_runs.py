@@ -1,0 +1,170 @@
+"""CNN runs end to end on tiny data: run folder, determinism, validation-only selection, matched folds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import benchmark.training as training
+from benchmark.cli import app
+from benchmark.datasets import make_synthetic
+from benchmark.errors import FerBenchError
+from benchmark.experiment import RunConfig, run_experiment
+
+TINY = dict(folds=3, inner_folds=3, epochs=2, batch_size=16, seed=3)
+EVALUATION_FILES = {"metrics.json", "classification_report.txt", "classification_report.csv", "confusion_matrix.csv",
+                    "confusion_matrix_normalized.csv", "confusion_matrix.png", "confusion_matrix.pdf",
+                    "predictions.csv", "splits.csv", "config.json", "manifest.json"}
+
+
+@pytest.fixture(scope="module")
+def small():
+    """84 synthetic faces of 6 subjects: enough for 3 subject-independent folds with a carved validation part."""
+    return make_synthetic(n_subjects=6, images_per_class=2, seed=1)
+
+
+@pytest.fixture(scope="module")
+def spy_runs(tmp_path_factory, small):
+    """Two mini-xception runs with one seed, recording what fit_network received in each fold."""
+    root = tmp_path_factory.mktemp("deep")
+    seen, original = [], training.fit_network
+
+    def spy(model, train, val, settings, **kwargs):
+        seen.append({"train": set(train.sample_ids), "val": set(val.sample_ids)})
+        return original(model, train, val, settings, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(training, "fit_network", spy)
+        runs = [run_experiment(RunConfig(dataset="synthetic", model="mini-xception", reports_dir=str(root / f"r{i}"),
+                                         **TINY), dataset=small) for i in range(2)]
+    return runs, seen
+
+
+def test_deep_run_folder_has_the_evaluation_files_plus_history_curves_and_models(spy_runs):
+    run_dir, metrics = spy_runs[0][0]
+    files = {p.name for p in run_dir.iterdir()}
+    assert EVALUATION_FILES <= files
+    assert {"history.csv", "learning_curves.png", "learning_curves.pdf", "training_roles.csv"} <= files
+    assert {f"model_fold-{k}.keras" for k in range(3)} <= files
+    assert metrics["n_params"] == 58_423 and metrics["kind"] == "deep" and metrics["features"] == "pixels"
+    history = pd.read_csv(run_dir / "history.csv")
+    assert {"fold", "epoch", "loss", "accuracy", "val_loss", "val_accuracy"} <= set(history.columns)
+    assert set(history.fold) == {"fold-0", "fold-1", "fold-2"} and history.epoch.max() <= TINY["epochs"]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["training_device"]["device"] in {"CPU", "GPU"}
+    assert manifest["training_device"]["deterministic_ops"] is True
+
+
+def test_saved_model_reloads_and_reproduces_the_predictions(spy_runs, small):
+    import keras
+
+    run_dir = spy_runs[0][0][0]
+    model = keras.models.load_model(run_dir / "model_fold-0.keras")
+    preds = pd.read_csv(run_dir / "predictions.csv")
+    fold0 = preds[preds.fold == "fold-0"]
+    position = {sample_id: i for i, sample_id in enumerate(small.sample_ids)}
+    idx = [position[s] for s in fold0.sample_id]
+    proba = training.predict_proba(model, small.images[idx])
+    assert list(np.asarray(small.class_names)[proba.argmax(1)]) == list(fold0.y_pred)
+
+
+def test_two_cpu_runs_with_one_seed_give_identical_numbers(spy_runs):
+    (dir_a, a), (dir_b, b) = spy_runs[0]
+    for key in ("accuracy", "macro_f1", "balanced_accuracy", "folds", "confusion_matrix", "best_params"):
+        assert a[key] == b[key], key
+    assert (dir_a / "predictions.csv").read_bytes() == (dir_b / "predictions.csv").read_bytes()
+    assert (dir_a / "history.csv").read_bytes() == (dir_b / "history.csv").read_bytes()
+
+
+def test_early_stopping_and_checkpoints_see_validation_data_only(spy_runs, small):
+    """What fit_network (and so every callback) received holds no test image and no test subject."""
+    runs, seen = spy_runs
+    run_dir = runs[0][0]
+    splits = pd.read_csv(run_dir / "splits.csv")
+    subject_of = dict(zip(small.sample_ids, small.subjects))
+    assert len(seen) == 6  # 3 folds x 2 runs
+    for k, parts in enumerate(seen[:3]):
+        test = set(splits.sample_id[splits.fold == f"fold-{k}"])
+        assert parts["val"] and not parts["val"] & test and not parts["train"] & test
+        assert not parts["val"] & parts["train"]
+        val_subjects = {subject_of[s] for s in parts["val"]}
+        assert not val_subjects & {subject_of[s] for s in parts["train"] | test}
+    roles = pd.read_csv(run_dir / "training_roles.csv")
+    for k in range(3):
+        fold_roles = roles[roles.fold == f"fold-{k}"]
+        assert set(fold_roles.sample_id[fold_roles.role == "validation"]) == seen[k]["val"]
+
+
+def test_cnn_and_svm_runs_of_one_dataset_and_seed_share_their_folds(spy_runs, small, tmp_path):
+    deep_dir = spy_runs[0][0][0]
+    svm_dir, _ = run_experiment(RunConfig(dataset="synthetic", model="svm-linear", features="hog",
+                                          reports_dir=str(tmp_path), folds=3, inner_folds=2, seed=3), dataset=small)
+    assert (deep_dir / "splits.csv").read_bytes() == (svm_dir / "splits.csv").read_bytes()
+    deep_preds = pd.read_csv(deep_dir / "predictions.csv").sort_values("sample_id")
+    svm_preds = pd.read_csv(svm_dir / "predictions.csv").sort_values("sample_id")
+    assert list(deep_preds.fold) == list(svm_preds.fold)
+
+
+def test_official_split_trains_on_training_and_selects_on_publictest(tmp_path, write_fer_csv, monkeypatch):
+    """FER2013: the validation part handed to training is exactly PublicTest; PrivateTest is the headline."""
+    plan = [(usage, label) for usage, n in (("Training", 4), ("PublicTest", 2), ("PrivateTest", 2))
+            for label in range(7) for _ in range(n)]
+    csv = write_fer_csv(tmp_path / "fer2013.csv", plan)
+    seen, original = [], training.fit_network
+
+    def spy(model, train, val, settings, **kwargs):
+        seen.append((set(train.sample_ids), set(val.sample_ids)))
+        return original(model, train, val, settings, **kwargs)
+
+    monkeypatch.setattr(training, "fit_network", spy)
+    run_dir, metrics = run_experiment(RunConfig(dataset="fer2013", model="mini-xception", data_dir=str(csv),
+                                                reports_dir=str(tmp_path / "reports"), epochs=1, batch_size=16,
+                                                class_weights=True))
+    splits = pd.read_csv(run_dir / "splits.csv")
+    ids = {name: set(splits.sample_id[splits.split == name]) for name in ("Training", "PublicTest", "PrivateTest")}
+    assert seen == [(ids["Training"], ids["PublicTest"])]
+    assert metrics["test_split"] == "PrivateTest" and metrics["n_test"] == 14
+    assert metrics["validation"]["split"] == "PublicTest"
+    assert (run_dir / "model.keras").is_file()
+    assert json.loads((run_dir / "config.json").read_text())["class_weights"] is True
+
+
+def test_class_weights_balance_rare_classes():
+    weights = training.balanced_class_weights(np.array([0, 0, 0, 1]), 3)
+    assert weights == {0: pytest.approx(4 / 6), 1: pytest.approx(2.0), 2: 0.0}
+
+
+def test_interrupted_training_leaves_no_run_folder(tmp_path, small, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "fit_network", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(RunConfig(dataset="synthetic", model="mini-xception", reports_dir=str(tmp_path), **TINY),
+                       dataset=small)
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["--model", "mini-xception", "--pretrained"], "--pretrained: mini-xception has no published pretrained"),
+    (["--model", "svm-linear", "--epochs", "3"], "--epochs only apply to CNNs"),
+    (["--model", "mini-xception", "--features", "hog"], "--features does not apply to mini-xception"),
+    (["--model", "mini-xception", "--epochs", "0"], "--epochs must be a positive number"),
+    (["--model", "mini-xception", "--lr", "-1"], "--lr must be positive"),
+])
+def test_deep_option_mistakes_are_one_line_errors(tmp_path, args, fragment):
+    result = CliRunner().invoke(app, ["run", "--dataset", "synthetic", "--reports-dir", str(tmp_path), *args])
+    assert result.exit_code == 2
+    assert f"error: {fragment}" in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists() or list((tmp_path / "runs").iterdir()) == []
+
+
+def test_config_rejects_deep_options_for_svms_in_notebooks_too():
+    with pytest.raises(FerBenchError, match="only apply to CNNs"):
+        RunConfig(dataset="synthetic", model="svm-rbf", pretrained=True).resolved()
