@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo report clean
+.PHONY: install install-gpu test demo report clean
 
 install: $(STAMP)
 
@@ -13,6 +13,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+# CUDA TensorFlow on top of the normal install (Linux + NVIDIA driver); CNN runs then train on the GPU
+install-gpu: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,gpu]'
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

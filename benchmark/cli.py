@@ -161,10 +161,11 @@ def models() -> None:
     from models import list_models
 
     table = Table(title="models")
-    for col in ("name", "kind", "default features", "grid", "description"):
+    for col in ("name", "kind", "default features", "grid / training defaults", "description"):
         table.add_column(col)
     for spec in list_models():
-        grid = ", ".join(f"{k.split('__')[-1]}={v}" for k, v in spec.param_grid.items())
+        grid = ", ".join(f"{k.split('__')[-1]}={v}" for k, v in {**spec.param_grid, **spec.training}.items()
+                         if k != "min_delta")
         table.add_row(spec.name, spec.kind, spec.default_features or "pixels", grid, spec.description)
     out.print(table)
     feats = Table(title="features (combine with +, e.g. hog+landmarks)")
