@@ -10,8 +10,14 @@ import random
 
 
 def quiet_tensorflow() -> None:
-    """Silence TensorFlow's C++ start-up chatter (must run before the first ``import tensorflow``)."""
+    """Environment for TensorFlow; must run before the first ``import tensorflow`` to take effect.
+
+    Silences the C++ start-up chatter and turns off the oneDNN CPU kernels: with them, TensorFlow 2.21 corrupts
+    the heap (``double free or corruption``) when mini-Xception's separable convolutions meet an odd-sized last
+    batch, and their reordered float sums are not bit-reproducible. Set TF_ENABLE_ONEDNN_OPTS=1 to opt back in.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 
 def configure(seed: int) -> dict:
@@ -35,7 +41,8 @@ def configure(seed: int) -> dict:
     keras.mixed_precision.set_global_policy(policy)
     details = [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
     return {"device": "GPU" if gpus else "CPU", "gpus": details, "precision": policy,
-            "tensorflow": tf.__version__, "keras": keras.__version__, "deterministic_ops": True}
+            "tensorflow": tf.__version__, "keras": keras.__version__, "deterministic_ops": True,
+            "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}
 
 
 def reseed(seed: int) -> None:

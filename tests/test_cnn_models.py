@@ -91,3 +91,25 @@ def test_softmax_output_stays_float32_under_mixed_precision():
         assert model.output.dtype == "float32"
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_training_survives_an_odd_sized_last_batch():
+    """Regression: with TensorFlow's oneDNN kernels on, mini-Xception on 63 images (last batch 31) corrupted the
+    heap and killed the process (CK+ folds have such sizes). Run in a subprocess so a crash fails only this test."""
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np\n"
+        "from benchmark import tf_setup\n"
+        "tf_setup.configure(0)\n"
+        "from benchmark.training import Part, TrainSettings, fit_network\n"
+        "from models import get_model\n"
+        "rng = np.random.default_rng(0)\n"
+        "x = rng.integers(0, 255, (63, 48, 48)).astype(np.uint8); y = rng.integers(0, 7, 63)\n"
+        "m = get_model('mini-xception').build(n_classes=7)\n"
+        "fit_network(m, Part(x, y, np.arange(63)), Part(x[:15], y[:15], np.arange(15)),\n"
+        "            TrainSettings(1, 32, 1e-3, 5, augment=False), seed=0, n_classes=7)\n"
+        "print('trained')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "trained" in done.stdout, done.stderr[-2000:]

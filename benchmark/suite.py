@@ -1,0 +1,159 @@
+"""Matched suites: a declared matrix of experiments (datasets x models x features x seeds), run one by one.
+
+A suite file is plain TOML data::
+
+    [suite]
+    name = "demo"
+
+    [defaults]            # options for every experiment (any `fer-bench run` option, snake_case)
+    folds = 5
+    seeds = [0]
+
+    [[experiment]]        # one block = datasets x models x features x seeds, with its own options
+    datasets = ["synthetic"]
+    models = ["svm-linear", "svm-rbf"]
+    features = ["hog", "hog+landmarks"]
+    seeds = [0, 1]
+    options = { inner_folds = 3 }
+
+Experiments share the loaded datasets, the folds (which depend only on data + seed + folds) and the feature
+cache. An experiment whose complete run folder already exists for the same config and the same data is
+skipped, so an interrupted suite resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from .errors import FerBenchError
+from .experiment import RunConfig, run_experiment
+from .runs import INCOMPLETE_PREFIX, config_hash
+
+BLOCK_KEYS = {"datasets", "models", "features", "seeds", "options"}
+#: Options a suite may set; where runs go is the suite's (or the command line's) business.
+OPTION_KEYS = {f.name for f in fields(RunConfig)} - {"dataset", "model", "features", "seed", "reports_dir"}
+#: What identifies one loaded dataset (the seed only matters for FER2013 folders without split prefixes).
+DATA_KEYS = ("dataset", "data_dir", "strict", "ck_frames", "ck_neutral", "seed")
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    path: str
+    configs: tuple[RunConfig, ...]
+
+
+def load_suite(path: Path, *, reports_dir: str = "reports", data_dirs: dict[str, str] | None = None) -> Suite:
+    """Parse and expand a suite file; every experiment is validated before anything runs."""
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise FerBenchError(f"{path}: suite file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise FerBenchError(f"{path}: not valid TOML ({exc})") from None
+    unknown = set(doc) - {"suite", "defaults", "experiment"}
+    if unknown:
+        raise FerBenchError(f"{path}: unknown table [{sorted(unknown)[0]}]; expected [suite], [defaults], "
+                            f"[[experiment]]")
+    defaults = dict(doc.get("defaults", {}))
+    default_seeds = defaults.pop("seeds", [0])
+    defaults = _options(defaults, f"{path} [defaults]")
+    blocks = doc.get("experiment", [])
+    if not blocks:
+        raise FerBenchError(f"{path}: no [[experiment]] blocks; declare at least one")
+    configs = []
+    for n, block in enumerate(blocks, 1):
+        where = f"{path} [[experiment]] #{n}"
+        extra = set(block) - BLOCK_KEYS
+        if extra:
+            raise FerBenchError(f"{where}: unknown key {sorted(extra)[0]!r}; expected {', '.join(sorted(BLOCK_KEYS))}")
+        for key in ("datasets", "models"):
+            if not _is_list(block.get(key), str):
+                raise FerBenchError(f"{where}: {key!r} must be a non-empty list of names")
+        features = block.get("features", [None])
+        seeds = block.get("seeds", default_seeds)
+        if not _is_list(features, (str, type(None))):
+            raise FerBenchError(f"{where}: 'features' must be a list of feature specs such as [\"hog\", \"lbp\"]")
+        if not _is_list(seeds, int):
+            raise FerBenchError(f"{where}: 'seeds' must be a non-empty list of integers")
+        options = {**defaults, **_options(block.get("options", {}), f"{where} options")}
+        for dataset in block["datasets"]:
+            for model in block["models"]:
+                for feature in features:
+                    for seed in seeds:
+                        config = RunConfig(dataset=dataset, model=model, features=feature, seed=seed,
+                                           reports_dir=reports_dir, **{"data_dir": (data_dirs or {}).get(dataset),
+                                                                      **options})
+                        try:
+                            configs.append(config.resolved())
+                        except FerBenchError as exc:
+                            raise FerBenchError(f"{where} ({dataset}, {model}): {exc}") from None
+    unique = list({config_hash(asdict(c)): c for c in configs}.values())
+    return Suite(doc.get("suite", {}).get("name", path.stem), str(path), tuple(unique))
+
+
+def _is_list(value, kind) -> bool:
+    return isinstance(value, list) and len(value) > 0 and all(isinstance(v, kind) for v in value)
+
+
+def _options(table: dict, where: str) -> dict:
+    if not isinstance(table, dict):
+        raise FerBenchError(f"{where}: expected a table of options")
+    extra = set(table) - OPTION_KEYS
+    if extra:
+        raise FerBenchError(f"{where}: unknown option {sorted(extra)[0]!r}; options are those of 'fer-bench run' "
+                            f"in snake_case ({', '.join(sorted(OPTION_KEYS))})")
+    return dict(table)
+
+
+def completed_runs(runs_dir: Path) -> dict[str, list[tuple[Path, str]]]:
+    """Complete run folders by config hash, each with the fingerprint of the data it ran on."""
+    found: dict[str, list[tuple[Path, str]]] = {}
+    if not Path(runs_dir).is_dir():
+        return found
+    for run in sorted(Path(runs_dir).iterdir()):
+        if run.name.startswith(INCOMPLETE_PREFIX) or not (run / "metrics.json").is_file():
+            continue
+        try:
+            config = json.loads((run / "config.json").read_text())
+            manifest = json.loads((run / "manifest.json").read_text())
+            found.setdefault(config["config_hash"], []).append((run, manifest["dataset"]["fingerprint"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # broken folders are the report's to list; they never count as done
+    return found
+
+
+def run_suite(suite: Suite, *, console, progress_console=None) -> list[dict]:
+    """Run every experiment not already complete; returns one record per experiment (ran or skipped)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .datasets import load_dataset
+
+    records, datasets = [], {}
+    done = completed_runs(Path(suite.configs[0].reports_dir) / "runs")
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=progress_console or console) as progress:
+        task = progress.add_task(f"suite {suite.name}", total=len(suite.configs))
+        for k, config in enumerate(suite.configs, 1):
+            label = f"[{k}/{len(suite.configs)}] {config.dataset} {config.model} {config.features} seed {config.seed}"
+            data_key = tuple(getattr(config, key) for key in DATA_KEYS)
+            if data_key not in datasets:
+                datasets[data_key] = load_dataset(config.dataset, config.data_dir, strict=config.strict,
+                                                  seed=config.seed, ck_frames=config.ck_frames,
+                                                  ck_neutral=config.ck_neutral)
+            dataset = datasets[data_key]
+            previous = [run for run, fp in done.get(config_hash(asdict(config)), []) if fp == dataset.fingerprint]
+            if previous:
+                progress.console.print(f"{label}: already complete in {previous[-1].name}, skipped")
+                records.append({"config": config, "run_dir": previous[-1], "status": "skipped"})
+            else:
+                progress.console.print(f"{label}: running")
+                run_dir, metrics = run_experiment(config, console=progress.console, dataset=dataset)
+                progress.console.print(f"{label}: accuracy {metrics['accuracy']:.4f} -> {run_dir}")
+                records.append({"config": config, "run_dir": run_dir, "status": "ran"})
+            progress.advance(task)
+    return records
