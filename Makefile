@@ -21,9 +21,13 @@ install-gpu: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# The tool's main job end to end on the embedded synthetic dataset: the demo suite, then the report.
 demo: $(STAMP)
-	$(BIN)/fer-bench run --dataset synthetic --model svm-rbf
-	$(BIN)/fer-bench run --dataset synthetic --model svm-linear --features hog
+	$(BIN)/fer-bench suite suites/demo.toml
+	$(BIN)/fer-bench report
+
+report: $(STAMP)
+	$(BIN)/fer-bench report
 
 clean:
 	rm -rf $(VENV) .pytest_cache .cache

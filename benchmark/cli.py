@@ -96,6 +96,67 @@ def _summary_table(metrics: dict) -> Table:
 
 
 @app.command()
+def suite(
+    suite_file: Path = typer.Argument(..., help="A suite TOML file, e.g. suites/demo.toml or suites/thesis.toml."),
+    reports_dir: Path = typer.Option(Path("reports"), help="Where runs/ is written (and looked up for resuming)."),
+    data_dir: list[str] = typer.Option([], "--data-dir", help="Dataset folder as NAME=PATH (repeatable), e.g. "
+                                       "--data-dir ck+=~/data/CK+48; default: $FER_BENCH_DATA/<dataset> or "
+                                       "./data/<dataset>."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List the experiments and which are already complete."),
+) -> None:
+    """Run a declared matrix of experiments one after another, skipping those already complete (resumable)."""
+    from .suite import completed_runs, load_suite, run_suite
+
+    dirs = {}
+    for item in data_dir:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            _fail(f"--data-dir {item!r}: expected NAME=PATH, e.g. ck+=~/data/CK+48")
+        dirs[name] = str(Path(path).expanduser())
+    try:
+        declared = load_suite(suite_file, reports_dir=str(reports_dir), data_dirs=dirs)
+        if dry_run:
+            done = completed_runs(reports_dir / "runs")
+            from dataclasses import asdict
+
+            from .runs import config_hash
+
+            for k, c in enumerate(declared.configs, 1):
+                state = "complete" if config_hash(asdict(c)) in done else "to run"
+                out.print(f"{k:3d}. {c.dataset:9s} {c.model:14s} {c.features:14s} seed {c.seed}: {state}",
+                          highlight=False)
+            return
+        records = run_suite(declared, console=out, progress_console=err)
+    except FerBenchError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        _fail("interrupted; completed runs are kept and the suite resumes from there when run again", code=130)
+    ran = sum(r["status"] == "ran" for r in records)
+    out.print(f"suite {declared.name}: {ran} run, {len(records) - ran} already complete; runs in "
+              f"{reports_dir / 'runs'}; next: fer-bench report --reports-dir {reports_dir}", highlight=False)
+
+
+@app.command()
+def report(
+    reports_dir: Path = typer.Option(Path("reports"), help="Folder holding runs/; tables/, figures/ and "
+                                     "report.md/.tex are written beside it."),
+) -> None:
+    """Build thesis-ready tables (LaTeX, Markdown, CSV), statistics and figures from every complete run."""
+    from .report import build_report
+
+    try:
+        built = build_report(reports_dir)
+    except FerBenchError as exc:
+        _fail(str(exc), code=1)
+    for name, reason in built["skipped"]:
+        err.print(f"[yellow]skipped[/] {name}: {reason}", highlight=False, soft_wrap=True)
+    out.print(f"report from {built['runs']} runs ({', '.join(built['datasets'])}):", highlight=False)
+    out.print(f"  tables:  {built['tables']}/  (.tex for \\input, .md, .csv)", highlight=False)
+    out.print(f"  figures: {built['figures']}/  (.pdf, .png)", highlight=False)
+    out.print(f"  report:  {built['report']} and {built['report'].with_suffix('.tex')}", highlight=False)
+
+
+@app.command()
 def datasets(
     dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Only this dataset."),
     data_dir: Optional[Path] = typer.Option(None, help="Look here instead of the default folder."),

@@ -149,9 +149,19 @@ def plot_confusion_matrix(cm: np.ndarray, labels, title: str, stem: Path) -> Non
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    norm = normalise_rows(cm)
     size = 1.0 + 0.75 * len(labels)
     fig, ax = plt.subplots(figsize=(size + 1.2, size), dpi=120)
+    im = draw_confusion_matrix(ax, cm, labels, title)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="row-normalised")
+    fig.tight_layout()
+    for suffix in (".png", ".pdf"):
+        fig.savefig(Path(stem).with_suffix(suffix), metadata={"CreationDate": None} if suffix == ".pdf" else None)
+    plt.close(fig)
+
+
+def draw_confusion_matrix(ax, cm: np.ndarray, labels, title: str):
+    """Draw the row-normalised matrix (with counts) on ``ax``, class names on both axes; returns the image."""
+    norm = normalise_rows(cm)
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(labels)):
         for j in range(len(labels)):
@@ -162,11 +172,7 @@ def plot_confusion_matrix(cm: np.ndarray, labels, title: str, stem: Path) -> Non
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=9)
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="row-normalised")
-    fig.tight_layout()
-    for suffix in (".png", ".pdf"):
-        fig.savefig(Path(stem).with_suffix(suffix), metadata={"CreationDate": None} if suffix == ".pdf" else None)
-    plt.close(fig)
+    return im
 
 
 def write_history(run_dir: Path, history: pd.DataFrame, title: str) -> None:

@@ -1,0 +1,9 @@
+"""The thesis report (``fer-bench report``): tables, statistics, figures and provenance from complete runs."""
+
+from ._build import build_report, group_experiments
+from ._collect import Run, collect_runs
+from ._stats import bootstrap_ci, corrected_resampled_ttest, mcnemar_exact, wilcoxon_signed_rank
+from ._tables import Table, latex_escape
+
+__all__ = ["Run", "Table", "bootstrap_ci", "build_report", "collect_runs", "corrected_resampled_ttest",
+           "group_experiments", "latex_escape", "mcnemar_exact", "wilcoxon_signed_rank"]

@@ -1,0 +1,351 @@
+"""Building ``reports/tables``, ``reports/figures`` and ``reports/report.md``/``.tex`` from complete runs.
+
+Runs of the same experiment (same dataset, model, features and options) with different seeds are aggregated
+as mean +/- std with n; a rerun with an already-reported seed replaces the older run. Everything written is a
+function of the run folders only (no build time, fixed bootstrap seed), so rebuilding from the same runs gives
+byte-identical tables.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import FerBenchError
+from ..evaluation import draw_confusion_matrix, plot_confusion_matrix, plot_learning_curves
+from . import _stats as st
+from ._collect import Run, collect_runs
+from ._tables import Table, mark_best
+
+DATASET_TITLES = {"fer2013": "FER2013", "ck+": "CK+", "synthetic": "synthetic"}
+KIND_TITLES = {"classical": "classical (SVM on hand-crafted features)", "deep": "deep (CNN on pixels)"}
+
+
+@dataclass
+class Experiment:
+    """One experiment of the matrix: its runs, one per seed (sorted by seed)."""
+
+    dataset: str
+    model: str
+    features: str
+    kind: str
+    options: dict
+    runs: list[Run] = field(default_factory=list)
+    variant: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.model + (f" ({self.variant})" if self.variant else "")
+
+    @property
+    def slug(self) -> str:
+        text = f"{self.model}_{self.features}" + (f"_{self.variant}" if self.variant else "")
+        return _slug(text)
+
+    def values(self, key: str) -> np.ndarray:
+        return np.array([_get(run.metrics, key) for run in self.runs], dtype=float)
+
+    def summary(self, key: str) -> tuple[float, float | None]:
+        """(mean, std): over seeds when there are several, else the run's own (k-fold: over folds)."""
+        v = self.values(key)
+        if len(v) > 1:
+            return float(np.mean(v)), float(np.std(v, ddof=1))
+        std = self.runs[0].metrics.get(f"{key}_std") if "." not in key else None
+        return float(v[0]), std
+
+
+def _get(metrics: dict, dotted: str):
+    value = metrics
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return np.nan
+        value = value[part]
+    return np.nan if value is None else value
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9.]+", "-", text.lower()).strip("-")
+
+
+def dataset_slug(name: str) -> str:
+    return "ckplus" if name == "ck+" else _slug(name)
+
+
+def group_experiments(runs: list[Run]) -> dict[str, list[Experiment]]:
+    """Experiments per dataset, classical first, in registry order; variants named by the options that differ."""
+    from models import list_models
+
+    order = {spec.name: k for k, spec in enumerate(list_models())}
+    experiments: dict[tuple, Experiment] = {}
+    for run in runs:
+        m = run.metrics
+        key = (m["dataset"], m["model"], m["features"], json.dumps(run.options(), sort_keys=True, default=str))
+        exp = experiments.setdefault(key, Experiment(m["dataset"], m["model"], m["features"], run.kind,
+                                                     run.options()))
+        exp.runs = [r for r in exp.runs if r.metrics["seed"] != m["seed"]] + [run]  # later run of a seed wins
+    by_dataset: dict[str, list[Experiment]] = {}
+    for exp in experiments.values():
+        exp.runs.sort(key=lambda r: r.metrics["seed"])
+        by_dataset.setdefault(exp.dataset, []).append(exp)
+    for exps in by_dataset.values():
+        _name_variants(exps)
+        exps.sort(key=lambda e: (e.kind != "classical", order.get(e.model, 999), e.features, e.variant))
+    return dict(sorted(by_dataset.items()))
+
+
+def _name_variants(exps: list[Experiment]) -> None:
+    """Experiments sharing model and features are told apart by the options whose values differ."""
+    by_name: dict[tuple, list[Experiment]] = {}
+    for exp in exps:
+        by_name.setdefault((exp.model, exp.features), []).append(exp)
+    for same in by_name.values():
+        if len(same) < 2:
+            continue
+        keys = sorted(k for k in same[0].options if len({json.dumps(e.options.get(k)) for e in same}) > 1)
+        for exp in same:
+            exp.variant = ", ".join(f"{k}={exp.options.get(k)}" for k in keys)
+
+
+def _pct(value: float, std: float | None = None) -> str:
+    if value is None or value != value:
+        return ""
+    return f"{100 * value:.1f}" + (f" ± {100 * std:.1f}" if std is not None and std == std else "")
+
+
+def _size(exp: Experiment) -> str:
+    run = exp.runs[0].metrics
+    if run.get("n_params"):
+        return f"{int(run['n_params']):,} params"
+    svs = [v for r in exp.runs for v in (r.metrics.get("n_support_vectors") or {}).values() if v is not None]
+    return f"{np.mean(svs):,.0f} SVs" if svs else ""
+
+
+def summary_table(dataset: str, exps: list[Experiment]) -> Table:
+    official = exps[0].runs[0].metrics["protocol"] == "official-split"
+    scores = [("accuracy", "Accuracy (%)"), ("macro_f1", "Macro-F1 (%)"), ("balanced_accuracy", "Bal. acc. (%)")]
+    if official:
+        scores.append(("validation.accuracy", "PublicTest acc. (%)"))
+    columns = ["Model", "Features", *[title for _, title in scores], "Size", "Train time (s)", "Seeds"]
+    table = Table(f"{dataset_slug(dataset)}_summary", _summary_caption(dataset, exps), columns,
+                  "ll" + "r" * (len(columns) - 2))
+    values = {}
+    for g, kind in enumerate(k for k in ("classical", "deep") if any(e.kind == k for e in exps)):
+        rows = []
+        for r, exp in enumerate(e for e in exps if e.kind == kind):
+            cells = [exp.label, exp.features]
+            raw = {"group": kind, "model": exp.model, "features": exp.features, "variant": exp.variant,
+                   "n_seeds": len(exp.runs), "runs": " ".join(run.run_id for run in exp.runs)}
+            for c, (key, _) in enumerate(scores, start=2):
+                mean, std = exp.summary(key)
+                cells.append(_pct(mean, std if key != "validation.accuracy" else None))
+                values[(g, r, c)] = mean
+                raw[key] = mean
+                raw[f"{key}_std"] = std
+            seconds = np.nanmean(exp.values("fit_seconds"))
+            cells += [_size(exp), f"{seconds:.0f}" if seconds == seconds else "", str(len(exp.runs))]
+            raw.update({"size": _size(exp), "fit_seconds": seconds})
+            rows.append(cells)
+            table.raw.append(raw)
+        table.groups.append((KIND_TITLES[kind], rows))
+    mark_best(table, list(range(2, 2 + len(scores))), values)
+    return table
+
+
+def _summary_caption(dataset: str, exps: list[Experiment]) -> str:
+    run = exps[0].runs[0]
+    if run.metrics["protocol"] == "official-split":
+        how = "official split: trained on Training, selected on PublicTest, PrivateTest reported"
+    else:
+        folds = sorted({len(r.metrics.get("folds", {})) for e in exps for r in e.runs})
+        how = f"subject-independent {'/'.join(map(str, folds))}-fold cross-validation, mean ± std over folds"
+    multi = any(len(e.runs) > 1 for e in exps)
+    return (f"{DATASET_TITLES.get(dataset, dataset)}: classical vs deep models ({how}"
+            + ("; with several seeds, mean ± std over seeds" if multi else "") + "). Best per column in bold.")
+
+
+def per_class_table(dataset: str, exps: list[Experiment]) -> Table:
+    classes = list(exps[0].runs[0].metrics["class_names"])
+    table = Table(f"{dataset_slug(dataset)}_per_class_f1",
+                  f"{DATASET_TITLES.get(dataset, dataset)}: per-class F1 (%) on the reported test images "
+                  f"(pooled over folds for k-fold; mean over seeds). Best per class in bold.",
+                  ["Model", "Features", *classes], "ll" + "r" * len(classes))
+    values = {}
+    for g, kind in enumerate(k for k in ("classical", "deep") if any(e.kind == k for e in exps)):
+        rows = []
+        for r, exp in enumerate(e for e in exps if e.kind == kind):
+            row, raw = [exp.label, exp.features], {"group": kind, "model": exp.model, "features": exp.features,
+                                                   "variant": exp.variant}
+            for c, name in enumerate(classes, start=2):
+                f1 = float(np.nanmean(exp.values(f"per_class.{name}.f1")))
+                row.append(_pct(f1))
+                values[(g, r, c)] = f1
+                raw[name] = f1
+            rows.append(row)
+            table.raw.append(raw)
+        table.groups.append((KIND_TITLES[kind], rows))
+    mark_best(table, list(range(2, 2 + len(classes))), values)
+    return table
+
+
+def confidence_table(dataset: str, exps: list[Experiment]) -> Table:
+    clustered = exps[0].runs[0].metrics["protocol"] == "subject-kfold"
+    table = Table(f"{dataset_slug(dataset)}_confidence_intervals",
+                  f"{DATASET_TITLES.get(dataset, dataset)}: 95% bootstrap confidence intervals "
+                  f"({st.BOOTSTRAP_SAMPLES} resamples of the "
+                  + ("subjects, pooled over folds" if clustered else "PrivateTest images")
+                  + f", seed {st.BOOTSTRAP_SEED}; first seed of each experiment).",
+                  ["Model", "Features", "Seed", "Accuracy (%) [95% CI]", "Macro-F1 (%) [95% CI]"], "llrrr")
+    for kind in ("classical", "deep"):
+        rows = []
+        for exp in (e for e in exps if e.kind == kind):
+            run = exp.runs[0]
+            test = run.test_predictions()
+            clusters = test.subject.to_numpy() if clustered and "subject" in test else None
+            cells, raw = [exp.label, exp.features, str(run.metrics["seed"])], {
+                "group": kind, "model": exp.model, "features": exp.features, "variant": exp.variant,
+                "seed": run.metrics["seed"], "run": run.run_id}
+            for name, score in (("accuracy", st.accuracy), ("macro_f1", st.macro_f1)):
+                point = score(test.y_true, test.y_pred)
+                lo, hi = st.bootstrap_ci(test.y_true.to_numpy(), test.y_pred.to_numpy(), score, clusters=clusters)
+                cells.append(f"{100 * point:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]")
+                raw.update({name: point, f"{name}_ci_low": lo, f"{name}_ci_high": hi})
+            rows.append(cells)
+            table.raw.append(raw)
+        if rows:
+            table.groups.append((KIND_TITLES[kind], rows))
+    return table
+
+
+def best(exps: list[Experiment], kind: str) -> Experiment | None:
+    candidates = [e for e in exps if e.kind == kind]
+    return max(candidates, key=lambda e: (e.summary("accuracy")[0], e.label)) if candidates else None
+
+
+def tests_table(dataset: str, exps: list[Experiment]) -> Table | None:
+    """Best classical vs best deep: exact McNemar on FER2013, paired fold tests on k-fold; None if not paired."""
+    a, b = best(exps, "classical"), best(exps, "deep")
+    if a is None or b is None:
+        return None
+    seeds = sorted({r.metrics["seed"] for r in a.runs} & {r.metrics["seed"] for r in b.runs})
+    if not seeds:
+        return None
+    ra = next(r for r in a.runs if r.metrics["seed"] == seeds[0])
+    rb = next(r for r in b.runs if r.metrics["seed"] == seeds[0])
+    comparison = f"{a.label} [{a.features}] vs {b.label}"
+    table = Table(f"{dataset_slug(dataset)}_significance",
+                  f"{DATASET_TITLES.get(dataset, dataset)}: best classical vs best deep model "
+                  f"(seed {seeds[0]}), paired tests on the same test images.",
+                  ["Comparison", "Test", "Statistic", "p-value", "n"], "llrrr")
+    rows = []
+    if ra.metrics["protocol"] == "official-split":
+        ta, tb = ra.test_predictions(), rb.test_predictions()
+        merged = ta.merge(tb, on="sample_id", suffixes=("_a", "_b"))
+        if len(merged) != len(ta) or len(merged) != len(tb):
+            return None
+        res = st.mcnemar_exact(merged.y_true_a == merged.y_pred_a, merged.y_true_b == merged.y_pred_b)
+        rows.append([comparison, f"exact McNemar (b={res['b']}, c={res['c']})", str(res["statistic"]),
+                     _p(res["p_value"]), str(len(merged))])
+        table.raw.append({"comparison": comparison, "test": "mcnemar_exact", **res, "n": len(merged)})
+    else:
+        if ra.manifest["protocol"]["fingerprint"] != rb.manifest["protocol"]["fingerprint"]:
+            return None
+        folds = list(ra.metrics["folds"])
+        acc_a = [ra.metrics["folds"][f]["accuracy"] for f in folds]
+        acc_b = [rb.metrics["folds"][f]["accuracy"] for f in folds]
+        sizes = ra.manifest["protocol"]["sizes"]
+        n_train = float(np.mean([s["train"] for s in sizes.values()]))
+        n_test = float(np.mean([s["test"] for s in sizes.values()]))
+        t = st.corrected_resampled_ttest(acc_a, acc_b, n_train=n_train, n_test=n_test)
+        w = st.wilcoxon_signed_rank(acc_a, acc_b)
+        rows.append([comparison, f"corrected resampled t-test (df={t['df']})", f"{t['statistic']:.3f}",
+                     _p(t["p_value"]), str(len(folds))])
+        rows.append([comparison, "Wilcoxon signed-rank", f"{w['statistic']:.1f}", _p(w["p_value"]),
+                     str(len(folds))])
+        table.raw += [{"comparison": comparison, "test": "corrected_resampled_ttest", **t, "n": len(folds)},
+                      {"comparison": comparison, "test": "wilcoxon", **w, "n": len(folds)}]
+    table.groups.append(("", rows))
+    return table
+
+
+def _p(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def write_figures(dataset: str, exps: list[Experiment], folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    ds = dataset_slug(dataset)
+    for exp in exps:
+        run = exp.runs[0]
+        cm = np.array(run.metrics["confusion_matrix"])
+        stem = folder / f"{ds}_{exp.slug}_confusion"
+        plot_confusion_matrix(cm, run.metrics["class_names"], f"{exp.label} [{exp.features}] on "
+                              f"{DATASET_TITLES.get(dataset, dataset)}", stem)
+        written.append(stem)
+        history = run.path / "history.csv"
+        if history.is_file():
+            stem = folder / f"{ds}_{exp.slug}_learning_curves"
+            plot_learning_curves(pd.read_csv(history), f"{exp.label} on {DATASET_TITLES.get(dataset, dataset)}",
+                                 stem)
+            written.append(stem)
+    a, b = best(exps, "classical"), best(exps, "deep")
+    if a and b:
+        stem = folder / f"{ds}_best_classical_vs_deep_confusion"
+        _side_by_side(a, b, dataset, stem)
+        written.append(stem)
+    return written
+
+
+def _side_by_side(a: Experiment, b: Experiment, dataset: str, stem: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = a.runs[0].metrics["class_names"]
+    size = 1.0 + 0.75 * len(labels)
+    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1.5, size), dpi=120)
+    for ax, exp in zip(axes, (a, b)):
+        m = exp.runs[0].metrics
+        draw_confusion_matrix(ax, np.array(m["confusion_matrix"]), labels,
+                              f"{exp.label} [{exp.features}]: accuracy {100 * m['accuracy']:.1f}%")
+    fig.suptitle(f"{DATASET_TITLES.get(dataset, dataset)}: best classical vs best deep (row-normalised)", fontsize=9)
+    fig.tight_layout()
+    for suffix in (".png", ".pdf"):
+        fig.savefig(stem.with_suffix(suffix), metadata={"CreationDate": None} if suffix == ".pdf" else None)
+    plt.close(fig)
+
+
+def build_report(reports_dir: Path) -> dict:
+    """Write tables, figures and report.md/.tex from every complete run under ``reports_dir/runs``."""
+    reports_dir = Path(reports_dir)
+    runs, skipped = collect_runs(reports_dir / "runs")
+    if not runs:
+        raise FerBenchError(f"no complete runs under {reports_dir / 'runs'}; create some with 'fer-bench run "
+                            f"--dataset synthetic --model svm-rbf', 'fer-bench suite suites/demo.toml' or "
+                            f"'make demo'")
+    tables_dir, figures_dir = reports_dir / "tables", reports_dir / "figures"
+    for folder in (tables_dir, figures_dir):
+        shutil.rmtree(folder, ignore_errors=True)
+    by_dataset = group_experiments(runs)
+    sections = []
+    for dataset, exps in by_dataset.items():
+        tables = [summary_table(dataset, exps), per_class_table(dataset, exps), confidence_table(dataset, exps)]
+        significance = tests_table(dataset, exps)
+        if significance is not None:
+            tables.append(significance)
+        for table in tables:
+            table.write(tables_dir)
+        figures = write_figures(dataset, exps, figures_dir)
+        sections.append((dataset, exps, tables, figures, significance is None))
+    from ._document import write_documents
+
+    write_documents(reports_dir, runs, skipped, sections)
+    return {"runs": len(runs), "skipped": skipped, "datasets": list(by_dataset), "tables": tables_dir,
+            "figures": figures_dir, "report": reports_dir / "report.md"}
