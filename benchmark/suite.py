@@ -131,8 +131,11 @@ def run_suite(suite: Suite, *, console, progress_console=None) -> list[dict]:
     """Run every experiment not already complete; returns one record per experiment (ran or skipped)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .datasets import load_dataset
+    from .datasets import default_data_dir, detect_layout, load_dataset
 
+    for name, data_dir in sorted({(c.dataset, c.data_dir or "") for c in suite.configs}):
+        # every dataset is found before the first experiment starts, not hours into the suite
+        detect_layout(name, Path(data_dir).expanduser() if data_dir else default_data_dir(name))
     records, datasets = [], {}
     done = completed_runs(Path(suite.configs[0].reports_dir) / "runs")
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

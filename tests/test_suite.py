@@ -1,0 +1,142 @@
+"""Matched suites: declared matrices expand as written, bad files fail clearly, interrupted suites resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+import benchmark.suite as suite_module
+from benchmark.cli import app
+from benchmark.errors import FerBenchError
+from benchmark.suite import load_suite, run_suite
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "suite.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_block_expands_to_datasets_x_models_x_features_x_seeds(tmp_path):
+    path = _write(tmp_path, """
+[suite]
+name = "t"
+[defaults]
+folds = 4
+seeds = [0]
+[[experiment]]
+datasets = ["synthetic"]
+models = ["svm-linear", "svm-rbf"]
+features = ["hog", "lbp"]
+seeds = [0, 1]
+options = { inner_folds = 2 }
+[[experiment]]
+datasets = ["synthetic"]
+models = ["mini-xception"]
+options = { epochs = 3 }
+""")
+    suite = load_suite(path, reports_dir=str(tmp_path / "reports"))
+    assert suite.name == "t"
+    svm = [(c.model, c.features, c.seed) for c in suite.configs if c.model.startswith("svm")]
+    assert svm == [(m, f, s) for m in ("svm-linear", "svm-rbf") for f in ("hog", "lbp") for s in (0, 1)]
+    assert all(c.folds == 4 and c.inner_folds == 2 for c in suite.configs if c.model.startswith("svm"))
+    cnn = [c for c in suite.configs if c.model == "mini-xception"]
+    assert len(cnn) == 1 and cnn[0].epochs == 3 and cnn[0].seed == 0 and cnn[0].features == "pixels"
+    assert cnn[0].batch_size == 32  # the paper's default, filled in
+    assert all(c.reports_dir == str(tmp_path / "reports") for c in suite.configs)
+
+
+@pytest.mark.parametrize(("text", "fragment"), [
+    ("[[experiment]]\ndatasets = ['synthetic']\nmodels = ['svm-rbf']\ncolour = 'red'\n", "unknown key 'colour'"),
+    ("[[experiment]]\ndatasets = ['synthetic']\nmodels = ['svm-quantum']\n", "(synthetic, svm-quantum): unknown model"),
+    ("[[experiment]]\ndatasets = ['synthetic']\nmodels = ['svm-rbf']\noptions = { epoch = 3 }\n",
+     "unknown option 'epoch'"),
+    ("[[experiment]]\ndatasets = 'synthetic'\nmodels = ['svm-rbf']\n", "'datasets' must be a non-empty list"),
+    ("[suite]\nname = 'empty'\n", "no [[experiment]] blocks"),
+    ("[[experiment]\n", "not valid TOML"),
+])
+def test_bad_suite_files_name_the_file_and_the_problem(tmp_path, text, fragment):
+    path = _write(tmp_path, text)
+    with pytest.raises(FerBenchError) as err:
+        load_suite(path)
+    assert str(path) in str(err.value) and fragment in str(err.value)
+
+
+def test_shipped_suites_parse_and_cover_the_declared_matrix():
+    demo = load_suite(REPO / "suites" / "demo.toml")
+    assert {c.model for c in demo.configs} == {"svm-linear", "svm-poly", "svm-rbf", "mini-xception"}
+    assert {c.dataset for c in demo.configs} == {"synthetic"}
+    thesis = load_suite(REPO / "suites" / "thesis.toml")
+    for dataset in ("fer2013", "ck+"):
+        svm = {(c.model, c.features) for c in thesis.configs if c.dataset == dataset and c.model.startswith("svm")}
+        assert svm == {(m, f) for m in ("svm-linear", "svm-poly", "svm-rbf")
+                       for f in ("hog", "lbp", "landmarks", "hog+landmarks")}
+        cnns = {c.model for c in thesis.configs if c.dataset == dataset and not c.model.startswith("svm")}
+        assert cnns == {"cnn-patil", "cnn-hpo", "cnn-gelu", "mini-xception", "vgg-fer", "resnet50", "xception"}
+
+
+def test_an_interrupted_suite_resumes_without_rerunning_complete_experiments(tmp_path, monkeypatch):
+    path = _write(tmp_path, """
+[defaults]
+folds = 3
+[[experiment]]
+datasets = ["synthetic"]
+models = ["svm-linear"]
+features = ["hog"]
+seeds = [0, 1]
+options = { inner_folds = 2 }
+""")
+    suite = load_suite(path, reports_dir=str(tmp_path / "reports"))
+    calls, original = [], suite_module.run_experiment
+
+    def interrupted_second(config, **kwargs):
+        calls.append(config.seed)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(config, **kwargs)
+
+    monkeypatch.setattr(suite_module, "run_experiment", interrupted_second)
+    quiet = Console(file=open(tmp_path / "log.txt", "w"))
+    with pytest.raises(KeyboardInterrupt):
+        run_suite(suite, console=quiet)
+    runs = tmp_path / "reports" / "runs"
+    assert len([p for p in runs.iterdir() if not p.name.startswith(".")]) == 1
+
+    monkeypatch.setattr(suite_module, "run_experiment", original)
+    records = run_suite(suite, console=quiet)
+    assert [r["status"] for r in records] == ["skipped", "ran"]
+    assert len(list(runs.iterdir())) == 2
+    again = run_suite(suite, console=quiet)
+    assert [r["status"] for r in again] == ["skipped", "skipped"]
+
+
+def test_suite_command_errors_are_one_line(tmp_path):
+    result = CliRunner().invoke(app, ["suite", str(tmp_path / "missing.toml")])
+    assert result.exit_code == 2 and "error:" in result.output and "suite file not found" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_suite_dry_run_lists_experiments(tmp_path):
+    result = CliRunner().invoke(app, ["suite", str(REPO / "suites" / "demo.toml"), "--dry-run",
+                                      "--reports-dir", str(tmp_path)])
+    assert result.exit_code == 0
+    assert "svm-poly" in result.output and "mini-xception" in result.output and "to run" in result.output
+
+
+def test_missing_data_is_reported_before_any_experiment_runs(tmp_path):
+    path = _write(tmp_path, """
+[[experiment]]
+datasets = ["synthetic", "ck+"]
+models = ["svm-linear"]
+features = ["hog"]
+""")
+    suite = load_suite(path, reports_dir=str(tmp_path / "reports"),
+                       data_dirs={"ck+": str(tmp_path / "no-ck-here")})
+    with pytest.raises(FerBenchError, match="no-ck-here: no such file or folder"):
+        run_suite(suite, console=Console(file=open(tmp_path / "log.txt", "w")))
+    assert not (tmp_path / "reports" / "runs").exists()
