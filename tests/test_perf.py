@@ -1,0 +1,22 @@
+"""`fer-bench benchmark` runs every stage and prints its figures (no timing is asserted: speed is reported)."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from benchmark.cli import app
+
+
+def test_benchmark_prints_a_figure_for_every_stage():
+    result = CliRunner().invoke(app, ["benchmark", "--images", "150", "--svm-samples", "150", "--cnn",
+                                      "mini-xception", "--cnn-steps", "2"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    for stage in ("features: hog", "features: lbp", "features: landmarks", "svm-rbf fit", "mini-xception training"):
+        assert stage in text
+    assert "images/s" in text and "steps/s" in text
+
+
+def test_benchmark_with_an_unknown_cnn_is_a_one_line_error():
+    result = CliRunner().invoke(app, ["benchmark", "--cnn", "cnn-quantum"])
+    assert result.exit_code == 2 and "error: unknown model 'cnn-quantum'" in result.output
