@@ -113,6 +113,11 @@ def suite(
         if not sep or not name or not path:
             _fail(f"--data-dir {item!r}: expected NAME=PATH, e.g. ck+=~/data/CK+48")
         dirs[name] = str(Path(path).expanduser())
+    from .datasets import DATASETS
+
+    unknown = sorted(set(dirs) - set(DATASETS))
+    if unknown:
+        _fail(f"--data-dir {unknown[0]}=...: unknown dataset; choose one of {', '.join(DATASETS)}")
     try:
         declared = load_suite(suite_file, reports_dir=str(reports_dir), data_dirs=dirs)
         if dry_run:

@@ -71,7 +71,22 @@ class RunConfig:
             raise FerBenchError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
         spec = get_model(self.model)
         return RunConfig(**{**asdict(self), **(_resolve_classical(self, spec) if spec.kind == "classical"
-                                              else _resolve_deep(self, spec))})
+                                              else _resolve_deep(self, spec)), **_protocol_free(self, spec)})
+
+
+def _protocol_free(config: RunConfig, spec) -> dict:
+    """Options that cannot change this run's numbers resolve to None, so they never split an experiment in two
+    (a FER2013 run made with --folds 5 is the same experiment as one made with the default 10)."""
+    free = {}
+    if config.dataset == "fer2013":  # the official split: no outer folds; SVMs select on PublicTest
+        free["folds"] = None
+        if spec.kind == "classical":
+            free["inner_folds"] = None
+    if config.dataset != "fer2013" or spec.kind != "classical":
+        free["halving_min_samples"] = None
+    if config.dataset != "ck+":
+        free.update(ck_frames=None, ck_neutral=None)
+    return free
 
 
 def _resolve_classical(config: RunConfig, spec) -> dict:
@@ -80,12 +95,14 @@ def _resolve_classical(config: RunConfig, spec) -> dict:
         parse_features(features)
     except UnknownFeatureError as exc:
         raise FerBenchError(f"--features: {exc}") from None
-    if config.pca != "auto" and not (config.pca.isdigit() and int(config.pca) > 0) and config.pca != "none":
+    pca = str(config.pca)
+    if pca not in ("auto", "none") and not (pca.isdigit() and int(pca) > 0):
         raise FerBenchError(f"--pca must be 'auto', 'none' or a positive number of components, got {config.pca!r}")
     given = [f"--{k.replace('_', '-')}" for k in _DEEP_ONLY if getattr(config, k) not in (None, _DEFAULTS[k])]
     if given:
         raise FerBenchError(f"{', '.join(given)} only apply to CNNs; {config.model} is an SVM")
-    return {"features": features, "cache_dir": str(Path(config.cache_dir or default_cache_dir()).expanduser()),
+    return {"features": features, "pca": pca,
+            "cache_dir": str(Path(config.cache_dir or default_cache_dir()).expanduser()),
             **{k: None for k in _DEEP_ONLY}}
 
 
@@ -142,7 +159,7 @@ def run_experiment(config: RunConfig, *, console: Console | None = None, dataset
             dataset = load_dataset(config.dataset, config.data_dir, strict=config.strict, seed=config.seed,
                                    ck_frames=config.ck_frames, ck_neutral=config.ck_neutral)
     with timer.phase("split"):
-        protocol = make_protocol(dataset, seed=config.seed, folds=config.folds)
+        protocol = make_protocol(dataset, seed=config.seed, folds=config.folds or 10)
     console.print(f"[bold]{dataset.name}[/] ({dataset.layout}): {len(dataset)} images, "
                   f"{len(dataset.class_names)} classes; protocol {protocol.kind}: {protocol.description}")
 
@@ -152,9 +169,10 @@ def run_experiment(config: RunConfig, *, console: Console | None = None, dataset
         run = (_run_classical if spec.kind == "classical" else _run_deep)(
             spec, config, dataset, protocol, timer, console, tmp)
         per_fold = protocol.kind == "subject-kfold"
-        header = {"dataset": dataset.name, "model": config.model, "kind": spec.kind, "features": config.features,
+        header = {"dataset": dataset.name, "model": config.model, "features": config.features,
                   "protocol": protocol.kind, "seed": config.seed,
-                  "best_params": run["best_params"] if per_fold else next(iter(run["best_params"].values()))}
+                  "best_params": run["best_params"] if per_fold else next(iter(run["best_params"].values())),
+                  "kind": spec.kind}
         with timer.phase("evaluate"):
             metrics = write_evaluation(tmp, run["predictions"], dataset.class_names, part_column=protocol.column,
                                        header=header, extra=run["extra"])

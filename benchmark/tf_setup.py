@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import os
 import random
+import sys
+
+_ONEDNN: str | None = None
 
 
 def quiet_tensorflow() -> None:
@@ -16,8 +19,13 @@ def quiet_tensorflow() -> None:
     the heap (``double free or corruption``) when mini-Xception's separable convolutions meet an odd-sized last
     batch, and their reordered float sums are not bit-reproducible. Set TF_ENABLE_ONEDNN_OPTS=1 to opt back in.
     """
+    global _ONEDNN
+    if "tensorflow" in sys.modules:  # too late: TensorFlow read its environment when it was imported
+        _ONEDNN = _ONEDNN or "unknown (tensorflow imported before fer-bench)"
+        return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    _ONEDNN = os.environ["TF_ENABLE_ONEDNN_OPTS"]
 
 
 def configure(seed: int) -> dict:
@@ -42,7 +50,7 @@ def configure(seed: int) -> dict:
     details = [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
     return {"device": "GPU" if gpus else "CPU", "gpus": details, "precision": policy,
             "tensorflow": tf.__version__, "keras": keras.__version__, "deterministic_ops": True,
-            "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}
+            "onednn": _ONEDNN}
 
 
 def reseed(seed: int) -> None:

@@ -98,7 +98,7 @@ def fit_network(model, train: Part, val: Part, settings: TrainSettings, *, seed:
         keras.callbacks.EarlyStopping(MONITOR, patience=settings.patience, min_delta=settings.min_delta),
         keras.callbacks.ReduceLROnPlateau(MONITOR, factor=0.1, patience=max(1, settings.patience // 4),
                                           min_lr=1e-6),
-        best, speed,
+        keras.callbacks.TerminateOnNaN(), best, speed,
     ]
     if progress is not None:
         callbacks.append(_RichProgress(progress, label, settings.epochs,
@@ -109,6 +109,11 @@ def fit_network(model, train: Part, val: Part, settings: TrainSettings, *, seed:
         epochs=settings.epochs, verbose=0, callbacks=callbacks, shuffle=False,  # the pipeline shuffles, seeded
         class_weight=balanced_class_weights(train.labels, n_classes) if settings.class_weights else None,
     )
+    if best.weights is None:
+        from .errors import FerBenchError
+
+        raise FerBenchError(f"{label or 'training'}: the validation loss was never finite (training diverged); "
+                            f"no checkpoint to evaluate. Try a lower --lr than {settings.lr}")
     frame = pd.DataFrame(history.history)
     frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
     if "learning_rate" in frame:
@@ -144,7 +149,7 @@ class _RestoreBest(_callback_base()):
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
-        if value is not None and value < self.best:
+        if value is not None and np.isfinite(value) and value < self.best:
             self.best, self.best_epoch, self.weights = value, epoch, self.model.get_weights()
 
     def on_train_end(self, logs=None):
@@ -153,20 +158,29 @@ class _RestoreBest(_callback_base()):
 
 
 class _Throughput(_callback_base()):
-    """Training steps and images per second, over the epochs after the first (which includes tracing)."""
+    """Training steps and images per second, over the epochs after the first (which includes tracing).
+
+    Timed from the first training batch to the last of each epoch, so the validation pass is not counted.
+    """
 
     def __init__(self, batch_size: int):
         super().__init__()
-        self.batch_size, self.epochs, self.start = batch_size, [], 0.0
+        self.batch_size, self.epochs, self.start, self.end, self.steps = batch_size, [], None, 0.0, 0
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.start, self.steps = time.perf_counter(), 0
+        self.start, self.steps = None, 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.start is None:
+            self.start = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
         self.steps += 1
+        self.end = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.epochs.append((self.steps, time.perf_counter() - self.start))
+        if self.start is not None:
+            self.epochs.append((self.steps, self.end - self.start))
 
     def _timed(self):
         return self.epochs[1:] or self.epochs

@@ -174,6 +174,9 @@ def _backbone(application: str, n_classes: int, pretrained: bool):
         raise FerBenchError(f"--pretrained: could not load ImageNet weights for {application} "
                             f"({type(exc).__name__}: {str(exc)[:120]}); this needs internet access once, "
                             f"or run without --pretrained to train from scratch") from None
+    for layer in base.layers:  # same batch-norm momentum as the other CNNs (see BN_MOMENTUM)
+        if isinstance(layer, layers.BatchNormalization):
+            layer.momentum = BN_MOMENTUM
     x = base(x)
     x = layers.Dense(1000, activation="relu")(x)
     x = layers.Dropout(0.5)(x)

@@ -220,3 +220,16 @@ def test_official_split_report_has_publictest_column_and_mcnemar(tmp_path, write
     assert "PublicTest acc. (%)" in summary and "PrivateTest reported" in summary
     tests = pd.read_csv(reports / "tables" / "fer2013_significance.csv")
     assert list(tests.test) == ["mcnemar_exact"] and tests.n.iloc[0] == 14
+
+
+def test_runs_on_different_data_are_never_averaged_together(tmp_path):
+    reports = tmp_path / "reports"
+    for data_seed in (1, 2):
+        data = make_synthetic(n_subjects=6, images_per_class=2, seed=data_seed)
+        run_experiment(RunConfig(dataset="synthetic", model="svm-linear", features="hog", seed=0, folds=3,
+                                 inner_folds=2, reports_dir=str(reports), cache_dir=str(tmp_path / "c")),
+                       dataset=data)
+    build_report(reports)
+    table = pd.read_csv(reports / "tables" / "synthetic_summary.csv")
+    assert len(table) == 2 and (table.n_seeds == 1).all()
+    assert table.variant.str.startswith("data=").all()

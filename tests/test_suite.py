@@ -140,3 +140,8 @@ features = ["hog"]
     with pytest.raises(FerBenchError, match="no-ck-here: no such file or folder"):
         run_suite(suite, console=Console(file=open(tmp_path / "log.txt", "w")))
     assert not (tmp_path / "reports" / "runs").exists()
+
+
+def test_suite_data_dir_for_an_unknown_dataset_is_a_one_line_error(tmp_path):
+    result = CliRunner().invoke(app, ["suite", str(REPO / "suites" / "demo.toml"), "--data-dir", "CK+=/data"])
+    assert result.exit_code == 2 and "error: --data-dir CK+=...: unknown dataset" in result.output

@@ -38,8 +38,16 @@ class Run:
         return self.metrics.get("kind", "deep" if self.metrics.get("n_params") else "classical")
 
     def options(self) -> dict:
-        """The options that make this run's experiment, without seed and paths."""
-        return {k: v for k, v in self.config.items() if k not in NOT_A_VARIANT}
+        """The options that make this run's experiment, without seed and paths, plus the data it ran on: runs of
+        one model on two different copies or layouts of a dataset are never averaged together."""
+        return {**{k: v for k, v in self.config.items() if k not in NOT_A_VARIANT},
+                "data": self.manifest["dataset"]["fingerprint"][:12]}
+
+    @property
+    def official_split(self) -> bool:
+        """False where FER2013's test folder had no split prefixes and was halved at random (seeded)."""
+        notes = " ".join(self.manifest["dataset"].get("notes") or [])
+        return self.metrics["protocol"] == "official-split" and "NOT the official split" not in notes
 
     def test_predictions(self) -> pd.DataFrame:
         """The reported test rows: PrivateTest on the official split, every row (each fold's test) on k-fold."""
@@ -83,4 +91,9 @@ def _load(folder: Path) -> Run:
         raise _Broken(f"metrics.json lacks {', '.join(absent)}")
     if not {"sample_id", "y_true", "y_pred"} <= set(predictions.columns):
         raise _Broken("predictions.csv lacks sample_id, y_true or y_pred")
+    try:
+        manifest["dataset"]["fingerprint"], manifest["protocol"]["fingerprint"], manifest["protocol"]["sizes"]
+        str(manifest["finished_utc"])
+    except (KeyError, TypeError):
+        raise _Broken("manifest.json lacks the dataset or protocol fingerprint, split sizes or finish time") from None
     return Run(folder.name, folder, config, metrics, manifest, predictions)
