@@ -20,10 +20,9 @@ import pandas as pd
 from ..errors import FerBenchError
 from ..evaluation import draw_confusion_matrix, plot_confusion_matrix, plot_learning_curves
 from . import _stats as st
-from ._collect import Run, collect_runs
+from ._collect import DATASET_TITLES, Run, collect_runs
 from ._tables import Table, mark_best
 
-DATASET_TITLES = {"fer2013": "FER2013", "ck+": "CK+", "synthetic": "synthetic"}
 KIND_TITLES = {"classical": "classical (SVM on hand-crafted features)", "deep": "deep (CNN on pixels)"}
 
 
@@ -126,6 +125,22 @@ def _size(exp: Experiment) -> str:
     return f"{np.mean(svs):,.0f} SVs" if svs else ""
 
 
+def _fill_grouped(table: Table, exps: list[Experiment], make_row) -> dict:
+    """Add one row per experiment, grouped classical / deep; ``make_row(exp)`` gives the cells after model and
+    features, the raw CSV values and the numbers to compare per column. Returns those numbers by cell."""
+    values = {}
+    for g, kind in enumerate(k for k in ("classical", "deep") if any(e.kind == k for e in exps)):
+        rows = []
+        for r, exp in enumerate(e for e in exps if e.kind == kind):
+            cells, raw, scores = make_row(exp)
+            rows.append([exp.label, exp.features, *cells])
+            table.raw.append({"group": kind, "model": exp.model, "features": exp.features, "variant": exp.variant,
+                              **raw})
+            values.update({(g, r, c): v for c, v in scores.items()})
+        table.groups.append((KIND_TITLES[kind], rows))
+    return values
+
+
 def summary_table(dataset: str, exps: list[Experiment]) -> Table:
     official = exps[0].runs[0].metrics["protocol"] == "official-split"
     scores = [("accuracy", "Accuracy (%)"), ("macro_f1", "Macro-F1 (%)"), ("balanced_accuracy", "Bal. acc. (%)")]
@@ -134,26 +149,21 @@ def summary_table(dataset: str, exps: list[Experiment]) -> Table:
     columns = ["Model", "Features", *[title for _, title in scores], "Size", "Train time (s)", "Seeds"]
     table = Table(f"{dataset_slug(dataset)}_summary", _summary_caption(dataset, exps), columns,
                   "ll" + "r" * (len(columns) - 2))
-    values = {}
-    for g, kind in enumerate(k for k in ("classical", "deep") if any(e.kind == k for e in exps)):
-        rows = []
-        for r, exp in enumerate(e for e in exps if e.kind == kind):
-            cells = [exp.label, exp.features]
-            raw = {"group": kind, "model": exp.model, "features": exp.features, "variant": exp.variant,
-                   "n_seeds": len(exp.runs), "runs": " ".join(run.run_id for run in exp.runs)}
-            for c, (key, _) in enumerate(scores, start=2):
-                mean, std = exp.summary(key)
-                cells.append(_pct(mean, std if key != "validation.accuracy" else None))
-                values[(g, r, c)] = mean
-                raw[key] = mean
-                raw[f"{key}_std"] = std
-            seconds = np.nanmean(exp.values("fit_seconds"))
-            cells += [_size(exp), f"{seconds:.0f}" if seconds == seconds else "", str(len(exp.runs))]
-            raw.update({"size": _size(exp), "fit_seconds": seconds})
-            rows.append(cells)
-            table.raw.append(raw)
-        table.groups.append((KIND_TITLES[kind], rows))
-    mark_best(table, list(range(2, 2 + len(scores))), values)
+
+    def row(exp: Experiment):
+        cells, compared = [], {}
+        raw = {"n_seeds": len(exp.runs), "runs": " ".join(run.run_id for run in exp.runs)}
+        for c, (key, _) in enumerate(scores, start=2):
+            mean, std = exp.summary(key)
+            cells.append(_pct(mean, std if key != "validation.accuracy" else None))
+            compared[c] = mean
+            raw.update({key: mean, f"{key}_std": std})
+        seconds = np.nanmean(exp.values("fit_seconds"))
+        cells += [_size(exp), f"{seconds:.0f}" if seconds == seconds else "", str(len(exp.runs))]
+        raw.update({"size": _size(exp), "fit_seconds": seconds})
+        return cells, raw, compared
+
+    mark_best(table, list(range(2, 2 + len(scores))), _fill_grouped(table, exps, row))
     return table
 
 
@@ -179,21 +189,12 @@ def per_class_table(dataset: str, exps: list[Experiment]) -> Table:
                   f"{DATASET_TITLES.get(dataset, dataset)}: per-class F1 (%) on the reported test images "
                   f"(pooled over folds for k-fold; mean over seeds). Best per class in bold.",
                   ["Model", "Features", *classes], "ll" + "r" * len(classes))
-    values = {}
-    for g, kind in enumerate(k for k in ("classical", "deep") if any(e.kind == k for e in exps)):
-        rows = []
-        for r, exp in enumerate(e for e in exps if e.kind == kind):
-            row, raw = [exp.label, exp.features], {"group": kind, "model": exp.model, "features": exp.features,
-                                                   "variant": exp.variant}
-            for c, name in enumerate(classes, start=2):
-                f1 = float(np.nanmean(exp.values(f"per_class.{name}.f1")))
-                row.append(_pct(f1))
-                values[(g, r, c)] = f1
-                raw[name] = f1
-            rows.append(row)
-            table.raw.append(raw)
-        table.groups.append((KIND_TITLES[kind], rows))
-    mark_best(table, list(range(2, 2 + len(classes))), values)
+
+    def row(exp: Experiment):
+        f1 = {name: float(np.nanmean(exp.values(f"per_class.{name}.f1"))) for name in classes}
+        return [_pct(v) for v in f1.values()], f1, dict(enumerate(f1.values(), start=2))
+
+    mark_best(table, list(range(2, 2 + len(classes))), _fill_grouped(table, exps, row))
     return table
 
 
@@ -205,24 +206,20 @@ def confidence_table(dataset: str, exps: list[Experiment]) -> Table:
                   + ("subjects, pooled over folds" if clustered else "PrivateTest images")
                   + f", seed {st.BOOTSTRAP_SEED}; first seed of each experiment).",
                   ["Model", "Features", "Seed", "Accuracy (%) [95% CI]", "Macro-F1 (%) [95% CI]"], "llrrr")
-    for kind in ("classical", "deep"):
-        rows = []
-        for exp in (e for e in exps if e.kind == kind):
-            run = exp.runs[0]
-            test = run.test_predictions()
-            clusters = test.subject.to_numpy() if clustered and "subject" in test else None
-            cells, raw = [exp.label, exp.features, str(run.metrics["seed"])], {
-                "group": kind, "model": exp.model, "features": exp.features, "variant": exp.variant,
-                "seed": run.metrics["seed"], "run": run.run_id}
-            for name, score in (("accuracy", st.accuracy), ("macro_f1", st.macro_f1)):
-                point = score(test.y_true, test.y_pred)
-                lo, hi = st.bootstrap_ci(test.y_true.to_numpy(), test.y_pred.to_numpy(), score, clusters=clusters)
-                cells.append(f"{100 * point:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]")
-                raw.update({name: point, f"{name}_ci_low": lo, f"{name}_ci_high": hi})
-            rows.append(cells)
-            table.raw.append(raw)
-        if rows:
-            table.groups.append((KIND_TITLES[kind], rows))
+
+    def row(exp: Experiment):
+        run = exp.runs[0]
+        test = run.test_predictions()
+        clusters = test.subject.to_numpy() if clustered and "subject" in test else None
+        cells, raw = [str(run.metrics["seed"])], {"seed": run.metrics["seed"], "run": run.run_id}
+        for name, score in (("accuracy", st.accuracy), ("macro_f1", st.macro_f1)):
+            point = score(test.y_true, test.y_pred)
+            lo, hi = st.bootstrap_ci(test.y_true.to_numpy(), test.y_pred.to_numpy(), score, clusters=clusters)
+            cells.append(f"{100 * point:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]")
+            raw.update({name: point, f"{name}_ci_low": lo, f"{name}_ci_high": hi})
+        return cells, raw, {}
+
+    _fill_grouped(table, exps, row)
     return table
 
 

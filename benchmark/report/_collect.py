@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..runs import INCOMPLETE_PREFIX
 
+DATASET_TITLES = {"fer2013": "FER2013", "ck+": "CK+", "synthetic": "synthetic"}
 REQUIRED_FILES = ("metrics.json", "config.json", "manifest.json", "predictions.csv")
 REQUIRED_METRICS = ("dataset", "model", "features", "protocol", "seed", "accuracy", "macro_f1",
                     "balanced_accuracy", "per_class", "confusion_matrix", "class_names")

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._collect import Run
+from ._collect import DATASET_TITLES, Run
 from ._tables import latex_escape
-
-DATASET_TITLES = {"fer2013": "FER2013", "ck+": "CK+", "synthetic": "synthetic"}
 
 
 def provenance(runs: list[Run]) -> list[str]:
