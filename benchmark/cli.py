@@ -102,10 +102,11 @@ def suite(
     data_dir: list[str] = typer.Option([], "--data-dir", help="Dataset folder as NAME=PATH (repeatable), e.g. "
                                        "--data-dir ck+=~/data/CK+48; default: $FER_BENCH_DATA/<dataset> or "
                                        "./data/<dataset>."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="List the experiments and which are already complete."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List the experiments and which are already complete "
+                                 "(loads the data to compare fingerprints; runs nothing)."),
 ) -> None:
     """Run a declared matrix of experiments one after another, skipping those already complete (resumable)."""
-    from .suite import completed_runs, load_suite, run_suite
+    from .suite import load_suite, plan_suite, run_suite
 
     dirs = {}
     for item in data_dir:
@@ -121,15 +122,9 @@ def suite(
     try:
         declared = load_suite(suite_file, reports_dir=str(reports_dir), data_dirs=dirs)
         if dry_run:
-            done = completed_runs(reports_dir / "runs")
-            from dataclasses import asdict
-
-            from .runs import config_hash
-
-            for k, c in enumerate(declared.configs, 1):
-                state = "complete" if config_hash(asdict(c)) in done else "to run"
+            for k, (c, state) in enumerate(plan_suite(declared), 1):
                 out.print(f"{k:3d}. {c.dataset:9s} {c.model:14s} {c.features:14s} seed {c.seed}: {state}",
-                          highlight=False)
+                          highlight=False, soft_wrap=True)
             return
         records = run_suite(declared, console=out, progress_console=err)
     except FerBenchError as exc:

@@ -127,29 +127,59 @@ def completed_runs(runs_dir: Path) -> dict[str, list[tuple[Path, str]]]:
     return found
 
 
+class _DataCache:
+    """Datasets loaded once per suite, keyed by what identifies them (see DATA_KEYS)."""
+
+    def __init__(self):
+        self.loaded = {}
+
+    def get(self, config: RunConfig):
+        from .datasets import load_dataset
+
+        key = tuple(getattr(config, k) for k in DATA_KEYS)
+        if key not in self.loaded:
+            self.loaded[key] = load_dataset(config.dataset, config.data_dir, strict=config.strict, seed=config.seed,
+                                            ck_frames=config.ck_frames, ck_neutral=config.ck_neutral)
+        return self.loaded[key]
+
+
+def _previous(config: RunConfig, dataset, done: dict) -> list[Path]:
+    """Complete runs of exactly this experiment on exactly this data."""
+    return [run for run, fp in done.get(config_hash(asdict(config)), []) if fp == dataset.fingerprint]
+
+
+def plan_suite(suite: Suite) -> list[tuple[RunConfig, str]]:
+    """Each experiment with its state: 'complete (<run>)', 'to run', or why its data cannot be loaded."""
+    done = completed_runs(Path(suite.configs[0].reports_dir) / "runs")
+    data, plan = _DataCache(), []
+    for config in suite.configs:
+        try:
+            previous = _previous(config, data.get(config), done)
+        except FerBenchError as exc:
+            plan.append((config, f"data not loadable: {exc}"))
+            continue
+        plan.append((config, f"complete ({previous[-1].name})" if previous else "to run"))
+    return plan
+
+
 def run_suite(suite: Suite, *, console, progress_console=None) -> list[dict]:
     """Run every experiment not already complete; returns one record per experiment (ran or skipped)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .datasets import default_data_dir, detect_layout, load_dataset
+    from .datasets import default_data_dir, detect_layout
 
     for name, data_dir in sorted({(c.dataset, c.data_dir or "") for c in suite.configs}):
         # every dataset is found before the first experiment starts, not hours into the suite
         detect_layout(name, Path(data_dir).expanduser() if data_dir else default_data_dir(name))
-    records, datasets = [], {}
+    records, data = [], _DataCache()
     done = completed_runs(Path(suite.configs[0].reports_dir) / "runs")
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=progress_console or console) as progress:
         task = progress.add_task(f"suite {suite.name}", total=len(suite.configs))
         for k, config in enumerate(suite.configs, 1):
             label = f"[{k}/{len(suite.configs)}] {config.dataset} {config.model} {config.features} seed {config.seed}"
-            data_key = tuple(getattr(config, key) for key in DATA_KEYS)
-            if data_key not in datasets:
-                datasets[data_key] = load_dataset(config.dataset, config.data_dir, strict=config.strict,
-                                                  seed=config.seed, ck_frames=config.ck_frames,
-                                                  ck_neutral=config.ck_neutral)
-            dataset = datasets[data_key]
-            previous = [run for run, fp in done.get(config_hash(asdict(config)), []) if fp == dataset.fingerprint]
+            dataset = data.get(config)
+            previous = _previous(config, dataset, done)
             if previous:
                 progress.console.print(f"{label}: already complete in {previous[-1].name}, skipped")
                 records.append({"config": config, "run_dir": previous[-1], "status": "skipped"})

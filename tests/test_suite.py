@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 import benchmark.suite as suite_module
 from benchmark.cli import app
 from benchmark.errors import FerBenchError
-from benchmark.suite import load_suite, run_suite
+from benchmark.suite import load_suite, plan_suite, run_suite
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -113,6 +113,7 @@ options = { inner_folds = 2 }
     assert len(list(runs.iterdir())) == 2
     again = run_suite(suite, console=quiet)
     assert [r["status"] for r in again] == ["skipped", "skipped"]
+    assert [state.split(" ")[0] for _, state in plan_suite(suite)] == ["complete", "complete"]
 
 
 def test_suite_command_errors_are_one_line(tmp_path):
