@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .errors import FerBenchError
 
@@ -19,7 +20,7 @@ err = Console(stderr=True)
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -106,7 +107,7 @@ def suite(
                                  "(loads the data to compare fingerprints; runs nothing)."),
 ) -> None:
     """Run a declared matrix of experiments one after another, skipping those already complete (resumable)."""
-    from .suite import load_suite, plan_suite, run_suite
+    from .suite import describe_options, load_suite, plan_suite, run_suite
 
     dirs = {}
     for item in data_dir:
@@ -123,8 +124,8 @@ def suite(
         declared = load_suite(suite_file, reports_dir=str(reports_dir), data_dirs=dirs)
         if dry_run:
             for k, (c, state) in enumerate(plan_suite(declared), 1):
-                out.print(f"{k:3d}. {c.dataset:9s} {c.model:14s} {c.features:14s} seed {c.seed}: {state}",
-                          highlight=False, soft_wrap=True)
+                out.print(f"{k:3d}. {c.dataset:9s} {c.model:14s} {c.features:14s} seed {c.seed}"
+                          f"{describe_options(c)}: {state}", highlight=False, soft_wrap=True, markup=False)
             return
         records = run_suite(declared, console=out, progress_console=err)
     except FerBenchError as exc:
@@ -149,9 +150,9 @@ def report(
     except FerBenchError as exc:
         _fail(str(exc), code=1)
     for name, reason in built["skipped"]:
-        err.print(f"[yellow]skipped[/] {name}: {reason}", highlight=False, soft_wrap=True)
+        err.print(Text.assemble(("skipped", "yellow"), f" {name}: {reason}"), highlight=False, soft_wrap=True)
     out.print(f"report from {built['runs']} runs ({', '.join(built['datasets'])}):", highlight=False)
-    out.print(f"  tables:  {built['tables']}/  (.tex for \\input, .md, .csv)", highlight=False)
+    out.print(f"  tables:  {built['tables']}/  (.tex for \\input, .md, .csv)", highlight=False, markup=False)
     out.print(f"  figures: {built['figures']}/  (.pdf, .png)", highlight=False)
     out.print(f"  report:  {built['report']} and {built['report'].with_suffix('.tex')}", highlight=False)
 
@@ -211,7 +212,7 @@ def datasets(
         except FerBenchError as exc:
             problems += 1
             out.print(title)
-            out.print(f"  [red]not usable:[/] {exc}\n", highlight=False, soft_wrap=True)
+            out.print(Text.assemble("  ", ("not usable:", "red"), f" {exc}\n"), highlight=False, soft_wrap=True)
             continue
         out.print(title)
         out.print(f"  found at {ds.root or '(embedded)'} as {layout}: {len(ds)} images"

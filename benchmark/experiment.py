@@ -160,8 +160,9 @@ def run_experiment(config: RunConfig, *, console: Console | None = None, dataset
                                    ck_frames=config.ck_frames, ck_neutral=config.ck_neutral)
     with timer.phase("split"):
         protocol = make_protocol(dataset, seed=config.seed, folds=config.folds or 10)
-    console.print(f"[bold]{dataset.name}[/] ({dataset.layout}): {len(dataset)} images, "
-                  f"{len(dataset.class_names)} classes; protocol {protocol.kind}: {protocol.description}")
+    console.print(f"{dataset.name} ({dataset.layout}): {len(dataset)} images, {len(dataset.class_names)} "
+                  f"classes; protocol {protocol.kind}: {protocol.description}; {_selection(spec, protocol)}",
+                  markup=False, highlight=False)
 
     config_dict = asdict(config)
     run_id = make_run_id(config_dict)
@@ -181,11 +182,21 @@ def run_experiment(config: RunConfig, *, console: Console | None = None, dataset
                                          "param_grid": spec.param_grid, "model_source": spec.source})
         write_json(tmp / "manifest.json", {
             **started, "run_id": run_id, "seed": config.seed, "config_hash": config_hash(config_dict),
-            "dataset": dataset.summary(), "protocol": protocol.summary(dataset), **run["manifest"],
+            "dataset": dataset.summary(), "protocol": {**protocol.summary(dataset),
+                                                       "selection": _selection(spec, protocol)}, **run["manifest"],
             "wall_seconds": timer.summary(),
             "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         })
     return Path(config.reports_dir) / "runs" / run_id, metrics
+
+
+def _selection(spec, protocol: Protocol) -> str:
+    """How this model chooses its hyperparameters or checkpoint without test data (printed and recorded)."""
+    if protocol.kind == "official-split":
+        return ("successive-halving grid search scored on PublicTest" if spec.kind == "classical"
+                else "early stopping and checkpoint on PublicTest")
+    return ("inner grouped CV selects hyperparameters" if spec.kind == "classical"
+            else "a subject-grouped validation split of each training fold drives early stopping and checkpoint")
 
 
 def _run_classical(spec, config, dataset, protocol, timer, console, run_dir) -> dict:

@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,13 +101,13 @@ def subject_kfold(dataset: Dataset, *, seed: int = 0, folds: int = 10) -> Protoc
         raise FerBenchError(f"{dataset.name}: {n_subjects} subjects cannot fill {folds} subject-independent folds; "
                             f"use --folds {n_subjects} or fewer")
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    out = tuple(Fold(f"fold-{k}", train=np.sort(tr), test=np.sort(te))
-                for k, (tr, te) in enumerate(splitter.split(np.zeros(len(dataset)), dataset.labels,
-                                                             dataset.subjects)))
+    with _quiet_stratification():
+        out = tuple(Fold(f"fold-{k}", train=np.sort(tr), test=np.sort(te))
+                    for k, (tr, te) in enumerate(splitter.split(np.zeros(len(dataset)), dataset.labels,
+                                                                 dataset.subjects)))
     check_independence(dataset, out)
-    return Protocol("subject-kfold", out, seed,
-                    f"{folds}-fold stratified, grouped by subject (seed {seed}); inner grouped CV selects "
-                    f"hyperparameters", column="fold")
+    return Protocol("subject-kfold", out, seed, f"{folds}-fold stratified, grouped by subject (seed {seed})",
+                    column="fold")
 
 
 def check_independence(dataset: Dataset, folds) -> None:
@@ -126,6 +128,15 @@ def check_independence(dataset: Dataset, folds) -> None:
                                            f"({shared.size} shared subjects); refusing a subject-dependent split")
 
 
+@contextmanager
+def _quiet_stratification():
+    """Silence scikit-learn's 'least populated class' warning: with subject groups, small CK+ classes cannot be
+    spread evenly over every fold, which is expected and says nothing about the split's honesty."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*least populated class.*")
+        yield
+
+
 def inner_cv(subjects: np.ndarray, *, folds: int, seed: int) -> StratifiedGroupKFold:
     """The grouped CV that selects hyperparameters inside one training fold."""
     return StratifiedGroupKFold(n_splits=max(2, min(folds, len(np.unique(subjects)))), shuffle=True,
@@ -142,7 +153,8 @@ def carve_validation(dataset: Dataset, fold: Fold, *, folds: int, seed: int) -> 
         return fold
     subjects = dataset.subjects[fold.train]
     splitter = inner_cv(subjects, folds=folds, seed=seed)
-    fit, val = next(splitter.split(np.zeros(len(fold.train)), dataset.labels[fold.train], subjects))
+    with _quiet_stratification():
+        fit, val = next(splitter.split(np.zeros(len(fold.train)), dataset.labels[fold.train], subjects))
     carved = Fold(fold.name, train=fold.train[np.sort(fit)], test=fold.test, val=fold.train[np.sort(val)])
     check_independence(dataset, [carved])
     return carved

@@ -35,6 +35,11 @@ from .runs import INCOMPLETE_PREFIX, config_hash
 BLOCK_KEYS = {"datasets", "models", "features", "seeds", "options"}
 #: Options a suite may set; where runs go is the suite's (or the command line's) business.
 OPTION_KEYS = {f.name for f in fields(RunConfig)} - {"dataset", "model", "features", "seed", "reports_dir"}
+#: The TOML type each option takes (bool is checked apart from int, which it subclasses in Python).
+OPTION_TYPES = {"data_dir": str, "folds": int, "inner_folds": int, "n_jobs": int, "cache_dir": str, "strict": bool,
+                "ck_frames": int, "ck_neutral": bool, "pca": (int, str), "halving_min_samples": int, "epochs": int,
+                "batch_size": int, "lr": (float, int), "patience": int, "augment": bool, "class_weights": bool,
+                "pretrained": bool}
 #: What identifies one loaded dataset (the seed only matters for FER2013 folders without split prefixes).
 DATA_KEYS = ("dataset", "data_dir", "strict", "ck_frames", "ck_neutral", "seed")
 
@@ -60,7 +65,7 @@ def load_suite(path: Path, *, reports_dir: str = "reports", data_dirs: dict[str,
         raise FerBenchError(f"{path}: unknown table [{sorted(unknown)[0]}]; expected [suite], [defaults], "
                             f"[[experiment]]")
     defaults = dict(doc.get("defaults", {}))
-    default_seeds = defaults.pop("seeds", [0])
+    default_seeds = defaults.pop("seeds", [defaults.pop("seed")] if "seed" in defaults else [0])
     defaults = _options(defaults, f"{path} [defaults]")
     blocks = doc.get("experiment", [])
     if not blocks:
@@ -75,12 +80,16 @@ def load_suite(path: Path, *, reports_dir: str = "reports", data_dirs: dict[str,
             if not _is_list(block.get(key), str):
                 raise FerBenchError(f"{where}: {key!r} must be a non-empty list of names")
         features = block.get("features", [None])
+        block_options = dict(block.get("options", {})) if isinstance(block.get("options", {}), dict) else None
+        if block_options is not None and "seed" in block_options:
+            block.setdefault("seeds", [block_options.pop("seed")])
         seeds = block.get("seeds", default_seeds)
         if not _is_list(features, (str, type(None))):
             raise FerBenchError(f"{where}: 'features' must be a list of feature specs such as [\"hog\", \"lbp\"]")
         if not _is_list(seeds, int):
             raise FerBenchError(f"{where}: 'seeds' must be a non-empty list of integers")
-        options = {**defaults, **_options(block.get("options", {}), f"{where} options")}
+        options = {**defaults, **_options(block_options if block_options is not None else block.get("options"),
+                                          f"{where} options")}
         for dataset in block["datasets"]:
             for model in block["models"]:
                 for feature in features:
@@ -106,8 +115,27 @@ def _options(table: dict, where: str) -> dict:
     extra = set(table) - OPTION_KEYS
     if extra:
         raise FerBenchError(f"{where}: unknown option {sorted(extra)[0]!r}; options are those of 'fer-bench run' "
-                            f"in snake_case ({', '.join(sorted(OPTION_KEYS))})")
+                            f"in snake_case ({', '.join(sorted(OPTION_KEYS | {'seeds'}))})")
+    for key, value in table.items():
+        expected = OPTION_TYPES[key]
+        if isinstance(value, bool) != (expected is bool) or not isinstance(value, expected):
+            kind = {bool: "true or false", int: "an integer", str: "a string"}.get(expected, "a number or a string")
+            raise FerBenchError(f"{where}: {key} = {value!r} should be {kind}")
     return dict(table)
+
+
+def describe_options(config: RunConfig) -> str:
+    """The options where this experiment departs from its model's defaults, e.g. " (class_weights)"."""
+    from models import get_model
+
+    spec = get_model(config.model)
+    parts = [f"{k}={getattr(config, k)}" for k in ("epochs", "batch_size", "lr", "patience")
+             if spec.kind == "deep" and getattr(config, k) != spec.training.get(k)]
+    parts += [name for name, on in (("no augment", config.augment is False), ("class_weights", config.class_weights),
+                                    ("pretrained", config.pretrained)) if on]
+    if spec.kind == "classical" and config.pca not in (None, "auto"):
+        parts.append(f"pca={config.pca}")
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 def completed_runs(runs_dir: Path) -> dict[str, list[tuple[Path, str]]]:
@@ -177,16 +205,17 @@ def run_suite(suite: Suite, *, console, progress_console=None) -> list[dict]:
                   console=progress_console or console) as progress:
         task = progress.add_task(f"suite {suite.name}", total=len(suite.configs))
         for k, config in enumerate(suite.configs, 1):
-            label = f"[{k}/{len(suite.configs)}] {config.dataset} {config.model} {config.features} seed {config.seed}"
+            label = (f"[{k}/{len(suite.configs)}] {config.dataset} {config.model} {config.features} seed {config.seed}"
+                     f"{describe_options(config)}")
             dataset = data.get(config)
             previous = _previous(config, dataset, done)
             if previous:
-                progress.console.print(f"{label}: already complete in {previous[-1].name}, skipped")
+                progress.console.print(f"{label}: already complete in {previous[-1].name}, skipped", markup=False)
                 records.append({"config": config, "run_dir": previous[-1], "status": "skipped"})
             else:
-                progress.console.print(f"{label}: running")
+                progress.console.print(f"{label}: running", markup=False)
                 run_dir, metrics = run_experiment(config, console=progress.console, dataset=dataset)
-                progress.console.print(f"{label}: accuracy {metrics['accuracy']:.4f} -> {run_dir}")
+                progress.console.print(f"{label}: accuracy {metrics['accuracy']:.4f} -> {run_dir}", markup=False)
                 records.append({"config": config, "run_dir": run_dir, "status": "ran"})
             progress.advance(task)
     return records

@@ -36,7 +36,10 @@ def load_ck48(root: Path, *, strict: bool = False) -> Dataset:
     folders = _class_folders(root)
     unknown = [p.name for key, p in folders.items() if key not in CK48_CLASSES]
     if unknown:
-        raise DataError(f"{root}: unknown class folder {sorted(unknown)[0]!r}, expected {', '.join(CK48_CLASSES)}")
+        fer_like = {"angry", "sad", "neutral", "train", "test"} & {u.lower() for u in unknown}
+        hint = "; this looks like FER2013 (use --dataset fer2013)" if fer_like else ""
+        raise DataError(f"{root}: unknown class folder {sorted(unknown)[0]!r}, expected "
+                        f"{', '.join(CK48_CLASSES)}{hint}")
     paths, labels, subjects = [], [], []
     for label, name in enumerate(CK48_CLASSES):
         folder = folders.get(name, root / name)

@@ -49,7 +49,7 @@ def detect_layout(name: str, path: Path) -> tuple[str, Path]:
         return "synthetic", path
     if not path.exists():
         raise DataError(f"{path}: no such file or folder; expected {DATASETS[name][2]} "
-                        f"(pass --data-dir or set FER_BENCH_DATA)")
+                        f"(check --data-dir, or set FER_BENCH_DATA)")
     candidates = [path] + (sorted(p for p in path.iterdir() if p.is_dir()) if path.is_dir() else [])
     for where in candidates:
         if name == "fer2013":
