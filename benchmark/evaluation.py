@@ -200,14 +200,12 @@ def plot_learning_curves(history: pd.DataFrame, title: str, stem: Path) -> None:
                 ax.plot(g.epoch, g[f"val_{metric}"], color=colour, lw=1, ls="--", label=f"{label}validation")
     for ax, metric in zip(axes, ("loss", "accuracy")):
         ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
+        ax.set_ylabel("loss (incl. weight penalties)" if metric == "loss" else metric)
         ax.grid(alpha=0.3)
     if len(groups) <= 2:
         axes[1].legend(fontsize=7)
-    else:
-        axes[1].text(0.02, 0.02, "solid: train, dashed: validation; one colour per fold",
-                     transform=axes[1].transAxes, fontsize=7)
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(title + ("\nsolid: train, dashed: validation; one colour per fold" if len(groups) > 2 else ""),
+                 fontsize=9)
     fig.tight_layout()
     for suffix in (".png", ".pdf"):
         fig.savefig(Path(stem).with_suffix(suffix), metadata={"CreationDate": None} if suffix == ".pdf" else None)

@@ -233,3 +233,18 @@ def test_runs_on_different_data_are_never_averaged_together(tmp_path):
     table = pd.read_csv(reports / "tables" / "synthetic_summary.csv")
     assert len(table) == 2 and (table.n_seeds == 1).all()
     assert table.variant.str.startswith("data=").all()
+
+
+def test_different_fold_counts_get_their_own_sections_and_single_rows_are_not_bold(tmp_path):
+    reports = tmp_path / "reports"
+    data = make_synthetic(n_subjects=6, images_per_class=2, seed=1)
+    for folds in (2, 3):
+        run_experiment(RunConfig(dataset="synthetic", model="svm-linear", features="hog", seed=0, folds=folds,
+                                 inner_folds=2, reports_dir=str(reports), cache_dir=str(tmp_path / "c")),
+                       dataset=data)
+    built = build_report(reports)
+    assert built["datasets"] == ["synthetic (2-fold)", "synthetic (3-fold)"]
+    for k in (2, 3):
+        tex = (reports / "tables" / f"synthetic-{k}-fold_summary.tex").read_text()
+        assert f"synthetic ({k}-fold)" in tex and "\\textbf" not in tex  # one row: nothing to be best against
+        assert f"{k} folds" in tex  # the ± over column says what the spread is over

@@ -20,7 +20,7 @@ import pandas as pd
 from ..errors import FerBenchError
 from ..evaluation import draw_confusion_matrix, plot_confusion_matrix, plot_learning_curves
 from . import _stats as st
-from ._collect import DATASET_TITLES, Run, collect_runs
+from ._collect import Run, collect_runs, title_of
 from ._tables import Table, mark_best
 
 KIND_TITLES = {"classical": "classical (SVM on hand-crafted features)", "deep": "deep (CNN on pixels)"}
@@ -72,8 +72,9 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9.]+", "-", text.lower()).strip("-")
 
 
-def dataset_slug(name: str) -> str:
-    return "ckplus" if name == "ck+" else _slug(name)
+def dataset_slug(section: str) -> str:
+    """File-name form of a report section: "ck+" -> "ckplus", "ck+ (5-fold)" -> "ckplus-5-fold"."""
+    return _slug(section.replace("ck+", "ckplus"))
 
 
 def group_experiments(runs: list[Run]) -> dict[str, list[Experiment]]:
@@ -92,10 +93,25 @@ def group_experiments(runs: list[Run]) -> dict[str, list[Experiment]]:
     for exp in experiments.values():
         exp.runs.sort(key=lambda r: r.metrics["seed"])
         by_dataset.setdefault(exp.dataset, []).append(exp)
+    by_dataset = _split_by_folds(by_dataset)
     for exps in by_dataset.values():
         _name_variants(exps)
         exps.sort(key=lambda e: (e.kind != "classical", order.get(e.model, 999), e.features, e.variant))
     return dict(sorted(by_dataset.items()))
+
+
+def _split_by_folds(by_dataset: dict[str, list[Experiment]]) -> dict[str, list[Experiment]]:
+    """k-fold results with different numbers of folds are not comparable: each fold count gets its own section
+    (e.g. "synthetic (5-fold)"), so no table bolds a 3-fold figure against a 10-fold one."""
+    out = {}
+    for dataset, exps in by_dataset.items():
+        counts = sorted({e.options.get("folds") for e in exps}, key=str)
+        if len(counts) < 2:
+            out[dataset] = exps
+            continue
+        for k in counts:
+            out[f"{dataset} ({k}-fold)"] = [e for e in exps if e.options.get("folds") == k]
+    return out
 
 
 def _name_variants(exps: list[Experiment]) -> None:
@@ -106,7 +122,8 @@ def _name_variants(exps: list[Experiment]) -> None:
     for same in by_name.values():
         if len(same) < 2:
             continue
-        keys = sorted(k for k in same[0].options if len({json.dumps(e.options.get(k)) for e in same}) > 1)
+        keys = sorted(k for k in set().union(*(e.options for e in same))
+                      if len({json.dumps(e.options.get(k), default=str) for e in same}) > 1)
         for exp in same:
             exp.variant = ", ".join(f"{k}={exp.options.get(k)}" for k in keys)
 
@@ -146,7 +163,8 @@ def summary_table(dataset: str, exps: list[Experiment]) -> Table:
     scores = [("accuracy", "Accuracy (%)"), ("macro_f1", "Macro-F1 (%)"), ("balanced_accuracy", "Bal. acc. (%)")]
     if official:
         scores.append(("validation.accuracy", "PublicTest acc. (%)"))
-    columns = ["Model", "Features", *[title for _, title in scores], "Size", "Train time (s)", "Seeds"]
+    columns = ["Model", "Features", *[title for _, title in scores], "± over", "Size (params / mean SVs)",
+               "Train time (s)", "Seeds"]
     table = Table(f"{dataset_slug(dataset)}_summary", _summary_caption(dataset, exps), columns,
                   "ll" + "r" * (len(columns) - 2))
 
@@ -159,7 +177,10 @@ def summary_table(dataset: str, exps: list[Experiment]) -> Table:
             compared[c] = mean
             raw.update({key: mean, f"{key}_std": std})
         seconds = np.nanmean(exp.values("fit_seconds"))
-        cells += [_size(exp), f"{seconds:.0f}" if seconds == seconds else "", str(len(exp.runs))]
+        spread = ("seeds" if len(exp.runs) > 1 else
+                  f"{len(exp.runs[0].metrics.get('folds', {}))} folds" if exp.runs[0].metrics.get("folds") else "")
+        cells += [spread, _size(exp), f"{seconds:.0f}" if seconds == seconds else "", str(len(exp.runs))]
+        raw["std_over"] = spread
         raw.update({"size": _size(exp), "fit_seconds": seconds})
         return cells, raw, compared
 
@@ -179,14 +200,15 @@ def _summary_caption(dataset: str, exps: list[Experiment]) -> str:
         folds = sorted({len(r.metrics.get("folds", {})) for e in exps for r in e.runs})
         how = f"subject-independent {'/'.join(map(str, folds))}-fold cross-validation, mean ± std over folds"
     multi = any(len(e.runs) > 1 for e in exps)
-    return (f"{DATASET_TITLES.get(dataset, dataset)}: classical vs deep models ({how}"
-            + ("; rows with several seeds give mean ± std over seeds" if multi else "") + "). Best per column in bold.")
+    return (f"{title_of(dataset)}: classical vs deep models ({how}"
+            + ("; rows with several seeds give mean ± std over seeds, see the ± over column" if multi else "")
+            + "). Best per column in bold.")
 
 
 def per_class_table(dataset: str, exps: list[Experiment]) -> Table:
     classes = list(exps[0].runs[0].metrics["class_names"])
     table = Table(f"{dataset_slug(dataset)}_per_class_f1",
-                  f"{DATASET_TITLES.get(dataset, dataset)}: per-class F1 (%) on the reported test images "
+                  f"{title_of(dataset)}: per-class F1 (%) on the reported test images "
                   f"(pooled over folds for k-fold; mean over seeds). Best per class in bold.",
                   ["Model", "Features", *classes], "ll" + "r" * len(classes))
 
@@ -201,11 +223,13 @@ def per_class_table(dataset: str, exps: list[Experiment]) -> Table:
 def confidence_table(dataset: str, exps: list[Experiment]) -> Table:
     clustered = exps[0].runs[0].metrics["protocol"] == "subject-kfold"
     table = Table(f"{dataset_slug(dataset)}_confidence_intervals",
-                  f"{DATASET_TITLES.get(dataset, dataset)}: 95% bootstrap confidence intervals "
+                  f"{title_of(dataset)}: 95% bootstrap confidence intervals "
                   f"({st.BOOTSTRAP_SAMPLES} resamples of the "
-                  + ("subjects, pooled over folds" if clustered else "PrivateTest images")
+                  + ("subjects; figures on all test predictions pooled over folds, so they differ slightly from the "
+                     "mean over folds of the summary table" if clustered else "PrivateTest images")
                   + f", seed {st.BOOTSTRAP_SEED}; first seed of each experiment).",
-                  ["Model", "Features", "Seed", "Accuracy (%) [95% CI]", "Macro-F1 (%) [95% CI]"], "llrrr")
+                  ["Model", "Features", "Seed", f"{'Pooled a' if clustered else 'A'}ccuracy (%) [95% CI]",
+                   f"{'Pooled m' if clustered else 'M'}acro-F1 (%) [95% CI]"], "llrrr")
 
     def row(exp: Experiment):
         run = exp.runs[0]
@@ -248,7 +272,7 @@ def tests_table(dataset: str, exps: list[Experiment]) -> Table | None:
     chosen = ("chosen by PublicTest accuracy" if ra.metrics["protocol"] == "official-split"
               else "chosen post hoc by mean test accuracy over folds, so p-values are optimistic")
     table = Table(f"{dataset_slug(dataset)}_significance",
-                  f"{DATASET_TITLES.get(dataset, dataset)}: best classical vs best deep model ({chosen}; "
+                  f"{title_of(dataset)}: best classical vs best deep model ({chosen}; "
                   f"seed {seeds[0]}), paired tests on the same test images.",
                   ["Comparison", "Test", "Statistic", "p-value", "n"], "llrrr")
     rows = []
@@ -295,12 +319,12 @@ def write_figures(dataset: str, exps: list[Experiment], folder: Path) -> list[Pa
         cm = np.array(run.metrics["confusion_matrix"])
         stem = folder / f"{ds}_{exp.slug}_confusion"
         plot_confusion_matrix(cm, run.metrics["class_names"], f"{exp.label} [{exp.features}] on "
-                              f"{DATASET_TITLES.get(dataset, dataset)}", stem)
+                              f"{title_of(dataset)}", stem)
         written.append(stem)
         history = run.path / "history.csv"
         if history.is_file():
             stem = folder / f"{ds}_{exp.slug}_learning_curves"
-            plot_learning_curves(pd.read_csv(history), f"{exp.label} on {DATASET_TITLES.get(dataset, dataset)}",
+            plot_learning_curves(pd.read_csv(history), f"{exp.label} on {title_of(dataset)}",
                                  stem)
             written.append(stem)
     a, b = best(exps, "classical"), best(exps, "deep")
@@ -324,7 +348,7 @@ def _side_by_side(a: Experiment, b: Experiment, dataset: str, stem: Path) -> Non
         m = exp.runs[0].metrics
         draw_confusion_matrix(ax, np.array(m["confusion_matrix"]), labels,
                               f"{exp.label} [{exp.features}]: accuracy {100 * m['accuracy']:.1f}%")
-    fig.suptitle(f"{DATASET_TITLES.get(dataset, dataset)}: best classical vs best deep (row-normalised)", fontsize=9)
+    fig.suptitle(f"{title_of(dataset)}: best classical vs best deep (row-normalised)", fontsize=9)
     fig.tight_layout()
     for suffix in (".png", ".pdf"):
         fig.savefig(stem.with_suffix(suffix), metadata={"CreationDate": None} if suffix == ".pdf" else None)

@@ -11,6 +11,14 @@ import pandas as pd
 from ..runs import INCOMPLETE_PREFIX
 
 DATASET_TITLES = {"fer2013": "FER2013", "ck+": "CK+", "synthetic": "synthetic"}
+
+
+def title_of(section: str) -> str:
+    """Display name of a report section: "ck+ (5-fold)" -> "CK+ (5-fold)"."""
+    name, _, rest = section.partition(" ")
+    return DATASET_TITLES.get(name, name) + (f" {rest}" if rest else "")
+
+
 REQUIRED_FILES = ("metrics.json", "config.json", "manifest.json", "predictions.csv")
 REQUIRED_METRICS = ("dataset", "model", "features", "protocol", "seed", "accuracy", "macro_f1",
                     "balanced_accuracy", "per_class", "confusion_matrix", "class_names")

@@ -94,9 +94,10 @@ class Table:
 
 
 def mark_best(table: Table, columns: list[int], values: dict[tuple[int, int, int], float]) -> None:
-    """Bold the highest value of each listed column across all groups (ties all bold)."""
+    """Bold the highest value of each listed column across all groups (ties all bold); a column with a single
+    row has nothing to be best against and stays plain."""
     for c in columns:
         cells = {k: v for k, v in values.items() if k[2] == c and v is not None and v == v}
-        if cells:
+        if len(cells) > 1:
             best = max(cells.values())
             table.bold |= {k for k, v in cells.items() if abs(v - best) < 1e-12}
