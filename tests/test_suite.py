@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,27 @@ features = ["hog"]
 def test_suite_data_dir_for_an_unknown_dataset_is_a_one_line_error(tmp_path):
     result = CliRunner().invoke(app, ["suite", str(REPO / "suites" / "demo.toml"), "--data-dir", "CK+=/data"])
     assert result.exit_code == 2 and "error: --data-dir CK+=...: unknown dataset" in result.output
+
+
+@pytest.mark.parametrize(("options", "fragment"), [
+    ("folds = 'three'", "folds = 'three' should be an integer"),
+    ("augment = 1", "augment = 1 should be true or false"),
+    ("epochs = true", "epochs = True should be an integer"),
+])
+def test_option_values_of_the_wrong_type_are_refused_before_running(tmp_path, options, fragment):
+    path = _write(tmp_path, f"[defaults]\n{options}\n[[experiment]]\ndatasets = ['synthetic']\nmodels = ['svm-rbf']\n")
+    with pytest.raises(FerBenchError, match=re.escape(fragment)):
+        load_suite(path)
+
+
+def test_seed_is_accepted_as_a_single_seed(tmp_path):
+    path = _write(tmp_path, "[defaults]\nseed = 4\n[[experiment]]\ndatasets = ['synthetic']\nmodels = ['svm-rbf']\n"
+                            "[[experiment]]\ndatasets = ['synthetic']\nmodels = ['svm-linear']\noptions = { seed = 7 }\n")
+    assert [(c.model, c.seed) for c in load_suite(path).configs] == [("svm-rbf", 4), ("svm-linear", 7)]
+
+
+def test_error_lines_keep_the_toml_names_in_brackets(tmp_path):
+    path = _write(tmp_path, "[[experiments]]\ndatasets = ['synthetic']\n")
+    result = CliRunner().invoke(app, ["suite", str(path)])
+    assert result.exit_code == 2
+    assert "unknown table [experiments]; expected [suite], [defaults], [[experiment]]" in " ".join(result.output.split())
