@@ -248,7 +248,8 @@ def _run_deep(spec, config, dataset, protocol, timer, console, run_dir) -> dict:
             n_params = count_parameters(model)
             with timer.phase("fit"):
                 info = fit_network(model, part(fold.train), part(fold.val), settings, seed=config.seed,
-                                   n_classes=len(dataset.class_names), progress=progress, label=fold.name)
+                                   n_classes=len(dataset.class_names), progress=progress,
+                                   label=fold.name if protocol.kind == "subject-kfold" else "Training")
             histories.append(info.pop("history").assign(fold=fold.name))
             facts[fold.name] = info
             with timer.phase("predict"):
