@@ -24,7 +24,12 @@ skipped, so an interrupted suite resumes where it stopped.
 from __future__ import annotations
 
 import json
-import tomllib
+import sys
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
