@@ -248,3 +248,15 @@ def test_different_fold_counts_get_their_own_sections_and_single_rows_are_not_bo
         tex = (reports / "tables" / f"synthetic-{k}-fold_summary.tex").read_text()
         assert f"synthetic ({k}-fold)" in tex and "\\textbf" not in tex  # one row: nothing to be best against
         assert f"{k} folds" in tex  # the ± over column says what the spread is over
+
+
+def test_fer2013_folders_without_split_prefixes_are_not_called_official(tmp_path, write_fer_folders):
+    plan = [(usage, label) for usage, n in (("Training", 3), ("PublicTest", 2), ("PrivateTest", 2))
+            for label in range(7) for _ in range(n)]
+    root = write_fer_folders(tmp_path / "fer", plan, prefixes=False)
+    reports = tmp_path / "reports"
+    run_experiment(RunConfig(dataset="fer2013", model="svm-linear", features="hog", data_dir=str(root),
+                             reports_dir=str(reports), cache_dir=str(tmp_path / "c")))
+    build_report(reports)
+    caption = (reports / "tables" / "fer2013_summary.md").read_text().splitlines()[0]
+    assert "NOT the official split" in caption and "(official split:" not in caption
