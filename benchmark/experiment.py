@@ -257,8 +257,8 @@ def _run_deep(spec, config, dataset, protocol, timer, console, run_dir) -> dict:
                 parts = [(fold.test, test_name)] + ([(fold.val, "PublicTest")] if protocol.kind != "subject-kfold"
                                                    else [])
                 for idx, name in parts:
-                    frames.append(_frame(dataset, idx, protocol.column, name,
-                                         predict_proba(model, dataset.images[idx])))
+                    proba = predict_proba(model, dataset.images[idx])
+                    frames.append(_frame(dataset, idx, protocol.column, name, proba.argmax(axis=1), proba))
             model.save(run_dir / ("model.keras" if len(protocol.folds) == 1 else f"model_{fold.name}.keras"))
             roles.append(pd.DataFrame({"fold": fold.name, "sample_id": dataset.sample_ids[
                 np.concatenate([fold.train, fold.val])], "role": ["train"] * len(fold.train) +
@@ -280,15 +280,19 @@ def _run_deep(spec, config, dataset, protocol, timer, console, run_dir) -> dict:
     }
 
 
-def _frame(dataset: Dataset, idx: np.ndarray, column: str, part: str, proba: np.ndarray) -> pd.DataFrame:
+def _frame(dataset: Dataset, idx: np.ndarray, column: str, part: str, y_pred: np.ndarray,
+           scores: np.ndarray | None) -> pd.DataFrame:
+    """predictions.csv rows for one part: ids, subject, part, true and predicted class names, and one
+    ``score_<class>`` column per class (CNN probabilities or SVM decision values) where there are scores."""
     names = np.asarray(dataset.class_names, dtype=object)
     frame = pd.DataFrame({
         "sample_id": dataset.sample_ids[idx],
         "subject": dataset.subjects[idx] if dataset.subjects is not None else "",
-        column: part, "y_true": names[dataset.labels[idx]], "y_pred": names[proba.argmax(axis=1)],
+        column: part, "y_true": names[dataset.labels[idx]], "y_pred": names[y_pred],
     })
-    for j, cls in enumerate(names):
-        frame[f"score_{cls}"] = proba[:, j]
+    if scores is not None:
+        for j, cls in enumerate(names):
+            frame[f"score_{cls}"] = scores[:, j]
     return frame
 
 
@@ -323,16 +327,11 @@ def _fit_predict_fold(spec, config: RunConfig, dataset: Dataset, protocol: Proto
 
 
 def _prediction_frame(model, dataset: Dataset, idx: np.ndarray, X: np.ndarray, column: str, part: str):
-    names = np.asarray(dataset.class_names, dtype=object)
-    frame = pd.DataFrame({
-        "sample_id": dataset.sample_ids[idx],
-        "subject": dataset.subjects[idx] if dataset.subjects is not None else "",
-        column: part, "y_true": names[dataset.labels[idx]], "y_pred": names[model.predict(X)],
-    })
+    """Predictions of a fitted SVM pipeline, with its per-class decision values (NaN for a class it never saw)."""
+    scores = None
     if hasattr(model, "decision_function"):
-        scores = np.asarray(model.decision_function(X))
-        if scores.ndim == 2 and scores.shape[1] == len(model.classes_):
-            for j, cls in enumerate(names):
-                col = np.flatnonzero(model.classes_ == j)
-                frame[f"score_{cls}"] = scores[:, col[0]] if col.size else np.nan
-    return frame
+        raw = np.asarray(model.decision_function(X))
+        if raw.ndim == 2 and raw.shape[1] == len(model.classes_):
+            scores = np.full((len(X), len(dataset.class_names)), np.nan)
+            scores[:, model.classes_] = raw
+    return _frame(dataset, idx, column, part, model.predict(X), scores)
