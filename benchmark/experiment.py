@@ -253,10 +253,7 @@ def _run_deep(spec, config, dataset, protocol, timer, console, run_dir) -> dict:
             histories.append(info.pop("history").assign(fold=fold.name))
             facts[fold.name] = info
             with timer.phase("predict"):
-                test_name = fold.name if protocol.kind == "subject-kfold" else "PrivateTest"
-                parts = [(fold.test, test_name)] + ([(fold.val, "PublicTest")] if protocol.kind != "subject-kfold"
-                                                   else [])
-                for idx, name in parts:
+                for idx, name in protocol.scored_parts(fold):
                     proba = predict_proba(model, dataset.images[idx])
                     frames.append(_frame(dataset, idx, protocol.column, name, proba.argmax(axis=1), proba))
             model.save(run_dir / ("model.keras" if len(protocol.folds) == 1 else f"model_{fold.name}.keras"))
@@ -313,12 +310,9 @@ def _fit_predict_fold(spec, config: RunConfig, dataset: Dataset, protocol: Proto
             model, params, log = holdout_halving_search(
                 estimator, spec.param_grid, X[fold.train], y[fold.train], X[fold.val], y[fold.val],
                 seed=config.seed, n_jobs=config.n_jobs, min_samples=config.halving_min_samples)
-    parts = [(fold.test, fold.name if protocol.kind == "subject-kfold" else "PrivateTest")]
-    if fold.val is not None:
-        parts.insert(0, (fold.val, "PublicTest"))
     frames = []
     with timer.phase("predict"):
-        for idx, part in parts:
+        for idx, part in protocol.scored_parts(fold):
             frames.append(_prediction_frame(model, dataset, idx, X[idx], protocol.column, part))
     svm = model.named_steps["svm"] if hasattr(model, "named_steps") else model
     n_sv = int(svm.n_support_.sum()) if hasattr(svm, "n_support_") else None

@@ -59,6 +59,13 @@ class Protocol:
             self.column: part,
         })
 
+    def scored_parts(self, fold: Fold) -> list[tuple[np.ndarray, str]]:
+        """The parts of ``fold`` a fitted model predicts, with the name predictions.csv gives each: the
+        validation part first where there is one (FER2013's PublicTest), then the test part (PrivateTest, or the
+        fold's name on k-fold protocols)."""
+        test = (fold.test, fold.name if self.kind == "subject-kfold" else "PrivateTest")
+        return [(fold.val, "PublicTest"), test] if self.kind == "official-split" else [test]
+
     def fingerprint(self, dataset: Dataset) -> str:
         """SHA-256 of the assignment table: equal fingerprints mean identical splits."""
         table = self.assignments(dataset)
