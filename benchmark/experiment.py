@@ -226,7 +226,7 @@ def _run_classical(spec, config, dataset, protocol, timer, console, run_dir) -> 
 def _run_deep(spec, config, dataset, protocol, timer, console, run_dir) -> dict:
     """Per fold: carve validation, train selecting on it only, predict validation and test, save the model."""
     from . import tf_setup
-    from .training import Part, TrainSettings, count_parameters, fit_network, predict_proba
+    from .training import Part, TrainSettings, fit_network, predict_proba
 
     device = tf_setup.configure(config.seed)
     settings = TrainSettings(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
@@ -245,7 +245,7 @@ def _run_deep(spec, config, dataset, protocol, timer, console, run_dir) -> dict:
             tf_setup.reseed(config.seed)
             model = spec.build(n_classes=len(dataset.class_names), dataset=dataset.name,
                                pretrained=config.pretrained)
-            n_params = count_parameters(model)
+            n_params = model.count_params()
             with timer.phase("fit"):
                 info = fit_network(model, part(fold.train), part(fold.val), settings, seed=config.seed,
                                    n_classes=len(dataset.class_names), progress=progress,

@@ -6,7 +6,6 @@ Kept in one place so a deep run is reproducible the same way whichever architect
 from __future__ import annotations
 
 import os
-import random
 import sys
 
 _ONEDNN: str | None = None
@@ -35,14 +34,11 @@ def configure(seed: int) -> dict:
     everything stays float32. Returns what the manifest records about the training device.
     """
     quiet_tensorflow()
-    import numpy as np
-    import tensorflow as tf
     import keras
+    import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")  # e.g. retracing notices when each fold builds a fresh model
-    random.seed(seed)
-    np.random.seed(seed)
-    keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(seed)  # Python's random, NumPy and TensorFlow
     tf.config.experimental.enable_op_determinism()
     gpus = tf.config.list_physical_devices("GPU")
     policy = "mixed_float16" if gpus else "float32"

@@ -14,9 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .errors import FerBenchError
 from .tf_setup import quiet_tensorflow
 
-quiet_tensorflow()
+quiet_tensorflow()  # before TensorFlow is first imported, just below
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from keras import layers  # noqa: E402
 
 #: Augmentation ranges (Deshmukh & Yadav; Arriaga et al.): flips, +/-10 degrees, +/-10% zoom and shifts.
 ROTATION_DEGREES, ZOOM, SHIFT = 10.0, 0.1, 0.1
@@ -48,8 +53,6 @@ class TrainSettings:
 
 def input_pipeline(part: Part, *, batch_size: int, shuffle: bool, seed: int):
     """tf.data pipeline: scale to [0, 1], shuffle with the run's seed (training only), batch, prefetch."""
-    import tensorflow as tf
-
     data = tf.data.Dataset.from_tensor_slices((part.images[..., None], part.labels.astype(np.int32)))
     if shuffle:
         data = data.shuffle(len(part), seed=seed, reshuffle_each_iteration=True)
@@ -60,9 +63,6 @@ def input_pipeline(part: Part, *, batch_size: int, shuffle: bool, seed: int):
 
 def augmenter(seed: int):
     """Keras preprocessing layers, active only while training: flip, rotation, zoom and shifts."""
-    import keras
-    from keras import layers
-
     return keras.Sequential([
         layers.RandomFlip("horizontal", seed=seed),
         layers.RandomRotation(ROTATION_DEGREES / 360.0, fill_mode="nearest", seed=seed + 1),
@@ -86,8 +86,6 @@ def fit_network(model, train: Part, val: Part, settings: TrainSettings, *, seed:
 
     The weights of the epoch with the lowest validation loss are restored before returning.
     """
-    import keras
-
     inputs = keras.Input(model.input_shape[1:])
     network = keras.Model(inputs, model(augmenter(seed)(inputs) if settings.augment else inputs))
     network.compile(optimizer=keras.optimizers.Adam(settings.lr), loss="sparse_categorical_crossentropy",
@@ -110,8 +108,6 @@ def fit_network(model, train: Part, val: Part, settings: TrainSettings, *, seed:
         class_weight=balanced_class_weights(train.labels, n_classes) if settings.class_weights else None,
     )
     if best.weights is None:
-        from .errors import FerBenchError
-
         raise FerBenchError(f"{label or 'training'}: the validation loss was never finite (training diverged); "
                             f"no checkpoint to evaluate. Try a lower --lr than {settings.lr}")
     frame = pd.DataFrame(history.history)
@@ -130,17 +126,7 @@ def predict_proba(model, images: np.ndarray, *, batch_size: int = 256) -> np.nda
                                     verbose=0), dtype=np.float64)
 
 
-def count_parameters(model) -> int:
-    return int(model.count_params())
-
-
-def _callback_base():
-    import keras
-
-    return keras.callbacks.Callback
-
-
-class _RestoreBest(_callback_base()):
+class _RestoreBest(keras.callbacks.Callback):
     """Keep the weights of the best epoch on the validation monitor and restore them when training ends."""
 
     def __init__(self, monitor: str):
@@ -157,7 +143,7 @@ class _RestoreBest(_callback_base()):
             self.model.set_weights(self.weights)
 
 
-class _Throughput(_callback_base()):
+class _Throughput(keras.callbacks.Callback):
     """Training steps and images per second, over the epochs after the first (which includes tracing).
 
     Timed from the first training batch to the last of each epoch, so the validation pass is not counted.
@@ -194,7 +180,7 @@ class _Throughput(_callback_base()):
         return None if rate is None else round(rate * self.batch_size, 1)
 
 
-class _RichProgress(_callback_base()):
+class _RichProgress(keras.callbacks.Callback):
     """Epoch and step bars with the last epoch's loss and accuracy, and the step throughput."""
 
     def __init__(self, progress, label: str, epochs: int, steps: int):
