@@ -163,7 +163,6 @@ def benchmark(
     svm_samples: int = typer.Option(2000, help="Training samples for the timed RBF-SVM fit."),
     cnn: Optional[str] = typer.Option("cnn-patil", help="CNN whose training throughput is measured ('' to skip)."),
     cnn_steps: int = typer.Option(30, help="Training steps per epoch for the CNN timing (2 epochs are run)."),
-    n_jobs: int = typer.Option(1, help="Workers (the feature timings are single-core)."),
 ) -> None:
     """Measure each stage's speed on this machine and project it to FER2013 scale (prints figures)."""
     from .perf import run_benchmark
@@ -173,8 +172,7 @@ def benchmark(
             from models import get_model
 
             get_model(cnn)
-        rows = run_benchmark(n_images=images, svm_samples=svm_samples, cnn=cnn or None, cnn_steps=cnn_steps,
-                             n_jobs=n_jobs)
+        rows = run_benchmark(n_images=images, svm_samples=svm_samples, cnn=cnn or None, cnn_steps=cnn_steps)
     except FerBenchError as exc:
         _fail(str(exc))
     table = Table(title="fer-bench benchmark (synthetic images; speed, not accuracy)")
