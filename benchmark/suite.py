@@ -23,7 +23,6 @@ skipped, so an interrupted suite resumes where it stopped.
 
 from __future__ import annotations
 
-import json
 import sys
 
 if sys.version_info >= (3, 11):
@@ -35,7 +34,7 @@ from pathlib import Path
 
 from .errors import FerBenchError
 from .experiment import RunConfig, run_experiment
-from .runs import INCOMPLETE_PREFIX, config_hash
+from .runs import config_hash
 
 BLOCK_KEYS = {"datasets", "models", "features", "seeds", "options"}
 #: Options a suite may set; where runs go is the suite's (or the command line's) business.
@@ -144,19 +143,18 @@ def describe_options(config: RunConfig) -> str:
 
 
 def completed_runs(runs_dir: Path) -> dict[str, list[tuple[Path, str]]]:
-    """Complete run folders by config hash, each with the fingerprint of the data it ran on."""
+    """Complete run folders by config hash, each with the fingerprint of the data it ran on.
+
+    "Complete" is the report's definition (:func:`benchmark.report.collect_runs`): a folder the report would
+    skip as broken is never counted as done, so a resumed suite redoes it.
+    """
+    from .report import collect_runs
+
     found: dict[str, list[tuple[Path, str]]] = {}
-    if not Path(runs_dir).is_dir():
-        return found
-    for run in sorted(Path(runs_dir).iterdir()):
-        if run.name.startswith(INCOMPLETE_PREFIX) or not (run / "metrics.json").is_file():
-            continue
-        try:
-            config = json.loads((run / "config.json").read_text())
-            manifest = json.loads((run / "manifest.json").read_text())
-            found.setdefault(config["config_hash"], []).append((run, manifest["dataset"]["fingerprint"]))
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # broken folders are the report's to list; they never count as done
+    runs, _ = collect_runs(Path(runs_dir))
+    for run in runs:
+        if "config_hash" in run.config:
+            found.setdefault(run.config["config_hash"], []).append((run.path, run.manifest["dataset"]["fingerprint"]))
     return found
 
 

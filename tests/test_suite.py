@@ -171,3 +171,14 @@ def test_error_lines_keep_the_toml_names_in_brackets(tmp_path):
     result = CliRunner().invoke(app, ["suite", str(path)])
     assert result.exit_code == 2
     assert "unknown table [experiments]; expected [suite], [defaults], [[experiment]]" in " ".join(result.output.split())
+
+
+def test_a_run_folder_the_report_would_skip_never_counts_as_complete(tmp_path):
+    """A folder with metrics.json but no predictions.csv is broken for the report, so the suite redoes it."""
+    path = _write(tmp_path, "[defaults]\nfolds = 3\n[[experiment]]\ndatasets = ['synthetic']\nmodels = ['svm-linear']\n"
+                            "features = ['hog']\noptions = { inner_folds = 2 }\n")
+    suite = load_suite(path, reports_dir=str(tmp_path / "reports"))
+    quiet = Console(file=open(tmp_path / "log.txt", "w"))
+    [record] = run_suite(suite, console=quiet)
+    (record["run_dir"] / "predictions.csv").unlink()
+    assert [state for _, state in plan_suite(suite)] == ["to run"]
