@@ -142,21 +142,33 @@ def normalise_rows(cm: np.ndarray) -> np.ndarray:
     return np.divide(cm, totals, out=np.zeros(cm.shape, dtype=float), where=totals > 0)
 
 
-def plot_confusion_matrix(cm: np.ndarray, labels, title: str, stem: Path) -> None:
-    """Row-normalised confusion matrix with counts, saved as ``stem.png`` and ``stem.pdf``."""
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (no display needed, same output everywhere)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, stem: Path) -> None:
+    """Write ``stem.png`` and ``stem.pdf`` (without a creation date, so rebuilt PDFs are identical) and close."""
+    for suffix in (".png", ".pdf"):
+        fig.savefig(Path(stem).with_suffix(suffix), metadata={"CreationDate": None} if suffix == ".pdf" else None)
+    pyplot().close(fig)
+
+
+def plot_confusion_matrix(cm: np.ndarray, labels, title: str, stem: Path) -> None:
+    """Row-normalised confusion matrix with counts, saved as ``stem.png`` and ``stem.pdf``."""
+    plt = pyplot()
 
     size = 1.0 + 0.75 * len(labels)
     fig, ax = plt.subplots(figsize=(size + 1.2, size), dpi=120)
     im = draw_confusion_matrix(ax, cm, labels, title)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="row-normalised")
     fig.tight_layout()
-    for suffix in (".png", ".pdf"):
-        fig.savefig(Path(stem).with_suffix(suffix), metadata={"CreationDate": None} if suffix == ".pdf" else None)
-    plt.close(fig)
+    save_figure(fig, stem)
 
 
 def draw_confusion_matrix(ax, cm: np.ndarray, labels, title: str):
@@ -184,10 +196,7 @@ def write_history(run_dir: Path, history: pd.DataFrame, title: str) -> None:
 
 def plot_learning_curves(history: pd.DataFrame, title: str, stem: Path) -> None:
     """Loss and accuracy per epoch (train solid, validation dashed), one line pair per fold."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), dpi=120)
     groups = list(history.groupby("fold", sort=False)) if "fold" in history else [("", history)]
@@ -207,9 +216,7 @@ def plot_learning_curves(history: pd.DataFrame, title: str, stem: Path) -> None:
     fig.suptitle(title + ("\nsolid: train, dashed: validation; one colour per fold" if len(groups) > 2 else ""),
                  fontsize=9)
     fig.tight_layout()
-    for suffix in (".png", ".pdf"):
-        fig.savefig(Path(stem).with_suffix(suffix), metadata={"CreationDate": None} if suffix == ".pdf" else None)
-    plt.close(fig)
+    save_figure(fig, stem)
 
 
 def _json_default(obj):

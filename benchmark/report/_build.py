@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FerBenchError
-from ..evaluation import draw_confusion_matrix, plot_confusion_matrix, plot_learning_curves
+from ..evaluation import draw_confusion_matrix, plot_confusion_matrix, plot_learning_curves, pyplot, save_figure
 from . import _stats as st
 from ._collect import Run, collect_runs, title_of
 from ._tables import Table, mark_best
@@ -336,10 +336,7 @@ def write_figures(dataset: str, exps: list[Experiment], folder: Path) -> list[Pa
 
 
 def _side_by_side(a: Experiment, b: Experiment, dataset: str, stem: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     labels = a.runs[0].metrics["class_names"]
     size = 1.0 + 0.75 * len(labels)
@@ -350,9 +347,7 @@ def _side_by_side(a: Experiment, b: Experiment, dataset: str, stem: Path) -> Non
                               f"{exp.label} [{exp.features}]: accuracy {100 * m['accuracy']:.1f}%")
     fig.suptitle(f"{title_of(dataset)}: best classical vs best deep (row-normalised)", fontsize=9)
     fig.tight_layout()
-    for suffix in (".png", ".pdf"):
-        fig.savefig(stem.with_suffix(suffix), metadata={"CreationDate": None} if suffix == ".pdf" else None)
-    plt.close(fig)
+    save_figure(fig, stem)
 
 
 def build_report(reports_dir: Path) -> dict:
