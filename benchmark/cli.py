@@ -107,7 +107,7 @@ def suite(
                                  "(loads the data to compare fingerprints; runs nothing)."),
 ) -> None:
     """Run a declared matrix of experiments one after another, skipping those already complete (resumable)."""
-    from .suite import describe_options, load_suite, plan_suite, run_suite
+    from .suite import describe, load_suite, plan_suite, run_suite
 
     dirs = {}
     for item in data_dir:
@@ -124,8 +124,7 @@ def suite(
         declared = load_suite(suite_file, reports_dir=str(reports_dir), data_dirs=dirs)
         if dry_run:
             for k, (c, state) in enumerate(plan_suite(declared), 1):
-                out.print(f"{k:3d}. {c.dataset:9s} {c.model:14s} {c.features:14s} seed {c.seed}"
-                          f"{describe_options(c)}: {state}", highlight=False, soft_wrap=True, markup=False)
+                out.print(f"{k:3d}. {describe(c)}: {state}", highlight=False, soft_wrap=True, markup=False)
             return
         records = run_suite(declared, console=out, progress_console=err)
     except FerBenchError as exc:

@@ -128,8 +128,9 @@ def _options(table: dict, where: str) -> dict:
     return dict(table)
 
 
-def describe_options(config: RunConfig) -> str:
-    """The options where this experiment departs from its model's defaults, e.g. " (class_weights)"."""
+def describe(config: RunConfig) -> str:
+    """One experiment in a line: dataset, model, features, seed and the options where it departs from its
+    model's defaults, e.g. "fer2013 mini-xception pixels seed 0 (class_weights)"."""
     from models import get_model
 
     spec = get_model(config.model)
@@ -139,7 +140,8 @@ def describe_options(config: RunConfig) -> str:
                                     ("pretrained", config.pretrained)) if on]
     if spec.kind == "classical" and config.pca not in (None, "auto"):
         parts.append(f"pca={config.pca}")
-    return f" ({', '.join(parts)})" if parts else ""
+    return (f"{config.dataset:9s} {config.model:14s} {config.features:14s} seed {config.seed}"
+            + (f" ({', '.join(parts)})" if parts else ""))
 
 
 def completed_runs(runs_dir: Path) -> dict[str, list[tuple[Path, str]]]:
@@ -208,8 +210,7 @@ def run_suite(suite: Suite, *, console, progress_console=None) -> list[dict]:
                   console=progress_console or console) as progress:
         task = progress.add_task(f"suite {suite.name}", total=len(suite.configs))
         for k, config in enumerate(suite.configs, 1):
-            label = (f"[{k}/{len(suite.configs)}] {config.dataset} {config.model} {config.features} seed {config.seed}"
-                     f"{describe_options(config)}")
+            label = f"[{k}/{len(suite.configs)}] {describe(config)}"
             dataset = data.get(config)
             previous = _previous(config, dataset, done)
             if previous:
