@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -11,7 +12,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .errors import FerBenchError
+try:  # typer >= 0.20 vendors click; older releases depend on it
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - older typer
+    from click import exceptions as click_exceptions
+
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, FerBenchError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Matched classical-vs-deep facial expression recognition benchmarks (FER2013, CK+).")
@@ -19,9 +25,26 @@ out = Console()
 err = Console(stderr=True)
 
 
-def _fail(message: str, code: int = 2) -> None:
-    err.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
+def _fail(message: str, code: int = EXIT_USAGE) -> None:
+    err.print(Text.assemble(("error:", "bold red"), " ", " ".join(str(message).split())), highlight=False,
+              soft_wrap=True)
     raise typer.Exit(code)
+
+
+@contextmanager
+def _one_line_errors(interrupted: str):
+    """Every failure of a command as exactly one ``error:`` line and the binding exit code: the error's own
+    (2 before any work, 1 after), 1 for an OSError nobody anticipated (a disk that filled up), 130 for Ctrl-C."""
+    from .runs import os_error_text
+
+    try:
+        yield
+    except FerBenchError as exc:
+        _fail(str(exc), exc.exit_code)
+    except OSError as exc:
+        _fail(os_error_text(exc), EXIT_FAILED)
+    except KeyboardInterrupt:
+        _fail(interrupted, EXIT_INTERRUPTED)
 
 
 @app.command()
@@ -65,12 +88,8 @@ def run(
                        cache_dir=str(cache_dir) if cache_dir else None, strict=strict, ck_frames=ck_frames,
                        ck_neutral=ck_neutral, pca=pca, epochs=epochs, batch_size=batch_size, lr=lr,
                        patience=patience, augment=augment, class_weights=class_weights, pretrained=pretrained)
-    try:
+    with _one_line_errors("interrupted; no run folder was written"):
         path, metrics = run_experiment(config, console=err)
-    except FerBenchError as exc:
-        _fail(str(exc))
-    except KeyboardInterrupt:
-        _fail("interrupted; no run folder was written", code=130)
     out.print(_summary_table(metrics))
     out.print(str(path), highlight=False, soft_wrap=True)
 
@@ -107,7 +126,7 @@ def suite(
                                  "(loads the data to compare fingerprints; runs nothing)."),
 ) -> None:
     """Run a declared matrix of experiments one after another, skipping those already complete (resumable)."""
-    from .suite import describe, load_suite, plan_suite, run_suite
+    from .suite import describe, load_suite, plan_suite, run_suite, status_path
 
     dirs = {}
     for item in data_dir:
@@ -120,20 +139,25 @@ def suite(
     unknown = sorted(set(dirs) - set(DATASETS))
     if unknown:
         _fail(f"--data-dir {unknown[0]}=...: unknown dataset; choose one of {', '.join(DATASETS)}")
-    try:
+    with _one_line_errors("interrupted; completed runs are kept and the suite resumes from there when run again"):
         declared = load_suite(suite_file, reports_dir=str(reports_dir), data_dirs=dirs)
         if dry_run:
             for k, (c, state) in enumerate(plan_suite(declared), 1):
                 out.print(f"{k:3d}. {describe(c)}: {state}", highlight=False, soft_wrap=True, markup=False)
             return
         records = run_suite(declared, console=out, progress_console=err)
-    except FerBenchError as exc:
-        _fail(str(exc))
-    except KeyboardInterrupt:
-        _fail("interrupted; completed runs are kept and the suite resumes from there when run again", code=130)
-    ran = sum(r["status"] == "ran" for r in records)
-    out.print(f"suite {declared.name}: {ran} run, {len(records) - ran} already complete; runs in "
-              f"{reports_dir / 'runs'}; next: fer-bench report --reports-dir {reports_dir}", highlight=False)
+    counts = {s: sum(r["status"] == s for r in records) for s in ("ran", "skipped", "failed")}
+    out.print(f"suite {declared.name}: {counts['ran']} run, {counts['skipped']} already complete or running "
+              f"elsewhere, {counts['failed']} failed; runs in {reports_dir / 'runs'}; status in "
+              f"{status_path(reports_dir, declared)}", highlight=False, markup=False, soft_wrap=True)
+    failed = [r for r in records if r["status"] == "failed"]
+    if failed:
+        for r in failed:
+            err.print(Text.assemble(("failed", "red"), f" {r['experiment'].strip()}: {r['reason']}"),
+                      highlight=False, soft_wrap=True)
+        _fail(f"{len(failed)} of {len(records)} experiments of suite {declared.name} failed (listed above and in "
+              f"{status_path(reports_dir, declared)}); fix them and run the suite again to resume", EXIT_FAILED)
+    out.print(f"next: fer-bench report --reports-dir {reports_dir}", highlight=False, markup=False)
 
 
 @app.command()
@@ -166,14 +190,15 @@ def benchmark(
     """Measure each stage's speed on this machine and project it to FER2013 scale (prints figures)."""
     from .perf import run_benchmark
 
-    try:
+    for option, value in (("--images", images), ("--svm-samples", svm_samples), ("--cnn-steps", cnn_steps)):
+        if value < 1:
+            _fail(f"{option} must be a positive number, got {value}")
+    with _one_line_errors("interrupted"):
         if cnn:
             from models import get_model
 
             get_model(cnn)
         rows = run_benchmark(n_images=images, svm_samples=svm_samples, cnn=cnn or None, cnn_steps=cnn_steps)
-    except FerBenchError as exc:
-        _fail(str(exc))
     table = Table(title="fer-bench benchmark (synthetic images; speed, not accuracy)")
     for col in ("stage", "measured", "at FER2013 scale"):
         table.add_column(col)
@@ -192,9 +217,9 @@ def datasets(
     """Which datasets are found where, in which layout, with counts per class and split against the expected."""
     from .datasets import DATASETS, default_data_dir, detect_layout, load_dataset
     from .datasets._registry import EXPECTED_SPLIT_SIZES, EXPECTED_TOTALS, check_name
+    from .experiment import dataset_warnings
 
     names = [dataset] if dataset else list(DATASETS)
-    problems = 0
     for name in names:
         try:
             check_name(name)
@@ -207,7 +232,8 @@ def datasets(
             ds = load_dataset(name, where if name != "synthetic" else None, ck_frames=ck_frames,
                               ck_neutral=ck_neutral)
         except FerBenchError as exc:
-            problems += 1
+            if dataset:  # the one dataset asked for: one error line, exit 2
+                _fail(str(exc))
             out.print(title)
             out.print(Text.assemble("  ", ("not usable:", "red"), f" {exc}\n"), highlight=False, soft_wrap=True)
             continue
@@ -232,13 +258,14 @@ def datasets(
                 out.print(f"  [red]empty classes:[/] {', '.join(empty)}")
         out.print(table)
         for note in ds.notes:
-            out.print(f"  note: {note}", highlight=False)
+            out.print(f"  note: {note}", highlight=False, markup=False)
         if ds.skipped:
-            out.print(f"  [yellow]skipped {len(ds.skipped)} inputs[/], e.g. {ds.skipped[0]['path']}: "
-                      f"{ds.skipped[0]['reason']}", highlight=False)
+            out.print(Text.assemble("  ", (f"skipped {len(ds.skipped)} inputs", "yellow"),
+                                    f", e.g. {ds.skipped[0]['path']}: {ds.skipped[0]['reason']}"), highlight=False)
+        for line in dataset_warnings(ds):
+            out.print(Text.assemble("  ", ("warning:", "yellow"), f" {line}"), highlight=False, soft_wrap=True)
         out.print()
-    if problems and dataset:
-        raise typer.Exit(1)
+
 
 
 @app.command()
@@ -263,9 +290,23 @@ def models() -> None:
     out.print(feats)
 
 
-def main() -> None:  # pragma: no cover - console-script shim
-    app(prog_name="fer-bench")
+def main(argv: list[str] | None = None) -> None:
+    """The ``fer-bench`` console script: the Typer app, with command-line mistakes (an unknown option, a value
+    of the wrong type) also reported as one ``error:`` line and exit code 2."""
+    try:
+        code = app(args=argv, prog_name="fer-bench", standalone_mode=False)
+    except click_exceptions.UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # the help was printed: nothing was asked for
+            sys.exit(EXIT_USAGE)
+        command = exc.ctx.command_path if exc.ctx is not None else "fer-bench"
+        err.print(Text.assemble(("error:", "bold red"), " ", " ".join(exc.format_message().split()),
+                                f" (see '{command} --help')"), highlight=False, soft_wrap=True)
+        sys.exit(EXIT_USAGE)
+    except typer.Abort:
+        err.print(Text.assemble(("error:", "bold red"), " interrupted"), highlight=False)
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

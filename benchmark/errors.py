@@ -1,12 +1,28 @@
-"""User-facing errors: anything a user can fix (a path, a name, a file's content).
+"""User-facing errors: anything a user can fix (a path, a name, a file's content, a full disk).
 
-The CLI prints these as one line and exits non-zero; anything else is a bug and keeps its traceback.
+The CLI prints these as one ``error:`` line and exits with the error's ``exit_code``; anything else is a bug
+and keeps its traceback. Exit codes are binding and the same for every command (README, "When something goes
+wrong"): 2 a problem found before any work starts, 1 a failure after work started, 130 interrupted.
 """
+
+#: Exit codes of every fer-bench command.
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class FerBenchError(Exception):
-    """A mistake in the user's input, explained in one line that names the file, row or option."""
+    """A mistake in the user's input, explained in one line that names the file, row or option.
+
+    Raised before any work starts, so the exit code is 2 (subclasses for later failures override it).
+    """
+
+    exit_code = EXIT_USAGE
 
 
 class DataError(FerBenchError):
     """A dataset on disk is missing, malformed or does not match the expected layout."""
+
+
+class WorkFailedError(FerBenchError):
+    """A failure after work started: a disk that filled up, a suite with a failed experiment, no usable runs."""
+
+    exit_code = EXIT_FAILED

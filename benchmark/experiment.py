@@ -24,15 +24,18 @@ from models import get_model
 from models._cnn import PRETRAINABLE
 
 from .datasets import DATASETS, Dataset, load_dataset
-from .errors import FerBenchError
+from .errors import EXIT_USAGE, FerBenchError, WorkFailedError
 from .evaluation import write_evaluation, write_history
-from .protocols import Fold, Protocol, carve_validation, inner_cv, make_protocol
-from .runs import PhaseTimer, config_hash, make_run_id, run_folder, system_info, write_json
+from .protocols import Fold, Protocol, carve_validation, inner_cv, inner_folds_used, make_protocol
+from .runs import (PhaseTimer, check_runs_dir, clean_stale_incomplete, config_hash, make_run_id, run_folder,
+                   system_info, write_json)
 from .selection import grouped_grid_search, holdout_halving_search
 
 #: Above this many training images the SVMs project onto PCA components before the kernel (``--pca auto``).
 PCA_AUTO_MIN_TRAIN = 10_000
 PCA_AUTO_COMPONENTS = 200
+#: The SVM implementation classical runs use (recorded, so runs on other backends are told apart).
+SVM_BACKEND = "libsvm"
 
 
 @dataclass
@@ -67,11 +70,40 @@ class RunConfig:
     pretrained: bool | None = False
 
     def resolved(self) -> "RunConfig":
+        """Validated and completed options; raises :class:`FerBenchError` (exit 2) for any invalid value."""
         if self.dataset not in DATASETS:
             raise FerBenchError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
         spec = get_model(self.model)
+        _check_ranges(self)
         return RunConfig(**{**asdict(self), **(_resolve_classical(self, spec) if spec.kind == "classical"
                                               else _resolve_deep(self, spec)), **_protocol_free(self, spec)})
+
+
+#: Seeds go to numpy's and scikit-learn's generators, which take 0 .. 2**32 - 1.
+MAX_SEED = 2 ** 32 - 1
+
+
+def _check_ranges(config: RunConfig) -> None:
+    """Refuse values that cannot run, before anything is loaded (the value that runs is the value recorded)."""
+    def bad(option: str, expected: str, value) -> FerBenchError:
+        return FerBenchError(f"--{option} must be {expected}, got {value!r}")
+
+    def is_int(value) -> bool:
+        return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+    if not is_int(config.seed) or not 0 <= config.seed <= MAX_SEED:
+        raise bad("seed", f"an integer from 0 to {MAX_SEED:,}", config.seed)
+    for option in ("folds", "inner_folds"):
+        value = getattr(config, option)
+        if value is not None and (not is_int(value) or value < 2):
+            raise bad(option.replace("_", "-"), "an integer of at least 2", value)
+    if not is_int(config.n_jobs) or config.n_jobs == 0:
+        raise bad("n-jobs", "-1 (all cores), a positive number of workers, or -k (all cores but k-1)", config.n_jobs)
+    if config.ck_frames is not None and (not is_int(config.ck_frames) or config.ck_frames < 1):
+        raise bad("ck-frames", "a positive integer", config.ck_frames)
+    if config.halving_min_samples is not None and (not is_int(config.halving_min_samples)
+                                                   or config.halving_min_samples < 1):
+        raise FerBenchError(f"halving_min_samples must be a positive integer, got {config.halving_min_samples!r}")
 
 
 def _protocol_free(config: RunConfig, spec) -> dict:
@@ -96,7 +128,9 @@ def _resolve_classical(config: RunConfig, spec) -> dict:
     except UnknownFeatureError as exc:
         raise FerBenchError(f"--features: {exc}") from None
     pca = str(config.pca)
-    if pca not in ("auto", "none") and not (pca.isdigit() and int(pca) > 0):
+    if pca.isascii() and pca.isdigit():
+        pca = str(int(pca))  # "0200" and 200 are the same option
+    if pca not in ("auto", "none") and not (pca.isascii() and pca.isdigit() and int(pca) > 0):
         raise FerBenchError(f"--pca must be 'auto', 'none' or a positive number of components, got {config.pca!r}")
     given = [f"--{k.replace('_', '-')}" for k in _DEEP_ONLY if getattr(config, k) not in (None, _DEFAULTS[k])]
     if given:
@@ -146,11 +180,16 @@ def run_experiment(config: RunConfig, *, console: Console | None = None, dataset
     """Run one experiment and write its run folder; returns the folder and its metrics.
 
     ``dataset`` skips loading when the caller (a suite) already holds it; it must be what the config loads.
-    The folder is written under a temporary name and renamed only when complete.
+    Everything that can be checked is checked before any work starts (options, the reports folder, the data,
+    the limits the data puts on the options): such problems raise :class:`FerBenchError` (exit 2). A failure
+    after work started raises :class:`WorkFailedError` (exit 1). The folder is written under a temporary,
+    leased name and renamed only when complete.
     """
     console = console or Console(stderr=True)
     config = config.resolved()
     spec = get_model(config.model)
+    runs_dir = Path(config.reports_dir) / "runs"
+    check_runs_dir(runs_dir)
     timer = PhaseTimer()
     started = system_info()
 
@@ -160,34 +199,105 @@ def run_experiment(config: RunConfig, *, console: Console | None = None, dataset
                                    ck_frames=config.ck_frames, ck_neutral=config.ck_neutral)
     with timer.phase("split"):
         protocol = make_protocol(dataset, seed=config.seed, folds=config.folds or 10)
-    console.print(f"{dataset.name} ({dataset.layout}): {len(dataset)} images, {len(dataset.class_names)} "
-                  f"classes; protocol {protocol.kind}: {protocol.description}; {_selection(spec, protocol)}",
-                  markup=False, highlight=False)
+    check_data_limits(config, dataset, protocol)
+    say = _printer(console)
+    say(f"{dataset.name} ({dataset.layout}): {len(dataset)} images, {len(dataset.class_names)} classes; "
+        f"protocol {protocol.title or protocol.kind}: {protocol.description}; {_selection(spec, protocol)}")
+    for line in dataset_warnings(dataset):
+        say(f"warning: {line}")
+    for line in clean_stale_incomplete(runs_dir):
+        say(f"note: {line}")
 
     config_dict = asdict(config)
     run_id = make_run_id(config_dict)
-    with run_folder(Path(config.reports_dir) / "runs", run_id) as tmp:
-        run = (_run_classical if spec.kind == "classical" else _run_deep)(
-            spec, config, dataset, protocol, timer, console, tmp)
-        per_fold = protocol.kind == "subject-kfold"
-        header = {"dataset": dataset.name, "model": config.model, "features": config.features,
-                  "protocol": protocol.kind, "seed": config.seed,
-                  "best_params": run["best_params"] if per_fold else next(iter(run["best_params"].values())),
-                  "kind": spec.kind}
-        with timer.phase("evaluate"):
-            metrics = write_evaluation(tmp, run["predictions"], dataset.class_names, part_column=protocol.column,
-                                       header=header, extra=run["extra"])
-        protocol.assignments(dataset).to_csv(tmp / "splits.csv", index=False)
-        write_json(tmp / "config.json", {**config_dict, "config_hash": config_hash(config_dict),
-                                         "param_grid": spec.param_grid, "model_source": spec.source})
-        write_json(tmp / "manifest.json", {
-            **started, "run_id": run_id, "seed": config.seed, "config_hash": config_hash(config_dict),
-            "dataset": dataset.summary(), "protocol": {**protocol.summary(dataset),
-                                                       "selection": _selection(spec, protocol)}, **run["manifest"],
-            "wall_seconds": timer.summary(),
-            "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        })
-    return Path(config.reports_dir) / "runs" / run_id, metrics
+    try:
+        with run_folder(runs_dir, run_id) as tmp:
+            run = (_run_classical if spec.kind == "classical" else _run_deep)(
+                spec, config, dataset, protocol, timer, console, tmp)
+            adapted = run.pop("adapted", {})
+            for option, used in adapted.items():
+                asked = getattr(config, option)
+                reduced = ", ".join(f"{fold}: {value}" for fold, value in used.items() if value != asked)
+                say(f"note: --{option.replace('_', '-')} {asked} was reduced where a training fold has too few "
+                    f"subjects ({reduced}); manifest.json records the value used per fold")
+            per_fold = protocol.kind == "subject-kfold"
+            header = {"dataset": dataset.name, "model": config.model, "features": config.features,
+                      "protocol": protocol.kind, "seed": config.seed,
+                      "best_params": run["best_params"] if per_fold else next(iter(run["best_params"].values())),
+                      "kind": spec.kind}
+            with timer.phase("evaluate"):
+                metrics = write_evaluation(tmp, run["predictions"], dataset.class_names,
+                                           part_column=protocol.column, header=header, extra=run["extra"])
+            protocol.assignments(dataset).to_csv(tmp / "splits.csv", index=False)
+            write_json(tmp / "config.json", {**config_dict, "config_hash": config_hash(config_dict),
+                                             "param_grid": spec.param_grid, "model_source": spec.source})
+            write_json(tmp / "manifest.json", {
+                **started, "run_id": run_id, "seed": config.seed, "config_hash": config_hash(config_dict),
+                "dataset": dataset.summary(), "protocol": {**protocol.summary(dataset),
+                                                           "selection": _selection(spec, protocol)},
+                **run["manifest"], "adapted": adapted,
+                "wall_seconds": timer.summary(),
+                "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            })
+    except FerBenchError as exc:
+        if exc.exit_code == EXIT_USAGE:  # found only after work started: a failed run, not a usage error
+            raise WorkFailedError(str(exc)) from None
+        raise
+    return runs_dir / run_id, metrics
+
+
+def _printer(console: Console):
+    """Print one plain line (no Rich markup: paths and option names with brackets are printed verbatim)."""
+    return lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def dataset_warnings(dataset: Dataset) -> list[str]:
+    """What is odd about the loaded data (skipped, converted, duplicated, blank images; a split unlike the
+    others), one line each, from the dataset's diagnostics; printed by every run and by ``fer-bench datasets``."""
+    diagnostics = getattr(dataset, "diagnostics", None)
+    if isinstance(diagnostics, dict):
+        return list(diagnostics.get("warnings", []))
+    if dataset.skipped:
+        names = ", ".join(item["path"] for item in dataset.skipped[:3])
+        return [f"{len(dataset.skipped)} unreadable images were skipped (e.g. {names}); --strict stops instead"]
+    return []
+
+
+def check_data_limits(config: RunConfig, dataset: Dataset, protocol: Protocol) -> None:
+    """Limits the loaded data puts on the options, checked before any work starts (exit 2 when broken):
+    every k-fold training part has enough subjects for its inner CV, and a numeric ``--pca`` fits both the
+    feature width and the smallest training set any SVM is fitted on."""
+    spec = get_model(config.model)
+    if protocol.kind == "subject-kfold":
+        for fold in protocol.folds:
+            n_subjects = len(np.unique(dataset.subjects[fold.train]))
+            if n_subjects < 2:
+                raise FerBenchError(f"{dataset.name}: {fold.name} has {n_subjects} subject in its training part; "
+                                    f"the inner CV needs at least 2: use fewer --folds")
+    if spec.kind != "classical":
+        return
+    # one image through every extractor: the feature width, and a missing dlib model found before the work
+    n_features = sum(int(ex.transform(dataset.images[:1]).shape[1]) for _, ex in parse_features(config.features))
+    if config.pca in ("auto", "none"):
+        return
+    smallest = min(_smallest_fit(config, dataset, protocol, fold) for fold in protocol.folds)
+    limit = min(n_features, smallest)
+    if int(config.pca) > limit:
+        raise FerBenchError(f"--pca {config.pca}: more components than the data allows (at most {limit}: the "
+                            f"features have {n_features} values and the smallest training set an SVM is fitted on "
+                            f"has {smallest} images)")
+
+
+def _smallest_fit(config: RunConfig, dataset: Dataset, protocol: Protocol, fold: Fold) -> int:
+    """The fewest images any SVM of this fold is fitted on: the smallest inner-CV training part (k-fold), or the
+    first successive-halving subsample (official split)."""
+    if fold.val is not None:
+        return min(len(fold.train), config.halving_min_samples or len(fold.train))
+    subjects = dataset.subjects[fold.train]
+    cv = inner_cv(subjects, folds=config.inner_folds, seed=config.seed)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*least populated class.*")
+        return min(len(tr) for tr, _ in cv.split(np.zeros(len(fold.train)), dataset.labels[fold.train], subjects))
 
 
 def _selection(spec, protocol: Protocol) -> str:
@@ -213,13 +323,14 @@ def _run_classical(spec, config, dataset, protocol, timer, console, run_dir) -> 
             progress.advance(fold_task)
     write_json(run_dir / "search.json", {r["fold"]: r["search_log"] for r in results})
     return {
+        "adapted": _adapted_inner_folds(config, {r["fold"]: r["inner_folds"] for r in results}),
         "predictions": pd.concat([r["predictions"] for r in results], ignore_index=True),
         "best_params": {r["fold"]: r["best_params"] for r in results},
         "extra": {"n_features": int(X.shape[1]), "pca_components": results[0]["pca"],
                   "n_support_vectors": {r["fold"]: r["n_support_vectors"] for r in results},
                   "fit_seconds": round(timer.seconds.get("fit", 0.0), 3)},
         "manifest": {"features": {name: {"params": ex.get_params(), "from_cache": cached[name]}
-                                  for name, ex in extractors}},
+                                  for name, ex in extractors}, "svm_backend": SVM_BACKEND},
     }
 
 
@@ -240,7 +351,10 @@ def _run_deep(spec, config, dataset, protocol, timer, console, run_dir) -> dict:
     n_params = None
     with _progress(console) as progress:
         fold_task = progress.add_task("folds", total=len(protocol.folds))
+        inner = {}
         for fold in protocol.folds:
+            if fold.val is None:
+                inner[fold.name] = inner_folds_used(dataset.subjects[fold.train], config.inner_folds)
             fold = carve_validation(dataset, fold, folds=config.inner_folds, seed=config.seed)
             tf_setup.reseed(config.seed)
             model = spec.build(n_classes=len(dataset.class_names), dataset=dataset.name,
@@ -266,6 +380,7 @@ def _run_deep(spec, config, dataset, protocol, timer, console, run_dir) -> dict:
     write_history(run_dir, history, f"{config.model} on {dataset.name}")
     pd.concat(roles, ignore_index=True).to_csv(run_dir / "training_roles.csv", index=False)
     return {
+        "adapted": _adapted_inner_folds(config, inner),
         "predictions": pd.concat(frames, ignore_index=True),
         "best_params": {name: {"best_epoch": f["best_epoch"]} for name, f in facts.items()},
         "extra": {"n_params": n_params, "training": {k: getattr(settings, k) for k in
@@ -275,6 +390,14 @@ def _run_deep(spec, config, dataset, protocol, timer, console, run_dir) -> dict:
                   "device": device["device"]},
         "manifest": {"training_device": device},
     }
+
+
+def _adapted_inner_folds(config: RunConfig, used: dict) -> dict:
+    """``{"inner_folds": {fold: value that ran}}`` when any fold ran fewer inner folds than requested, else {}.
+    The config (and its hash) keeps the requested value, so a resumed suite still finds the run."""
+    if any(v is not None and v != config.inner_folds for v in used.values()):
+        return {"inner_folds": used}
+    return {}
 
 
 def _frame(dataset: Dataset, idx: np.ndarray, column: str, part: str, y_pred: np.ndarray,
@@ -301,8 +424,10 @@ def _fit_predict_fold(spec, config: RunConfig, dataset: Dataset, protocol: Proto
     estimator = spec.build(seed=config.seed, pca=pca)
     with timer.phase("fit"), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*(converge|least populated class).*")
+        inner_folds = None
         if fold.val is None:
             groups = dataset.subjects[fold.train]
+            inner_folds = inner_folds_used(groups, config.inner_folds)
             model, params, log = grouped_grid_search(
                 estimator, spec.param_grid, X[fold.train], y[fold.train], groups,
                 cv=inner_cv(groups, folds=config.inner_folds, seed=config.seed), n_jobs=config.n_jobs)
@@ -317,7 +442,7 @@ def _fit_predict_fold(spec, config: RunConfig, dataset: Dataset, protocol: Proto
     svm = model.named_steps["svm"] if hasattr(model, "named_steps") else model
     n_sv = int(svm.n_support_.sum()) if hasattr(svm, "n_support_") else None
     return {"fold": fold.name, "predictions": pd.concat(frames, ignore_index=True), "best_params": params,
-            "search_log": log, "n_support_vectors": n_sv, "pca": pca}
+            "search_log": log, "n_support_vectors": n_sv, "pca": pca, "inner_folds": inner_folds}
 
 
 def _prediction_frame(model, dataset: Dataset, idx: np.ndarray, X: np.ndarray, column: str, part: str):

@@ -43,6 +43,7 @@ class Protocol:
     seed: int
     description: str
     column: str  # "split" or "fold": how splits.csv and predictions.csv name a sample's part
+    title: str = ""  # how the console names it: "official split", "unofficial split", "subject k-fold"
 
     def assignments(self, dataset: Dataset) -> pd.DataFrame:
         """One row per sample: sample_id, subject, label and its fold (k-fold) or split (official)."""
@@ -96,8 +97,13 @@ def official_split(dataset: Dataset, *, seed: int = 0) -> Protocol:
                                 f"and PrivateTest")
     fold = Fold("PrivateTest", train=idx["Training"], val=idx["PublicTest"], test=idx["PrivateTest"])
     check_independence(dataset, [fold])
+    if getattr(dataset, "split_is_official", True) is False:
+        return Protocol("official-split", (fold,), seed,
+                        "NOT the official split: the test images carry no PublicTest_/PrivateTest_ prefixes and were "
+                        "halved at random (seeded); fit on Training, select on the PublicTest half, report the "
+                        "PrivateTest half", column="split", title="unofficial split")
     return Protocol("official-split", (fold,), seed, "fit on Training, select on PublicTest, report PrivateTest",
-                    column="split")
+                    column="split", title="official split")
 
 
 def subject_kfold(dataset: Dataset, *, seed: int = 0, folds: int = 10) -> Protocol:
@@ -114,7 +120,7 @@ def subject_kfold(dataset: Dataset, *, seed: int = 0, folds: int = 10) -> Protoc
                                                                  dataset.subjects)))
     check_independence(dataset, out)
     return Protocol("subject-kfold", out, seed, f"{folds}-fold stratified, grouped by subject (seed {seed})",
-                    column="fold")
+                    column="fold", title="subject k-fold")
 
 
 def check_independence(dataset: Dataset, folds) -> None:
@@ -144,10 +150,15 @@ def _quiet_stratification():
         yield
 
 
+def inner_folds_used(subjects: np.ndarray, folds: int) -> int:
+    """The inner folds that can run on a training part: ``folds``, or fewer where it has fewer subjects (at least
+    2). Runs record the value used per fold and say when it differs from the requested one."""
+    return max(2, min(folds, len(np.unique(subjects))))
+
+
 def inner_cv(subjects: np.ndarray, *, folds: int, seed: int) -> StratifiedGroupKFold:
     """The grouped CV that selects hyperparameters inside one training fold."""
-    return StratifiedGroupKFold(n_splits=max(2, min(folds, len(np.unique(subjects)))), shuffle=True,
-                                random_state=seed)
+    return StratifiedGroupKFold(n_splits=inner_folds_used(subjects, folds), shuffle=True, random_state=seed)
 
 
 def carve_validation(dataset: Dataset, fold: Fold, *, folds: int, seed: int) -> Fold:

@@ -17,6 +17,8 @@ from importlib import metadata
 from pathlib import Path
 
 from . import __version__
+from .errors import FerBenchError, WorkFailedError
+from .leases import LEASE_FILE, Lease, folder_is_stale
 
 INCOMPLETE_PREFIX = ".incomplete-"
 PACKAGES = ("numpy", "pandas", "scikit-learn", "scikit-image", "dlib-bin", "face_recognition_models",
@@ -38,23 +40,82 @@ def make_run_id(config: dict, *, now: datetime | None = None) -> str:
     return f"{stamp}_{slug}_{config_hash(config)}"
 
 
+def os_error_text(exc: OSError) -> str:
+    """``<path>: <reason>`` for an OSError, the way a user reads it (no errno tuple, no traceback)."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{exc.filename}: {reason}" if exc.filename else reason
+
+
+def check_runs_dir(runs_dir: Path, *, option: str = "--reports-dir") -> None:
+    """Up front, before any work: ``runs_dir`` is (or can be made) a folder this process can write in.
+
+    Raises :class:`FerBenchError` (exit 2) naming the path: a file where a folder should be, a read-only or
+    otherwise unwritable location.
+    """
+    runs_dir = Path(runs_dir)
+    for folder in (runs_dir.parent, runs_dir):
+        if folder.exists() and not folder.is_dir():
+            raise FerBenchError(f"{option} {runs_dir.parent}: {folder} is a file, expected a folder")
+    probe = runs_dir / f".write-probe-{os.getpid()}"
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        probe.write_text("")
+    except OSError as exc:
+        raise FerBenchError(f"{option} {runs_dir.parent}: cannot write run folders in {runs_dir} "
+                            f"({exc.strerror or type(exc).__name__})") from None
+    finally:
+        try:
+            probe.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def clean_stale_incomplete(runs_dir: Path) -> list[str]:
+    """Remove ``.incomplete-*`` folders that no live process owns (stale lease); returns one line per removal.
+
+    Folders with a live lease (a run in progress here or on another host) are left alone.
+    """
+    removed = []
+    if not Path(runs_dir).is_dir():
+        return removed
+    for folder in sorted(Path(runs_dir).glob(f"{INCOMPLETE_PREFIX}*")):
+        if not folder.is_dir():
+            continue
+        stale, why = folder_is_stale(folder)
+        if stale:
+            shutil.rmtree(folder, ignore_errors=True)
+            if not folder.exists():
+                removed.append(f"removed the abandoned run folder {folder.name} ({why})")
+    return removed
+
+
 @contextmanager
 def run_folder(runs_dir: Path, run_id: str):
-    """Yield a hidden temporary folder; rename it to ``runs_dir/run_id`` only when the body completes.
+    """Yield a hidden temporary folder, leased to this process; rename it to ``runs_dir/run_id`` only when the
+    body completes.
 
-    Any exception (including Ctrl-C) removes the temporary folder, so nothing half-written looks finished.
+    Any exception (including Ctrl-C) removes the temporary folder, so nothing half-written looks finished; an
+    OSError (disk full, folder gone read-only) becomes :class:`WorkFailedError` naming the folder. Complete run
+    folders already there are never touched.
     """
     runs_dir = Path(runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
     tmp = runs_dir / f"{INCOMPLETE_PREFIX}{run_id}"
     tmp.mkdir()
+    lease = Lease.acquire(tmp / LEASE_FILE)
     try:
         yield tmp
-    except BaseException:
+        if lease is not None:
+            lease.release()
+        os.replace(tmp, runs_dir / run_id)
+    except BaseException as exc:
+        if lease is not None:
+            lease.release()
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise WorkFailedError(f"cannot write the run folder {runs_dir / run_id} ({os_error_text(exc)}); "
+                                  f"nothing of this run was kept") from None
         raise
-    final = runs_dir / run_id
-    os.replace(tmp, final)
 
 
 class PhaseTimer:

@@ -44,6 +44,8 @@ OPTION_TYPES = {"data_dir": str, "folds": int, "inner_folds": int, "n_jobs": int
                 "ck_frames": int, "ck_neutral": bool, "pca": (int, str), "halving_min_samples": int, "epochs": int,
                 "batch_size": int, "lr": (float, int), "patience": int, "augment": bool, "class_weights": bool,
                 "pretrained": bool}
+#: Claims of experiments being run, under the runs folder (hidden: never a run folder).
+CLAIMS_DIR = ".claims"
 #: What identifies one loaded dataset (the seed only matters for FER2013 folders without split prefixes).
 DATA_KEYS = ("dataset", "data_dir", "strict", "ck_frames", "ck_neutral", "seed")
 
@@ -59,9 +61,15 @@ def load_suite(path: Path, *, reports_dir: str = "reports", data_dirs: dict[str,
     """Parse and expand a suite file; every experiment is validated before anything runs."""
     path = Path(path)
     try:
-        doc = tomllib.loads(path.read_text())
+        doc = tomllib.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise FerBenchError(f"{path}: suite file not found") from None
+    except IsADirectoryError:
+        raise FerBenchError(f"{path}: is a folder, expected a suite TOML file") from None
+    except OSError as exc:
+        raise FerBenchError(f"{path}: cannot read the suite file ({exc.strerror or type(exc).__name__})") from None
+    except UnicodeDecodeError as exc:
+        raise FerBenchError(f"{path}: not UTF-8 text (byte {exc.start}); TOML files are UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise FerBenchError(f"{path}: not valid TOML ({exc})") from None
     unknown = set(doc) - {"suite", "defaults", "experiment"}
@@ -144,8 +152,9 @@ def describe(config: RunConfig) -> str:
             + (f" ({', '.join(parts)})" if parts else ""))
 
 
-def completed_runs(runs_dir: Path) -> dict[str, list[tuple[Path, str]]]:
-    """Complete run folders by config hash, each with the fingerprint of the data it ran on.
+def completed_runs(runs_dir: Path, *, only_hash: str | None = None) -> dict[str, list[tuple[Path, str]]]:
+    """Complete run folders by config hash, each with the fingerprint of the data it ran on (``only_hash``:
+    just the runs of that config).
 
     "Complete" is the report's definition (:func:`benchmark.report.collect_runs`): a folder the report would
     skip as broken is never counted as done, so a resumed suite redoes it.
@@ -155,7 +164,7 @@ def completed_runs(runs_dir: Path) -> dict[str, list[tuple[Path, str]]]:
     found: dict[str, list[tuple[Path, str]]] = {}
     runs, _ = collect_runs(Path(runs_dir))
     for run in runs:
-        if "config_hash" in run.config:
+        if "config_hash" in run.config and only_hash in (None, run.config["config_hash"]):
             found.setdefault(run.config["config_hash"], []).append((run.path, run.manifest["dataset"]["fingerprint"]))
     return found
 
@@ -195,31 +204,138 @@ def plan_suite(suite: Suite) -> list[tuple[RunConfig, str]]:
     return plan
 
 
-def run_suite(suite: Suite, *, console, progress_console=None) -> list[dict]:
-    """Run every experiment not already complete; returns one record per experiment (ran or skipped)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+def claim_path(runs_dir: Path, config: RunConfig, dataset) -> Path:
+    """Where the claim on one experiment (this config on this data) lives while a process runs it."""
+    return Path(runs_dir) / CLAIMS_DIR / f"{config_hash(asdict(config))}-{dataset.fingerprint[:12]}.json"
 
+
+def check_suite(suite: Suite, data: "_DataCache") -> None:
+    """Everything that can fail before the first experiment: every dataset located and loaded once, and the
+    limits each dataset puts on each experiment's options (folds against subjects, pca against samples and
+    features). Raises :class:`FerBenchError` (exit 2) naming the experiment."""
     from .datasets import default_data_dir, detect_layout
+    from .experiment import check_data_limits
+    from .protocols import make_protocol
 
     for name, data_dir in sorted({(c.dataset, c.data_dir or "") for c in suite.configs}):
         # every dataset is found before the first experiment starts, not hours into the suite
         detect_layout(name, Path(data_dir).expanduser() if data_dir else default_data_dir(name))
-    records, data = [], _DataCache()
-    done = completed_runs(Path(suite.configs[0].reports_dir) / "runs")
+    for config in suite.configs:
+        dataset = data.get(config)
+        try:
+            check_data_limits(config, dataset, make_protocol(dataset, seed=config.seed, folds=config.folds or 10))
+        except FerBenchError as exc:
+            raise FerBenchError(f"{suite.path}: {describe(config).strip()}: {exc}") from None
+
+
+def run_suite(suite: Suite, *, console, progress_console=None) -> list[dict]:
+    """Run every experiment not already complete; returns one record per experiment.
+
+    A record's status is "ran", "skipped" (complete already, or being run by another live process) or
+    "failed" (with the reason): one failing experiment does not stop the others. Each experiment is claimed
+    with a lease first, so two suites on one reports folder never run the same experiment. The records are
+    also written to ``<reports>/suites/<suite name>.json`` after every experiment.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .runs import check_runs_dir, clean_stale_incomplete
+
+    data = _DataCache()
+    check_suite(suite, data)
+    reports_dir = Path(suite.configs[0].reports_dir)
+    runs_dir = reports_dir / "runs"
+    check_runs_dir(runs_dir)
+    records = []
+    done = completed_runs(runs_dir)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=progress_console or console) as progress:
+        say = lambda line: progress.console.print(line, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
+        for line in clean_stale_incomplete(runs_dir):
+            say(f"note: {line}")
         task = progress.add_task(f"suite {suite.name}", total=len(suite.configs))
         for k, config in enumerate(suite.configs, 1):
             label = f"[{k}/{len(suite.configs)}] {describe(config)}"
             dataset = data.get(config)
-            previous = _previous(config, dataset, done)
-            if previous:
-                progress.console.print(f"{label}: already complete in {previous[-1].name}, skipped", markup=False)
-                records.append({"config": config, "run_dir": previous[-1], "status": "skipped"})
-            else:
-                progress.console.print(f"{label}: running", markup=False)
-                run_dir, metrics = run_experiment(config, console=progress.console, dataset=dataset)
-                progress.console.print(f"{label}: accuracy {metrics['accuracy']:.4f} -> {run_dir}", markup=False)
-                records.append({"config": config, "run_dir": run_dir, "status": "ran"})
+            records.append(_run_one(config, dataset, label, runs_dir, done, progress.console))
+            _write_status(reports_dir, suite, records, say)
             progress.advance(task)
     return records
+
+
+def _run_one(config: RunConfig, dataset, label: str, runs_dir: Path, done: dict, console) -> dict:
+    """One experiment of a suite: skipped if complete, claimed, run, released; a failure is a record."""
+    from .leases import Lease
+
+    say = lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
+    record = {"config": config, "experiment": describe(config), "run_dir": None}
+    previous = _previous(config, dataset, done)
+    if previous:
+        say(f"{label}: already complete in {previous[-1].name}, skipped")
+        return {**record, "run_dir": previous[-1], "status": "skipped"}
+    claim = Lease.acquire(claim_path(runs_dir, config, dataset))
+    if claim is None:
+        say(f"{label}: being run by another live process ({claim_path(runs_dir, config, dataset).name}), skipped")
+        return {**record, "status": "skipped", "reason": "running in another process"}
+    try:
+        # another process may have completed it between our look at the runs folder and our claim
+        done.update(completed_runs(runs_dir, only_hash=config_hash(asdict(config))))
+        previous = _previous(config, dataset, done)
+        if previous:
+            say(f"{label}: completed meanwhile in {previous[-1].name}, skipped")
+            return {**record, "run_dir": previous[-1], "status": "skipped"}
+        say(f"{label}: running")
+        try:
+            run_dir, metrics = run_experiment(config, console=console, dataset=dataset)
+        except (FerBenchError, OSError) as exc:
+            reason = str(exc) if isinstance(exc, FerBenchError) else _os_error(exc)
+            say(f"{label}: FAILED: {reason}")
+            return {**record, "status": "failed", "reason": reason}
+        except Exception as exc:  # a bug: keep the suite going, keep the traceback in the status file
+            import traceback
+
+            reason = f"internal error {type(exc).__name__}: {exc}"
+            say(f"{label}: FAILED: {reason}")
+            return {**record, "status": "failed", "reason": reason, "traceback": traceback.format_exc()}
+        say(f"{label}: accuracy {metrics['accuracy']:.4f} -> {run_dir}")
+        done.setdefault(config_hash(asdict(config)), []).append((run_dir, dataset.fingerprint))
+        return {**record, "run_dir": run_dir, "status": "ran"}
+    finally:
+        claim.release()
+
+
+def _os_error(exc: OSError) -> str:
+    from .runs import os_error_text
+
+    return os_error_text(exc)
+
+
+def _write_status(reports_dir: Path, suite: Suite, records: list[dict], say) -> None:
+    """``<reports>/suites/<name>.json``: every experiment so far with its status, run folder and failure reason.
+    A status file that cannot be written is a warning: the runs themselves are what counts."""
+    import json
+    import os
+    from datetime import datetime, timezone
+
+    path = status_path(reports_dir, suite)
+    body = {"suite": suite.name, "file": suite.path,
+            "updated_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "experiments": [{k: (str(v) if k == "run_dir" and v is not None else v) for k, v in r.items()
+                             if k != "config"} for r in records],
+            "failed": [{"experiment": r["experiment"], "reason": r["reason"]} for r in records
+                       if r["status"] == "failed"]}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(body, indent=2) + "\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        say(f"warning: cannot write the suite status file {path} ({exc.strerror or type(exc).__name__})")
+
+
+def status_path(reports_dir: Path, suite: Suite) -> Path:
+    """The suite's status file: every experiment's status, and the failed ones with their reasons."""
+    return Path(reports_dir) / "suites" / f"{suite.name}.json"

@@ -382,10 +382,10 @@ def test_datasets_command_reports_skipped_frames_of_ck_original(ck_original_dir)
 
 
 def test_datasets_command_flags_an_unusable_folder(tmp_path):
-    """A data folder without the dataset is reported as not usable and exits 1."""
+    """A data folder without the dataset asked for is one error line naming the folder, exit 2 (bad input)."""
     result = _invoke("datasets", "--dataset", "ck+", "--data-dir", str(tmp_path / "nothing"))
-    assert result.exit_code == 1
-    assert "not usable" in _text(result)
+    assert result.exit_code == 2
+    _assert_user_error(result, tmp_path, "nothing: no such file or folder")
     result = _invoke("datasets", "--dataset", "nope")
     assert result.exit_code != 0 and "error: unknown dataset 'nope'" in _text(result)
 

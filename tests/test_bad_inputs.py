@@ -1,0 +1,278 @@
+"""The bad-input matrix: every user or environment mistake ends in exactly one ``error:`` line and the binding
+exit code (2 before any work, 1 after work started, 130 interrupted), with no traceback, no complete run folder
+left behind and no complete run lost.
+
+Each case runs the real console script entry point (:func:`benchmark.cli.main`, which also turns command-line
+parsing mistakes into one line) in-process. Tests run as root, for whom ``chmod`` does not make a folder
+read-only, so unwritable places are simulated: a file where a folder should be, or a patched call raising
+``PermissionError`` / ``OSError(ENOSPC)``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from PIL import Image
+
+from benchmark.cli import main
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+SENTINEL = "20240101T000000000000Z_synthetic_svm-linear_hog_s0_0123456789"
+FAST = ["--dataset", "synthetic", "--model", "svm-linear", "--features", "lbp", "--folds", "2", "--inner-folds", "2",
+        "--n-jobs", "1"]
+
+
+@dataclass
+class Env:
+    """The per-case sandbox: a reports folder holding one complete run that must survive the mistake."""
+
+    root: Path
+    monkeypatch: pytest.MonkeyPatch
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    def path(self, name: str) -> str:
+        return str(self.root / name)
+
+
+def _sentinel(reports: Path) -> Path:
+    run = reports / "runs" / SENTINEL
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text('{"accuracy": 0.5}\n')
+    return run
+
+
+def _invoke(argv: list[str], capsys) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    captured = capsys.readouterr()
+    return exit_info.value.code, ANSI.sub("", captured.out + captured.err)
+
+
+def _deny_writes_under(env: Env, root: Path, error: OSError) -> None:
+    """Make every file or folder creation under ``root`` fail with ``error`` (a read-only or full disk)."""
+    real_open, real_mkdir = os.open, os.mkdir
+
+    def under(path) -> bool:
+        try:
+            return Path(os.fsdecode(path)).resolve().is_relative_to(root.resolve())
+        except (TypeError, ValueError):
+            return False
+
+    def guarded_open(path, flags, *args, **kwargs):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) and under(path):
+            raise type(error)(error.errno, error.strerror, os.fsdecode(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    def guarded_mkdir(path, *args, **kwargs):
+        if under(path):
+            raise type(error)(error.errno, error.strerror, os.fsdecode(path))
+        return real_mkdir(path, *args, **kwargs)
+
+    import builtins
+    import io
+    real_builtin_open = builtins.open
+
+    def guarded_builtin_open(file, mode="r", *args, **kwargs):
+        if isinstance(file, (str, bytes, os.PathLike)) and any(c in mode for c in "wax+") and under(file):
+            raise type(error)(error.errno, error.strerror, os.fsdecode(file))
+        return real_builtin_open(file, mode, *args, **kwargs)
+
+    env.monkeypatch.setattr(os, "open", guarded_open)
+    env.monkeypatch.setattr(os, "mkdir", guarded_mkdir)
+    env.monkeypatch.setattr(builtins, "open", guarded_builtin_open)
+    env.monkeypatch.setattr(io, "open", guarded_builtin_open)
+
+
+# ------------------------------------------------------------------------------------------------ case setups
+
+def _fer_csv(env: Env, rows: list[str], header: str = "emotion,pixels,Usage") -> str:
+    path = env.root / "fer2013" / "fer2013.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join([header, *rows]) + "\n")
+    return str(path)
+
+
+PIXELS = " ".join(["128"] * 2304)
+
+
+def _ck48(env: Env, *, bad_name: bool = False, corrupt: bool = False) -> str:
+    root = env.root / "CK+48"
+    for k, emotion in enumerate(("anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise")):
+        (root / emotion).mkdir(parents=True)
+        for s in range(3):
+            Image.new("L", (48, 48), 40 * k + s).save(root / emotion / f"S{s:03d}_001_{k:08d}.png")
+    if bad_name:
+        Image.new("L", (48, 48), 3).save(root / "anger" / "face.png")
+    if corrupt:
+        (root / "happy" / "S009_001_00000001.png").write_bytes(b"not a png")
+    return str(root)
+
+
+def _suite(env: Env, text: str, *, raw: bytes | None = None) -> str:
+    path = env.root / "suite.toml"
+    if raw is not None:
+        path.write_bytes(raw)
+    else:
+        path.write_text(text)
+    return str(path)
+
+
+SUITE_OK = "[[experiment]]\ndatasets = ['synthetic']\nmodels = ['svm-linear']\nfeatures = ['lbp']\n"
+
+
+@dataclass
+class Case:
+    id: str
+    argv: Callable[[Env], list[str]]
+    code: int
+    fragments: tuple[str, ...]
+    setup: Callable[[Env], None] | None = None
+
+
+def run(*args: str, fast: bool = True) -> Callable[[Env], list[str]]:
+    return lambda env: ["run", *(FAST if fast else []), "--reports-dir", str(env.reports),
+                        "--cache-dir", env.path("cache"), *args]
+
+
+def run_on(dataset_path: Callable[[Env], str], dataset: str, *args: str) -> Callable[[Env], list[str]]:
+    return lambda env: ["run", "--dataset", dataset, "--model", "svm-linear", "--features", "lbp", "--data-dir",
+                        dataset_path(env), "--reports-dir", str(env.reports), "--cache-dir", env.path("cache"),
+                        *args]
+
+
+def suite_of(text: str = SUITE_OK, raw: bytes | None = None, *extra: str) -> Callable[[Env], list[str]]:
+    return lambda env: ["suite", _suite(env, text, raw=raw), "--reports-dir", str(env.reports), *extra]
+
+
+CASES = [
+    # ---- options of `run`
+    Case("seed-negative", run("--seed", "-1"), 2, ("--seed", "got -1")),
+    Case("seed-too-large", run("--seed", "99999999999"), 2, ("--seed", "99999999999")),
+    Case("seed-not-a-number", run("--seed", "abc"), 2, ("--seed",)),
+    Case("n-jobs-zero", run("--n-jobs", "0"), 2, ("--n-jobs", "got 0")),
+    Case("folds-zero", run("--folds", "0"), 2, ("--folds", "at least 2", "got 0")),
+    Case("folds-one", run("--folds", "1"), 2, ("--folds", "got 1")),
+    Case("inner-folds-one", run("--inner-folds", "1"), 2, ("--inner-folds", "got 1")),
+    Case("folds-more-than-subjects", run("--folds", "50"), 2, ("20 subjects cannot fill 50",)),
+    Case("pca-too-many", run("--pca", "100000"), 2, ("--pca 100000", "at most")),
+    Case("pca-zero", run("--pca", "0"), 2, ("--pca",)),
+    Case("pca-negative", run("--pca", "-5"), 2, ("--pca",)),
+    Case("pca-word", run("--pca", "many"), 2, ("--pca", "'many'")),
+    Case("feature-unknown", run("--features", "sift"), 2, ("unknown feature 'sift'",)),
+    Case("feature-twice", run("--features", "hog+hog"), 2, ("feature listed twice",)),
+    Case("model-unknown", run("--model", "svm-quantum"), 2, ("unknown model 'svm-quantum'",)),
+    Case("dataset-unknown", run("--dataset", "affectnet"), 2, ("unknown dataset 'affectnet'",)),
+    Case("option-unknown", run("--colour", "red"), 2, ("--colour",)),
+    Case("cnn-option-on-svm", run("--epochs", "3"), 2, ("--epochs only apply to CNNs",)),
+    Case("cnn-lr-zero", run("--model", "mini-xception", "--features", "pixels", "--lr", "0"), 2, ("--lr",)),
+    Case("cnn-batch-zero", run("--model", "mini-xception", "--features", "pixels", "--batch-size", "0"), 2,
+         ("--batch-size",)),
+    Case("cnn-not-pretrainable", run("--model", "mini-xception", "--features", "pixels", "--pretrained"), 2,
+         ("--pretrained: mini-xception",)),
+    Case("ck-frames-zero", run("--ck-frames", "0"), 2, ("--ck-frames", "got 0")),
+    # ---- data files
+    Case("data-dir-missing", run_on(lambda env: env.path("nowhere"), "ck+"), 2, ("nowhere: no such file or folder",)),
+    Case("fer-csv-bad-header", run_on(lambda env: _fer_csv(env, [f"0,{PIXELS},Training"], header="label,pix,use"),
+                                      "fer2013"), 2, ("no fer2013 data found",)),
+    Case("fer-csv-short-row", run_on(lambda env: _fer_csv(env, [f"0,{PIXELS},Training", "3,1 2 3,Training"]),
+                                     "fer2013"), 2, ("fer2013.csv row 3", "expected 2304 pixel values")),
+    Case("fer-csv-bad-emotion", run_on(lambda env: _fer_csv(env, [f"9,{PIXELS},Training"]), "fer2013"), 2,
+         ("row 2", "emotion '9'")),
+    Case("fer-csv-bad-usage", run_on(lambda env: _fer_csv(env, [f"1,{PIXELS},Validation"]), "fer2013"), 2,
+         ("row 2", "Usage 'Validation'")),
+    Case("fer-csv-no-rows", run_on(lambda env: _fer_csv(env, []), "fer2013"), 2, ("no data rows",)),
+    Case("fer-split-missing", run_on(lambda env: _fer_csv(env, [f"1,{PIXELS},Training"]), "fer2013"), 2,
+         ("PublicTest split is empty",)),
+    Case("ck48-bad-file-name", run_on(lambda env: _ck48(env, bad_name=True), "ck+"), 2,
+         ("face.png", "S###_###_########.png")),
+    Case("ck48-corrupt-image-strict", run_on(lambda env: _ck48(env, corrupt=True), "ck+", "--strict"), 2,
+         ("S009_001_00000001.png", "unreadable image")),
+    Case("fer-folders-given-as-ck", run_on(lambda env: str(_fer_folders(env)), "ck+"), 2,
+         ("looks like FER2013",)),
+    # ---- environment
+    Case("reports-dir-is-a-file", lambda env: ["run", *FAST, "--reports-dir", env.extra["file"]], 2,
+         ("is a file, expected a folder",), setup=lambda env: env.extra.update(file=_touch(env, "afile"))),
+    Case("runs-is-a-file", lambda env: ["run", *FAST, "--reports-dir", env.path("r2")], 2,
+         ("runs is a file",), setup=lambda env: env.extra.update(file=_touch(env, "r2/runs"))),
+    Case("reports-dir-read-only", run(), 2, ("cannot write run folders", "Permission denied"),
+         setup=lambda env: _deny_writes_under(env, env.reports / "runs",
+                                              PermissionError(errno.EACCES, "Permission denied"))),
+    Case("dlib-model-missing", run("--features", "landmarks"), 2, ("68-point", "FER_BENCH_DLIB_PREDICTOR"),
+         setup=lambda env: env.monkeypatch.setenv("FER_BENCH_DLIB_PREDICTOR", env.path("missing.dat"))),
+    # ---- report
+    Case("report-no-runs", lambda env: ["report", "--reports-dir", env.path("empty")], 1, ("no complete runs",)),
+    Case("report-dir-is-a-file", lambda env: ["report", "--reports-dir", env.extra["file"]], 2,
+         ("afile",), setup=lambda env: env.extra.update(file=_touch(env, "afile"))),
+    # ---- suites
+    Case("suite-missing", lambda env: ["suite", env.path("nope.toml")], 2, ("suite file not found",)),
+    Case("suite-is-a-folder", lambda env: ["suite", str(env.root)], 2, ("expected a suite TOML file",)),
+    Case("suite-not-utf8", suite_of(raw="[suite]\nname = 'd\u00e9mo'\n".encode("latin-1") + SUITE_OK.encode()), 2,
+         ("not UTF-8",)),
+    Case("suite-not-toml", suite_of("[[experiment]\ndatasets = "), 2, ("not valid TOML",)),
+    Case("suite-negative-seed", suite_of(SUITE_OK + "seeds = [-1]\n"), 2, ("--seed", "got -1")),
+    Case("suite-unknown-model", suite_of(SUITE_OK.replace("svm-linear", "svm-quantum")), 2,
+         ("unknown model 'svm-quantum'",)),
+    Case("suite-pca-beyond-the-data", suite_of(SUITE_OK + "options = { pca = 5000 }\n"), 2,
+         ("--pca 5000", "at most")),
+    Case("suite-folds-beyond-subjects", suite_of(SUITE_OK + "options = { folds = 40 }\n"), 2,
+         ("cannot fill 40",)),
+    Case("suite-n-jobs-zero", suite_of(SUITE_OK + "options = { n_jobs = 0 }\n"), 2, ("--n-jobs",)),
+    Case("suite-bad-data-dir", lambda env: ["suite", _suite(env, SUITE_OK), "--data-dir", "ck+"], 2,
+         ("expected NAME=PATH",)),
+    # ---- other commands
+    Case("datasets-missing-folder", lambda env: ["datasets", "--dataset", "ck+", "--data-dir", env.path("none")], 2,
+         ("none: no such file or folder",)),
+    Case("datasets-unknown", lambda env: ["datasets", "--dataset", "affectnet"], 2, ("unknown dataset",)),
+    Case("benchmark-unknown-cnn", lambda env: ["benchmark", "--cnn", "cnn-quantum"], 2, ("unknown model",)),
+    Case("benchmark-zero-images", lambda env: ["benchmark", "--images", "0"], 2, ("--images",)),
+]
+
+
+def _touch(env: Env, name: str) -> str:
+    path = env.root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("not a folder\n")
+    return str(path)
+
+
+def _fer_folders(env: Env) -> Path:
+    root = env.root / "fer-folders"
+    for split in ("train", "test"):
+        for name in ("angry", "happy"):
+            (root / split / name).mkdir(parents=True)
+            Image.new("L", (48, 48), 90).save(root / split / name / f"Training_{len(name)}.jpg")
+    return root
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_mistake_is_one_error_line_with_the_binding_exit_code(case: Case, tmp_path, monkeypatch, capsys):
+    env = Env(tmp_path, monkeypatch)
+    sentinel = _sentinel(env.reports)
+    if case.setup:
+        case.setup(env)
+    code, text = _invoke(case.argv(env), capsys)
+    assert "Traceback" not in text, text
+    assert code == case.code, text
+    errors = [line for line in text.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, text
+    for fragment in case.fragments:
+        assert fragment in errors[0], errors[0]
+    runs = env.reports / "runs"
+    assert sorted(p.name for p in runs.iterdir() if not p.name.startswith(".write-probe")) == [SENTINEL], \
+        "a run folder (complete or not) was left behind, or the complete run was lost"
+    assert (sentinel / "metrics.json").read_text() == '{"accuracy": 0.5}\n'
+
+
+def test_matrix_is_wide_enough():
+    """The issue asks for at least 40 cases over datasets, options, files, environment and suites."""
+    assert len(CASES) >= 40 and len({c.id for c in CASES}) == len(CASES)
