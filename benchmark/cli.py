@@ -17,7 +17,7 @@ try:  # typer >= 0.20 vendors click; older releases depend on it
 except ImportError:  # pragma: no cover - older typer
     from click import exceptions as click_exceptions
 
-from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, FerBenchError
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, FerBenchError, os_error_text
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Matched classical-vs-deep facial expression recognition benchmarks (FER2013, CK+).")
@@ -35,8 +35,6 @@ def _fail(message: str, code: int = EXIT_USAGE) -> None:
 def _one_line_errors(interrupted: str):
     """Every failure of a command as exactly one ``error:`` line and the binding exit code: the error's own
     (2 before any work, 1 after), 1 for an OSError nobody anticipated (a disk that filled up), 130 for Ctrl-C."""
-    from .runs import os_error_text
-
     try:
         yield
     except FerBenchError as exc:
@@ -262,10 +260,29 @@ def datasets(
         if ds.skipped:
             out.print(Text.assemble("  ", (f"skipped {len(ds.skipped)} inputs", "yellow"),
                                     f", e.g. {ds.skipped[0]['path']}: {ds.skipped[0]['reason']}"), highlight=False)
+        _print_diagnostics(ds.diagnostics)
         for line in dataset_warnings(ds):
             out.print(Text.assemble("  ", ("warning:", "yellow"), f" {line}"), highlight=False, soft_wrap=True)
         out.print()
 
+
+
+def _print_diagnostics(diagnostics: dict) -> None:
+    """Duplicates, blank images and per-split pixel statistics (mean, std, Laplacian-variance sharpness)."""
+    dup = diagnostics["duplicates"]
+    parts = [f"{dup['all']['groups']} groups of identical images ({dup['all']['images']} images)"]
+    for key, what in (("cross_split", "across splits"), ("cross_subject", "across subjects"),
+                      ("label_conflicts", "with conflicting labels")):
+        if dup.get(key) is not None:
+            parts.append(f"{dup[key]['groups']} {what}")
+    out.print(f"  duplicates: {', '.join(parts)}; blank images: {diagnostics['blank']['count']}",
+              highlight=False, markup=False, soft_wrap=True)
+    stats = Table(show_edge=False, title=None)
+    for col in ("pixels", "images", "mean", "std", "sharpness"):
+        stats.add_column(col, justify="left" if col == "pixels" else "right")
+    for split, row in diagnostics["pixel_stats"].items():
+        stats.add_row(split, str(row["n"]), f"{row['mean']:.1f}", f"{row['std']:.1f}", f"{row['sharpness']:.0f}")
+    out.print(stats)
 
 
 @app.command()

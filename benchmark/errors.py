@@ -26,3 +26,9 @@ class WorkFailedError(FerBenchError):
     """A failure after work started: a disk that filled up, a suite with a failed experiment, no usable runs."""
 
     exit_code = EXIT_FAILED
+
+
+def os_error_text(exc: OSError) -> str:
+    """``<path>: <reason>`` for an OSError, the way a user reads it (no errno tuple, no traceback)."""
+    reason = exc.strerror or " ".join(str(exc).split()) or type(exc).__name__
+    return f"{exc.filename}: {reason}" if exc.filename else reason

@@ -253,14 +253,8 @@ def _printer(console: Console):
 
 def dataset_warnings(dataset: Dataset) -> list[str]:
     """What is odd about the loaded data (skipped, converted, duplicated, blank images; a split unlike the
-    others), one line each, from the dataset's diagnostics; printed by every run and by ``fer-bench datasets``."""
-    diagnostics = getattr(dataset, "diagnostics", None)
-    if isinstance(diagnostics, dict):
-        return list(diagnostics.get("warnings", []))
-    if dataset.skipped:
-        names = ", ".join(item["path"] for item in dataset.skipped[:3])
-        return [f"{len(dataset.skipped)} unreadable images were skipped (e.g. {names}); --strict stops instead"]
-    return []
+    others; an unofficial split), one line each; printed by every run and by ``fer-bench datasets``."""
+    return list(dataset.diagnostics["warnings"])
 
 
 def check_data_limits(config: RunConfig, dataset: Dataset, protocol: Protocol) -> None:
@@ -314,8 +308,12 @@ def _run_classical(spec, config, dataset, protocol, timer, console, run_dir) -> 
     extractors = parse_features(config.features)
     with _progress(console) as progress:
         with timer.phase("features"):
+            cache_status: dict = {}
             X, cached = extract_all(dataset.images, extractors, fingerprint=dataset.fingerprint,
-                                    cache_dir=Path(config.cache_dir), n_jobs=config.n_jobs, progress=progress)
+                                    cache_dir=Path(config.cache_dir), n_jobs=config.n_jobs, progress=progress,
+                                    sample_ids=dataset.sample_ids, status=cache_status,
+                                    warn=lambda message: progress.console.print(
+                                        f"warning: {message}", markup=False, highlight=False, soft_wrap=True))
         fold_task = progress.add_task("fit + predict (folds)", total=len(protocol.folds))
         results = []
         for fold in protocol.folds:
@@ -329,8 +327,9 @@ def _run_classical(spec, config, dataset, protocol, timer, console, run_dir) -> 
         "extra": {"n_features": int(X.shape[1]), "pca_components": results[0]["pca"],
                   "n_support_vectors": {r["fold"]: r["n_support_vectors"] for r in results},
                   "fit_seconds": round(timer.seconds.get("fit", 0.0), 3)},
-        "manifest": {"features": {name: {"params": ex.get_params(), "from_cache": cached[name]}
-                                  for name, ex in extractors}, "svm_backend": SVM_BACKEND},
+        "manifest": {"features": {name: {"params": ex.get_params(), "from_cache": cached[name],
+                                         "cache": cache_status.get(name)} for name, ex in extractors},
+                     "svm_backend": SVM_BACKEND},
     }
 
 

@@ -17,7 +17,7 @@ from importlib import metadata
 from pathlib import Path
 
 from . import __version__
-from .errors import FerBenchError, WorkFailedError
+from .errors import FerBenchError, WorkFailedError, os_error_text
 from .leases import LEASE_FILE, Lease, folder_is_stale
 
 INCOMPLETE_PREFIX = ".incomplete-"
@@ -38,12 +38,6 @@ def make_run_id(config: dict, *, now: datetime | None = None) -> str:
     parts = [config["dataset"], config["model"], config.get("features") or "pixels", f"s{config['seed']}"]
     slug = "_".join(re.sub(r"[^A-Za-z0-9.+-]+", "-", str(part)) for part in parts)
     return f"{stamp}_{slug}_{config_hash(config)}"
-
-
-def os_error_text(exc: OSError) -> str:
-    """``<path>: <reason>`` for an OSError, the way a user reads it (no errno tuple, no traceback)."""
-    reason = exc.strerror or str(exc) or type(exc).__name__
-    return f"{exc.filename}: {reason}" if exc.filename else reason
 
 
 def check_runs_dir(runs_dir: Path, *, option: str = "--reports-dir") -> None:

@@ -32,7 +32,7 @@ else:  # pragma: no cover - Python 3.10
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from .errors import FerBenchError
+from .errors import FerBenchError, os_error_text
 from .experiment import RunConfig, run_experiment
 from .runs import config_hash
 
@@ -287,7 +287,7 @@ def _run_one(config: RunConfig, dataset, label: str, runs_dir: Path, done: dict,
         try:
             run_dir, metrics = run_experiment(config, console=console, dataset=dataset)
         except (FerBenchError, OSError) as exc:
-            reason = str(exc) if isinstance(exc, FerBenchError) else _os_error(exc)
+            reason = str(exc) if isinstance(exc, FerBenchError) else os_error_text(exc)
             say(f"{label}: FAILED: {reason}")
             return {**record, "status": "failed", "reason": reason}
         except Exception as exc:  # a bug: keep the suite going, keep the traceback in the status file
@@ -301,12 +301,6 @@ def _run_one(config: RunConfig, dataset, label: str, runs_dir: Path, done: dict,
         return {**record, "run_dir": run_dir, "status": "ran"}
     finally:
         claim.release()
-
-
-def _os_error(exc: OSError) -> str:
-    from .runs import os_error_text
-
-    return os_error_text(exc)
 
 
 def _write_status(reports_dir: Path, suite: Suite, records: list[dict], say) -> None:

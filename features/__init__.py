@@ -1,11 +1,12 @@
 """Hand-crafted face features as scikit-learn transformers: HOG, LBP and dlib landmarks."""
 
-from ._base import ImageTransformer
-from ._cache import default_cache_dir, extract, extract_all
+from ._base import FeatureError, ImageTransformer
+from ._cache import CacheStatus, default_cache_dir, extract, extract_all
 from ._hog import HOGFeatures
-from ._landmarks import LandmarkFeatures, default_predictor_path
+from ._landmarks import LandmarkFeatures, PredictorNotFoundError, default_predictor_path
 from ._lbp import LBPFeatures
 from ._registry import FEATURES, UnknownFeatureError, parse_features
 
-__all__ = ["FEATURES", "HOGFeatures", "ImageTransformer", "LBPFeatures", "LandmarkFeatures", "UnknownFeatureError",
-           "default_cache_dir", "default_predictor_path", "extract", "extract_all", "parse_features"]
+__all__ = ["FEATURES", "CacheStatus", "FeatureError", "HOGFeatures", "ImageTransformer", "LBPFeatures",
+           "LandmarkFeatures", "PredictorNotFoundError", "UnknownFeatureError", "default_cache_dir",
+           "default_predictor_path", "extract", "extract_all", "parse_features"]

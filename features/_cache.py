@@ -1,7 +1,13 @@
-"""Feature extraction over a whole dataset: parallel, with a progress bar, cached on disk.
+"""Feature extraction over a whole dataset: parallel, with a progress bar, cached on disk and verified on load.
 
-The cache key is the dataset fingerprint plus the extractor's class and hyperparameters, so any run on the same
-data with the same extractor (whatever the model or its settings) reuses the features.
+The cache key is the dataset fingerprint plus the extractor's class, version and hyperparameters, so any run on
+the same data with the same extractor (whatever the model or its settings) reuses the features.
+
+A cache file is never trusted blindly, since a wrong array would give a complete run with wrong numbers. Its
+sidecar JSON records what the array is (the key's fields, shape, dtype, SHA-256 of the bytes) and every load
+checks all of it, plus finiteness and a fresh extraction of the first image. A file that fails a check is
+recomputed and replaced; a cache that cannot be written is done without. Either is one warning line and never
+an error: the cache only saves time, it must neither change a number nor stop a run.
 """
 
 from __future__ import annotations
@@ -9,15 +15,33 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
+import sys
+import uuid
+from contextlib import suppress
 from pathlib import Path
+from typing import Callable, Literal
 
 import numpy as np
 from joblib import Parallel, delayed
 
+from benchmark.errors import os_error_text
+
 from ._base import ImageTransformer
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 CHUNK = 256
+
+#: What happened with the cache for one extractor, as ``extract`` reports it in ``status[name]``:
+#: ``hit`` loaded and verified; ``miss`` no cache file yet, computed and written; ``recomputed-corrupt`` the cache
+#: file failed verification, was recomputed and replaced; ``unwritable`` computed, but the cache could not be
+#: written (this wins over ``recomputed-corrupt``: the features are not cached either way); ``disabled``
+#: computed with ``cache_dir=None``.
+CacheStatus = Literal["hit", "miss", "recomputed-corrupt", "unwritable", "disabled"]
+
+
+class _CorruptCache(Exception):
+    """Why a cache file cannot be trusted, in a few words (the reason in the warning line)."""
 
 
 def default_cache_dir() -> Path:
@@ -25,57 +49,173 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("FER_BENCH_CACHE", Path.home() / ".cache" / "fer-bench")).expanduser()
 
 
+def _identity(fingerprint: str, name: str, extractor: ImageTransformer) -> dict:
+    """What a cache file holds the features of, as plain JSON values: the key hashes it, the sidecar records it."""
+    identity = {"format": CACHE_FORMAT, "fingerprint": fingerprint, "name": name,
+                "class": type(extractor).__qualname__, "version": extractor.version,
+                "params": extractor.get_params()}
+    return json.loads(json.dumps(identity, sort_keys=True, default=str))
+
+
 def cache_key(fingerprint: str, name: str, extractor: ImageTransformer) -> str:
-    params = {k: v for k, v in sorted(extractor.get_params().items())}
-    blob = json.dumps({"format": CACHE_FORMAT, "data": fingerprint, "name": name,
-                       "class": type(extractor).__qualname__, "params": params}, sort_keys=True, default=str)
+    """20 hex digits naming the cache file of these features."""
+    blob = json.dumps(_identity(fingerprint, name, extractor), sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def extract(images: np.ndarray, name: str, extractor: ImageTransformer, *, fingerprint: str,
-            cache_dir: Path | None = None, n_jobs: int = -1, progress=None) -> tuple[np.ndarray, bool]:
-    """Features of all ``images`` for one extractor; returns them and whether they came from the cache.
+def cache_path(cache_dir: Path, *, fingerprint: str, name: str, extractor: ImageTransformer) -> Path:
+    """The ``.npy`` cache file of these features; its sidecar is the same path with ``.json``."""
+    return (Path(cache_dir) / "features" / fingerprint[:16]
+            / f"{name}-{cache_key(fingerprint, name, extractor)}.npy")
 
-    ``progress`` is an optional rich Progress to report chunks on. ``cache_dir=None`` disables the cache.
+
+def _describe(X: np.ndarray) -> dict:
+    """The sidecar's record of an array's content: shape, dtype and SHA-256 of its bytes."""
+    return {"shape": list(X.shape), "dtype": str(X.dtype),
+            "sha256": hashlib.sha256(np.ascontiguousarray(X)).hexdigest()}
+
+
+def _one_line(text) -> str:
+    return " ".join(str(text).split())
+
+
+def _warn_stderr(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def _load_verified(path: Path, *, expected: dict, first: np.ndarray, n_images: int) -> np.ndarray:
+    """The array cached at ``path`` once every check passed; raises :class:`_CorruptCache` naming the first failure.
+
+    ``expected`` is the sidecar's identity part (key and its fields). ``first`` is a fresh extraction of the first
+    image (1 x D): it fixes the expected width, and the cached first row must equal it, which catches altered data
+    even where the sidecar was rewritten to match.
     """
-    path = None
-    if cache_dir is not None:
-        path = Path(cache_dir) / "features" / fingerprint[:16] / f"{name}-{cache_key(fingerprint, name, extractor)}.npy"
-        if path.is_file():
-            try:
-                X = np.load(path)
-                if len(X) == len(images):
-                    return X, True
-            except (OSError, ValueError):
-                pass  # a corrupt cache file is recomputed and replaced
-    chunks = [images[i:i + CHUNK] for i in range(0, len(images), CHUNK)]
+    sidecar = path.with_suffix(".json")
+    try:
+        meta = json.loads(sidecar.read_text())
+    except FileNotFoundError:
+        raise _CorruptCache(f"its sidecar {sidecar.name} is missing") from None
+    except (OSError, ValueError) as exc:
+        raise _CorruptCache(f"unreadable sidecar: {_one_line(exc)}") from None
+    if not isinstance(meta, dict):
+        raise _CorruptCache("the sidecar is not a JSON object")
+    differs = [k for k, v in expected.items() if meta.get(k) != v]
+    if differs:
+        raise _CorruptCache(f"the sidecar is for other features: {', '.join(differs)} differ")
+    try:
+        X = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise _CorruptCache(f"unreadable array: {_one_line(exc)}") from None
+    want = (n_images, first.shape[1])
+    if X.dtype != np.float32:
+        raise _CorruptCache(f"dtype {X.dtype}, expected float32")
+    if X.shape != want:
+        raise _CorruptCache(f"shape {' x '.join(map(str, X.shape))}, expected {want[0]} x {want[1]}")
+    differs = [k for k, v in _describe(X).items() if meta.get(k) != v]
+    if differs:
+        raise _CorruptCache(f"the array does not match its sidecar: {', '.join(differs)} differ")
+    n_bad = int(np.count_nonzero(~np.isfinite(X)))
+    if n_bad:
+        raise _CorruptCache(f"{n_bad} NaN or infinite values")
+    if not np.allclose(X[0], first[0]):
+        raise _CorruptCache("its first row differs from a fresh extraction")
+    return X
+
+
+def _write(path: Path, X: np.ndarray, sidecar: dict) -> None:
+    """Write ``X`` to ``path`` and ``sidecar`` next to it, each through a temporary file and ``os.replace``.
+
+    Temporary names carry the host, the process and a uuid, so concurrent writers (processes, threads, hosts
+    sharing the folder) never write into the same file. Both temporaries are written first, then the data file
+    is replaced, then the sidecar: a reader in between sees a mismatching pair, which fails verification and is
+    recomputed. Raises OSError, leaving no temporary behind, nor a new data file without its sidecar.
+    """
+    tag = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex}"
+    tmp_data, tmp_meta = (path.with_name(f"{path.stem}.{tag}.tmp{ext}") for ext in (".npy", ".json"))
+    replaced = []
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp_data, "wb") as f:
+            np.save(f, X)
+        tmp_meta.write_text(json.dumps(sidecar, indent=2))
+        os.replace(tmp_data, path)
+        replaced.append(path)
+        os.replace(tmp_meta, path.with_suffix(".json"))
+    except BaseException:
+        for leftover in (tmp_data, tmp_meta, *replaced):
+            with suppress(OSError):
+                leftover.unlink(missing_ok=True)
+        raise
+
+
+def _compute(images: np.ndarray, name: str, extractor: ImageTransformer, *, image_ids: np.ndarray, n_jobs: int,
+             progress) -> np.ndarray:
+    """Features of all images, in chunks run in parallel; each image is named by ``image_ids`` in errors."""
+    starts = range(0, len(images), CHUNK)
     task = progress.add_task(f"features: {name}", total=len(images)) if progress is not None else None
+    jobs = Parallel(n_jobs=n_jobs if len(starts) > 1 else 1, return_as="generator")(
+        delayed(extractor.transform)(images[i:i + CHUNK], image_ids=image_ids[i:i + CHUNK]) for i in starts)
     parts = []
-    jobs = Parallel(n_jobs=n_jobs if len(chunks) > 1 else 1, return_as="generator")(
-        delayed(extractor.transform)(chunk) for chunk in chunks)
-    for chunk, part in zip(chunks, jobs):
+    for part in jobs:
         parts.append(part)
         if task is not None:
-            progress.advance(task, len(chunk))
-    X = np.concatenate(parts).astype(np.float32)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-        np.save(tmp, X)
-        os.replace(tmp, path)
-        path.with_suffix(".json").write_text(json.dumps(
-            {"fingerprint": fingerprint, "name": name, "class": type(extractor).__qualname__,
-             "params": extractor.get_params(), "shape": list(X.shape)}, indent=2, default=str))
-    return X, False
+            progress.advance(task, len(part))
+    return np.concatenate(parts).astype(np.float32, copy=False)
+
+
+def extract(images: np.ndarray, name: str, extractor: ImageTransformer, *, fingerprint: str,
+            cache_dir: Path | None = None, n_jobs: int = -1, progress=None, sample_ids: np.ndarray | None = None,
+            warn: Callable[[str], None] | None = None,
+            status: dict[str, CacheStatus] | None = None) -> tuple[np.ndarray, bool]:
+    """Features of all ``images`` for one extractor; returns them and whether they came from the cache.
+
+    ``cache_dir=None`` disables the cache. A cache file is used only once verified (see the module docstring);
+    a corrupt one is recomputed and replaced, and a cache that cannot be written is done without, each with one
+    line through ``warn`` (default: ``warning: ...`` on stderr). ``status``, when given, receives
+    ``status[name]``, a :data:`CacheStatus` saying which of these happened. ``sample_ids`` (one per image) name
+    the image in a :class:`FeatureError` for a non-finite feature; by default its position in ``images``.
+    ``progress`` is an optional rich Progress to report chunks on.
+    """
+    warn = warn or _warn_stderr
+    image_ids = np.arange(len(images)) if sample_ids is None else np.asarray(sample_ids)
+    if len(image_ids) != len(images):
+        raise ValueError(f"{len(image_ids)} sample ids for {len(images)} images")
+    path = None if cache_dir is None else cache_path(cache_dir, fingerprint=fingerprint, name=name,
+                                                        extractor=extractor)
+    identity = {**_identity(fingerprint, name, extractor), "key": cache_key(fingerprint, name, extractor)}
+    state, X = ("disabled" if path is None else "miss"), None
+    if path is not None and path.is_file():
+        try:
+            X = _load_verified(path, expected=identity, n_images=len(images),
+                               first=extractor.transform(images[:1], image_ids=image_ids[:1]))
+            state = "hit"
+        except _CorruptCache as exc:
+            warn(f"cache file {path} is corrupt ({exc}); recomputing")
+            state = "recomputed-corrupt"
+    if X is None:
+        X = _compute(images, name, extractor, image_ids=image_ids, n_jobs=n_jobs, progress=progress)
+        if path is not None:
+            try:
+                _write(path, X, {**identity, **_describe(X)})
+            except OSError as exc:
+                warn(f"cannot write the feature cache at {path} ({os_error_text(exc)}); continuing without it")
+                state = "unwritable"
+    if status is not None:
+        status[name] = state
+    return X, state == "hit"
 
 
 def extract_all(images: np.ndarray, extractors: list[tuple[str, ImageTransformer]], *, fingerprint: str,
-                cache_dir: Path | None = None, n_jobs: int = -1, progress=None) -> tuple[np.ndarray, dict]:
-    """Concatenated features of several extractors, each cached on its own; plus {name: came-from-cache}."""
+                cache_dir: Path | None = None, n_jobs: int = -1, progress=None, sample_ids: np.ndarray | None = None,
+                warn: Callable[[str], None] | None = None,
+                status: dict[str, CacheStatus] | None = None) -> tuple[np.ndarray, dict[str, bool]]:
+    """Concatenated features of several extractors, each cached on its own; plus {name: came-from-cache}.
+
+    The keyword arguments are :func:`extract`'s, passed to each extractor; ``status`` gets one entry per name.
+    """
     blocks, cached = [], {}
     for name, extractor in extractors:
-        X, hit = extract(images, name, extractor, fingerprint=fingerprint, cache_dir=cache_dir,
-                         n_jobs=n_jobs, progress=progress)
+        X, cached[name] = extract(images, name, extractor, fingerprint=fingerprint, cache_dir=cache_dir,
+                                  n_jobs=n_jobs, progress=progress, sample_ids=sample_ids, warn=warn, status=status)
         blocks.append(X)
-        cached[name] = hit
     return np.hstack(blocks), cached

@@ -10,13 +10,24 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmark.errors import FerBenchError
+
 from ._base import ImageTransformer
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
+HOW_TO_GET_THE_PREDICTOR = ("install it with `pip install face_recognition_models`, or set FER_BENCH_DLIB_PREDICTOR "
+                            f"to a {PREDICTOR_FILE} file")
+
+
+class PredictorNotFoundError(FerBenchError):
+    """dlib's 68-point landmark model file is missing: a setup problem the user fixes, explained in one line."""
 
 
 def default_predictor_path() -> Path:
-    """The 68-point model shipped by the ``face_recognition_models`` package (or ``$FER_BENCH_DLIB_PREDICTOR``)."""
+    """The 68-point model shipped by the ``face_recognition_models`` package (or ``$FER_BENCH_DLIB_PREDICTOR``).
+
+    Raises :class:`PredictorNotFoundError` when neither is there; an existing path is checked on first use.
+    """
     override = os.environ.get("FER_BENCH_DLIB_PREDICTOR")
     if override:
         return Path(override)
@@ -27,7 +38,8 @@ def default_predictor_path() -> Path:
         # file without executing it.
         spec = importlib.util.find_spec("face_recognition_models")
         if spec is None or not spec.submodule_search_locations:
-            raise
+            raise PredictorNotFoundError(f"dlib 68-point landmark model not found: the face_recognition_models "
+                                         f"package is not installed; {HOW_TO_GET_THE_PREDICTOR}") from None
         return Path(list(spec.submodule_search_locations)[0]) / "models" / PREDICTOR_FILE
 
 
@@ -36,8 +48,7 @@ def _load_predictor(path: str):
     import dlib
 
     if not Path(path).is_file():
-        raise FileNotFoundError(f"{path}: dlib 68-point model not found; install face_recognition_models "
-                                f"or set FER_BENCH_DLIB_PREDICTOR")
+        raise PredictorNotFoundError(f"dlib 68-point landmark model not found at {path}; {HOW_TO_GET_THE_PREDICTOR}")
     return dlib.shape_predictor(path)
 
 
@@ -48,6 +59,8 @@ class LandmarkFeatures(ImageTransformer):
     (no detector, which misses most 48 x 48 faces). ``pairwise_distances`` appends the 2,278 distances
     between all landmark pairs to the 136 coordinates.
     """
+
+    version = 1  # bump when a code change alters the landmarks for the same parameters (see ImageTransformer)
 
     def __init__(self, pairwise_distances: bool = False, box_inset: int = 1, predictor_path: str | None = None):
         self.pairwise_distances = pairwise_distances

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+from benchmark.errors import FerBenchError
+
 from ._base import ImageTransformer
 from ._hog import HOGFeatures
 from ._landmarks import LandmarkFeatures
@@ -19,8 +21,8 @@ FEATURES: dict[str, tuple[Callable[[], ImageTransformer], str]] = {
 }
 
 
-class UnknownFeatureError(ValueError):
-    """A feature name that is not in :data:`FEATURES`."""
+class UnknownFeatureError(FerBenchError, ValueError):
+    """A feature name that is not in :data:`FEATURES` (a usage error; still a ValueError for older callers)."""
 
 
 def parse_features(spec: str) -> list[tuple[str, ImageTransformer]]:

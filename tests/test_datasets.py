@@ -46,7 +46,8 @@ def test_fer_csv_loads_rows_labels_splits_and_pixels(fer_csv, fer_plan, face_poo
     assert list(ds.sample_ids) == [f"fer2013.csv:{line}" for line in range(2, len(fer_plan) + 2)]
     np.testing.assert_array_equal(ds.images, face_pool[:len(fer_plan)])
     assert ds.counts() == _expected_counts(fer_plan)
-    assert ds.skipped == []
+    assert ds.skipped == [] and ds.converted == []
+    assert ds.split_is_official is True
 
 
 def test_fer_csv_wrong_pixel_count_names_the_row(tmp_path, write_fer_csv, fer_plan):
@@ -146,6 +147,7 @@ def test_fer_folders_without_prefixes_split_test_in_halves_with_a_note(tmp_path,
     assert counts["PublicTest"] == {c: 2 for c in FER_CLASSES}
     assert counts["PrivateTest"] == {c: 2 for c in FER_CLASSES}
     assert len(ds.notes) == 1 and "NOT the official split" in ds.notes[0] and "28" in ds.notes[0]
+    assert ds.split_is_official is False
     again = load_fer2013_folders(root, seed=3)
     np.testing.assert_array_equal(ds.splits, again.splits)
     other = [load_fer2013_folders(root, seed=s).splits for s in range(4, 9)]
@@ -192,13 +194,16 @@ def test_fer_folders_corrupt_image_is_skipped_and_counted_or_fatal_when_strict(f
 
 
 def test_fer_folders_resize_non_48_images(tmp_path, write_fer_folders, fer_plan):
-    """Images of another size or mode (e.g. RGB 96x96) are converted to 48x48 grayscale uint8."""
+    """Images of another size or mode (e.g. RGB 96x96) are converted to 48x48 grayscale uint8, and listed."""
     root = write_fer_folders(tmp_path / "f", fer_plan)
     path = root / "train" / "sad" / "Training_big.jpg"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (96, 96, 3), dtype=np.uint8)).save(path)
+    Image.fromarray(np.full((48, 48), 128, np.uint8)).convert("P").save(root / "train" / "sad" / "Training_p.png")
     ds = load_fer2013_folders(root)
-    _assert_images(ds, len(fer_plan) + 1)
+    _assert_images(ds, len(fer_plan) + 2)
     assert "train/sad/Training_big.jpg" in set(ds.sample_ids)
+    assert ds.converted == [{"path": "train/sad/Training_big.jpg", "original": "96x96 RGB"},
+                            {"path": "train/sad/Training_p.png", "original": "48x48 P"}]
 
 
 # ------------------------------------------------------------------------------------------------------- CK+48
@@ -218,6 +223,7 @@ def test_ck48_loads_classes_subjects_and_ids(ck48_dir, ck48_plan):
         assert emotion == CK48_CLASSES[label]
         assert fname.startswith(subject + "_") and fname.endswith(".png")
     assert ds.summary()["n_subjects"] == 7
+    assert ds.split_is_official is None and ds.converted == []
 
 
 def test_ck48_corrupt_png_is_skipped_and_counted_or_fatal_when_strict(ck48_dir, ck48_plan):
@@ -434,3 +440,5 @@ def test_dataset_validates_its_arrays():
         Dataset("x", "l", img, np.array([0]), ("a",), np.array(["1", "2"]))
     with pytest.raises(ValueError, match="uint8"):
         Dataset("x", "l", img.astype(float), np.array([0, 0]), ("a",), np.array(["1", "2"]))
+    with pytest.raises(ValueError, match="split_is_official needs splits"):
+        Dataset("x", "l", img, np.array([0, 0]), ("a",), np.array(["1", "2"]), split_is_official=True)

@@ -134,31 +134,40 @@ def test_feature_cache_keys_on_params_and_data(tmp_path, synthetic):
     assert hit is True
 
 
-def test_feature_cache_disabled_and_corrupt_file_recomputed(tmp_path, synthetic):
-    """cache_dir=None never caches; a corrupt cache file is recomputed and replaced, not trusted."""
+def test_feature_cache_disabled_and_corrupt_file_recomputed(tmp_path, synthetic, capsys):
+    """cache_dir=None never caches; a corrupt cache file is recomputed and replaced, not trusted, with one
+    warning line (on stderr unless a ``warn`` callable is given)."""
     images = synthetic.images[:10]
-    _, hit = extract(images, "lbp", LBPFeatures(), fingerprint="c" * 64, cache_dir=None)
+    status = {}
+    _, hit = extract(images, "lbp", LBPFeatures(), fingerprint="c" * 64, cache_dir=None, status=status)
     _, hit_again = extract(images, "lbp", LBPFeatures(), fingerprint="c" * 64, cache_dir=None)
-    assert (hit, hit_again) == (False, False)
+    assert (hit, hit_again) == (False, False) and status == {"lbp": "disabled"}
     cache = tmp_path / "cache"
     good, _ = extract(images, "lbp", LBPFeatures(), fingerprint="c" * 64, cache_dir=cache)
     (npy,) = (cache / "features" / ("c" * 16)).glob("*.npy")
     npy.write_bytes(b"garbage")
-    again, hit = extract(images, "lbp", LBPFeatures(), fingerprint="c" * 64, cache_dir=cache)
-    assert hit is False
+    again, hit = extract(images, "lbp", LBPFeatures(), fingerprint="c" * 64, cache_dir=cache, status=status)
+    assert hit is False and status == {"lbp": "recomputed-corrupt"}
     np.testing.assert_array_equal(good, again)
+    err = capsys.readouterr().err
+    assert err.startswith(f"warning: cache file {npy} is corrupt (unreadable array: ") and err.count("\n") == 1
+    assert err.endswith("); recomputing\n")
     _, hit = extract(images, "lbp", LBPFeatures(), fingerprint="c" * 64, cache_dir=cache)
-    assert hit is True
+    assert hit is True and capsys.readouterr().err == ""
 
 
 def test_extract_all_concatenates_and_reports_cache_per_extractor(tmp_path, synthetic):
-    """extract_all stacks each extractor's block in order and says which came from the cache."""
+    """extract_all stacks each extractor's block in order and says which came from the cache (as a bool, and as
+    a status per name)."""
     images = synthetic.images[:12]
     cache = tmp_path / "cache"
     extract(images, "lbp", LBPFeatures(), fingerprint="d" * 64, cache_dir=cache)
-    X, cached = extract_all(images, parse_features("hog+lbp"), fingerprint="d" * 64, cache_dir=cache, n_jobs=1)
+    warnings, status = [], {}
+    X, cached = extract_all(images, parse_features("hog+lbp"), fingerprint="d" * 64, cache_dir=cache, n_jobs=1,
+                            sample_ids=synthetic.sample_ids[:12], warn=warnings.append, status=status)
     assert X.shape == (12, 900 + 360)
     assert cached == {"hog": False, "lbp": True}
+    assert status == {"hog": "miss", "lbp": "hit"} and warnings == []
     np.testing.assert_array_equal(X[:, 900:], LBPFeatures().transform(images))
 
 

@@ -22,6 +22,9 @@ class Dataset:
 
     ``images`` is uint8 N x H x W grayscale; ``labels`` index into ``class_names``; ``sample_ids`` name each
     image (relative path or CSV row); ``subjects`` and ``splits`` are None where the source has none.
+    ``skipped`` lists inputs left out, ``converted`` files that were not already 48 x 48 grayscale (path and
+    original size and mode). ``split_is_official`` says whether ``splits`` is the source's own split (False when
+    a loader had to make one up, None where there are no splits), so no reader has to parse ``notes``.
     """
 
     name: str
@@ -34,6 +37,8 @@ class Dataset:
     splits: np.ndarray | None = None
     root: str | None = None
     skipped: list[dict] = field(default_factory=list)
+    converted: list[dict] = field(default_factory=list)
+    split_is_official: bool | None = None
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -46,6 +51,8 @@ class Dataset:
                 raise ValueError(f"Dataset.{attr} has {len(value)} entries for {n} images")
         if self.images.dtype != np.uint8 or self.images.ndim != 3:
             raise ValueError("Dataset.images must be uint8 N x H x W")
+        if self.split_is_official is not None and self.splits is None:
+            raise ValueError("Dataset.split_is_official needs splits")
 
     def __len__(self) -> int:
         return len(self.images)
@@ -59,6 +66,16 @@ class Dataset:
         h.update("\x1f".join(self.class_names).encode())
         h.update("\x1f".join(map(str, self.sample_ids)).encode())
         return h.hexdigest()
+
+    @cached_property
+    def diagnostics(self) -> dict:
+        """What is odd about the data (duplicates, blank or converted images, an unlike split...) and warnings.
+
+        See :func:`benchmark.datasets._diagnostics.diagnose`; computed once, in well under a second for FER2013.
+        """
+        from ._diagnostics import diagnose
+
+        return diagnose(self)
 
     def class_counts(self, mask: np.ndarray | None = None) -> dict[str, int]:
         labels = self.labels if mask is None else self.labels[mask]
@@ -86,32 +103,43 @@ class Dataset:
             "fingerprint": self.fingerprint,
             "counts": self.counts(),
             "skipped": self.skipped,
+            "split_is_official": self.split_is_official,
             "notes": self.notes,
+            "diagnostics": self.diagnostics,
         }
 
 
-def read_gray(path: Path, size: int = IMAGE_SIZE) -> np.ndarray:
-    """Read an image file as uint8 grayscale ``size`` x ``size``; raises OSError/ValueError if unreadable."""
+def read_gray(path: Path, size: int = IMAGE_SIZE) -> tuple[np.ndarray, str | None]:
+    """Read an image file as uint8 grayscale ``size`` x ``size``; raises OSError/ValueError if unreadable.
+
+    Also returns the file's original size and mode (e.g. ``"64x64 RGB"``) when it had to be converted, None when
+    it already was ``size`` x ``size`` grayscale, so that conversions are counted rather than hidden.
+    """
     from PIL import Image
 
     with Image.open(path) as img:
+        original = None if img.size == (size, size) and img.mode == "L" else f"{img.width}x{img.height} {img.mode}"
         img = img.convert("L")
         if img.size != (size, size):
             img = img.resize((size, size), Image.BILINEAR)
-        return np.asarray(img, dtype=np.uint8).copy()
+        return np.asarray(img, dtype=np.uint8).copy(), original
 
 
-class SkipLog:
-    """Collects inputs that could not be used: skipped and counted, or fatal under ``strict``."""
+class InputLog:
+    """Collects inputs not used as they are: skipped (or fatal under ``strict``), or converted on reading."""
 
     def __init__(self, strict: bool) -> None:
         self.strict = strict
-        self.items: list[dict] = []
+        self.skipped: list[dict] = []
+        self.converted: list[dict] = []
 
     def skip(self, path: Path | str, reason: str) -> None:
         if self.strict:
             raise DataError(f"{path}: {reason} (--strict stops at the first unusable input)")
-        self.items.append({"path": str(path), "reason": reason})
+        self.skipped.append({"path": str(path), "reason": reason})
+
+    def convert(self, path: Path | str, original: str) -> None:
+        self.converted.append({"path": str(path), "original": original})
 
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif"}
@@ -121,14 +149,17 @@ def is_image_file(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
-def load_images(paths: list[Path], root: Path, log: SkipLog, size: int) -> tuple[list[np.ndarray], list[int]]:
-    """Read each path; unreadable files are logged. Returns the images and the indices that loaded."""
+def load_images(paths: list[Path], root: Path, log: InputLog, size: int) -> tuple[list[np.ndarray], list[int]]:
+    """Read each path; unreadable and converted files are logged. Returns the images and the indices that loaded."""
     images, kept = [], []
     for i, path in enumerate(paths):
         try:
-            images.append(read_gray(path, size))
+            image, original = read_gray(path, size)
         except Exception as exc:  # PIL raises several types for corrupt files
             log.skip(path.relative_to(root), f"unreadable image ({type(exc).__name__})")
             continue
+        if original is not None:
+            log.convert(path.relative_to(root), original)
+        images.append(image)
         kept.append(i)
     return images, kept

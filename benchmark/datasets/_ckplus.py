@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from ._base import IMAGE_SIZE, Dataset, SkipLog, is_image_file, load_images
+from ._base import IMAGE_SIZE, Dataset, InputLog, is_image_file, load_images
 
 CK48_CLASSES = ("anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise")
 #: Label codes of the original release's Emotion/*_emotion.txt files, 0-7.
@@ -32,7 +32,7 @@ def has_ck_original(path: Path) -> bool:
 
 def load_ck48(root: Path, *, strict: bool = False) -> Dataset:
     """Load ``<emotion>/S###_###_########.png``; the subject is the ``S###`` prefix."""
-    log = SkipLog(strict)
+    log = InputLog(strict)
     folders = _class_folders(root)
     unknown = [p.name for key, p in folders.items() if key not in CK48_CLASSES]
     if unknown:
@@ -60,7 +60,8 @@ def load_ck48(root: Path, *, strict: bool = False) -> Dataset:
         name="ck+", layout="ck+48-folders", images=np.stack(images),
         labels=np.array([labels[i] for i in kept]), class_names=CK48_CLASSES,
         sample_ids=np.array([str(paths[i].relative_to(root)) for i in kept]),
-        subjects=np.array([subjects[i] for i in kept]), root=str(root), skipped=log.items,
+        subjects=np.array([subjects[i] for i in kept]), root=str(root), skipped=log.skipped,
+        converted=log.converted,
     )
 
 
@@ -73,7 +74,7 @@ def load_ck_original(root: Path, *, frames: int = 3, neutral: bool = False, stri
     """
     if frames < 1:
         raise DataError(f"--ck-frames must be at least 1, got {frames}")
-    log = SkipLog(strict)
+    log = InputLog(strict)
     class_names = CK_CODES if neutral else CK48_CLASSES
     label_files = sorted((root / "Emotion").glob("S*/*/*_emotion.txt"))
     if not label_files:
@@ -117,7 +118,7 @@ def load_ck_original(root: Path, *, frames: int = 3, neutral: bool = False, stri
     return Dataset(
         name="ck+", layout="ck+-original", images=np.stack(images), labels=np.array(labels),
         class_names=class_names, sample_ids=np.array(ids), subjects=np.array(subjects), root=str(root),
-        skipped=log.items, notes=[f"last {frames} frame(s) of each labelled sequence"
+        skipped=log.skipped, notes=[f"last {frames} frame(s) of each labelled sequence"
                                   + ("; first frame as neutral" if neutral else "")],
     )
 

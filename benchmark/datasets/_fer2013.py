@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from ._base import FER_CLASSES, IMAGE_SIZE, OFFICIAL_SPLITS, Dataset, SkipLog, is_image_file, load_images
+from ._base import FER_CLASSES, IMAGE_SIZE, OFFICIAL_SPLITS, Dataset, InputLog, is_image_file, load_images
 
 CSV_HEADER = ["emotion", "pixels", "Usage"]
 FOLDER_CLASSES = {name.lower(): i for i, name in enumerate(FER_CLASSES)}
@@ -67,7 +67,8 @@ def load_fer2013_csv(path: Path, *, strict: bool = False) -> Dataset:
         raise DataError(f"{path}: no data rows after the header")
     return Dataset(
         name="fer2013", layout="fer2013-csv", images=np.stack(images), labels=np.array(labels),
-        class_names=FER_CLASSES, sample_ids=np.array(ids), splits=np.array(splits), root=str(path),
+        class_names=FER_CLASSES, sample_ids=np.array(ids), splits=np.array(splits), split_is_official=True,
+        root=str(path),
     )
 
 
@@ -79,9 +80,9 @@ def load_fer2013_folders(root: Path, *, strict: bool = False, seed: int = 0) -> 
     """Load ``train/<class>/*.jpg`` and ``test/<class>/*.jpg``, keeping the official split from file names.
 
     Test files without a ``PublicTest_``/``PrivateTest_`` prefix are split into validation and test halves,
-    stratified and seeded, and the dataset notes that this is not the official split.
+    stratified and seeded; the dataset is then marked ``split_is_official=False`` and notes why.
     """
-    log = SkipLog(strict)
+    log = InputLog(strict)
     paths, labels, part = [], [], []
     for folder in ("train", "test"):
         subdirs = sorted(p for p in (root / folder).iterdir() if p.is_dir())
@@ -120,7 +121,8 @@ def load_fer2013_folders(root: Path, *, strict: bool = False, seed: int = 0) -> 
     return Dataset(
         name="fer2013", layout="fer2013-folders", images=np.stack(images), labels=labels,
         class_names=FER_CLASSES, sample_ids=np.array([str(p.relative_to(root)) for p in paths]),
-        splits=splits.astype(str), root=str(root), skipped=log.items, notes=notes,
+        splits=splits.astype(str), split_is_official=len(missing) == 0, root=str(root), skipped=log.skipped,
+        converted=log.converted, notes=notes,
     )
 
 
