@@ -193,6 +193,13 @@ CASES = [
     Case("fer-csv-no-rows", run_on(lambda env: _fer_csv(env, []), "fer2013"), 2, ("no data rows",)),
     Case("fer-split-missing", run_on(lambda env: _fer_csv(env, [f"1,{PIXELS},Training"]), "fer2013"), 2,
          ("PublicTest split is empty",)),
+    Case("fer-csv-not-utf8", run_on(lambda env: _fer_csv_bytes(env, f"0,{PIXELS},Training\n".encode()
+                                                                + b"1,\xff\xfe,Training\n"), "fer2013"), 2,
+         ("not UTF-8",)),
+    Case("fer-csv-unreadable", run_on(lambda env: env.extra["csv"], "fer2013"), 2,
+         ("cannot read the data", "Permission denied"), setup=lambda env: _unreadable_csv(env)),
+    Case("ck-original-bad-label", run_on(lambda env: _ck_original_bad_label(env), "ck+"), 2,
+         ("_emotion.txt", "expected one number")),
     Case("ck48-bad-file-name", run_on(lambda env: _ck48(env, bad_name=True), "ck+"), 2,
          ("face.png", "S###_###_########.png")),
     Case("ck48-corrupt-image-strict", run_on(lambda env: _ck48(env, corrupt=True), "ck+", "--strict"), 2,
@@ -236,6 +243,43 @@ CASES = [
     Case("benchmark-unknown-cnn", lambda env: ["benchmark", "--cnn", "cnn-quantum"], 2, ("unknown model",)),
     Case("benchmark-zero-images", lambda env: ["benchmark", "--images", "0"], 2, ("--images",)),
 ]
+
+
+def _fer_csv_bytes(env: Env, body: bytes) -> str:
+    path = env.root / "fer2013" / "fer2013.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"emotion,pixels,Usage\n" + body)
+    return str(path)
+
+
+def _unreadable_csv(env: Env) -> None:
+    """A CSV the user may not read: opening it for reading raises PermissionError (root ignores chmod)."""
+    import builtins
+
+    path = _fer_csv(env, [f"0,{PIXELS},Training"])
+    env.extra["csv"] = path
+    real_open = builtins.open
+
+    def guarded(file, *args, **kwargs):
+        if isinstance(file, (str, os.PathLike)) and os.fspath(file) == path:
+            raise PermissionError(errno.EACCES, "Permission denied", path)
+        return real_open(file, *args, **kwargs)
+
+    env.monkeypatch.setattr(builtins, "open", guarded)
+    # the layout probe opens the file to read its header: it must see it (it is a FER2013 CSV), the loader not
+    from benchmark.datasets import _registry
+    env.monkeypatch.setattr(_registry, "find_csv", lambda where: Path(path))
+
+
+def _ck_original_bad_label(env: Env) -> str:
+    root = env.root / "CK+"
+    frames = root / "cohn-kanade-images" / "S005" / "001"
+    frames.mkdir(parents=True)
+    Image.new("L", (64, 64), 100).save(frames / "S005_001_00000001.png")
+    labels = root / "Emotion" / "S005" / "001"
+    labels.mkdir(parents=True)
+    (labels / "S005_001_00000001_emotion.txt").write_text("happy\n")
+    return str(root)
 
 
 def _touch(env: Env, name: str) -> str:

@@ -273,3 +273,25 @@ def test_a_suite_with_adapted_inner_folds_resumes(tmp_path):
     quiet = Console(file=open(os.devnull, "w"))
     assert [r["status"] for r in run_suite(suite, console=quiet)] == ["ran"]
     assert [r["status"] for r in run_suite(suite, console=quiet)] == ["skipped"]
+
+
+def test_two_suite_processes_at_once_run_each_experiment_exactly_once(tmp_path):
+    """Two real `fer-bench suite` processes started together on one reports folder: every experiment ends
+    complete exactly once, and both processes exit 0."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "suite.toml"
+    path.write_text(SUITE)
+    reports = tmp_path / "reports"
+    env = {**os.environ, "FER_BENCH_CACHE": str(tmp_path / "cache")}
+    procs = [subprocess.Popen([sys.executable, "-m", "benchmark.cli", "suite", str(path), "--reports-dir",
+                               str(reports)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+             for _ in range(2)]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert not any("Traceback" in out for out in outputs), outputs
+    runs = _complete_runs(reports)
+    seeds = sorted(json.loads((run / "config.json").read_text())["seed"] for run in runs)
+    assert seeds == [0, 1, 2], [r.name for r in runs]
+    assert not list((reports / "runs" / ".claims").glob("*.json"))

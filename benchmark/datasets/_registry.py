@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import DataError
+from ..errors import DataError, os_error_text
 from ._base import Dataset
 from ._ckplus import has_ck48_folders, has_ck_original, load_ck48, load_ck_original
 from ._fer2013 import find_csv, has_fer_folders, load_fer2013_csv, load_fer2013_folders
@@ -72,11 +72,16 @@ def load_dataset(name: str, data_dir: str | Path | None = None, *, strict: bool 
     if name == "synthetic":
         return make_synthetic()
     path = Path(data_dir).expanduser() if data_dir else default_data_dir(name)
-    layout, where = detect_layout(name, path)
-    if layout == "fer2013-csv":
-        return load_fer2013_csv(where, strict=strict)
-    if layout == "fer2013-folders":
-        return load_fer2013_folders(where, strict=strict, seed=seed)
-    if layout == "ck+-original":
-        return load_ck_original(where, frames=ck_frames, neutral=ck_neutral, strict=strict)
-    return load_ck48(where, strict=strict)
+    try:
+        layout, where = detect_layout(name, path)
+        if layout == "fer2013-csv":
+            return load_fer2013_csv(where, strict=strict)
+        if layout == "fer2013-folders":
+            return load_fer2013_folders(where, strict=strict, seed=seed)
+        if layout == "ck+-original":
+            return load_ck_original(where, frames=ck_frames, neutral=ck_neutral, strict=strict)
+        return load_ck48(where, strict=strict)
+    except UnicodeDecodeError as exc:  # a text file (CSV, label file) with bytes that are not UTF-8
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start} of a line); expected {DATASETS[name][2]}") from None
+    except OSError as exc:  # permission denied, a folder that vanished, an I/O error while reading
+        raise DataError(f"{path}: cannot read the data ({os_error_text(exc)})") from None
