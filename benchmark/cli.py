@@ -166,12 +166,15 @@ def report(
     """Build thesis-ready tables (LaTeX, Markdown, CSV), statistics and figures from every complete run."""
     from .report import build_report
 
-    try:
+    with _one_line_errors("interrupted; the previous report is left as it was"):
         built = build_report(reports_dir)
-    except FerBenchError as exc:
-        _fail(str(exc), code=1)
     for name, reason in built["skipped"]:
         err.print(Text.assemble(("skipped", "yellow"), f" {name}: {reason}"), highlight=False, soft_wrap=True)
+    for name, reason in built["inconsistent"]:
+        err.print(Text.assemble(("inconsistent", "red"), f" {name}: {reason} (not used)"), highlight=False,
+                  soft_wrap=True)
+    for line in built["warnings"]:
+        err.print(Text.assemble(("warning:", "yellow"), f" {line}"), highlight=False, soft_wrap=True)
     out.print(f"report from {built['runs']} runs ({', '.join(built['datasets'])}):", highlight=False)
     out.print(f"  tables:  {built['tables']}/  (.tex for \\input, .md, .csv)", highlight=False, markup=False)
     out.print(f"  figures: {built['figures']}/  (.pdf, .png)", highlight=False)

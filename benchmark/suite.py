@@ -44,7 +44,7 @@ OPTION_TYPES = {"data_dir": str, "folds": int, "inner_folds": int, "n_jobs": int
                 "ck_frames": int, "ck_neutral": bool, "pca": (int, str), "halving_min_samples": int, "epochs": int,
                 "batch_size": int, "lr": (float, int), "patience": int, "augment": bool, "class_weights": bool,
                 "pretrained": bool}
-#: Claims of experiments being run, under the runs folder (hidden: never a run folder).
+#: Claims of experiments being run, beside runs/ in the reports folder (hidden).
 CLAIMS_DIR = ".claims"
 #: What identifies one loaded dataset (the seed only matters for FER2013 folders without split prefixes).
 DATA_KEYS = ("dataset", "data_dir", "strict", "ck_frames", "ck_neutral", "seed")
@@ -156,15 +156,17 @@ def completed_runs(runs_dir: Path, *, only_hash: str | None = None) -> dict[str,
     """Complete run folders by config hash, each with the fingerprint of the data it ran on (``only_hash``:
     just the runs of that config).
 
-    "Complete" is the report's definition (:func:`benchmark.report.collect_runs`): a folder the report would
-    skip as broken is never counted as done, so a resumed suite redoes it.
+    "Complete" is the report's definition: a folder the report would skip as broken, or set aside as
+    inconsistent (its predictions, splits and metrics disagree), is never counted as done, so a resumed suite
+    redoes it.
     """
-    from .report import collect_runs
+    from .report import collect_runs, verify_runs
 
     found: dict[str, list[tuple[Path, str]]] = {}
-    runs, _ = collect_runs(Path(runs_dir))
+    runs, _ = collect_runs(Path(runs_dir), config_hash=only_hash)
+    runs, _ = verify_runs(runs)
     for run in runs:
-        if "config_hash" in run.config and only_hash in (None, run.config["config_hash"]):
+        if "config_hash" in run.config:
             found.setdefault(run.config["config_hash"], []).append((run.path, run.manifest["dataset"]["fingerprint"]))
     return found
 
@@ -204,9 +206,9 @@ def plan_suite(suite: Suite) -> list[tuple[RunConfig, str]]:
     return plan
 
 
-def claim_path(runs_dir: Path, config: RunConfig, dataset) -> Path:
+def claim_path(reports_dir: Path, config: RunConfig, dataset) -> Path:
     """Where the claim on one experiment (this config on this data) lives while a process runs it."""
-    return Path(runs_dir) / CLAIMS_DIR / f"{config_hash(asdict(config))}-{dataset.fingerprint[:12]}.json"
+    return Path(reports_dir) / CLAIMS_DIR / f"{config_hash(asdict(config))}-{dataset.fingerprint[:12]}.json"
 
 
 def check_suite(suite: Suite, data: "_DataCache") -> None:
@@ -272,9 +274,9 @@ def _run_one(config: RunConfig, dataset, label: str, runs_dir: Path, done: dict,
     if previous:
         say(f"{label}: already complete in {previous[-1].name}, skipped")
         return {**record, "run_dir": previous[-1], "status": "skipped"}
-    claim = Lease.acquire(claim_path(runs_dir, config, dataset))
+    claim = Lease.acquire(claim_path(runs_dir.parent, config, dataset))
     if claim is None:
-        say(f"{label}: being run by another live process ({claim_path(runs_dir, config, dataset).name}), skipped")
+        say(f"{label}: being run by another live process ({claim_path(runs_dir.parent, config, dataset).name}), skipped")
         return {**record, "status": "skipped", "reason": "running in another process"}
     try:
         # another process may have completed it between our look at the runs folder and our claim

@@ -253,7 +253,7 @@ def test_two_suites_never_run_the_same_experiment(tmp_path):
     [config] = suite.configs
     from benchmark.datasets import make_synthetic
 
-    other = Lease.acquire(claim_path(tmp_path / "reports" / "runs", config, make_synthetic()))
+    other = Lease.acquire(claim_path(tmp_path / "reports", config, make_synthetic()))
     quiet = Console(file=open(os.devnull, "w"))
     [record] = run_suite(suite, console=quiet)
     assert record["status"] == "skipped" and record["reason"] == "running in another process"
@@ -261,7 +261,7 @@ def test_two_suites_never_run_the_same_experiment(tmp_path):
     other.release()
     [record] = run_suite(suite, console=quiet)
     assert record["status"] == "ran" and len(_complete_runs(tmp_path / "reports")) == 1
-    assert not claim_path(tmp_path / "reports" / "runs", config, make_synthetic()).exists()
+    assert not claim_path(tmp_path / "reports", config, make_synthetic()).exists()
 
 
 def test_a_suite_with_adapted_inner_folds_resumes(tmp_path):
@@ -294,4 +294,4 @@ def test_two_suite_processes_at_once_run_each_experiment_exactly_once(tmp_path):
     runs = _complete_runs(reports)
     seeds = sorted(json.loads((run / "config.json").read_text())["seed"] for run in runs)
     assert seeds == [0, 1, 2], [r.name for r in runs]
-    assert not list((reports / "runs" / ".claims").glob("*.json"))
+    assert not list((reports / ".claims").glob("*.json"))

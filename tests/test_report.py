@@ -186,7 +186,7 @@ def test_incomplete_and_broken_runs_are_listed_and_skipped(reports, built, tmp_p
     broken = copy / "runs" / "20260101T000000Z_synthetic_svm-poly_hog_s0_def"
     broken.mkdir()
     (broken / "metrics.json").write_text("{not json")
-    for name in ("config.json", "manifest.json", "predictions.csv"):
+    for name in ("config.json", "manifest.json", "predictions.csv", "splits.csv"):
         (broken / name).write_text("")
     result = build_report(copy)
     reasons = dict(result["skipped"])

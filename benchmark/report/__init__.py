@@ -4,6 +4,7 @@ from ._build import build_report, group_experiments
 from ._collect import Run, collect_runs
 from ._stats import bootstrap_ci, corrected_resampled_ttest, mcnemar_exact, wilcoxon_signed_rank
 from ._tables import Table, latex_escape
+from ._verify import check_run, verify_runs
 
-__all__ = ["Run", "Table", "bootstrap_ci", "build_report", "collect_runs", "corrected_resampled_ttest",
-           "group_experiments", "latex_escape", "mcnemar_exact", "wilcoxon_signed_rank"]
+__all__ = ["Run", "Table", "bootstrap_ci", "build_report", "check_run", "collect_runs", "corrected_resampled_ttest",
+           "group_experiments", "latex_escape", "mcnemar_exact", "verify_runs", "wilcoxon_signed_rank"]

@@ -1,27 +1,32 @@
 """Building ``reports/tables``, ``reports/figures`` and ``reports/report.md``/``.tex`` from complete runs.
 
-Runs of the same experiment (same dataset, model, features and options) with different seeds are aggregated
-as mean +/- std with n; a rerun with an already-reported seed replaces the older run. Everything written is a
-function of the run folders only (no build time, fixed bootstrap seed), so rebuilding from the same runs gives
-byte-identical tables.
+Only runs that pass every check are used: complete (:mod:`._collect`), self-consistent (:mod:`._verify`) and,
+where an experiment and seed was run more than once, agreeing with its duplicates (:mod:`._duplicates`). Runs
+of the same experiment (same dataset, model, features, options and platform) with different seeds are
+aggregated as mean +/- std with n. Everything written is a function of the run folders only (no build time,
+fixed bootstrap seed), so rebuilding from the same runs gives byte-identical tables; outputs are built in a
+staging folder and swapped in at the end (:mod:`._output`).
 """
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..errors import FerBenchError
+from ..errors import FerBenchError, WorkFailedError
 from ..evaluation import draw_confusion_matrix, plot_confusion_matrix, plot_learning_curves, pyplot, save_figure
 from . import _stats as st
 from ._collect import Run, collect_runs, title_of
+from ._document import write_documents
+from ._duplicates import resolve_duplicates
+from ._output import check_writable, staged
 from ._tables import Table, mark_best
+from ._verify import verify_runs
 
 KIND_TITLES = {"classical": "classical (SVM on hand-crafted features)", "deep": "deep (CNN on pixels)"}
 
@@ -78,17 +83,19 @@ def dataset_slug(section: str) -> str:
 
 
 def group_experiments(runs: list[Run]) -> dict[str, list[Experiment]]:
-    """Experiments per dataset, classical first, in registry order; variants named by the options that differ."""
+    """Experiments per dataset, classical first, in registry order; variants named by the options that differ.
+
+    ``runs`` hold one run per experiment and seed (:func:`resolve_duplicates` sees to that).
+    """
     from models import list_models
 
     order = {spec.name: k for k, spec in enumerate(list_models())}
     experiments: dict[tuple, Experiment] = {}
     for run in runs:
         m = run.metrics
-        key = (m["dataset"], m["model"], m["features"], json.dumps(run.options(), sort_keys=True, default=str))
-        exp = experiments.setdefault(key, Experiment(m["dataset"], m["model"], m["features"], run.kind,
-                                                     run.options()))
-        exp.runs = [r for r in exp.runs if r.metrics["seed"] != m["seed"]] + [run]  # later run of a seed wins
+        exp = experiments.setdefault(run.experiment_key(), Experiment(m["dataset"], m["model"], m["features"],
+                                                                      run.kind, run.options()))
+        exp.runs.append(run)
     by_dataset: dict[str, list[Experiment]] = {}
     for exp in experiments.values():
         exp.runs.sort(key=lambda r: r.metrics["seed"])
@@ -351,29 +358,60 @@ def _side_by_side(a: Experiment, b: Experiment, dataset: str, stem: Path) -> Non
 
 
 def build_report(reports_dir: Path) -> dict:
-    """Write tables, figures and report.md/.tex from every complete run under ``reports_dir/runs``."""
-    reports_dir = Path(reports_dir)
-    runs, skipped = collect_runs(reports_dir / "runs")
-    if not runs:
-        raise FerBenchError(f"no complete runs under {reports_dir / 'runs'}; create some with 'fer-bench run "
-                            f"--dataset synthetic --model svm-rbf', 'fer-bench suite suites/demo.toml' or "
-                            f"'make demo'")
-    tables_dir, figures_dir = reports_dir / "tables", reports_dir / "figures"
-    for folder in (tables_dir, figures_dir):
-        shutil.rmtree(folder, ignore_errors=True)
-    by_dataset = group_experiments(runs)
-    sections = []
-    for dataset, exps in by_dataset.items():
-        tables = [summary_table(dataset, exps), per_class_table(dataset, exps), confidence_table(dataset, exps)]
-        significance = tests_table(dataset, exps)
-        if significance is not None:
-            tables.append(significance)
-        for table in tables:
-            table.write(tables_dir)
-        figures = write_figures(dataset, exps, figures_dir)
-        sections.append((dataset, exps, tables, figures, significance is None))
-    from ._document import write_documents
+    """Write tables, figures and report.md/.tex from every usable run under ``reports_dir/runs``.
 
-    write_documents(reports_dir, runs, skipped, sections)
-    return {"runs": len(runs), "skipped": skipped, "datasets": list(by_dataset), "tables": tables_dir,
-            "figures": figures_dir, "report": reports_dir / "report.md"}
+    Raises :class:`FerBenchError` (exit 2) when the outputs cannot be written there, checked before any work;
+    :class:`WorkFailedError` (exit 1) when no run is usable or writing fails. Returns ``runs`` (how many were
+    used), ``skipped`` and ``inconsistent`` ((run id, reason) pairs), ``duplicates`` ((run id not used, run id used
+    in its place) pairs), ``conflicting`` (lists of run ids that disagree, none used), ``warnings`` (one line each,
+    for the console), ``datasets`` (report sections), and the ``tables``/``figures`` folders and ``report`` path.
+    """
+    reports_dir = Path(reports_dir)
+    runs_dir = reports_dir / "runs"
+    if reports_dir.exists() and not reports_dir.is_dir():
+        raise FerBenchError(f"--reports-dir {reports_dir} is a file, expected the folder holding runs/")
+    if runs_dir.is_dir():
+        check_writable(reports_dir)
+    runs, skipped = collect_runs(runs_dir)
+    runs, inconsistent = verify_runs(runs)
+    duplicates = resolve_duplicates(runs)
+    if not duplicates.runs:
+        raise WorkFailedError(_no_runs(runs_dir, skipped, inconsistent, duplicates.conflicting))
+    by_dataset = group_experiments(duplicates.runs)
+    with staged(reports_dir) as stage:
+        sections = []
+        for dataset, exps in by_dataset.items():
+            tables = [summary_table(dataset, exps), per_class_table(dataset, exps), confidence_table(dataset, exps)]
+            significance = tests_table(dataset, exps)
+            if significance is not None:
+                tables.append(significance)
+            for table in tables:
+                table.write(stage / "tables")
+            figures = write_figures(dataset, exps, stage / "figures")
+            sections.append((dataset, exps, tables, figures, significance is None))
+        write_documents(stage, duplicates.runs, sections, unused=_unused(skipped, inconsistent, duplicates),
+                        warnings=duplicates.warnings, n_inconsistent=len(inconsistent))
+    return {"runs": len(duplicates.runs), "skipped": skipped, "inconsistent": inconsistent,
+            "duplicates": duplicates.identical, "conflicting": duplicates.conflicting,
+            "warnings": duplicates.warnings, "datasets": list(by_dataset), "tables": reports_dir / "tables",
+            "figures": reports_dir / "figures", "report": reports_dir / "report.md"}
+
+
+def _unused(skipped, inconsistent, duplicates) -> list[tuple[str, str]]:
+    """Every run folder the report did not use, with the reason, sorted by name (for "Runs not used")."""
+    return sorted(skipped + [(name, f"inconsistent: {reason}") for name, reason in inconsistent]
+                  + [(name, "disagreeing duplicate (see Warnings), not used")
+                     for group in duplicates.conflicting for name in group]
+                  + [(name, f"same predictions as {kept}, counted once") for name, kept in duplicates.identical])
+
+
+def _no_runs(runs_dir: Path, skipped, inconsistent, conflicting) -> str:
+    """The one line saying there is nothing to report, what was set aside (with the first reason), and how to
+    make runs."""
+    left_out = [f"{n} {what}" for n, what in ((len(skipped), "skipped"), (len(inconsistent), "inconsistent"),
+                                             (sum(map(len, conflicting)), "disagreeing duplicates")) if n]
+    first = next(iter(inconsistent + skipped), None)
+    example = f", e.g. {first[0]}: {first[1]}" if first else ""
+    return (f"no complete runs usable under {runs_dir}" + (f" ({', '.join(left_out)}{example})" if left_out else "")
+            + "; create some with 'fer-bench run --dataset synthetic --model svm-rbf', 'fer-bench suite "
+              "suites/demo.toml' or 'make demo'")

@@ -1,4 +1,8 @@
-"""Reading run folders for the report: complete runs only; incomplete or unreadable ones are listed, never used."""
+"""Reading run folders for the report: complete runs only; incomplete or unreadable ones are listed, never used.
+
+Whether a complete run's files agree with each other is :mod:`._verify`'s question; whether two runs of the
+same experiment and seed agree is :mod:`._duplicates`'.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..leases import folder_is_stale
 from ..runs import INCOMPLETE_PREFIX
 
 DATASET_TITLES = {"fer2013": "FER2013", "ck+": "CK+", "synthetic": "synthetic"}
@@ -19,12 +24,14 @@ def title_of(section: str) -> str:
     return DATASET_TITLES.get(name, name) + (f" {rest}" if rest else "")
 
 
-REQUIRED_FILES = ("metrics.json", "config.json", "manifest.json", "predictions.csv")
+REQUIRED_FILES = ("metrics.json", "config.json", "manifest.json", "predictions.csv", "splits.csv")
 REQUIRED_METRICS = ("dataset", "model", "features", "protocol", "seed", "accuracy", "macro_f1",
                     "balanced_accuracy", "per_class", "confusion_matrix", "class_names")
 #: Options that never distinguish one experiment from another in a table (seeds are aggregated).
 NOT_A_VARIANT = {"seed", "n_jobs", "reports_dir", "cache_dir", "data_dir", "config_hash", "param_grid",
                  "model_source", "dataset", "model", "features"}
+#: The SVM implementation of classical runs that record none (every run before a second backend existed).
+DEFAULT_SVM_BACKEND = "libsvm"
 
 
 @dataclass
@@ -37,6 +44,7 @@ class Run:
     metrics: dict
     manifest: dict
     predictions: pd.DataFrame
+    splits: pd.DataFrame
 
     @property
     def dataset(self) -> str:
@@ -46,17 +54,47 @@ class Run:
     def kind(self) -> str:
         return self.metrics.get("kind", "deep" if self.metrics.get("n_params") else "classical")
 
+    @property
+    def part_column(self) -> str:
+        """How predictions.csv and splits.csv name a sample's part: "split" (official split) or "fold"."""
+        return "split" if self.metrics["protocol"] == "official-split" else "fold"
+
+    def platform(self) -> dict:
+        """What computed the numbers, beyond the options: the training device and precision of a CNN, the SVM
+        implementation of a classical run. Runs that differ here may differ in their numbers, so they are
+        variants of an experiment, never seeds of one or duplicates of each other."""
+        if self.kind == "deep":
+            device = self.manifest.get("training_device") or {}
+            return {"device": device.get("device"), "precision": device.get("precision")}
+        return {"svm_backend": self.manifest.get("svm_backend") or self.config.get("svm_backend")
+                or DEFAULT_SVM_BACKEND}
+
     def options(self) -> dict:
-        """The options that make this run's experiment, without seed and paths, plus the data it ran on: runs of
-        one model on two different copies or layouts of a dataset are never averaged together."""
+        """The options that make this run's experiment, without seed and paths, plus the data it ran on and the
+        platform that ran it: runs of one model on two different copies or layouts of a dataset, or on a GPU and
+        a CPU, are never averaged together."""
         return {**{k: v for k, v in self.config.items() if k not in NOT_A_VARIANT},
-                "data": self.manifest["dataset"]["fingerprint"][:12]}
+                "data": self.manifest["dataset"]["fingerprint"][:12], **self.platform()}
+
+    def experiment_key(self) -> tuple:
+        """What identifies this run's experiment (every run of one key is a seed of one table row). Two runs
+        with the same key and seed have the same config hash, data and platform: they are duplicates."""
+        return (self.dataset, self.metrics["model"], self.metrics["features"],
+                json.dumps(self.options(), sort_keys=True, default=str))
 
     @property
     def official_split(self) -> bool:
-        """False where FER2013's test folder had no split prefixes and was halved at random (seeded)."""
-        notes = " ".join(self.manifest["dataset"].get("notes") or [])
-        return self.metrics["protocol"] == "official-split" and "NOT the official split" not in notes
+        """False where FER2013's test folder had no split prefixes and was halved at random (seeded).
+
+        Read from the manifest's ``dataset.split_is_official``; runs written before that field existed are
+        judged by the note their loader left ("NOT the official split").
+        """
+        data = self.manifest["dataset"]
+        if self.metrics["protocol"] != "official-split":
+            return False
+        if data.get("split_is_official") is not None:
+            return bool(data["split_is_official"])
+        return "NOT the official split" not in " ".join(data.get("notes") or [])
 
     def test_predictions(self) -> pd.DataFrame:
         """The reported test rows: PrivateTest on the official split, every row (each fold's test) on k-fold."""
@@ -65,14 +103,23 @@ class Run:
         return self.predictions
 
 
-def collect_runs(runs_dir: Path) -> tuple[list[Run], list[tuple[str, str]]]:
-    """Complete runs (sorted by id) and the skipped folders with the reason each was skipped."""
+def collect_runs(runs_dir: Path, *, config_hash: str | None = None) -> tuple[list[Run], list[tuple[str, str]]]:
+    """Complete runs (sorted by id) and the skipped folders with the reason each was skipped.
+
+    ``config_hash`` limits both to the folders of one experiment (run ids end in ``_<config hash>``).
+    An ``.incomplete-*`` folder is reported as in progress (live lease) or abandoned (stale lease: its process
+    was killed; the next run or suite removes it).
+    """
     runs, skipped = [], []
     if not Path(runs_dir).is_dir():
         return runs, skipped
     for folder in sorted(p for p in Path(runs_dir).iterdir() if p.is_dir()):
+        if config_hash is not None and not folder.name.endswith(f"_{config_hash}"):
+            continue
         if folder.name.startswith(INCOMPLETE_PREFIX):
-            skipped.append((folder.name, "incomplete (interrupted or still running)"))
+            stale, why = folder_is_stale(folder)
+            skipped.append((folder.name, f"incomplete, abandoned by a killed process ({why}); the next run or "
+                                         f"suite removes it" if stale else f"incomplete, still running ({why})"))
             continue
         try:
             runs.append(_load(folder))
@@ -93,6 +140,7 @@ def _load(folder: Path) -> Run:
         config, metrics, manifest = (json.loads((folder / name).read_text())
                                      for name in ("config.json", "metrics.json", "manifest.json"))
         predictions = pd.read_csv(folder / "predictions.csv", dtype={"sample_id": str, "subject": str})
+        splits = pd.read_csv(folder / "splits.csv", dtype=str, keep_default_na=False)
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise _Broken(f"unreadable ({type(exc).__name__}: {str(exc)[:80]})") from None
     absent = [key for key in REQUIRED_METRICS if key not in metrics]
@@ -105,4 +153,4 @@ def _load(folder: Path) -> Run:
         str(manifest["finished_utc"])
     except (KeyError, TypeError):
         raise _Broken("manifest.json lacks the dataset or protocol fingerprint, split sizes or finish time") from None
-    return Run(folder.name, folder, config, metrics, manifest, predictions)
+    return Run(folder.name, folder, config, metrics, manifest, predictions, splits)

@@ -8,8 +8,13 @@ from ._collect import Run, title_of
 from ._tables import latex_escape
 
 
-def provenance(runs: list[Run]) -> list[str]:
-    """Sentences on tool versions, commits, data, protocols, hardware and dates, all read from the runs."""
+#: How many skipped input names the provenance quotes per dataset.
+SKIPPED_NAMES_SHOWN = 3
+
+
+def provenance(runs: list[Run], n_inconsistent: int = 0) -> list[str]:
+    """Sentences on tool versions, commits, data (and inputs skipped from it), protocols, hardware and dates, all
+    read from the runs; plus how many runs were left out because their files disagree."""
     def unique(values):
         return sorted({str(v) for v in values if v not in (None, "")})
 
@@ -36,12 +41,43 @@ def provenance(runs: list[Run]) -> list[str]:
         + (f" at commit {', '.join(commits)}" if commits else "") + f"; Python {', '.join(unique(r.manifest.get('python') for r in runs))}; "
         + ", ".join(packages) + ".",
         "Data: " + "; ".join(data) + ".",
+        *skipped_inputs(runs),
         "Protocols: " + "; ".join(protocols) + ".",
         "Hardware: " + "; ".join(hardware) + (f". CNN training devices: {'; '.join(devices)}" if devices else "")
         + ".",
         "Runs finished " + (f"between {dates[0]} and {dates[-1]}" if len(dates) > 1 else f"on {dates[0]}")
         + " (UTC). Every number traces to a run folder under reports/runs/ (listed in the tables' CSV files).",
+        *([f"Left out: {n_inconsistent} inconsistent run{'s' if n_inconsistent > 1 else ''}, whose predictions, "
+           f"splits and metrics disagree (listed under Runs not used)."] if n_inconsistent else []),
     ]
+
+
+def _data_name(run: Run) -> str:
+    return f"{title_of(run.dataset)} (fingerprint {str(run.manifest['dataset'].get('fingerprint', ''))[:12]})"
+
+
+def skipped_inputs(runs: list[Run]) -> list[str]:
+    """One sentence per dataset copy that had inputs skipped on loading (unreadable images, faces not found):
+    how many, and the first names."""
+    sentences = {}
+    for run in runs:
+        skipped = run.manifest["dataset"].get("skipped") or []
+        if skipped:
+            names = [item.get("path", "?") if isinstance(item, dict) else str(item) for item in skipped]
+            reasons = sorted({item.get("reason", "") for item in skipped if isinstance(item, dict)} - {""})
+            shown = ", ".join(names[:SKIPPED_NAMES_SHOWN]) + (", ..." if len(names) > SKIPPED_NAMES_SHOWN else "")
+            sentences[_data_name(run)] = (f"{_data_name(run)}: {len(names)} input{'s' if len(names) > 1 else ''} "
+                                          f"skipped on loading ({shown})"
+                                          + (f", as {'; '.join(reasons)}" if reasons else "") + ".")
+    return [sentences[k] for k in sorted(sentences)]
+
+
+def dataset_warnings(runs: list[Run]) -> list[str]:
+    """The loaders' warnings about the data the runs used (duplicated, blank, converted images...), one line
+    each, each said once however many runs share the data."""
+    lines = {f"{title_of(run.dataset)}: {warning}" for run in runs
+             for warning in ((run.manifest["dataset"].get("diagnostics") or {}).get("warnings") or [])}
+    return sorted(lines)
 
 
 def _figure_caption(name: str) -> str:
@@ -57,11 +93,25 @@ def _width(name: str) -> str:
     return r"\linewidth" if name.endswith(("best_classical_vs_deep_confusion", "learning_curves")) else r"0.6\linewidth"
 
 
-def write_documents(reports_dir: Path, runs: list[Run], skipped, sections) -> None:
-    lines_md = ["# fer-bench report", "", "## Provenance", "", " ".join(provenance(runs)), ""]
+def write_documents(folder: Path, runs: list[Run], sections, *, unused: list[tuple[str, str]],
+                    warnings: list[str], n_inconsistent: int = 0) -> None:
+    """Write ``report.md`` and ``report.tex`` into ``folder``: warnings first (runs that must be sorted out
+    before their numbers can be used), the provenance and the data's warnings, one section per dataset, and the
+    runs not used with the reason for each."""
+    about = " ".join(provenance(runs, n_inconsistent))
+    data_warnings = dataset_warnings(runs)
+    lines_md = ["# fer-bench report", ""]
     tex = [r"\documentclass{article}", r"\usepackage[margin=2cm]{geometry}", r"\usepackage{booktabs}",
            r"\usepackage{graphicx}", r"\usepackage[T1]{fontenc}", r"\begin{document}",
-           r"\section*{fer-bench report}", r"\paragraph{Provenance} " + latex_escape(" ".join(provenance(runs)))]
+           r"\section*{fer-bench report}"]
+    if warnings:
+        lines_md += ["## Warnings", "", *[f"- {line}" for line in warnings], ""]
+        tex += [r"\section*{Warnings}", *_itemize(warnings)]
+    lines_md += ["## Provenance", "", about, ""]
+    tex.append(r"\paragraph{Provenance} " + latex_escape(about))
+    if data_warnings:
+        lines_md += ["Warnings about the data:", "", *[f"- {line}" for line in data_warnings], ""]
+        tex += [latex_escape("Warnings about the data:"), *_itemize(data_warnings)]
     for dataset, exps, tables, figures, untested in sections:
         title = title_of(dataset)
         lines_md += [f"## {title}", ""]
@@ -82,8 +132,13 @@ def write_documents(reports_dir: Path, runs: list[Run], skipped, sections) -> No
                     f"\\caption{{{latex_escape(title)}: {latex_escape(_figure_caption(stem.name))}}}",
                     f"\\label{{fig:{stem.name.replace('_', '-')}}}", r"\end{figure}"]
         tex.append(r"\clearpage")
-    if skipped:
-        lines_md += ["## Runs not used", ""] + [f"- `{name}`: {reason}" for name, reason in skipped] + [""]
+    if unused:
+        lines_md += ["## Runs not used", ""] + [f"- `{name}`: {reason}" for name, reason in unused] + [""]
+        tex += [r"\section*{Runs not used}", *_itemize(f"{name}: {reason}" for name, reason in unused)]
     tex.append(r"\end{document}")
-    (Path(reports_dir) / "report.md").write_text("\n".join(lines_md).rstrip() + "\n")
-    (Path(reports_dir) / "report.tex").write_text("\n".join(tex) + "\n")
+    (Path(folder) / "report.md").write_text("\n".join(lines_md).rstrip() + "\n")
+    (Path(folder) / "report.tex").write_text("\n".join(tex) + "\n")
+
+
+def _itemize(lines) -> list[str]:
+    return [r"\begin{itemize}", *[f"\\item {latex_escape(line)}" for line in lines], r"\end{itemize}"]

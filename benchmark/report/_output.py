@@ -1,0 +1,76 @@
+"""Writing the report's outputs so that a failure never leaves them half-written.
+
+:func:`check_writable` runs before any work: a reports folder that cannot take the outputs (a file where
+``tables/`` or ``figures/`` should be, no permission) is a problem the user can fix before anything is computed
+(:class:`FerBenchError`, exit 2). :func:`staged` then gives a hidden staging folder to build ``tables/``,
+``figures/`` and ``report.md``/``.tex`` in, and swaps them in only when all are written; an OS error while
+writing (a full disk) removes the staging folder, leaves the previous report as it was and raises
+:class:`WorkFailedError` (exit 1).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..errors import FerBenchError, WorkFailedError, os_error_text
+
+#: What the report writes into the reports folder (beside runs/).
+OUTPUT_FOLDERS = ("tables", "figures")
+OUTPUT_FILES = ("report.md", "report.tex")
+STAGING = ".report-staging"
+
+
+def check_writable(reports_dir: Path) -> None:
+    """Raise :class:`FerBenchError` naming the path if the report's outputs cannot be written there."""
+    reports_dir = Path(reports_dir)
+    for name in OUTPUT_FOLDERS:
+        path = reports_dir / name
+        if path.exists() and not path.is_dir():
+            raise FerBenchError(f"{path} is a file where the report writes a folder; move or remove it")
+    for name in OUTPUT_FILES:
+        path = reports_dir / name
+        if path.is_dir():
+            raise FerBenchError(f"{path} is a folder where the report writes a file; move or remove it")
+    probe = reports_dir / f"{STAGING}-probe"
+    try:
+        with open(probe, "w") as handle:  # the same kind of write, and the same rename, the build ends with
+            handle.write("fer-bench checks that the report can be written here\n")
+        os.replace(probe, probe.with_name(probe.name + "-renamed"))
+    except OSError as exc:
+        raise FerBenchError(f"{reports_dir}: cannot write the report there ({os_error_text(exc)})") from None
+    finally:
+        for leftover in (probe, probe.with_name(probe.name + "-renamed")):
+            leftover.unlink(missing_ok=True)
+
+
+@contextmanager
+def staged(reports_dir: Path):
+    """Yield a staging folder holding empty ``tables/`` and ``figures/``; when the body returns, move its
+    outputs into ``reports_dir`` (replacing the previous ones). Any failure removes the staging folder, so the
+    previous report stays whole; an :class:`OSError` becomes a one-line :class:`WorkFailedError`."""
+    reports_dir = Path(reports_dir)
+    stage = reports_dir / STAGING
+    try:
+        shutil.rmtree(stage, ignore_errors=True)  # left by a build that was killed
+        for name in OUTPUT_FOLDERS:
+            (stage / name).mkdir(parents=True)
+        yield stage
+        for name in OUTPUT_FOLDERS:
+            target, previous = reports_dir / name, stage / f"previous-{name}"
+            if target.exists():
+                os.replace(target, previous)
+            try:
+                os.replace(stage / name, target)
+            except OSError:
+                if previous.exists():
+                    os.replace(previous, target)
+                raise
+        for name in OUTPUT_FILES:
+            os.replace(stage / name, reports_dir / name)
+    except OSError as exc:
+        raise WorkFailedError(f"could not write the report into {reports_dir}: {os_error_text(exc)}") from None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)

@@ -1,0 +1,381 @@
+"""The report uses only runs it can defend: files that agree (predictions, splits, metrics), duplicates that
+agree, and a reports folder it can write; everything set aside is named, with the reason, in the report.
+
+Runs are real (svm-linear, svm-rbf and a 1-epoch mini-xception on a small synthetic set, svm-linear on a tiny
+FER2013 CSV), made once per module; each test copies the folders it needs and breaks them on purpose.
+"""
+
+from __future__ import annotations
+
+import builtins
+import errno
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmark.datasets import make_synthetic
+from benchmark.errors import EXIT_FAILED, EXIT_USAGE, FerBenchError, WorkFailedError
+from benchmark.evaluation import summarise
+from benchmark.experiment import RunConfig, run_experiment
+from benchmark.report import Run, Table, build_report, check_run, collect_runs, latex_escape
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    """runs/ with svm-linear and svm-rbf on hog and mini-xception (1 epoch), seed 0, on the same small data."""
+    root = tmp_path_factory.mktemp("trust") / "reports"
+    small = make_synthetic(n_subjects=6, images_per_class=2, seed=1)
+    common = dict(dataset="synthetic", reports_dir=str(root), folds=3, inner_folds=2, seed=0)
+    for model in ("svm-linear", "svm-rbf"):
+        run_experiment(RunConfig(model=model, features="hog", cache_dir=str(root.parent / "cache"), **common),
+                       dataset=small)
+    run_experiment(RunConfig(model="mini-xception", epochs=1, batch_size=16, **common), dataset=small)
+    return root / "runs"
+
+
+@pytest.fixture(scope="module")
+def official(tmp_path_factory, synthetic, write_fer_csv):
+    """runs/ with svm-linear on a tiny FER2013 CSV (official split: Training, PublicTest, PrivateTest)."""
+    root = tmp_path_factory.mktemp("trust-fer")
+    plan, images = [], []
+    for usage, subjects in (("Training", range(0, 10)), ("PublicTest", range(10, 15)),
+                            ("PrivateTest", range(15, 20))):
+        for s in subjects:
+            for label in range(7):
+                idx = np.flatnonzero((synthetic.subjects == f"P{s:02d}") & (synthetic.labels == label))[:2]
+                plan += [(usage, label)] * len(idx)
+                images += list(synthetic.images[idx])
+    csv = write_fer_csv(root / "fer2013.csv", plan, images=np.stack(images))
+    run_experiment(RunConfig(dataset="fer2013", model="svm-linear", features="hog", data_dir=str(csv),
+                             reports_dir=str(root / "reports"), cache_dir=str(root / "cache")))
+    return root / "reports" / "runs"
+
+
+def _folder(runs: Path, model: str) -> Path:
+    found = sorted(runs.glob(f"*_{model}_*"))
+    assert len(found) == 1, found
+    return found[0]
+
+
+def _reports_with(tmp_path: Path, runs: Path, *models: str) -> Path:
+    """A fresh reports folder holding copies of the named models' runs."""
+    reports = tmp_path / "reports"
+    for model in models:
+        folder = _folder(runs, model)
+        shutil.copytree(folder, reports / "runs" / folder.name)
+    return reports
+
+
+def _later_copy(folder: Path) -> Path:
+    """The same run under a later run id (as if run again): same config hash, seed, data and platform."""
+    copy = folder.parent / ("29990101T000000000000Z" + folder.name[folder.name.index("_"):])
+    shutil.copytree(folder, copy)
+    return copy
+
+
+def _predictions(folder: Path) -> pd.DataFrame:
+    return pd.read_csv(folder / "predictions.csv", dtype={"sample_id": str, "subject": str})
+
+
+def _edit_json(path: Path, edit) -> None:
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data, indent=2))
+
+
+def _change_one_prediction(folder: Path) -> None:
+    """Predict another class for one sample and rewrite metrics.json from the predictions, so the run stays
+    self-consistent and only a comparison with its duplicate can tell."""
+    preds = _predictions(folder)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    classes = metrics["class_names"]
+    preds.loc[0, "y_pred"] = next(c for c in classes if c != preds.loc[0, "y_pred"])
+    preds.to_csv(folder / "predictions.csv", index=False)
+    metrics.update(summarise(preds, classes, part_column="fold"))
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
+
+
+def _table_texts(reports: Path) -> str:
+    return "\n".join(p.read_text() for p in sorted((reports / "tables").iterdir()))
+
+
+def _load(folder: Path) -> Run:
+    runs, skipped = collect_runs(folder.parent)
+    assert not skipped
+    return next(run for run in runs if run.path == folder)
+
+
+# ------------------------------------------------------------------------------------ one run's files agree
+
+def test_runs_as_written_pass_every_check(source, official):
+    for runs in (source, official):
+        loaded, skipped = collect_runs(runs)
+        assert loaded and not skipped
+        assert [check_run(run) for run in loaded] == [None] * len(loaded)
+
+
+def _cut_in_half(folder):
+    preds = _predictions(folder)
+    preds.iloc[:len(preds) // 2].to_csv(folder / "predictions.csv", index=False)
+
+
+def _duplicate_a_row(folder):
+    preds = _predictions(folder)
+    pd.concat([preds, preds.iloc[[3]]]).to_csv(folder / "predictions.csv", index=False)
+
+
+def _relabel(folder):
+    preds = _predictions(folder)
+    classes = json.loads((folder / "metrics.json").read_text())["class_names"]
+    preds.loc[0, "y_true"] = next(c for c in classes if c != preds.loc[0, "y_true"])
+    preds.to_csv(folder / "predictions.csv", index=False)
+
+
+def _move_to_another_fold(folder):
+    preds = _predictions(folder)
+    a = preds.index[preds.fold == "fold-0"][0]
+    b = preds.index[preds.fold == "fold-1"][0]
+    preds.loc[[a, b], "fold"] = ["fold-1", "fold-0"]  # counts per fold unchanged
+    preds.to_csv(folder / "predictions.csv", index=False)
+
+
+def _drop_a_split_row(folder):
+    splits = pd.read_csv(folder / "splits.csv", dtype=str)
+    splits.iloc[1:].to_csv(folder / "splits.csv", index=False)
+
+
+def _accuracy(m):
+    m["accuracy"] += 0.01
+
+
+def _fold_macro_f1(m):
+    m["folds"]["fold-1"]["macro_f1"] -= 0.05
+
+
+def _confusion(m):
+    m["confusion_matrix"][0][0] += 1
+
+
+BREAKAGES = {
+    "predictions cut in half": (_cut_in_half, "predictions.csv has {half} rows for {n} test images in splits.csv"),
+    "a duplicated prediction row": (_duplicate_a_row, "predictions.csv lists sample"),
+    "y_true unlike splits.csv": (_relabel, "but splits.csv gives it"),
+    "a sample in another fold": (_move_to_another_fold, "but splits.csv puts it in"),
+    "a row missing from splits.csv": (_drop_a_split_row, "where manifest.json's protocol sizes say"),
+    "metrics.json accuracy edited": (lambda f: _edit_json(f / "metrics.json", _accuracy),
+                                     "metrics.json accuracy is"),
+    "metrics.json fold macro-F1 edited": (lambda f: _edit_json(f / "metrics.json", _fold_macro_f1),
+                                          "metrics.json folds.fold-1.macro_f1 is"),
+    "metrics.json confusion matrix edited": (lambda f: _edit_json(f / "metrics.json", _confusion),
+                                             "metrics.json confusion_matrix differs"),
+}
+
+
+@pytest.mark.parametrize("breakage", list(BREAKAGES))
+def test_a_run_whose_files_disagree_is_named_with_the_reason(source, tmp_path, breakage):
+    reports = _reports_with(tmp_path, source, "svm-rbf")
+    folder = _folder(reports / "runs", "svm-rbf")
+    n = len(_predictions(folder))
+    break_it, expected = BREAKAGES[breakage]
+    break_it(folder)
+    reason = check_run(_load(folder))
+    assert reason is not None and expected.format(half=n // 2, n=n) in reason, reason
+    assert "\n" not in reason
+
+
+def test_official_split_checks_privatetest_and_publictest_separately(official, tmp_path):
+    reports = _reports_with(tmp_path, official, "svm-linear")
+    folder = _folder(reports / "runs", "svm-linear")
+    preds = _predictions(folder)
+    private = preds.index[preds.split == "PrivateTest"]
+    preds.drop(private[: len(private) // 2]).to_csv(folder / "predictions.csv", index=False)
+    reason = check_run(_load(folder))
+    assert f"PrivateTest: {len(private) - len(private) // 2} rows for {len(private)} images" in reason
+
+
+def test_a_half_cut_run_is_in_no_table_or_figure(source, tmp_path):
+    """The regression: predictions.csv cut in half used to give a confidence interval on half the images."""
+    reports = _reports_with(tmp_path, source, "svm-linear", "svm-rbf")
+    bad = _folder(reports / "runs", "svm-rbf")
+    _cut_in_half(bad)
+    built = build_report(reports)
+    assert built["runs"] == 1 and [name for name, _ in built["inconsistent"]] == [bad.name]
+    assert "predictions.csv has" in built["inconsistent"][0][1]
+    assert list(pd.read_csv(reports / "tables" / "synthetic_summary.csv").model) == ["svm-linear"]
+    assert list(pd.read_csv(reports / "tables" / "synthetic_confidence_intervals.csv").model) == ["svm-linear"]
+    assert bad.name not in _table_texts(reports)
+    assert not [p for p in (reports / "figures").iterdir() if "svm-rbf" in p.name]
+    report = (reports / "report.md").read_text()
+    assert f"`{bad.name}`: inconsistent: predictions.csv has" in report
+    assert "1 inconsistent run" in report
+    assert latex_escape(bad.name) in (reports / "report.tex").read_text()
+
+
+def test_with_no_consistent_run_the_report_fails_saying_how_many_were_left_out(source, tmp_path):
+    reports = _reports_with(tmp_path, source, "svm-rbf")
+    _cut_in_half(_folder(reports / "runs", "svm-rbf"))
+    with pytest.raises(WorkFailedError) as caught:
+        build_report(reports)
+    message = str(caught.value)
+    assert caught.value.exit_code == EXIT_FAILED and "\n" not in message
+    assert "1 inconsistent, e.g. " in message and "predictions.csv has" in message and "fer-bench run" in message
+    assert not (reports / "tables").exists() and not (reports / "report.md").exists()
+
+
+def test_a_run_without_splits_csv_is_skipped(source, tmp_path):
+    reports = _reports_with(tmp_path, source, "svm-linear", "svm-rbf")
+    bad = _folder(reports / "runs", "svm-rbf")
+    (bad / "splits.csv").unlink()
+    built = build_report(reports)
+    assert dict(built["skipped"]) == {bad.name: "missing splits.csv"} and built["runs"] == 1
+    assert bad.name not in _table_texts(reports)
+
+
+# ------------------------------------------------------------------------------------------------ duplicates
+
+def test_duplicates_that_predict_differently_are_both_named_and_neither_is_used(source, tmp_path):
+    reports = _reports_with(tmp_path, source, "svm-linear", "svm-rbf")
+    first = _folder(reports / "runs", "svm-rbf")
+    second = _later_copy(first)
+    _change_one_prediction(second)
+    assert check_run(_load(second)) is None  # self-consistent: only the comparison catches it
+    built = build_report(reports)
+    assert built["conflicting"] == [[first.name, second.name]]
+    assert len(built["warnings"]) == 1
+    warning = built["warnings"][0]
+    assert first.name in warning and second.name in warning and "1 of" in warning and "\n" not in warning
+    assert list(pd.read_csv(reports / "tables" / "synthetic_summary.csv").model) == ["svm-linear"]
+    assert first.name not in _table_texts(reports) and second.name not in _table_texts(reports)
+    report = (reports / "report.md").read_text()
+    assert "## Warnings" in report and warning in report
+    tex = (reports / "report.tex").read_text()
+    assert "\\section*{Warnings}" in tex and latex_escape(warning) in tex
+
+
+def test_identical_duplicates_are_used_once(source, tmp_path):
+    reports = _reports_with(tmp_path, source, "svm-linear", "svm-rbf")
+    first = _folder(reports / "runs", "svm-rbf")
+    second = _later_copy(first)
+    built = build_report(reports)
+    assert built["runs"] == 2 and not built["warnings"] and not built["conflicting"]
+    assert built["duplicates"] == [(first.name, second.name)]
+    rbf = pd.read_csv(reports / "tables" / "synthetic_summary.csv").set_index("model").loc["svm-rbf"]
+    assert rbf.n_seeds == 1 and rbf.runs == second.name
+    assert f"same predictions as {second.name}, counted once" in (reports / "report.md").read_text()
+
+
+@pytest.mark.parametrize("model, edit, variants", [
+    ("svm-linear", lambda m: m.update(svm_backend="onedal"), {"svm_backend=libsvm", "svm_backend=onedal"}),
+    ("mini-xception", lambda m: m.update(training_device={**m["training_device"], "device": "GPU",
+                                                          "precision": "mixed_float16"}),
+     {"device=CPU, precision=float32", "device=GPU, precision=mixed_float16"}),
+])
+def test_runs_on_another_device_or_backend_are_variants_not_duplicates(source, tmp_path, model, edit, variants):
+    reports = _reports_with(tmp_path, source, model)
+    copy = _later_copy(_folder(reports / "runs", model))
+    _edit_json(copy / "manifest.json", edit)
+    _change_one_prediction(copy)  # another platform may well predict differently: that is no conflict
+    built = build_report(reports)
+    assert built["runs"] == 2 and not built["warnings"] and not built["duplicates"]
+    table = pd.read_csv(reports / "tables" / "synthetic_summary.csv")
+    assert set(table.variant) == variants and (table.n_seeds == 1).all()
+
+
+# ------------------------------------------------------------------------------------------ writing the report
+
+def _only_runs(reports: Path, *also: str) -> None:
+    assert sorted(p.name for p in reports.iterdir()) == sorted(["runs", *also])
+
+
+@pytest.mark.parametrize("blocked", ["tables", "figures"])
+def test_a_file_where_an_output_folder_goes_stops_the_report_before_it_writes(source, tmp_path, blocked):
+    reports = _reports_with(tmp_path, source, "svm-linear")
+    (reports / blocked).write_text("not a folder")
+    with pytest.raises(FerBenchError) as caught:
+        build_report(reports)
+    assert caught.value.exit_code == EXIT_USAGE
+    assert str(reports / blocked) in str(caught.value) and "\n" not in str(caught.value)
+    _only_runs(reports, blocked)
+    assert (reports / blocked).read_text() == "not a folder"
+
+
+def test_permission_denied_stops_the_report_before_it_writes(source, tmp_path, monkeypatch):
+    reports = _reports_with(tmp_path, source, "svm-linear")
+    real_open, real_replace = builtins.open, os.replace
+
+    def refused(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(args[0]))
+
+    def inside(path) -> bool:  # directly in the reports folder (runs/ stays readable)
+        return isinstance(path, (str, os.PathLike)) and Path(path).parent == reports
+
+    for patch in (("open", lambda path, *a, **k: refused(path) if inside(path) else real_open(path, *a, **k)),
+                  ("replace", lambda src, dst: refused(src) if inside(src) else real_replace(src, dst))):
+        with monkeypatch.context() as m:
+            m.setattr(builtins if patch[0] == "open" else os, patch[0], patch[1])
+            with pytest.raises(FerBenchError) as caught:
+                build_report(reports)
+        assert caught.value.exit_code == EXIT_USAGE, patch[0]
+        assert "Permission denied" in str(caught.value) and str(reports) in str(caught.value)
+        _only_runs(reports)
+
+
+def test_a_full_disk_while_writing_fails_with_one_line_and_keeps_the_previous_report(source, tmp_path,
+                                                                                      monkeypatch):
+    reports = _reports_with(tmp_path, source, "svm-linear")
+    build_report(reports)
+    before = {p.relative_to(reports): p.read_bytes() for p in reports.rglob("*") if p.is_file()}
+    calls = []
+
+    def fills_up(self, folder):
+        calls.append(self.name)
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device", str(folder / self.name))
+        return real_write(self, folder)
+
+    real_write = Table.write
+    monkeypatch.setattr(Table, "write", fills_up)
+    with pytest.raises(WorkFailedError) as caught:
+        build_report(reports)
+    assert caught.value.exit_code == EXIT_FAILED
+    assert "No space left on device" in str(caught.value) and "\n" not in str(caught.value)
+    assert {p.relative_to(reports): p.read_bytes() for p in reports.rglob("*") if p.is_file()} == before
+
+
+# --------------------------------------------------------------------------------------------------- provenance
+
+def test_provenance_names_skipped_inputs_and_dataset_warnings_once(source, tmp_path):
+    reports = _reports_with(tmp_path, source, "svm-linear", "svm-rbf")
+    skipped = [{"path": f"happy/broken_{k}.png", "reason": "unreadable image (UnidentifiedImageError)"}
+               for k in range(5)]
+
+    def add(m):
+        m["dataset"]["skipped"] = skipped
+        m["dataset"]["diagnostics"] = {"warnings": ["2 images appear twice (e.g. happy/a.png = sad/b.png)"]}
+
+    for folder in (reports / "runs").iterdir():
+        _edit_json(folder / "manifest.json", add)
+    build_report(reports)
+    report = (reports / "report.md").read_text()
+    assert report.count("5 inputs skipped on loading (happy/broken_0.png, happy/broken_1.png, "
+                        "happy/broken_2.png, ...), as unreadable image (UnidentifiedImageError)") == 1
+    assert report.count("- synthetic: 2 images appear twice (e.g. happy/a.png = sad/b.png)") == 1
+    tex = (reports / "report.tex").read_text()
+    assert tex.count(latex_escape("2 images appear twice")) == 1 and "broken\\_0.png" in tex
+
+
+def test_official_split_is_read_from_the_manifest_field_and_old_runs_from_their_note():
+    def run(dataset: dict) -> Run:
+        return Run("r", Path("r"), {}, {"protocol": "official-split"}, {"dataset": dataset}, pd.DataFrame(),
+                   pd.DataFrame())
+
+    note = ["test images had no split prefixes: NOT the official split"]
+    assert run({"split_is_official": False}).official_split is False
+    assert run({"split_is_official": True, "notes": note}).official_split is True
+    assert run({"notes": note}).official_split is False  # written before the field existed
+    assert run({"notes": []}).official_split is True
