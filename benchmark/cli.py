@@ -216,58 +216,63 @@ def datasets(
     ck_neutral: bool = typer.Option(False, "--ck-neutral", help="CK+ original release: add neutral frames."),
 ) -> None:
     """Which datasets are found where, in which layout, with counts per class and split against the expected."""
+    from .datasets import DATASETS
+
+    names = [dataset] if dataset else list(DATASETS)
+    with _one_line_errors("interrupted"):
+        for name in names:
+            _describe_dataset(name, data_dir, ck_frames=ck_frames, ck_neutral=ck_neutral, only=bool(dataset))
+
+
+def _describe_dataset(name: str, data_dir: Optional[Path], *, ck_frames: int, ck_neutral: bool, only: bool) -> None:
+    """One dataset's block of ``fer-bench datasets``: where, layout, counts per class and split against the
+    expected, notes, diagnostics and warnings; an unusable one is one error line when it is the only one asked."""
     from .datasets import DATASETS, default_data_dir, detect_layout, load_dataset
     from .datasets._registry import EXPECTED_SPLIT_SIZES, EXPECTED_TOTALS, check_name
     from .experiment import dataset_warnings
 
-    names = [dataset] if dataset else list(DATASETS)
-    for name in names:
-        try:
-            check_name(name)
-        except FerBenchError as exc:
+    check_name(name)
+    path = data_dir or default_data_dir(name)
+    title = f"[bold]{name}[/]: {DATASETS[name][0]}"
+    try:
+        layout, where = detect_layout(name, path)
+        ds = load_dataset(name, where if name != "synthetic" else None, ck_frames=ck_frames,
+                          ck_neutral=ck_neutral)
+    except FerBenchError as exc:
+        if only:  # the one dataset asked for: one error line, exit 2
             _fail(str(exc))
-        path = data_dir or default_data_dir(name)
-        title = f"[bold]{name}[/]: {DATASETS[name][0]}"
-        try:
-            layout, where = detect_layout(name, path)
-            ds = load_dataset(name, where if name != "synthetic" else None, ck_frames=ck_frames,
-                              ck_neutral=ck_neutral)
-        except FerBenchError as exc:
-            if dataset:  # the one dataset asked for: one error line, exit 2
-                _fail(str(exc))
-            out.print(title)
-            out.print(Text.assemble("  ", ("not usable:", "red"), f" {exc}\n"), highlight=False, soft_wrap=True)
-            continue
         out.print(title)
-        out.print(f"  found at {ds.root or '(embedded)'} as {layout}: {len(ds)} images"
-                  + (f", {len(set(ds.subjects))} subjects" if ds.subjects is not None else "")
-                  + f", fingerprint {ds.fingerprint[:12]}", highlight=False, soft_wrap=True)
-        table = Table(show_edge=False)
-        table.add_column("split")
-        for c in ds.class_names:
-            table.add_column(c, justify="right")
-        table.add_column("total", justify="right")
-        table.add_column("expected", justify="right")
-        expected = {**EXPECTED_SPLIT_SIZES.get(name, {}), "all": EXPECTED_TOTALS.get(name)}
-        for split, counts in ds.counts().items():
-            total = sum(counts.values())
-            exp = expected.get(split)
-            mark = "" if exp is None else (" ✓" if exp == total else " ✗")
-            table.add_row(split, *map(str, counts.values()), str(total), f"{exp if exp is not None else '-'}{mark}")
-            empty = [c for c, k in counts.items() if k == 0]
-            if split == "all" and empty:
-                out.print(f"  [red]empty classes:[/] {', '.join(empty)}")
-        out.print(table)
-        for note in ds.notes:
-            out.print(f"  note: {note}", highlight=False, markup=False)
-        if ds.skipped:
-            out.print(Text.assemble("  ", (f"skipped {len(ds.skipped)} inputs", "yellow"),
-                                    f", e.g. {ds.skipped[0]['path']}: {ds.skipped[0]['reason']}"), highlight=False)
-        _print_diagnostics(ds.diagnostics)
-        for line in dataset_warnings(ds):
-            out.print(Text.assemble("  ", ("warning:", "yellow"), f" {line}"), highlight=False, soft_wrap=True)
-        out.print()
-
+        out.print(Text.assemble("  ", ("not usable:", "red"), f" {exc}\n"), highlight=False, soft_wrap=True)
+        return
+    out.print(title)
+    out.print(f"  found at {ds.root or '(embedded)'} as {layout}: {len(ds)} images"
+              + (f", {len(set(ds.subjects))} subjects" if ds.subjects is not None else "")
+              + f", fingerprint {ds.fingerprint[:12]}", highlight=False, soft_wrap=True)
+    table = Table(show_edge=False)
+    table.add_column("split")
+    for c in ds.class_names:
+        table.add_column(c, justify="right")
+    table.add_column("total", justify="right")
+    table.add_column("expected", justify="right")
+    expected = {**EXPECTED_SPLIT_SIZES.get(name, {}), "all": EXPECTED_TOTALS.get(name)}
+    for split, counts in ds.counts().items():
+        total = sum(counts.values())
+        exp = expected.get(split)
+        mark = "" if exp is None else (" ✓" if exp == total else " ✗")
+        table.add_row(split, *map(str, counts.values()), str(total), f"{exp if exp is not None else '-'}{mark}")
+        empty = [c for c, k in counts.items() if k == 0]
+        if split == "all" and empty:
+            out.print(f"  [red]empty classes:[/] {', '.join(empty)}")
+    out.print(table)
+    for note in ds.notes:
+        out.print(f"  note: {note}", highlight=False, markup=False)
+    if ds.skipped:
+        out.print(Text.assemble("  ", (f"skipped {len(ds.skipped)} inputs", "yellow"),
+                                f", e.g. {ds.skipped[0]['path']}: {ds.skipped[0]['reason']}"), highlight=False)
+    _print_diagnostics(ds.diagnostics)
+    for line in dataset_warnings(ds):
+        out.print(Text.assemble("  ", ("warning:", "yellow"), f" {line}"), highlight=False, soft_wrap=True)
+    out.print()
 
 
 def _print_diagnostics(diagnostics: dict) -> None:

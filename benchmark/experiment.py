@@ -29,7 +29,7 @@ from .evaluation import write_evaluation, write_history
 from .protocols import Fold, Protocol, carve_validation, inner_cv, inner_folds_used, make_protocol
 from .runs import (PhaseTimer, check_runs_dir, clean_stale_incomplete, config_hash, make_run_id, run_folder,
                    system_info, write_json)
-from .selection import grouped_grid_search, holdout_halving_search
+from .selection import grouped_grid_search, holdout_halving_search, smallest_halving_fit
 
 #: Above this many training images the SVMs project onto PCA components before the kernel (``--pca auto``).
 PCA_AUTO_MIN_TRAIN = 10_000
@@ -286,7 +286,8 @@ def _smallest_fit(config: RunConfig, dataset: Dataset, protocol: Protocol, fold:
     """The fewest images any SVM of this fold is fitted on: the smallest inner-CV training part (k-fold), or the
     first successive-halving subsample (official split)."""
     if fold.val is not None:
-        return min(len(fold.train), config.halving_min_samples or len(fold.train))
+        return smallest_halving_fit(dataset.labels[fold.train], get_model(config.model).param_grid,
+                                    min_samples=config.halving_min_samples or len(fold.train))
     subjects = dataset.subjects[fold.train]
     cv = inner_cv(subjects, folds=config.inner_folds, seed=config.seed)
     with warnings.catch_warnings():

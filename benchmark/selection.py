@@ -26,15 +26,34 @@ def grouped_grid_search(estimator, param_grid: dict, X, y, groups, *, cv, n_jobs
     return search.best_estimator_, search.best_params_, log
 
 
+def _per_class_counts(y: np.ndarray, n: int) -> list[tuple[np.ndarray, int]]:
+    """Each class's members and how many of them a stratified subsample of ``n`` takes (at least one)."""
+    out = []
+    for c in np.unique(y):
+        members = np.flatnonzero(y == c)
+        out.append((members, min(max(1, int(round(n * len(members) / len(y)))), len(members))))
+    return out
+
+
+def _is_last_round(size: int, n_total: int, n_candidates: int, factor: int) -> bool:
+    """Successive halving fits on the whole training set once the next size would pass it, or one is left."""
+    return size * factor > n_total or n_candidates == 1 or size >= n_total
+
+
+def smallest_halving_fit(y: np.ndarray, param_grid: dict, *, min_samples: int, factor: int = 3) -> int:
+    """The fewest training images any fit of :func:`holdout_halving_search` sees (its first round's subsample,
+    whose per-class rounding moves it a little from ``min_samples``): what limits, e.g., PCA components."""
+    n_candidates = len(list(ParameterGrid(param_grid))) or 1
+    if _is_last_round(min_samples, len(y), n_candidates, factor):
+        return len(y)
+    return sum(k for _, k in _per_class_counts(y, min_samples))
+
+
 def _stratified_subsample(y: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` indices of ``y`` with class proportions kept (at least one per class)."""
     if n >= len(y):
         return np.arange(len(y))
-    picked = []
-    for c in np.unique(y):
-        members = np.flatnonzero(y == c)
-        k = max(1, int(round(n * len(members) / len(y))))
-        picked.append(rng.choice(members, size=min(k, len(members)), replace=False))
+    picked = [rng.choice(members, size=k, replace=False) for members, k in _per_class_counts(y, n)]
     return np.sort(np.concatenate(picked))
 
 
@@ -56,7 +75,7 @@ def holdout_halving_search(estimator, param_grid: dict, X, y, X_val, y_val, *, s
     candidates = list(ParameterGrid(param_grid)) or [{}]
     n_total, size, log = len(y), min_samples, []
     for round_no in range(64):
-        full = size * factor > n_total or len(candidates) == 1 or size >= n_total
+        full = _is_last_round(size, n_total, len(candidates), factor)
         n = n_total if full else size
         rows = _stratified_subsample(y, n, rng)
         results = Parallel(n_jobs=n_jobs)(delayed(_fit_score)(estimator, p, X[rows], y[rows], X_val, y_val)

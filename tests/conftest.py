@@ -84,6 +84,22 @@ def write_fer_csv(face_pool):
     return write
 
 
+@pytest.fixture(scope="session")
+def learnable_fer_plan(synthetic):
+    """(plan, images) for a tiny FER2013 whose labels can be learned: Training from 10 synthetic subjects,
+    PublicTest and PrivateTest from 5 other subjects each, 2 images per class and subject (pass both to
+    ``write_fer_csv``)."""
+    plan, images = [], []
+    for usage, subjects in (("Training", range(0, 10)), ("PublicTest", range(10, 15)),
+                            ("PrivateTest", range(15, 20))):
+        for s in subjects:
+            for label in range(7):
+                idx = np.flatnonzero((synthetic.subjects == f"P{s:02d}") & (synthetic.labels == label))[:2]
+                plan += [(usage, label)] * len(idx)
+                images += list(synthetic.images[idx])
+    return plan, np.stack(images)
+
+
 @pytest.fixture
 def fer_csv(tmp_path, write_fer_csv, fer_plan):
     """A well-formed tiny fer2013.csv in tmp_path/fer2013/."""

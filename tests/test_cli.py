@@ -106,18 +106,10 @@ def rbf_run(cli_tmp, linear_run):
 
 
 @pytest.fixture(scope="module")
-def tiny_fer_csv(cli_tmp, synthetic, write_fer_csv):
-    """A tiny FER2013 CSV with learnable images: Training from 10 subjects, PublicTest and PrivateTest from 5
-    other subjects each, 2 images per class and subject."""
-    plan, images = [], []
-    for usage, subjects in (("Training", range(0, 10)), ("PublicTest", range(10, 15)),
-                            ("PrivateTest", range(15, 20))):
-        for s in subjects:
-            for label in range(7):
-                idx = np.flatnonzero((synthetic.subjects == f"P{s:02d}") & (synthetic.labels == label))[:2]
-                plan += [(usage, label)] * len(idx)
-                images += list(synthetic.images[idx])
-    return write_fer_csv(cli_tmp / "fer2013" / "fer2013.csv", plan, images=np.stack(images))
+def tiny_fer_csv(cli_tmp, learnable_fer_plan, write_fer_csv):
+    """A tiny FER2013 CSV with learnable images (see ``learnable_fer_plan``)."""
+    plan, images = learnable_fer_plan
+    return write_fer_csv(cli_tmp / "fer2013" / "fer2013.csv", plan, images=images)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ import os
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -39,18 +38,11 @@ def source(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def official(tmp_path_factory, synthetic, write_fer_csv):
+def official(tmp_path_factory, learnable_fer_plan, write_fer_csv):
     """runs/ with svm-linear on a tiny FER2013 CSV (official split: Training, PublicTest, PrivateTest)."""
     root = tmp_path_factory.mktemp("trust-fer")
-    plan, images = [], []
-    for usage, subjects in (("Training", range(0, 10)), ("PublicTest", range(10, 15)),
-                            ("PrivateTest", range(15, 20))):
-        for s in subjects:
-            for label in range(7):
-                idx = np.flatnonzero((synthetic.subjects == f"P{s:02d}") & (synthetic.labels == label))[:2]
-                plan += [(usage, label)] * len(idx)
-                images += list(synthetic.images[idx])
-    csv = write_fer_csv(root / "fer2013.csv", plan, images=np.stack(images))
+    plan, images = learnable_fer_plan
+    csv = write_fer_csv(root / "fer2013.csv", plan, images=images)
     run_experiment(RunConfig(dataset="fer2013", model="svm-linear", features="hog", data_dir=str(csv),
                              reports_dir=str(root / "reports"), cache_dir=str(root / "cache")))
     return root / "reports" / "runs"
