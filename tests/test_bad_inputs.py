@@ -200,6 +200,9 @@ CASES = [
          ("cannot read the data", "Permission denied"), setup=lambda env: _unreadable_csv(env)),
     Case("ck-original-bad-label", run_on(lambda env: _ck_original_bad_label(env), "ck+"), 2,
          ("_emotion.txt", "expected one number")),
+    Case("fer-pca-beyond-training-images", run_on(lambda env: _fer_csv(
+        env, [f"{k},{PIXELS},Training" for k in range(7)] + [f"0,{PIXELS},PublicTest", f"1,{PIXELS},PrivateTest"]),
+        "fer2013", "--pca", "50"), 2, ("--pca 50", "at most 7")),
     Case("ck48-bad-file-name", run_on(lambda env: _ck48(env, bad_name=True), "ck+"), 2,
          ("face.png", "S###_###_########.png")),
     Case("ck48-corrupt-image-strict", run_on(lambda env: _ck48(env, corrupt=True), "ck+", "--strict"), 2,
