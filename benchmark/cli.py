@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ except ImportError:  # pragma: no cover - older typer
     from click import exceptions as click_exceptions
 
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, FerBenchError, os_error_text
+from .options import cli_parameters
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Matched classical-vs-deep facial expression recognition benchmarks (FER2013, CK+).")
@@ -45,51 +47,20 @@ def _one_line_errors(interrupted: str):
         _fail(interrupted, EXIT_INTERRUPTED)
 
 
-@app.command()
-def run(
-    dataset: str = typer.Option(..., "--dataset", "-d", help="fer2013, ck+ or synthetic."),
-    model: str = typer.Option(..., "--model", "-m", help="A registered model (see 'fer-bench models')."),
-    features: Optional[str] = typer.Option(None, help="Features for classical models, joined by + "
-                                           "(default: the model's, hog+landmarks for the SVMs)."),
-    data_dir: Optional[Path] = typer.Option(None, help="Dataset folder or file (default: $FER_BENCH_DATA/<dataset> "
-                                            "or ./data/<dataset>)."),
-    seed: int = typer.Option(0, help="Seed for folds, subsampling and models; recorded in the run."),
-    folds: int = typer.Option(10, help="Outer subject-independent folds (k-fold protocols)."),
-    inner_folds: int = typer.Option(5, help="Inner grouped CV folds that select hyperparameters (k-fold)."),
-    n_jobs: int = typer.Option(-1, help="Parallel workers for features and search (-1: all cores)."),
-    reports_dir: Path = typer.Option(Path("reports"), help="Where runs/ is written."),
-    cache_dir: Optional[Path] = typer.Option(None, help="Feature cache (default: $FER_BENCH_CACHE or "
-                                             "~/.cache/fer-bench)."),
-    strict: bool = typer.Option(False, "--strict", help="Fail on the first unreadable image instead of skipping it."),
-    ck_frames: int = typer.Option(3, help="CK+ original release: last N frames of each labelled sequence."),
-    ck_neutral: bool = typer.Option(False, "--ck-neutral", help="CK+ original release: add each sequence's first "
-                                    "frame as neutral."),
-    pca: str = typer.Option("auto", help="PCA components before the SVM: auto (200 above 10,000 training images), "
-                            "none, or a number."),
-    epochs: Optional[int] = typer.Option(None, help="CNNs: maximum epochs (default: the architecture's paper)."),
-    batch_size: Optional[int] = typer.Option(None, help="CNNs: batch size (default: the paper's)."),
-    lr: Optional[float] = typer.Option(None, help="CNNs: Adam learning rate (default: the paper's)."),
-    patience: Optional[int] = typer.Option(None, help="CNNs: early-stopping patience on validation loss, in "
-                                           "epochs (default: the paper's)."),
-    augment: bool = typer.Option(True, "--augment/--no-augment", help="CNNs: flip, rotation, zoom and shift "
-                                 "augmentation while training."),
-    class_weights: bool = typer.Option(False, "--class-weights", help="CNNs: weight the loss by inverse class "
-                                       "frequency (FER2013's rare Disgust)."),
-    pretrained: bool = typer.Option(False, "--pretrained", help="resnet50/xception: start from ImageNet weights "
-                                    "(needs internet once; default: from scratch)."),
-) -> None:
+def run(**options) -> None:
     """Run one experiment and write reports/runs/<run-id>/ (metrics, reports, confusion matrix, provenance)."""
-    from .experiment import RunConfig, run_experiment
+    from .experiment import run_experiment
+    from .options import from_cli
 
-    config = RunConfig(dataset=dataset, model=model, features=features, data_dir=str(data_dir) if data_dir else None,
-                       seed=seed, folds=folds, inner_folds=inner_folds, n_jobs=n_jobs, reports_dir=str(reports_dir),
-                       cache_dir=str(cache_dir) if cache_dir else None, strict=strict, ck_frames=ck_frames,
-                       ck_neutral=ck_neutral, pca=pca, epochs=epochs, batch_size=batch_size, lr=lr,
-                       patience=patience, augment=augment, class_weights=class_weights, pretrained=pretrained)
     with _one_line_errors("interrupted; no run folder was written"):
-        path, metrics = run_experiment(config, console=err)
+        path, metrics = run_experiment(from_cli(options), console=err)
     out.print(_summary_table(metrics))
     out.print(str(path), highlight=False, soft_wrap=True)
+
+
+# the options are declared once (benchmark.options.OPTIONS); Typer reads them from this signature
+run.__signature__ = inspect.Signature(cli_parameters())
+app.command()(run)
 
 
 def _summary_table(metrics: dict) -> Table:

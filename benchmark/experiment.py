@@ -9,7 +9,7 @@ written under a temporary name and appears under its final name only once every 
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,14 +18,13 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from features import default_cache_dir, extract_all, parse_features
-from features import UnknownFeatureError
+from features import extract_all, parse_features
 from models import get_model
-from models._cnn import PRETRAINABLE
 
-from .datasets import DATASETS, Dataset, load_dataset
+from .datasets import Dataset, load_dataset
 from .errors import EXIT_USAGE, FerBenchError, WorkFailedError
 from .evaluation import write_evaluation, write_history
+from .options import RunConfig
 from .protocols import Fold, Protocol, carve_validation, inner_cv, inner_folds_used, make_protocol
 from .runs import (PhaseTimer, check_runs_dir, clean_stale_incomplete, config_hash, make_run_id, run_folder,
                    system_info, write_json)
@@ -37,129 +36,7 @@ PCA_AUTO_COMPONENTS = 200
 #: The SVM implementation classical runs use (recorded, so runs on other backends are told apart).
 SVM_BACKEND = "libsvm"
 
-
-@dataclass
-class RunConfig:
-    """Every option of a run; ``resolved()`` fills the defaults that depend on the model and environment.
-
-    Options that do not apply to the model's kind resolve to None (pca for CNNs, epochs for SVMs), so they
-    never change a run's config hash.
-    """
-
-    dataset: str
-    model: str
-    features: str | None = None
-    data_dir: str | None = None
-    seed: int = 0
-    folds: int = 10
-    inner_folds: int = 5
-    n_jobs: int = -1
-    reports_dir: str = "reports"
-    cache_dir: str | None = None
-    strict: bool = False
-    ck_frames: int = 3
-    ck_neutral: bool = False
-    pca: str | None = "auto"
-    halving_min_samples: int | None = 3000
-    epochs: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    patience: int | None = None
-    augment: bool | None = True
-    class_weights: bool | None = False
-    pretrained: bool | None = False
-
-    def resolved(self) -> "RunConfig":
-        """Validated and completed options; raises :class:`FerBenchError` (exit 2) for any invalid value."""
-        if self.dataset not in DATASETS:
-            raise FerBenchError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
-        spec = get_model(self.model)
-        _check_ranges(self)
-        return RunConfig(**{**asdict(self), **(_resolve_classical(self, spec) if spec.kind == "classical"
-                                              else _resolve_deep(self, spec)), **_protocol_free(self, spec)})
-
-
-#: Seeds go to numpy's and scikit-learn's generators, which take 0 .. 2**32 - 1.
-MAX_SEED = 2 ** 32 - 1
-
-
-def _check_ranges(config: RunConfig) -> None:
-    """Refuse values that cannot run, before anything is loaded (the value that runs is the value recorded)."""
-    def bad(option: str, expected: str, value) -> FerBenchError:
-        return FerBenchError(f"--{option} must be {expected}, got {value!r}")
-
-    def is_int(value) -> bool:
-        return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-    if not is_int(config.seed) or not 0 <= config.seed <= MAX_SEED:
-        raise bad("seed", f"an integer from 0 to {MAX_SEED:,}", config.seed)
-    for option in ("folds", "inner_folds"):
-        value = getattr(config, option)
-        if value is not None and (not is_int(value) or value < 2):
-            raise bad(option.replace("_", "-"), "an integer of at least 2", value)
-    if not is_int(config.n_jobs) or config.n_jobs == 0:
-        raise bad("n-jobs", "-1 (all cores), a positive number of workers, or -k (all cores but k-1)", config.n_jobs)
-    if config.ck_frames is not None and (not is_int(config.ck_frames) or config.ck_frames < 1):
-        raise bad("ck-frames", "a positive integer", config.ck_frames)
-    if config.halving_min_samples is not None and (not is_int(config.halving_min_samples)
-                                                   or config.halving_min_samples < 1):
-        raise FerBenchError(f"halving_min_samples must be a positive integer, got {config.halving_min_samples!r}")
-
-
-def _protocol_free(config: RunConfig, spec) -> dict:
-    """Options that cannot change this run's numbers resolve to None, so they never split an experiment in two
-    (a FER2013 run made with --folds 5 is the same experiment as one made with the default 10)."""
-    free = {}
-    if config.dataset == "fer2013":  # the official split: no outer folds; SVMs select on PublicTest
-        free["folds"] = None
-        if spec.kind == "classical":
-            free["inner_folds"] = None
-    if config.dataset != "fer2013" or spec.kind != "classical":
-        free["halving_min_samples"] = None
-    if config.dataset != "ck+":
-        free.update(ck_frames=None, ck_neutral=None)
-    return free
-
-
-def _resolve_classical(config: RunConfig, spec) -> dict:
-    features = config.features or spec.default_features
-    try:
-        parse_features(features)
-    except UnknownFeatureError as exc:
-        raise FerBenchError(f"--features: {exc}") from None
-    pca = str(config.pca)
-    if pca.isascii() and pca.isdigit():
-        pca = str(int(pca))  # "0200" and 200 are the same option
-    if pca not in ("auto", "none") and not (pca.isascii() and pca.isdigit() and int(pca) > 0):
-        raise FerBenchError(f"--pca must be 'auto', 'none' or a positive number of components, got {config.pca!r}")
-    given = [f"--{k.replace('_', '-')}" for k in _DEEP_ONLY if getattr(config, k) not in (None, _DEFAULTS[k])]
-    if given:
-        raise FerBenchError(f"{', '.join(given)} only apply to CNNs; {config.model} is an SVM")
-    return {"features": features, "pca": pca,
-            "cache_dir": str(Path(config.cache_dir or default_cache_dir()).expanduser()),
-            **{k: None for k in _DEEP_ONLY}}
-
-
-def _resolve_deep(config: RunConfig, spec) -> dict:
-    if config.features not in (None, "pixels"):
-        raise FerBenchError(f"--features does not apply to {config.model}: CNNs learn from pixels")
-    if config.pretrained and config.model not in PRETRAINABLE:
-        raise FerBenchError(f"--pretrained: {config.model} has no published pretrained weights; only "
-                            f"{', '.join(PRETRAINABLE)} can load ImageNet weights")
-    out = {k: getattr(config, k) if getattr(config, k) is not None else spec.training[k]
-           for k in ("epochs", "batch_size", "lr", "patience")}
-    for key in ("epochs", "batch_size", "patience"):
-        if int(out[key]) < (0 if key == "patience" else 1):
-            raise FerBenchError(f"--{key.replace('_', '-')} must be a positive number, got {out[key]}")
-    if not out["lr"] > 0:
-        raise FerBenchError(f"--lr must be positive, got {out['lr']}")
-    return {**out, "features": "pixels", "cache_dir": None, "pca": None, "halving_min_samples": None,
-            "augment": bool(config.augment), "class_weights": bool(config.class_weights),
-            "pretrained": bool(config.pretrained)}
-
-
-_DEEP_ONLY = ("epochs", "batch_size", "lr", "patience", "augment", "class_weights", "pretrained")
-_DEFAULTS = {f.name: f.default for f in fields(RunConfig)}
+__all__ = ["RunConfig", "check_data_limits", "dataset_warnings", "run_experiment"]
 
 
 def _pca_components(option: str, n_train: int) -> int | None:

@@ -19,12 +19,11 @@ from pathlib import Path
 from . import __version__
 from .errors import FerBenchError, WorkFailedError, os_error_text
 from .leases import LEASE_FILE, Lease, folder_is_stale
+from .options import NON_RESULT_OPTIONS
 
 INCOMPLETE_PREFIX = ".incomplete-"
 PACKAGES = ("numpy", "pandas", "scikit-learn", "scikit-image", "dlib-bin", "face_recognition_models",
             "tensorflow", "keras", "joblib", "rich", "typer", "matplotlib", "pillow")
-#: Options that change how fast a run goes or where it writes, never its numbers.
-NON_RESULT_OPTIONS = ("n_jobs", "reports_dir", "cache_dir", "data_dir")
 
 
 def config_hash(config: dict) -> str:

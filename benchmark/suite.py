@@ -29,25 +29,17 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .errors import FerBenchError, os_error_text
-from .experiment import RunConfig, run_experiment
+from .experiment import run_experiment
+from .options import DATA_KEYS, SUITE_TYPES, RunConfig
 from .runs import config_hash
 
 BLOCK_KEYS = {"datasets", "models", "features", "seeds", "options"}
-#: Options a suite may set; where runs go is the suite's (or the command line's) business.
-OPTION_KEYS = {f.name for f in fields(RunConfig)} - {"dataset", "model", "features", "seed", "reports_dir"}
-#: The TOML type each option takes (bool is checked apart from int, which it subclasses in Python).
-OPTION_TYPES = {"data_dir": str, "folds": int, "inner_folds": int, "n_jobs": int, "cache_dir": str, "strict": bool,
-                "ck_frames": int, "ck_neutral": bool, "pca": (int, str), "halving_min_samples": int, "epochs": int,
-                "batch_size": int, "lr": (float, int), "patience": int, "augment": bool, "class_weights": bool,
-                "pretrained": bool}
 #: Claims of experiments being run, beside runs/ in the reports folder (hidden).
 CLAIMS_DIR = ".claims"
-#: What identifies one loaded dataset (the seed only matters for FER2013 folders without split prefixes).
-DATA_KEYS = ("dataset", "data_dir", "strict", "ck_frames", "ck_neutral", "seed")
 
 
 @dataclass(frozen=True)
@@ -124,12 +116,12 @@ def _is_list(value, kind) -> bool:
 def _options(table: dict, where: str) -> dict:
     if not isinstance(table, dict):
         raise FerBenchError(f"{where}: expected a table of options")
-    extra = set(table) - OPTION_KEYS
+    extra = set(table) - set(SUITE_TYPES)
     if extra:
         raise FerBenchError(f"{where}: unknown option {sorted(extra)[0]!r}; options are those of 'fer-bench run' "
-                            f"in snake_case ({', '.join(sorted(OPTION_KEYS | {'seeds'}))})")
+                            f"in snake_case ({', '.join(sorted(set(SUITE_TYPES) | {'seeds'}))})")
     for key, value in table.items():
-        expected = OPTION_TYPES[key]
+        expected = SUITE_TYPES[key]
         if isinstance(value, bool) != (expected is bool) or not isinstance(value, expected):
             kind = {bool: "true or false", int: "an integer", str: "a string"}.get(expected, "a number or a string")
             raise FerBenchError(f"{where}: {key} = {value!r} should be {kind}")

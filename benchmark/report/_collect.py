@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..leases import folder_is_stale
+from ..options import IDENTITY, NON_RESULT_OPTIONS
 from ..runs import INCOMPLETE_PREFIX
 
 DATASET_TITLES = {"fer2013": "FER2013", "ck+": "CK+", "synthetic": "synthetic"}
@@ -27,9 +28,9 @@ def title_of(section: str) -> str:
 REQUIRED_FILES = ("metrics.json", "config.json", "manifest.json", "predictions.csv", "splits.csv")
 REQUIRED_METRICS = ("dataset", "model", "features", "protocol", "seed", "accuracy", "macro_f1",
                     "balanced_accuracy", "per_class", "confusion_matrix", "class_names")
-#: Options that never distinguish one experiment from another in a table (seeds are aggregated).
-NOT_A_VARIANT = {"seed", "n_jobs", "reports_dir", "cache_dir", "data_dir", "config_hash", "param_grid",
-                 "model_source", "dataset", "model", "features"}
+#: Config entries that never distinguish one experiment from another in a table: options that do not change
+#: results, the experiment's identity (its own columns; seeds are aggregated) and what config.json adds.
+NOT_A_VARIANT = {*NON_RESULT_OPTIONS, *IDENTITY, "config_hash", "param_grid", "model_source"}
 #: The SVM implementation of classical runs that record none (every run before a second backend existed).
 DEFAULT_SVM_BACKEND = "libsvm"
 

@@ -1,0 +1,244 @@
+"""Every option of a run, declared once, and the validation that turns requested options into a resolved config.
+
+:data:`OPTIONS` is the single declaration: each option's type, default, help, command-line flag and role
+(whether it changes a run's numbers, whether it defines the loaded data, which model kinds it applies to,
+whether a suite may set it). Everything else derives from it: :class:`RunConfig` (a dataclass built from it),
+the ``fer-bench run`` command-line signature, the suite validator's types, the config hash (options that change
+results), the suite's data cache key (options that define the data) and the report's variant names (options
+that change results, less the experiment's identity).
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import asdict, dataclass, field, make_dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from .errors import FerBenchError
+
+ALL, CLASSICAL, DEEP = "all", "classical", "deep"
+#: Seeds go to numpy's and scikit-learn's generators, which take 0 .. 2**32 - 1.
+MAX_SEED = 2 ** 32 - 1
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a run.
+
+    ``kind`` is the TOML/Python type a suite may give (a tuple where several are accepted); ``cli_kind`` the
+    type the command line parses (paths as ``Path``); ``flags`` the command-line spelling when it is not the
+    plain ``--name`` (boolean switches, short forms). ``changes_results=False`` keeps an option out of the config
+    hash; ``defines_data`` marks what identifies a loaded dataset; ``applies_to`` names the model kind it is for;
+    ``in_suite=False`` for the experiment's identity (set by the suite's blocks) and where runs are written.
+    """
+
+    name: str
+    kind: Any
+    default: Any
+    help: str
+    cli_kind: Any = None
+    flags: tuple[str, ...] = ()
+    changes_results: bool = True
+    defines_data: bool = False
+    applies_to: str = ALL
+    in_suite: bool = True
+    on_cli: bool = True
+    required: bool = False
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("dataset", str, None, "fer2013, ck+ or synthetic.", flags=("--dataset", "-d"), defines_data=True,
+           in_suite=False, required=True),
+    Option("model", str, None, "A registered model (see 'fer-bench models').", flags=("--model", "-m"),
+           in_suite=False, required=True),
+    Option("features", Optional[str], None, "Features for classical models, joined by + (default: the model's, "
+           "hog+landmarks for the SVMs).", in_suite=False),
+    Option("data_dir", str, None, "Dataset folder or file (default: $FER_BENCH_DATA/<dataset> or "
+           "./data/<dataset>).", cli_kind=Optional[Path], changes_results=False, defines_data=True),
+    # the seed also picks FER2013's halves when the test/ folder has no split prefixes
+    Option("seed", int, 0, "Seed for folds, subsampling and models; recorded in the run.", defines_data=True,
+           in_suite=False),
+    Option("folds", int, 10, "Outer subject-independent folds (k-fold protocols)."),
+    Option("inner_folds", int, 5, "Inner grouped CV folds that select hyperparameters (k-fold)."),
+    Option("n_jobs", int, -1, "Parallel workers for features and search (-1: all cores).", changes_results=False),
+    Option("reports_dir", str, "reports", "Where runs/ is written.", cli_kind=Path, changes_results=False,
+           in_suite=False),
+    Option("cache_dir", str, None, "Feature cache (default: $FER_BENCH_CACHE or ~/.cache/fer-bench).",
+           cli_kind=Optional[Path], changes_results=False, applies_to=CLASSICAL),
+    Option("strict", bool, False, "Fail on the first unreadable image instead of skipping it.", flags=("--strict",),
+           defines_data=True),
+    Option("ck_frames", int, 3, "CK+ original release: last N frames of each labelled sequence.", defines_data=True),
+    Option("ck_neutral", bool, False, "CK+ original release: add each sequence's first frame as neutral.",
+           flags=("--ck-neutral",), defines_data=True),
+    Option("pca", (int, str), "auto", "PCA components before the SVM: auto (200 above 10,000 training images), "
+           "none, or a number.", cli_kind=str, applies_to=CLASSICAL),
+    Option("halving_min_samples", int, 3000, "FER2013 SVMs: training images in the first successive-halving "
+           "round.", applies_to=CLASSICAL, on_cli=False),
+    Option("epochs", int, None, "CNNs: maximum epochs (default: the architecture's paper).", applies_to=DEEP),
+    Option("batch_size", int, None, "CNNs: batch size (default: the paper's).", applies_to=DEEP),
+    Option("lr", (float, int), None, "CNNs: Adam learning rate (default: the paper's).", cli_kind=Optional[float],
+           applies_to=DEEP),
+    Option("patience", int, None, "CNNs: early-stopping patience on validation loss, in epochs (default: the "
+           "paper's).", applies_to=DEEP),
+    Option("augment", bool, True, "CNNs: flip, rotation, zoom and shift augmentation while training.",
+           flags=("--augment/--no-augment",), applies_to=DEEP),
+    Option("class_weights", bool, False, "CNNs: weight the loss by inverse class frequency (FER2013's rare "
+           "Disgust).", flags=("--class-weights",), applies_to=DEEP),
+    Option("pretrained", bool, False, "resnet50/xception: start from ImageNet weights (needs internet once; "
+           "default: from scratch).", flags=("--pretrained",), applies_to=DEEP),
+)
+BY_NAME = {o.name: o for o in OPTIONS}
+
+#: Options that change how fast a run goes or where it reads and writes, never its numbers (not hashed).
+NON_RESULT_OPTIONS = tuple(o.name for o in OPTIONS if not o.changes_results)
+#: What identifies one loaded dataset (a suite loads each such dataset once).
+DATA_KEYS = tuple(o.name for o in OPTIONS if o.defines_data)
+#: Options a suite's [defaults] and options tables may set, with the TOML types each accepts.
+SUITE_TYPES = {o.name: o.kind for o in OPTIONS if o.in_suite}
+#: Options that only apply to CNNs (an SVM refuses them; they resolve to None for SVMs).
+DEEP_ONLY = tuple(o.name for o in OPTIONS if o.applies_to == DEEP)
+#: An experiment's identity in a report row: shown as columns, never as a variant.
+IDENTITY = ("dataset", "model", "features", "seed")
+
+
+def _run_config_namespace() -> dict:
+    def resolved(self) -> "RunConfig":
+        """Validated and completed options; raises :class:`FerBenchError` (exit 2) for any invalid value."""
+        return resolve(self)
+
+    return {"resolved": resolved, "__doc__": (
+        "Every option of a run (fields and defaults from :data:`OPTIONS`); ``resolved()`` validates them and fills "
+        "the defaults that depend on the model and environment. Options that do not apply to the model's kind or "
+        "protocol resolve to None (pca for CNNs, epochs for SVMs, folds on FER2013's official split), so they "
+        "never change a run's config hash.")}
+
+
+RunConfig = make_dataclass(
+    "RunConfig",
+    [(o.name, o.kind if not isinstance(o.kind, tuple) else Any) if o.required else
+     (o.name, Any, field(default=o.default)) for o in OPTIONS],
+    namespace=_run_config_namespace())
+RunConfig.__module__ = __name__
+
+
+def cli_parameters() -> list[inspect.Parameter]:
+    """The ``fer-bench run`` signature, as Typer reads it: one keyword parameter per command-line option."""
+    import typer
+
+    params = []
+    for o in OPTIONS:
+        if not o.on_cli:
+            continue
+        kind = o.cli_kind or (Optional[o.kind] if o.default is None and not o.required else o.kind)
+        default = ... if o.required else o.default
+        info = typer.Option(default, *(o.flags or (o.flag,)), help=o.help)
+        params.append(inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=kind))
+    return params
+
+
+def from_cli(values: dict):
+    """A :class:`RunConfig` from the command line's values (paths as strings, as a suite gives them)."""
+    return RunConfig(**{k: str(v) if isinstance(v, Path) else v for k, v in values.items()})
+
+
+# ------------------------------------------------------------------------------------------------- validation
+
+def resolve(config):
+    """The validated, completed config; raises :class:`FerBenchError` (exit 2) naming the option."""
+    from models import get_model
+
+    from .datasets import DATASETS
+
+    if config.dataset not in DATASETS:
+        raise FerBenchError(f"unknown dataset {config.dataset!r}; choose one of {', '.join(DATASETS)}")
+    spec = get_model(config.model)
+    check_ranges(config)
+    specific = _resolve_classical(config, spec) if spec.kind == CLASSICAL else _resolve_deep(config, spec)
+    return RunConfig(**{**asdict(config), **specific, **_protocol_free(config, spec)})
+
+
+def check_ranges(config) -> None:
+    """Refuse values that cannot run, before anything is loaded (the value that runs is the value recorded)."""
+    def bad(option: str, expected: str, value) -> FerBenchError:
+        return FerBenchError(f"--{option} must be {expected}, got {value!r}")
+
+    if not _is_int(config.seed) or not 0 <= config.seed <= MAX_SEED:
+        raise bad("seed", f"an integer from 0 to {MAX_SEED:,}", config.seed)
+    for option in ("folds", "inner_folds"):
+        value = getattr(config, option)
+        if value is not None and (not _is_int(value) or value < 2):
+            raise bad(option.replace("_", "-"), "an integer of at least 2", value)
+    if not _is_int(config.n_jobs) or config.n_jobs == 0:
+        raise bad("n-jobs", "-1 (all cores), a positive number of workers, or -k (all cores but k-1)", config.n_jobs)
+    if config.ck_frames is not None and (not _is_int(config.ck_frames) or config.ck_frames < 1):
+        raise bad("ck-frames", "a positive integer", config.ck_frames)
+    if config.halving_min_samples is not None and (not _is_int(config.halving_min_samples)
+                                                   or config.halving_min_samples < 1):
+        raise FerBenchError(f"halving_min_samples must be a positive integer, got {config.halving_min_samples!r}")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _protocol_free(config, spec) -> dict:
+    """Options that cannot change this run's numbers resolve to None, so they never split an experiment in two
+    (a FER2013 run made with --folds 5 is the same experiment as one made with the default 10)."""
+    free = {}
+    if config.dataset == "fer2013":  # the official split: no outer folds; SVMs select on PublicTest
+        free["folds"] = None
+        if spec.kind == CLASSICAL:
+            free["inner_folds"] = None
+    if config.dataset != "fer2013" or spec.kind != CLASSICAL:
+        free["halving_min_samples"] = None
+    if config.dataset != "ck+":
+        free.update(ck_frames=None, ck_neutral=None)
+    return free
+
+
+def _resolve_classical(config, spec) -> dict:
+    from features import default_cache_dir, parse_features
+
+    features = config.features or spec.default_features
+    try:
+        parse_features(features)
+    except FerBenchError as exc:
+        raise FerBenchError(f"--features: {exc}") from None
+    pca = str(config.pca)
+    if pca.isascii() and pca.isdigit():
+        pca = str(int(pca))  # "0200" and 200 are the same option
+    if pca not in ("auto", "none") and not (pca.isascii() and pca.isdigit() and int(pca) > 0):
+        raise FerBenchError(f"--pca must be 'auto', 'none' or a positive number of components, got {config.pca!r}")
+    given = [BY_NAME[k].flag for k in DEEP_ONLY if getattr(config, k) not in (None, BY_NAME[k].default)]
+    if given:
+        raise FerBenchError(f"{', '.join(given)} only apply to CNNs; {config.model} is an SVM")
+    return {"features": features, "pca": pca,
+            "cache_dir": str(Path(config.cache_dir or default_cache_dir()).expanduser()),
+            **{k: None for k in DEEP_ONLY}}
+
+
+def _resolve_deep(config, spec) -> dict:
+    from models._cnn import PRETRAINABLE
+
+    if config.features not in (None, "pixels"):
+        raise FerBenchError(f"--features does not apply to {config.model}: CNNs learn from pixels")
+    if config.pretrained and config.model not in PRETRAINABLE:
+        raise FerBenchError(f"--pretrained: {config.model} has no published pretrained weights; only "
+                            f"{', '.join(PRETRAINABLE)} can load ImageNet weights")
+    out = {k: getattr(config, k) if getattr(config, k) is not None else spec.training[k]
+           for k in ("epochs", "batch_size", "lr", "patience")}
+    for key in ("epochs", "batch_size", "patience"):
+        if not _is_int(out[key]) or out[key] < (0 if key == "patience" else 1):
+            raise FerBenchError(f"{BY_NAME[key].flag} must be a positive number, got {out[key]}")
+    if not out["lr"] > 0:
+        raise FerBenchError(f"--lr must be positive, got {out['lr']}")
+    return {**out, "features": "pixels", "cache_dir": None, "pca": None, "halving_min_samples": None,
+            "augment": bool(config.augment), "class_weights": bool(config.class_weights),
+            "pretrained": bool(config.pretrained)}
