@@ -21,6 +21,20 @@ SCORES = ("accuracy", "macro_f1", "balanced_accuracy")
 TEST_SPLIT, VALIDATION_SPLIT = "PrivateTest", "PublicTest"
 
 
+def accuracy(y_true, y_pred) -> float:
+    """Share of exact matches; NaN for no predictions."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    return float(np.mean(y_true == y_pred)) if len(y_true) else float("nan")
+
+
+def macro_f1(y_true, y_pred) -> float:
+    """Macro-F1 over the classes present in y_true or y_pred (scikit-learn's default label set): a class absent
+    from a small CK+ test fold, and never predicted, is not scored as F1 = 0. NaN for no predictions."""
+    if not len(y_true):
+        return float("nan")
+    return float(f1_score(y_true, y_pred, average="macro", zero_division=0))
+
+
 def compute_metrics(y_true, y_pred, class_names) -> dict:
     """Headline scores, per-class report and confusion counts for label arrays (ints or class names)."""
     labels = list(class_names)
@@ -31,11 +45,8 @@ def compute_metrics(y_true, y_pred, class_names) -> dict:
     report = classification_report(y_true, y_pred, labels=labels, output_dict=True, zero_division=0)
     return {
         "n": int(len(y_true)),
-        "accuracy": float(np.mean(y_true == y_pred)) if len(y_true) else float("nan"),
-        # over the classes seen in y_true or y_pred (sklearn's default): a class absent from a small CK+ test
-        # fold is not scored as F1 = 0
-        "macro_f1": float(f1_score(y_true, y_pred, labels=[c for c in labels if c in set(y_true) | set(y_pred)],
-                                   average="macro", zero_division=0)) if len(y_true) else float("nan"),
+        "accuracy": accuracy(y_true, y_pred),
+        "macro_f1": macro_f1(y_true, y_pred),
         # mean recall over the classes present: sklearn's definition, without its warning on absent classes
         "balanced_accuracy": float(recall[support > 0].mean()) if support.any() else float("nan"),
         "per_class": {c: {"precision": report[c]["precision"], "recall": report[c]["recall"],

@@ -22,7 +22,7 @@ from .leases import LEASE_FILE, Lease, folder_is_stale
 from .options import NON_RESULT_OPTIONS
 
 INCOMPLETE_PREFIX = ".incomplete-"
-PACKAGES = ("numpy", "pandas", "scikit-learn", "scikit-image", "dlib-bin", "face_recognition_models",
+PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "scikit-image", "dlib-bin", "face_recognition_models",
             "tensorflow", "keras", "joblib", "rich", "typer", "matplotlib", "pillow")
 
 

@@ -15,6 +15,8 @@ from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, ParameterGrid
 
+from .evaluation import accuracy
+
 
 def grouped_grid_search(estimator, param_grid: dict, X, y, groups, *, cv, n_jobs: int = -1):
     """Fit a GridSearchCV with group-aware ``cv`` on (X, y); returns (refitted best model, best params, log)."""
@@ -59,7 +61,7 @@ def _stratified_subsample(y: np.ndarray, n: int, rng: np.random.Generator) -> np
 
 def _fit_score(estimator, params, X, y, X_val, y_val):
     model = clone(estimator).set_params(**params).fit(X, y)
-    return model, float(np.mean(model.predict(X_val) == y_val))
+    return model, accuracy(y_val, model.predict(X_val))
 
 
 def holdout_halving_search(estimator, param_grid: dict, X, y, X_val, y_val, *, seed: int = 0,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from sklearn.utils.class_weight import compute_class_weight
 
 from .errors import FerBenchError
 from .tf_setup import quiet_tensorflow
@@ -72,11 +73,11 @@ def augmenter(seed: int):
 
 
 def balanced_class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:
-    """n / (k * count): FER2013's rare Disgust class weighs as much in the loss as Happy."""
-    counts = np.bincount(labels, minlength=n_classes)
-    present = counts > 0
+    """scikit-learn's "balanced" weights, n / (k * count) over the k classes present (0 for an absent class):
+    FER2013's rare Disgust class weighs as much in the loss as Happy."""
+    present = np.unique(labels)
     weights = np.zeros(n_classes)
-    weights[present] = len(labels) / (present.sum() * counts[present])
+    weights[present] = compute_class_weight("balanced", classes=present, y=labels)
     return {int(c): float(w) for c, w in enumerate(weights)}
 
 
