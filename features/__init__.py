@@ -1,7 +1,8 @@
 """Hand-crafted face features as scikit-learn transformers: HOG, LBP and dlib landmarks."""
 
 from ._base import FeatureError, ImageTransformer
-from ._cache import CacheStatus, default_cache_dir, extract, extract_all
+from ._cache import CacheStatus, default_cache_dir
+from ._extract import extract, extract_all
 from ._hog import HOGFeatures
 from ._landmarks import LandmarkFeatures, PredictorNotFoundError, default_predictor_path
 from ._lbp import LBPFeatures

@@ -1,4 +1,4 @@
-"""Feature extraction over a whole dataset: parallel, with a progress bar, cached on disk and verified on load.
+"""The feature cache: where extracted features are stored on disk, and the checks a file passes before it is used.
 
 The cache key is the dataset fingerprint plus the extractor's class, version and hyperparameters, so any run on
 the same data with the same extractor (whatever the model or its settings) reuses the features.
@@ -16,21 +16,16 @@ import hashlib
 import json
 import os
 import socket
-import sys
 import uuid
 from contextlib import suppress
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
-from joblib import Parallel, delayed
-
-from benchmark.errors import os_error_text
 
 from ._base import ImageTransformer
 
 CACHE_FORMAT = 2
-CHUNK = 256
 
 #: What happened with the cache for one extractor, as ``extract`` reports it in ``status[name]``:
 #: ``hit`` loaded and verified; ``miss`` no cache file yet, computed and written; ``recomputed-corrupt`` the cache
@@ -40,7 +35,7 @@ CHUNK = 256
 CacheStatus = Literal["hit", "miss", "recomputed-corrupt", "unwritable", "disabled"]
 
 
-class _CorruptCache(Exception):
+class CorruptCache(Exception):
     """Why a cache file cannot be trusted, in a few words (the reason in the warning line)."""
 
 
@@ -49,7 +44,7 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("FER_BENCH_CACHE", Path.home() / ".cache" / "fer-bench")).expanduser()
 
 
-def _identity(fingerprint: str, name: str, extractor: ImageTransformer) -> dict:
+def cache_identity(fingerprint: str, name: str, extractor: ImageTransformer) -> dict:
     """What a cache file holds the features of, as plain JSON values: the key hashes it, the sidecar records it."""
     identity = {"format": CACHE_FORMAT, "fingerprint": fingerprint, "name": name,
                 "class": type(extractor).__qualname__, "version": extractor.version,
@@ -59,7 +54,7 @@ def _identity(fingerprint: str, name: str, extractor: ImageTransformer) -> dict:
 
 def cache_key(fingerprint: str, name: str, extractor: ImageTransformer) -> str:
     """20 hex digits naming the cache file of these features."""
-    blob = json.dumps(_identity(fingerprint, name, extractor), sort_keys=True)
+    blob = json.dumps(cache_identity(fingerprint, name, extractor), sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
@@ -69,7 +64,7 @@ def cache_path(cache_dir: Path, *, fingerprint: str, name: str, extractor: Image
             / f"{name}-{cache_key(fingerprint, name, extractor)}.npy")
 
 
-def _describe(X: np.ndarray) -> dict:
+def describe(X: np.ndarray) -> dict:
     """The sidecar's record of an array's content: shape, dtype and SHA-256 of its bytes."""
     return {"shape": list(X.shape), "dtype": str(X.dtype),
             "sha256": hashlib.sha256(np.ascontiguousarray(X)).hexdigest()}
@@ -79,12 +74,8 @@ def _one_line(text) -> str:
     return " ".join(str(text).split())
 
 
-def _warn_stderr(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
-
-
-def _load_verified(path: Path, *, expected: dict, first: np.ndarray, n_images: int) -> np.ndarray:
-    """The array cached at ``path`` once every check passed; raises :class:`_CorruptCache` naming the first failure.
+def load_verified(path: Path, *, expected: dict, first: np.ndarray, n_images: int) -> np.ndarray:
+    """The array cached at ``path`` once every check passed; raises :class:`CorruptCache` naming the first failure.
 
     ``expected`` is the sidecar's identity part (key and its fields). ``first`` is a fresh extraction of the first
     image (1 x D): it fixes the expected width, and the cached first row must equal it, which catches altered data
@@ -94,35 +85,35 @@ def _load_verified(path: Path, *, expected: dict, first: np.ndarray, n_images: i
     try:
         meta = json.loads(sidecar.read_text())
     except FileNotFoundError:
-        raise _CorruptCache(f"its sidecar {sidecar.name} is missing") from None
+        raise CorruptCache(f"its sidecar {sidecar.name} is missing") from None
     except (OSError, ValueError) as exc:
-        raise _CorruptCache(f"unreadable sidecar: {_one_line(exc)}") from None
+        raise CorruptCache(f"unreadable sidecar: {_one_line(exc)}") from None
     if not isinstance(meta, dict):
-        raise _CorruptCache("the sidecar is not a JSON object")
+        raise CorruptCache("the sidecar is not a JSON object")
     differs = [k for k, v in expected.items() if meta.get(k) != v]
     if differs:
-        raise _CorruptCache(f"the sidecar is for other features: {', '.join(differs)} differ")
+        raise CorruptCache(f"the sidecar is for other features: {', '.join(differs)} differ")
     try:
         X = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
-        raise _CorruptCache(f"unreadable array: {_one_line(exc)}") from None
+        raise CorruptCache(f"unreadable array: {_one_line(exc)}") from None
     want = (n_images, first.shape[1])
     if X.dtype != np.float32:
-        raise _CorruptCache(f"dtype {X.dtype}, expected float32")
+        raise CorruptCache(f"dtype {X.dtype}, expected float32")
     if X.shape != want:
-        raise _CorruptCache(f"shape {' x '.join(map(str, X.shape))}, expected {want[0]} x {want[1]}")
-    differs = [k for k, v in _describe(X).items() if meta.get(k) != v]
+        raise CorruptCache(f"shape {' x '.join(map(str, X.shape))}, expected {want[0]} x {want[1]}")
+    differs = [k for k, v in describe(X).items() if meta.get(k) != v]
     if differs:
-        raise _CorruptCache(f"the array does not match its sidecar: {', '.join(differs)} differ")
+        raise CorruptCache(f"the array does not match its sidecar: {', '.join(differs)} differ")
     n_bad = int(np.count_nonzero(~np.isfinite(X)))
     if n_bad:
-        raise _CorruptCache(f"{n_bad} NaN or infinite values")
+        raise CorruptCache(f"{n_bad} NaN or infinite values")
     if not np.allclose(X[0], first[0]):
-        raise _CorruptCache("its first row differs from a fresh extraction")
+        raise CorruptCache("its first row differs from a fresh extraction")
     return X
 
 
-def _write(path: Path, X: np.ndarray, sidecar: dict) -> None:
+def store(path: Path, X: np.ndarray, sidecar: dict) -> None:
     """Write ``X`` to ``path`` and ``sidecar`` next to it, each through a temporary file and ``os.replace``.
 
     Temporary names carry the host, the process and a uuid, so concurrent writers (processes, threads, hosts
@@ -146,76 +137,3 @@ def _write(path: Path, X: np.ndarray, sidecar: dict) -> None:
             with suppress(OSError):
                 leftover.unlink(missing_ok=True)
         raise
-
-
-def _compute(images: np.ndarray, name: str, extractor: ImageTransformer, *, image_ids: np.ndarray, n_jobs: int,
-             progress) -> np.ndarray:
-    """Features of all images, in chunks run in parallel; each image is named by ``image_ids`` in errors."""
-    starts = range(0, len(images), CHUNK)
-    task = progress.add_task(f"features: {name}", total=len(images)) if progress is not None else None
-    jobs = Parallel(n_jobs=n_jobs if len(starts) > 1 else 1, return_as="generator")(
-        delayed(extractor.transform)(images[i:i + CHUNK], image_ids=image_ids[i:i + CHUNK]) for i in starts)
-    parts = []
-    for part in jobs:
-        parts.append(part)
-        if task is not None:
-            progress.advance(task, len(part))
-    return np.concatenate(parts).astype(np.float32, copy=False)
-
-
-def extract(images: np.ndarray, name: str, extractor: ImageTransformer, *, fingerprint: str,
-            cache_dir: Path | None = None, n_jobs: int = -1, progress=None, sample_ids: np.ndarray | None = None,
-            warn: Callable[[str], None] | None = None,
-            status: dict[str, CacheStatus] | None = None) -> tuple[np.ndarray, bool]:
-    """Features of all ``images`` for one extractor; returns them and whether they came from the cache.
-
-    ``cache_dir=None`` disables the cache. A cache file is used only once verified (see the module docstring);
-    a corrupt one is recomputed and replaced, and a cache that cannot be written is done without, each with one
-    line through ``warn`` (default: ``warning: ...`` on stderr). ``status``, when given, receives
-    ``status[name]``, a :data:`CacheStatus` saying which of these happened. ``sample_ids`` (one per image) name
-    the image in a :class:`FeatureError` for a non-finite feature; by default its position in ``images``.
-    ``progress`` is an optional rich Progress to report chunks on.
-    """
-    warn = warn or _warn_stderr
-    image_ids = np.arange(len(images)) if sample_ids is None else np.asarray(sample_ids)
-    if len(image_ids) != len(images):
-        raise ValueError(f"{len(image_ids)} sample ids for {len(images)} images")
-    path = None if cache_dir is None else cache_path(cache_dir, fingerprint=fingerprint, name=name,
-                                                        extractor=extractor)
-    identity = {**_identity(fingerprint, name, extractor), "key": cache_key(fingerprint, name, extractor)}
-    state, X = ("disabled" if path is None else "miss"), None
-    if path is not None and path.is_file():
-        try:
-            X = _load_verified(path, expected=identity, n_images=len(images),
-                               first=extractor.transform(images[:1], image_ids=image_ids[:1]))
-            state = "hit"
-        except _CorruptCache as exc:
-            warn(f"cache file {path} is corrupt ({exc}); recomputing")
-            state = "recomputed-corrupt"
-    if X is None:
-        X = _compute(images, name, extractor, image_ids=image_ids, n_jobs=n_jobs, progress=progress)
-        if path is not None:
-            try:
-                _write(path, X, {**identity, **_describe(X)})
-            except OSError as exc:
-                warn(f"cannot write the feature cache at {path} ({os_error_text(exc)}); continuing without it")
-                state = "unwritable"
-    if status is not None:
-        status[name] = state
-    return X, state == "hit"
-
-
-def extract_all(images: np.ndarray, extractors: list[tuple[str, ImageTransformer]], *, fingerprint: str,
-                cache_dir: Path | None = None, n_jobs: int = -1, progress=None, sample_ids: np.ndarray | None = None,
-                warn: Callable[[str], None] | None = None,
-                status: dict[str, CacheStatus] | None = None) -> tuple[np.ndarray, dict[str, bool]]:
-    """Concatenated features of several extractors, each cached on its own; plus {name: came-from-cache}.
-
-    The keyword arguments are :func:`extract`'s, passed to each extractor; ``status`` gets one entry per name.
-    """
-    blocks, cached = [], {}
-    for name, extractor in extractors:
-        X, cached[name] = extract(images, name, extractor, fingerprint=fingerprint, cache_dir=cache_dir,
-                                  n_jobs=n_jobs, progress=progress, sample_ids=sample_ids, warn=warn, status=status)
-        blocks.append(X)
-    return np.hstack(blocks), cached

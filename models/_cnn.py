@@ -1,4 +1,4 @@
-"""CNNs trained from pixels, each built as published (see ``shared/reference/literature.md``).
+"""CNNs trained from pixels, each built as published (each registration cites its paper in ``source``).
 
 Every builder takes the number of classes and the dataset name (for architectures with per-dataset variants)
 and returns an uncompiled Keras model on 48 x 48 x 1 inputs scaled to [0, 1]. The output softmax is always

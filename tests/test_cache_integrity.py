@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import features._cache as cache_module
+import features._extract as extract_module
 from benchmark.errors import FerBenchError
 from features import (FeatureError, HOGFeatures, ImageTransformer, LandmarkFeatures, PredictorNotFoundError,
                       UnknownFeatureError, extract, extract_all, parse_features)
@@ -56,7 +57,7 @@ def rewrite_sidecar_for(npy: Path, X: np.ndarray) -> None:
     """Make the sidecar describe ``X`` (shape, dtype, hash) as a careless or concurrent writer would."""
     sidecar = npy.with_suffix(".json")
     meta = json.loads(sidecar.read_text())
-    meta.update(cache_module._describe(X))
+    meta.update(cache_module.describe(X))
     sidecar.write_text(json.dumps(meta))
 
 
@@ -69,7 +70,7 @@ def assert_recomputed(cache: Path, images, fresh, reason: str):
     assert (hit, status) == (False, "recomputed-corrupt")
     np.testing.assert_array_equal(X, fresh)
     np.testing.assert_array_equal(np.load(npy), fresh)  # the file was replaced
-    assert json.loads(sidecar.read_text())["sha256"] == cache_module._describe(fresh)["sha256"]
+    assert json.loads(sidecar.read_text())["sha256"] == cache_module.describe(fresh)["sha256"]
     X, hit, status, warnings = run_hog(cache, images)
     assert (hit, status, warnings) == (True, "hit", [])
     np.testing.assert_array_equal(X, fresh)
@@ -180,7 +181,7 @@ def test_sidecar_records_what_the_array_is(tmp_path, faces, fresh_hog):
     npy, sidecar = cache_files(cache)
     meta = json.loads(sidecar.read_text())
     assert meta["shape"] == [100, 900] and meta["dtype"] == "float32"
-    assert meta["sha256"] == cache_module._describe(fresh_hog)["sha256"]
+    assert meta["sha256"] == cache_module.describe(fresh_hog)["sha256"]
     assert meta["format"] == cache_module.CACHE_FORMAT and meta["version"] == HOGFeatures.version == 1
     assert (meta["fingerprint"], meta["name"], meta["class"]) == (FINGERPRINT, "hog", "HOGFeatures")
     assert meta["params"] == HOGFeatures().get_params() and npy.stem.endswith(meta["key"])
@@ -296,7 +297,7 @@ def test_extractor_producing_non_finite_features_raises_feature_error(tmp_path, 
     images, ids = faces
     images = images.copy()
     images[17] = 0
-    monkeypatch.setattr(cache_module, "CHUNK", 10)
+    monkeypatch.setattr(extract_module, "CHUNK", 10)
     cache = tmp_path / "cache"
     with pytest.raises(FeatureError) as caught:
         extract_all(images, [("blank", _BlankIsNaN(value))], fingerprint=FINGERPRINT, cache_dir=cache, n_jobs=1,
