@@ -198,17 +198,15 @@ def datasets(
 def _describe_dataset(name: str, data_dir: Optional[Path], *, ck_frames: int, ck_neutral: bool, only: bool) -> None:
     """One dataset's block of ``fer-bench datasets``: where, layout, counts per class and split against the
     expected, notes, diagnostics and warnings; an unusable one is one error line when it is the only one asked."""
-    from .datasets import DATASETS, default_data_dir, detect_layout, load_dataset
-    from .datasets._registry import EXPECTED_SPLIT_SIZES, EXPECTED_TOTALS, check_name
+    from .datasets import dataset_entry, default_data_dir, detect_layout, load_dataset
     from .experiment import dataset_warnings
 
-    check_name(name)
+    entry = dataset_entry(name)
     path = data_dir or default_data_dir(name)
-    title = f"[bold]{name}[/]: {DATASETS[name][0]}"
+    title = f"[bold]{name}[/]: {entry.description}"
     try:
-        layout, where = detect_layout(name, path)
-        ds = load_dataset(name, where if name != "synthetic" else None, ck_frames=ck_frames,
-                          ck_neutral=ck_neutral)
+        layout, _ = detect_layout(name, path)
+        ds = load_dataset(name, path, ck_frames=ck_frames, ck_neutral=ck_neutral)
     except FerBenchError as exc:
         if only:  # the one dataset asked for: one error line, exit 2
             _fail(str(exc))
@@ -225,7 +223,7 @@ def _describe_dataset(name: str, data_dir: Optional[Path], *, ck_frames: int, ck
         table.add_column(c, justify="right")
     table.add_column("total", justify="right")
     table.add_column("expected", justify="right")
-    expected = {**EXPECTED_SPLIT_SIZES.get(name, {}), "all": EXPECTED_TOTALS.get(name)}
+    expected = {**entry.expected_splits, "all": entry.expected_total}
     for split, counts in ds.counts().items():
         total = sum(counts.values())
         exp = expected.get(split)

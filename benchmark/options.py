@@ -151,17 +151,23 @@ def from_cli(values: dict):
 # ------------------------------------------------------------------------------------------------- validation
 
 def resolve(config):
-    """The validated, completed config; raises :class:`FerBenchError` (exit 2) naming the option."""
+    """The validated, completed config; raises :class:`FerBenchError` (exit 2) naming the option.
+
+    The model's kind fills in and checks its own options; options the protocol or the dataset does not use
+    resolve to None, so they never split an experiment in two (a FER2013 run made with --folds 5 is the same
+    experiment as one made with the default 10)."""
     from models import get_model
 
-    from .datasets import DATASETS
+    from .datasets import dataset_entry
+    from .kinds import kind_of
+    from .protocols import protocol_class
 
-    if config.dataset not in DATASETS:
-        raise FerBenchError(f"unknown dataset {config.dataset!r}; choose one of {', '.join(DATASETS)}")
+    entry = dataset_entry(config.dataset)
     spec = get_model(config.model)
+    kind = kind_of(spec)
     check_ranges(config)
-    specific = _resolve_classical(config, spec) if spec.kind == CLASSICAL else _resolve_deep(config, spec)
-    return RunConfig(**{**asdict(config), **specific, **_protocol_free(config, spec)})
+    unused = (*protocol_class(entry.protocol).unused_options(kind.selects_by_search), *entry.unused_options())
+    return RunConfig(**{**asdict(config), **kind.resolve(config, spec), **{k: None for k in unused}})
 
 
 def check_ranges(config) -> None:
@@ -169,76 +175,21 @@ def check_ranges(config) -> None:
     def bad(option: str, expected: str, value) -> FerBenchError:
         return FerBenchError(f"--{option} must be {expected}, got {value!r}")
 
-    if not _is_int(config.seed) or not 0 <= config.seed <= MAX_SEED:
+    if not is_int(config.seed) or not 0 <= config.seed <= MAX_SEED:
         raise bad("seed", f"an integer from 0 to {MAX_SEED:,}", config.seed)
     for option in ("folds", "inner_folds"):
         value = getattr(config, option)
-        if value is not None and (not _is_int(value) or value < 2):
+        if value is not None and (not is_int(value) or value < 2):
             raise bad(option.replace("_", "-"), "an integer of at least 2", value)
-    if not _is_int(config.n_jobs) or config.n_jobs == 0:
+    if not is_int(config.n_jobs) or config.n_jobs == 0:
         raise bad("n-jobs", "-1 (all cores), a positive number of workers, or -k (all cores but k-1)", config.n_jobs)
-    if config.ck_frames is not None and (not _is_int(config.ck_frames) or config.ck_frames < 1):
+    if config.ck_frames is not None and (not is_int(config.ck_frames) or config.ck_frames < 1):
         raise bad("ck-frames", "a positive integer", config.ck_frames)
-    if config.halving_min_samples is not None and (not _is_int(config.halving_min_samples)
+    if config.halving_min_samples is not None and (not is_int(config.halving_min_samples)
                                                    or config.halving_min_samples < 1):
         raise FerBenchError(f"halving_min_samples must be a positive integer, got {config.halving_min_samples!r}")
 
 
-def _is_int(value) -> bool:
+def is_int(value) -> bool:
+    """An integer (Python or numpy), and not a bool (which Python counts as one)."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _protocol_free(config, spec) -> dict:
-    """Options that cannot change this run's numbers resolve to None, so they never split an experiment in two
-    (a FER2013 run made with --folds 5 is the same experiment as one made with the default 10)."""
-    free = {}
-    if config.dataset == "fer2013":  # the official split: no outer folds; SVMs select on PublicTest
-        free["folds"] = None
-        if spec.kind == CLASSICAL:
-            free["inner_folds"] = None
-    if config.dataset != "fer2013" or spec.kind != CLASSICAL:
-        free["halving_min_samples"] = None
-    if config.dataset != "ck+":
-        free.update(ck_frames=None, ck_neutral=None)
-    return free
-
-
-def _resolve_classical(config, spec) -> dict:
-    from features import default_cache_dir, parse_features
-
-    features = config.features or spec.default_features
-    try:
-        parse_features(features)
-    except FerBenchError as exc:
-        raise FerBenchError(f"--features: {exc}") from None
-    pca = str(config.pca)
-    if pca.isascii() and pca.isdigit():
-        pca = str(int(pca))  # "0200" and 200 are the same option
-    if pca not in ("auto", "none") and not (pca.isascii() and pca.isdigit() and int(pca) > 0):
-        raise FerBenchError(f"--pca must be 'auto', 'none' or a positive number of components, got {config.pca!r}")
-    given = [BY_NAME[k].flag for k in DEEP_ONLY if getattr(config, k) not in (None, BY_NAME[k].default)]
-    if given:
-        raise FerBenchError(f"{', '.join(given)} only apply to CNNs; {config.model} is an SVM")
-    return {"features": features, "pca": pca,
-            "cache_dir": str(Path(config.cache_dir or default_cache_dir()).expanduser()),
-            **{k: None for k in DEEP_ONLY}}
-
-
-def _resolve_deep(config, spec) -> dict:
-    from models._cnn import PRETRAINABLE
-
-    if config.features not in (None, "pixels"):
-        raise FerBenchError(f"--features does not apply to {config.model}: CNNs learn from pixels")
-    if config.pretrained and config.model not in PRETRAINABLE:
-        raise FerBenchError(f"--pretrained: {config.model} has no published pretrained weights; only "
-                            f"{', '.join(PRETRAINABLE)} can load ImageNet weights")
-    out = {k: getattr(config, k) if getattr(config, k) is not None else spec.training[k]
-           for k in ("epochs", "batch_size", "lr", "patience")}
-    for key in ("epochs", "batch_size", "patience"):
-        if not _is_int(out[key]) or out[key] < (0 if key == "patience" else 1):
-            raise FerBenchError(f"{BY_NAME[key].flag} must be a positive number, got {out[key]}")
-    if not out["lr"] > 0:
-        raise FerBenchError(f"--lr must be positive, got {out['lr']}")
-    return {**out, "features": "pixels", "cache_dir": None, "pca": None, "halving_min_samples": None,
-            "augment": bool(config.augment), "class_weights": bool(config.class_weights),
-            "pretrained": bool(config.pretrained)}

@@ -1,10 +1,16 @@
 """Evaluation protocols: which images fit, which select hyperparameters, which are reported.
 
-- ``official-split`` (FER2013): fit on Training, select on PublicTest, report PrivateTest. PrivateTest is
-  never passed to any selection step.
-- ``subject-kfold`` (CK+, synthetic): stratified k-fold grouped by subject; hyperparameters are selected by an
-  inner grouped CV inside each training fold. Folds depend only on labels, subjects, seed and k, so every model
-  run on the same dataset and seed gets identical folds.
+Each protocol is a class that owns everything that depends on it: its recorded name, how predictions and splits
+name a sample's part, which parts a fitted model predicts, how each kind of model selects without test data (and
+how that is worded), which options do not apply to it, and how the report captions and compares its results.
+
+- :class:`OfficialSplit` (``official-split``, FER2013): fit on Training, select on PublicTest, report
+  PrivateTest. PrivateTest is never passed to any selection step.
+- :class:`SubjectKFold` (``subject-kfold``, CK+, synthetic): stratified k-fold grouped by subject; hyperparameters
+  are selected by an inner grouped CV inside each training fold. Folds depend only on labels, subjects, seed and
+  k, so every model run on the same dataset and seed gets identical folds.
+
+A new protocol (a cross-dataset one, say) is one more subclass registered in :data:`PROTOCOLS`.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import hashlib
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -38,89 +45,180 @@ class Fold:
 
 @dataclass(frozen=True)
 class Protocol:
-    kind: str
+    """The folds of one protocol on one dataset, and what the protocol decides (class attributes and methods).
+
+    ``name`` is what run folders record (``metrics.json["protocol"]``); ``column`` names a sample's part in
+    ``splits.csv`` and ``predictions.csv``; ``per_fold`` says whether results and chosen hyperparameters come
+    per fold. ``selection`` words how each model kind selects without test data.
+    """
+
     folds: tuple[Fold, ...]
     seed: int
     description: str
-    column: str  # "split" or "fold": how splits.csv and predictions.csv name a sample's part
-    title: str = ""  # how the console names it: "official split", "unofficial split", "subject k-fold"
+    title: str  # how the console names it: "official split", "unofficial split", "subject k-fold"
+
+    name: ClassVar[str]
+    column: ClassVar[str]
+    per_fold: ClassVar[bool]
+    selection: ClassVar[dict[str, str]]
 
     def assignments(self, dataset: Dataset) -> pd.DataFrame:
-        """One row per sample: sample_id, subject, label and its fold (k-fold) or split (official)."""
-        part = np.empty(len(dataset), dtype=object)
-        if self.kind == "official-split":
-            part[:] = dataset.splits
-        else:
-            for fold in self.folds:
-                part[fold.test] = fold.name
+        """One row per sample: sample_id, subject, label and its part (fold or split)."""
         return pd.DataFrame({
             "sample_id": dataset.sample_ids,
             "subject": dataset.subjects if dataset.subjects is not None else "",
             "label": np.asarray(dataset.class_names)[dataset.labels],
-            self.column: part,
+            self.column: self._parts(dataset),
         })
 
-    def scored_parts(self, fold: Fold) -> list[tuple[np.ndarray, str]]:
-        """The parts of ``fold`` a fitted model predicts, with the name predictions.csv gives each: the
-        validation part first where there is one (FER2013's PublicTest), then the test part (PrivateTest, or the
-        fold's name on k-fold protocols)."""
-        test = (fold.test, fold.name if self.kind == "subject-kfold" else "PrivateTest")
-        return [(fold.val, "PublicTest"), test] if self.kind == "official-split" else [test]
+    def _parts(self, dataset: Dataset) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def scored_parts(self, fold: Fold) -> list[tuple[np.ndarray, str]]:  # pragma: no cover - abstract
+        """The parts of ``fold`` a fitted model predicts, each with the name predictions.csv gives it."""
+        raise NotImplementedError
+
+    def progress_label(self, fold: Fold) -> str:  # pragma: no cover - abstract
+        """What a training progress bar calls this fold."""
+        raise NotImplementedError
 
     def fingerprint(self, dataset: Dataset) -> str:
         """SHA-256 of the assignment table: equal fingerprints mean identical splits."""
         table = self.assignments(dataset)
         return hashlib.sha256(table.to_csv(index=False).encode()).hexdigest()
 
-    def summary(self, dataset: Dataset) -> dict:
-        return {"kind": self.kind, "description": self.description, "seed": self.seed, "n_folds": len(self.folds),
+    def summary(self, dataset: Dataset, kind: str | None = None) -> dict:
+        """What a manifest records about the protocol (``kind``: and how a model of that kind selected)."""
+        return {"kind": self.name, "description": self.description, "seed": self.seed, "n_folds": len(self.folds),
                 "fingerprint": self.fingerprint(dataset),
                 "sizes": {f.name: {"train": len(f.train), "val": None if f.val is None else len(f.val),
-                                   "test": len(f.test)} for f in self.folds}}
+                                   "test": len(f.test)} for f in self.folds},
+                **({"selection": self.selection[kind]} if kind else {})}
+
+    @staticmethod
+    def unused_options(selects_by_search: bool) -> tuple[str, ...]:  # pragma: no cover - abstract
+        """Options that cannot change a run under this protocol (they resolve to None, so they never split an
+        experiment in two); ``selects_by_search`` is true for models that search a grid (the SVMs)."""
+        raise NotImplementedError
 
 
-def make_protocol(dataset: Dataset, *, seed: int = 0, folds: int = 10) -> Protocol:
+class OfficialSplit(Protocol):
+    """FER2013's official split: fit on Training, select on PublicTest, report PrivateTest."""
+
+    name = "official-split"
+    column = "split"
+    per_fold = False
+    selection = {"classical": "successive-halving grid search scored on PublicTest",
+                 "deep": "early stopping and checkpoint on PublicTest"}
+
+    def _parts(self, dataset: Dataset) -> np.ndarray:
+        return np.asarray(dataset.splits, dtype=object)
+
+    def scored_parts(self, fold: Fold) -> list[tuple[np.ndarray, str]]:
+        """PublicTest (the validation figure) first, then PrivateTest (the reported one)."""
+        return [(fold.val, "PublicTest"), (fold.test, "PrivateTest")]
+
+    def progress_label(self, fold: Fold) -> str:
+        return "Training"
+
+    @staticmethod
+    def unused_options(selects_by_search: bool) -> tuple[str, ...]:
+        # no outer folds; a grid search selects on PublicTest, so its inner folds never run (CNNs keep theirs in
+        # the config, as they always did, so their config hashes, and resumed suites, stay as they were)
+        return ("folds", "inner_folds") if selects_by_search else ("folds",)
+
+    @classmethod
+    def build(cls, dataset: Dataset, *, seed: int = 0, folds: int | None = None) -> "OfficialSplit":
+        idx = {name: np.flatnonzero(dataset.splits == name) for name in OFFICIAL_SPLITS}
+        for name, members in idx.items():
+            if len(members) == 0:
+                raise FerBenchError(f"{dataset.root}: the {name} split is empty; FER2013 needs Training, "
+                                    f"PublicTest and PrivateTest")
+        fold = Fold("PrivateTest", train=idx["Training"], val=idx["PublicTest"], test=idx["PrivateTest"])
+        check_independence(dataset, [fold])
+        if getattr(dataset, "split_is_official", True) is False:
+            return cls((fold,), seed, "NOT the official split: the test images carry no PublicTest_/PrivateTest_ "
+                       "prefixes and were halved at random (seeded); fit on Training, select on the PublicTest "
+                       "half, report the PrivateTest half", "unofficial split")
+        return cls((fold,), seed, "fit on Training, select on PublicTest, report PrivateTest", "official split")
+
+
+class SubjectKFold(Protocol):
+    """Stratified k-fold grouped by subject, selection inside each training fold."""
+
+    name = "subject-kfold"
+    column = "fold"
+    per_fold = True
+    selection = {"classical": "inner grouped CV selects hyperparameters",
+                 "deep": "a subject-grouped validation split of each training fold drives early stopping and "
+                         "checkpoint"}
+
+    def _parts(self, dataset: Dataset) -> np.ndarray:
+        part = np.empty(len(dataset), dtype=object)
+        for fold in self.folds:
+            part[fold.test] = fold.name
+        return part
+
+    def scored_parts(self, fold: Fold) -> list[tuple[np.ndarray, str]]:
+        return [(fold.test, fold.name)]
+
+    def progress_label(self, fold: Fold) -> str:
+        return fold.name
+
+    @staticmethod
+    def unused_options(selects_by_search: bool) -> tuple[str, ...]:
+        return ("halving_min_samples",)
+
+    @classmethod
+    def build(cls, dataset: Dataset, *, seed: int = 0, folds: int | None = 10) -> "SubjectKFold":
+        if dataset.subjects is None:
+            raise FerBenchError(f"{dataset.name}: has neither an official split nor subject ids; cannot build an "
+                                f"honest protocol")
+        folds = 10 if folds is None else folds
+        n_subjects = len(np.unique(dataset.subjects))
+        if folds < 2:
+            raise FerBenchError(f"--folds must be at least 2, got {folds}")
+        if n_subjects < folds:
+            raise FerBenchError(f"{dataset.name}: {n_subjects} subjects cannot fill {folds} subject-independent "
+                                f"folds; use --folds {n_subjects} or fewer")
+        splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+        with _quiet_stratification():
+            out = tuple(Fold(f"fold-{k}", train=np.sort(tr), test=np.sort(te))
+                        for k, (tr, te) in enumerate(splitter.split(np.zeros(len(dataset)), dataset.labels,
+                                                                     dataset.subjects)))
+        check_independence(dataset, out)
+        for fold in out:  # the inner CV (or a CNN's validation carve-out) splits each training part by subject
+            n_train_subjects = len(np.unique(dataset.subjects[fold.train]))
+            if n_train_subjects < 2:
+                raise FerBenchError(f"{dataset.name}: {fold.name} has {n_train_subjects} subject in its training "
+                                    f"part; selection inside it needs at least 2: use fewer --folds")
+        return cls(out, seed, f"{folds}-fold stratified, grouped by subject (seed {seed})", "subject k-fold")
+
+
+#: Every protocol by the name run folders record.
+PROTOCOLS: dict[str, type[Protocol]] = {p.name: p for p in (OfficialSplit, SubjectKFold)}
+
+
+def protocol_class(name: str) -> type[Protocol]:
+    """The protocol a run folder names (``metrics.json["protocol"]``)."""
+    try:
+        return PROTOCOLS[name]
+    except KeyError:
+        raise FerBenchError(f"unknown protocol {name!r}; known: {', '.join(PROTOCOLS)}") from None
+
+
+def make_protocol(dataset: Dataset, *, seed: int = 0, folds: int | None = 10) -> Protocol:
     """The honest protocol for ``dataset``: its official split where it has one, else subject k-fold."""
-    if dataset.splits is not None:
-        return official_split(dataset, seed=seed)
-    if dataset.subjects is None:
-        raise FerBenchError(f"{dataset.name}: has neither an official split nor subject ids; cannot build an "
-                            f"honest protocol")
-    return subject_kfold(dataset, seed=seed, folds=folds)
+    cls = OfficialSplit if dataset.splits is not None else SubjectKFold
+    return cls.build(dataset, seed=seed, folds=folds)
 
 
-def official_split(dataset: Dataset, *, seed: int = 0) -> Protocol:
-    idx = {name: np.flatnonzero(dataset.splits == name) for name in OFFICIAL_SPLITS}
-    for name, members in idx.items():
-        if len(members) == 0:
-            raise FerBenchError(f"{dataset.root}: the {name} split is empty; FER2013 needs Training, PublicTest "
-                                f"and PrivateTest")
-    fold = Fold("PrivateTest", train=idx["Training"], val=idx["PublicTest"], test=idx["PrivateTest"])
-    check_independence(dataset, [fold])
-    if getattr(dataset, "split_is_official", True) is False:
-        return Protocol("official-split", (fold,), seed,
-                        "NOT the official split: the test images carry no PublicTest_/PrivateTest_ prefixes and were "
-                        "halved at random (seeded); fit on Training, select on the PublicTest half, report the "
-                        "PrivateTest half", column="split", title="unofficial split")
-    return Protocol("official-split", (fold,), seed, "fit on Training, select on PublicTest, report PrivateTest",
-                    column="split", title="official split")
+def official_split(dataset: Dataset, *, seed: int = 0) -> OfficialSplit:
+    return OfficialSplit.build(dataset, seed=seed)
 
 
-def subject_kfold(dataset: Dataset, *, seed: int = 0, folds: int = 10) -> Protocol:
-    n_subjects = len(np.unique(dataset.subjects))
-    if folds < 2:
-        raise FerBenchError(f"--folds must be at least 2, got {folds}")
-    if n_subjects < folds:
-        raise FerBenchError(f"{dataset.name}: {n_subjects} subjects cannot fill {folds} subject-independent folds; "
-                            f"use --folds {n_subjects} or fewer")
-    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    with _quiet_stratification():
-        out = tuple(Fold(f"fold-{k}", train=np.sort(tr), test=np.sort(te))
-                    for k, (tr, te) in enumerate(splitter.split(np.zeros(len(dataset)), dataset.labels,
-                                                                 dataset.subjects)))
-    check_independence(dataset, out)
-    return Protocol("subject-kfold", out, seed, f"{folds}-fold stratified, grouped by subject (seed {seed})",
-                    column="fold", title="subject k-fold")
+def subject_kfold(dataset: Dataset, *, seed: int = 0, folds: int = 10) -> SubjectKFold:
+    return SubjectKFold.build(dataset, seed=seed, folds=folds)
 
 
 def check_independence(dataset: Dataset, folds) -> None:

@@ -133,13 +133,10 @@ def describe(config: RunConfig) -> str:
     model's defaults, e.g. "fer2013 mini-xception pixels seed 0 (class_weights)"."""
     from models import get_model
 
+    from .kinds import kind_of
+
     spec = get_model(config.model)
-    parts = [f"{k}={getattr(config, k)}" for k in ("epochs", "batch_size", "lr", "patience")
-             if spec.kind == "deep" and getattr(config, k) != spec.training.get(k)]
-    parts += [name for name, on in (("no augment", config.augment is False), ("class_weights", config.class_weights),
-                                    ("pretrained", config.pretrained)) if on]
-    if spec.kind == "classical" and config.pca not in (None, "auto"):
-        parts.append(f"pca={config.pca}")
+    parts = kind_of(spec).describe(config, spec)
     return (f"{config.dataset:9s} {config.model:14s} {config.features:14s} seed {config.seed}"
             + (f" ({', '.join(parts)})" if parts else ""))
 
@@ -217,7 +214,7 @@ def check_suite(suite: Suite, data: "_DataCache") -> None:
     for config in suite.configs:
         dataset = data.get(config)
         try:
-            check_data_limits(config, dataset, make_protocol(dataset, seed=config.seed, folds=config.folds or 10))
+            check_data_limits(config, dataset, make_protocol(dataset, seed=config.seed, folds=config.folds))
         except FerBenchError as exc:
             raise FerBenchError(f"{suite.path}: {describe(config).strip()}: {exc}") from None
 

@@ -35,8 +35,9 @@ def _softmax_head(x, n_classes: int, layers):
     "cnn-patil", kind="deep",
     description="Patil's thesis CNN: 4 double-conv blocks 64-512 (3x1 kernels), BN, dropout; dense 512 (+256 on CK+)",
     training={"epochs": 25, "batch_size": 32, "lr": 0.01, "patience": 5, "min_delta": 1e-4},
-    source="Patil, MSc thesis, CSUN 2023 (3,931,975 params FER2013 variant, 4,062,535 CK+ variant)")
-def cnn_patil(*, n_classes: int = 7, dataset: str = "fer2013", pretrained: bool = False):
+    source="Patil, MSc thesis, CSUN 2023 (3,931,975 params FER2013 variant, 4,062,535 CK+ variant)",
+    variants={"ck+": {"dense": (512, 256)}})
+def cnn_patil(*, n_classes: int = 7, dense: tuple[int, ...] = (512,), pretrained: bool = False):
     """The published layer table; 3-tap (3, 1) kernels reproduce its parameter counts exactly."""
     keras, layers = _layers()
     inputs = keras.Input(INPUT_SHAPE)
@@ -49,7 +50,7 @@ def cnn_patil(*, n_classes: int = 7, dataset: str = "fer2013", pretrained: bool 
         x = layers.MaxPooling2D(2)(x)
         x = layers.Dropout(0.25)(x)
     x = layers.Flatten()(x)
-    for units in ((512, 256) if dataset == "ck+" else (512,)):
+    for units in dense:
         x = layers.Dense(units)(x)
         x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
         x = layers.Activation("relu")(x)
@@ -62,7 +63,7 @@ def cnn_patil(*, n_classes: int = 7, dataset: str = "fer2013", pretrained: bool 
     description="Vulpe-Grigorasi & Grigore's random-search CNN: conv 256, 512, 384, 192, 384 (3x3), dense 256",
     training={"epochs": 100, "batch_size": 128, "lr": 1e-3, "patience": 10, "min_delta": 0.0},
     source="Vulpe-Grigorasi & Grigore, ATEE 2021 (5,173,959 params)")
-def cnn_hpo(*, n_classes: int = 7, dataset: str = "fer2013", pretrained: bool = False):
+def cnn_hpo(*, n_classes: int = 7, pretrained: bool = False):
     keras, layers = _layers()
     inputs = keras.Input(INPUT_SHAPE)
     x = layers.Conv2D(256, 3, padding="same", activation="relu")(inputs)
@@ -83,7 +84,7 @@ def cnn_hpo(*, n_classes: int = 7, dataset: str = "fer2013", pretrained: bool = 
     description="Shrivastava's 4-layer GELU CNN: conv 128, 256, 512, 512 with pool + dropout 0.4; dense 256, 512",
     training={"epochs": 100, "batch_size": 64, "lr": 1e-3, "patience": 10, "min_delta": 0.0},
     source="Shrivastava (seed paper); no batch-norm, as the paper found it overfits")
-def cnn_gelu(*, n_classes: int = 7, dataset: str = "fer2013", pretrained: bool = False):
+def cnn_gelu(*, n_classes: int = 7, pretrained: bool = False):
     keras, layers = _layers()
     inputs = keras.Input(INPUT_SHAPE)
     x = inputs
@@ -102,7 +103,7 @@ def cnn_gelu(*, n_classes: int = 7, dataset: str = "fer2013", pretrained: bool =
     description="Arriaga et al.'s mini-Xception: residual depthwise-separable blocks 16-128, global pooling (~58k)",
     training={"epochs": 100, "batch_size": 32, "lr": 1e-3, "patience": 50, "min_delta": 0.0},
     source="Arriaga, Ploger, Valdenegro 2017 (face_classification mini_XCEPTION, l2 0.01)")
-def mini_xception(*, n_classes: int = 7, dataset: str = "fer2013", pretrained: bool = False):
+def mini_xception(*, n_classes: int = 7, pretrained: bool = False):
     keras, layers = _layers()
     l2 = keras.regularizers.L2(0.01)
     inputs = keras.Input(INPUT_SHAPE)
@@ -134,7 +135,7 @@ def mini_xception(*, n_classes: int = 7, dataset: str = "fer2013", pretrained: b
     description="Khaireddin & Chen's VGG variant: 4 stages of two 3x3 conv + BN + ReLU (64-512), dense 4096 x 2",
     training={"epochs": 300, "batch_size": 64, "lr": 1e-3, "patience": 20, "min_delta": 0.0},
     source="Khaireddin & Chen 2021 (paper trains with SGD + Nesterov; fer-bench uses Adam for every CNN)")
-def vgg_fer(*, n_classes: int = 7, dataset: str = "fer2013", pretrained: bool = False):
+def vgg_fer(*, n_classes: int = 7, pretrained: bool = False):
     keras, layers = _layers()
     inputs = keras.Input(INPUT_SHAPE)
     x = inputs
@@ -189,20 +190,16 @@ _BACKBONE_TRAINING = {"epochs": 60, "batch_size": 64, "lr": 1e-3, "patience": 10
 @register_model(
     "resnet50", kind="deep",
     description="keras.applications ResNet50 (from scratch, or --pretrained ImageNet) + dense 1000 head",
-    training=_BACKBONE_TRAINING,
+    training=_BACKBONE_TRAINING, pretrainable=True,
     source="Deshmukh & Yadav (seed paper; their batch 785 is lowered to 64 to fit workstation memory)")
-def resnet50(*, n_classes: int = 7, dataset: str = "fer2013", pretrained: bool = False):
+def resnet50(*, n_classes: int = 7, pretrained: bool = False):
     return _backbone("ResNet50", n_classes, pretrained)
 
 
 @register_model(
     "xception", kind="deep",
     description="keras.applications Xception (from scratch, or --pretrained ImageNet) + dense 1000 head",
-    training=_BACKBONE_TRAINING,
+    training=_BACKBONE_TRAINING, pretrainable=True,
     source="Deshmukh & Yadav (seed paper; their batch 785 is lowered to 64 to fit workstation memory)")
-def xception(*, n_classes: int = 7, dataset: str = "fer2013", pretrained: bool = False):
+def xception(*, n_classes: int = 7, pretrained: bool = False):
     return _backbone("Xception", n_classes, pretrained)
-
-
-#: Architectures that can load ImageNet weights with ``--pretrained``.
-PRETRAINABLE = ("resnet50", "xception")

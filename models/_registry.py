@@ -15,32 +15,48 @@ class ModelSpec:
     ``param_grid`` is plain data (scikit-learn grid syntax, keys ``step__param``); ``default_features`` is the
     feature spec a classical model uses when ``--features`` is not given (None for models on pixels).
     ``training`` holds a deep model's published training defaults (epochs, batch_size, lr, patience), also
-    plain data; ``source`` cites where the architecture comes from.
+    plain data; ``source`` cites where the architecture comes from. ``variants`` maps a dataset name to the
+    factory arguments of a published per-dataset variant (e.g. a wider head on CK+); ``pretrainable`` says
+    whether ``--pretrained`` can load published weights. ``kind`` names one of :data:`KIND_NAMES`, whose class
+    (``benchmark.kinds``) says how the model is fitted.
     """
 
     name: str
     kind: str
     description: str
-    build: Callable
+    factory: Callable
     param_grid: dict = field(default_factory=dict)
     default_features: str | None = None
     training: dict = field(default_factory=dict)
     source: str = ""
+    variants: dict = field(default_factory=dict)
+    pretrainable: bool = False
+
+    def build(self, *, dataset: str | None = None, **kwargs):
+        """The model, built with the factory's arguments plus this dataset's published variant (if any)."""
+        return self.factory(**kwargs, **self.variants.get(dataset, {}))
+
+
+#: The model kinds a registration may name (how each is fitted lives in ``benchmark.kinds``).
+KIND_NAMES = ("classical", "deep")
 
 
 _MODELS: dict[str, ModelSpec] = {}
 
 
 def register_model(name: str, *, kind: str, description: str, param_grid: dict | None = None,
-                   default_features: str | None = None, training: dict | None = None, source: str = ""):
-    """Decorator adding ``build`` to the registry under ``name``."""
+                   default_features: str | None = None, training: dict | None = None, source: str = "",
+                   variants: dict | None = None, pretrainable: bool = False):
+    """Decorator adding the factory to the registry under ``name``."""
 
-    def decorator(build: Callable) -> Callable:
+    def decorator(factory: Callable) -> Callable:
         if name in _MODELS:
             raise ValueError(f"model {name!r} registered twice")
-        _MODELS[name] = ModelSpec(name, kind, description, build, dict(param_grid or {}), default_features,
-                                  dict(training or {}), source)
-        return build
+        if kind not in KIND_NAMES:
+            raise ValueError(f"model {name!r}: kind {kind!r} is not one of {', '.join(KIND_NAMES)}")
+        _MODELS[name] = ModelSpec(name, kind, description, factory, dict(param_grid or {}), default_features,
+                                  dict(training or {}), source, dict(variants or {}), pretrainable)
+        return factory
 
     return decorator
 

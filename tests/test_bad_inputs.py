@@ -256,22 +256,22 @@ def _fer_csv_bytes(env: Env, body: bytes) -> str:
 
 
 def _unreadable_csv(env: Env) -> None:
-    """A CSV the user may not read: opening it for reading raises PermissionError (root ignores chmod)."""
+    """A CSV the loader may not read: the layout probe reads its header (it is a FER2013 CSV), then opening it
+    again raises PermissionError, as a file whose rights changed would (root ignores chmod)."""
     import builtins
 
     path = _fer_csv(env, [f"0,{PIXELS},Training"])
     env.extra["csv"] = path
-    real_open = builtins.open
+    real_open, opened = builtins.open, []
 
     def guarded(file, *args, **kwargs):
         if isinstance(file, (str, os.PathLike)) and os.fspath(file) == path:
-            raise PermissionError(errno.EACCES, "Permission denied", path)
+            opened.append(file)
+            if len(opened) > 1:
+                raise PermissionError(errno.EACCES, "Permission denied", path)
         return real_open(file, *args, **kwargs)
 
     env.monkeypatch.setattr(builtins, "open", guarded)
-    # the layout probe opens the file to read its header: it must see it (it is a FER2013 CSV), the loader not
-    from benchmark.datasets import _registry
-    env.monkeypatch.setattr(_registry, "find_csv", lambda where: Path(path))
 
 
 def _ck_original_bad_label(env: Env) -> str:

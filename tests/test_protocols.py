@@ -19,7 +19,7 @@ def _subjects(dataset, idx):
 def test_subject_kfold_folds_are_subject_independent_and_cover_everything(synthetic):
     """Every image is tested exactly once, and no subject is on both the train and test side of any fold."""
     protocol = subject_kfold(synthetic, seed=0, folds=5)
-    assert protocol.kind == "subject-kfold" and protocol.column == "fold"
+    assert protocol.name == "subject-kfold" and protocol.column == "fold"
     assert [f.name for f in protocol.folds] == [f"fold-{k}" for k in range(5)]
     tested = np.concatenate([f.test for f in protocol.folds])
     assert sorted(tested) == list(range(len(synthetic)))
@@ -34,7 +34,7 @@ def test_subject_kfold_on_ck48_groups_by_s_number(ck48_dir):
     """On CK+48 files the grouping is the S### prefix: images of one subject share a fold."""
     ds = load_ck48(ck48_dir)
     protocol = make_protocol(ds, seed=1, folds=3)
-    assert protocol.kind == "subject-kfold"
+    assert protocol.name == "subject-kfold"
     table = protocol.assignments(ds)
     assert (table.groupby("subject")["fold"].nunique() == 1).all()
     assert list(table.columns) == ["sample_id", "subject", "label", "fold"]
@@ -83,7 +83,7 @@ def test_official_split_uses_training_publictest_privatetest(fer_csv):
     """Official split: fit on Training, select on PublicTest (val), report PrivateTest (test)."""
     ds = load_fer2013_csv(fer_csv)
     protocol = make_protocol(ds, seed=0, folds=10)
-    assert protocol.kind == "official-split" and protocol.column == "split"
+    assert protocol.name == "official-split" and protocol.column == "split"
     (fold,) = protocol.folds
     assert fold.name == "PrivateTest"
     assert set(ds.splits[fold.train]) == {"Training"}

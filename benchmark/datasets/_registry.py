@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from ..errors import DataError, os_error_text
 from ._base import Dataset
@@ -11,77 +13,133 @@ from ._ckplus import has_ck48_folders, has_ck_original, load_ck48, load_ck_origi
 from ._fer2013 import find_csv, has_fer_folders, load_fer2013_csv, load_fer2013_folders
 from ._synthetic import make_synthetic
 
-#: name -> (one-line description, folder names tried under the data root, expected layouts)
-DATASETS = {
-    "fer2013": ("FER2013 (Kaggle): 35,887 48x48 faces, 7 classes, official Training/PublicTest/PrivateTest",
-                ("fer2013", "FER2013"), "fer2013.csv (emotion,pixels,Usage) or train/<class>/*.jpg + test/<class>/*.jpg"),
-    "ck+": ("CK+ (Cohn-Kanade extended): posed sequences of 118-123 subjects, subject-independent folds",
-            ("ck+", "CK+", "ckplus", "CK+48"), "CK+48 folders <emotion>/S###_###_########.png, or "
-            "cohn-kanade-images/ + Emotion/ of the original release"),
-    "synthetic": ("embedded procedural faces (no files): for tests, the demo and quick checks", (), "none"),
-}
+@dataclass(frozen=True)
+class Layout:
+    """One on-disk layout of a dataset: ``find(path)`` says where it starts under ``path`` (or None), ``load``
+    reads it (keyword options: strict, seed, ck_frames, ck_neutral; each layout takes those it uses)."""
 
-EXPECTED_SPLIT_SIZES = {"fer2013": {"Training": 28709, "PublicTest": 3589, "PrivateTest": 3589}}
-EXPECTED_TOTALS = {"ck+": 981}
+    name: str
+    find: Callable[[Path], Path | None]
+    load: Callable[..., Dataset]
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """Everything fer-bench knows about one dataset: its names, where its files are looked for, its layouts,
+    the honest protocol for it (by the name :mod:`benchmark.protocols` registers), the sizes its official
+    release has, and the options only it uses (the others resolve them to None)."""
+
+    name: str
+    title: str
+    slug: str  # file-name form (report tables)
+    description: str
+    folders: tuple[str, ...]
+    expected_layouts: str
+    layouts: tuple[Layout, ...]
+    protocol: str
+    expected_splits: dict = field(default_factory=dict)
+    expected_total: int | None = None
+    own_options: tuple[str, ...] = ()
+    embedded: Callable[[], Dataset] | None = None
+
+    def unused_options(self) -> tuple[str, ...]:
+        """Dataset-specific options of the other datasets (they cannot change a run on this one)."""
+        return tuple(o for entry in DATASETS.values() if entry is not self for o in entry.own_options
+                     if o not in self.own_options)
+
+
+def _if(probe: Callable[[Path], bool]) -> Callable[[Path], Path | None]:
+    return lambda path: path if probe(path) else None
+
+
+_ENTRIES = (
+    DatasetEntry(
+        "fer2013", "FER2013", "fer2013",
+        "FER2013 (Kaggle): 35,887 48x48 faces, 7 classes, official Training/PublicTest/PrivateTest",
+        ("fer2013", "FER2013"), "fer2013.csv (emotion,pixels,Usage) or train/<class>/*.jpg + test/<class>/*.jpg",
+        (Layout("fer2013-folders", _if(has_fer_folders),
+                lambda where, *, strict, seed, **_: load_fer2013_folders(where, strict=strict, seed=seed)),
+         Layout("fer2013-csv", find_csv, lambda where, *, strict, **_: load_fer2013_csv(where, strict=strict))),
+        protocol="official-split", expected_splits={"Training": 28709, "PublicTest": 3589, "PrivateTest": 3589}),
+    DatasetEntry(
+        "ck+", "CK+", "ckplus",
+        "CK+ (Cohn-Kanade extended): posed sequences of 118-123 subjects, subject-independent folds",
+        ("ck+", "CK+", "ckplus", "CK+48"), "CK+48 folders <emotion>/S###_###_########.png, or cohn-kanade-images/ "
+        "+ Emotion/ of the original release",
+        (Layout("ck+-original", _if(has_ck_original),
+                lambda where, *, strict, ck_frames, ck_neutral, **_: load_ck_original(
+                    where, frames=ck_frames, neutral=ck_neutral, strict=strict)),
+         Layout("ck+48-folders", _if(has_ck48_folders),
+                lambda where, *, strict, **_: load_ck48(where, strict=strict))),
+        protocol="subject-kfold", expected_total=981, own_options=("ck_frames", "ck_neutral")),
+    DatasetEntry(
+        "synthetic", "synthetic", "synthetic",
+        "embedded procedural faces (no files): for tests, the demo and quick checks", (), "none", (),
+        protocol="subject-kfold", embedded=make_synthetic),
+)
+#: Every dataset by name, in the order commands list them.
+DATASETS: dict[str, DatasetEntry] = {entry.name: entry for entry in _ENTRIES}
+
+
+def dataset_entry(name: str) -> DatasetEntry:
+    """The registered dataset ``name``; an unknown name is one error line listing the known ones."""
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}") from None
 
 
 def check_name(name: str) -> str:
-    if name not in DATASETS:
-        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    return name
+    return dataset_entry(name).name
 
 
 def default_data_dir(name: str) -> Path:
     """``$FER_BENCH_DATA/<name>`` when set, else ``./data/<name>``; the first existing spelling wins."""
-    check_name(name)
+    entry = dataset_entry(name)
     root = Path(os.environ.get("FER_BENCH_DATA", "data")).expanduser()
-    spellings = DATASETS[name][1] or (name,)
+    spellings = entry.folders or (name,)
     for folder in spellings:
         if (root / folder).exists():
             return root / folder
     return root / spellings[0]
 
 
-def detect_layout(name: str, path: Path) -> tuple[str, Path]:
-    """The layout found at ``path`` (searching one folder level down) and where it starts."""
-    check_name(name)
-    if name == "synthetic":
-        return "synthetic", path
+def find_layout(name: str, path: Path) -> tuple[Layout | None, Path]:
+    """The layout found at ``path`` (searching one folder level down) and where it starts; (None, path) for an
+    embedded dataset."""
+    entry = dataset_entry(name)
+    if entry.embedded is not None:
+        return None, path
     if not path.exists():
-        raise DataError(f"{path}: no such file or folder; expected {DATASETS[name][2]} "
+        raise DataError(f"{path}: no such file or folder; expected {entry.expected_layouts} "
                         f"(check --data-dir, or set FER_BENCH_DATA)")
     candidates = [path] + (sorted(p for p in path.iterdir() if p.is_dir()) if path.is_dir() else [])
     for where in candidates:
-        if name == "fer2013":
-            if has_fer_folders(where):
-                return "fer2013-folders", where
-            csv_path = find_csv(where)
-            if csv_path is not None:
-                return "fer2013-csv", csv_path
-        elif has_ck_original(where):
-            return "ck+-original", where
-        elif has_ck48_folders(where):
-            return "ck+48-folders", where
-    raise DataError(f"{path}: no {name} data found; expected {DATASETS[name][2]}")
+        for layout in entry.layouts:
+            start = layout.find(where)
+            if start is not None:
+                return layout, start
+    raise DataError(f"{path}: no {name} data found; expected {entry.expected_layouts}")
+
+
+def detect_layout(name: str, path: Path) -> tuple[str, Path]:
+    """The name of the layout found at ``path`` and where it starts (``"synthetic"`` for the embedded one)."""
+    layout, where = find_layout(name, path)
+    return (layout.name if layout else name), where
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None, *, strict: bool = False, seed: int = 0,
                  ck_frames: int = 3, ck_neutral: bool = False) -> Dataset:
     """Load dataset ``name`` from ``data_dir`` (default: :func:`default_data_dir`), whatever its layout."""
-    check_name(name)
-    if name == "synthetic":
-        return make_synthetic()
+    entry = dataset_entry(name)
+    if entry.embedded is not None:
+        return entry.embedded()
     path = Path(data_dir).expanduser() if data_dir else default_data_dir(name)
     try:
-        layout, where = detect_layout(name, path)
-        if layout == "fer2013-csv":
-            return load_fer2013_csv(where, strict=strict)
-        if layout == "fer2013-folders":
-            return load_fer2013_folders(where, strict=strict, seed=seed)
-        if layout == "ck+-original":
-            return load_ck_original(where, frames=ck_frames, neutral=ck_neutral, strict=strict)
-        return load_ck48(where, strict=strict)
+        layout, where = find_layout(name, path)
+        return layout.load(where, strict=strict, seed=seed, ck_frames=ck_frames, ck_neutral=ck_neutral)
     except UnicodeDecodeError as exc:  # a text file (CSV, label file) with bytes that are not UTF-8
-        raise DataError(f"{path}: not UTF-8 text (byte {exc.start} of a line); expected {DATASETS[name][2]}") from None
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start} of a line); expected "
+                        f"{entry.expected_layouts}") from None
     except OSError as exc:  # permission denied, a folder that vanished, an I/O error while reading
         raise DataError(f"{path}: cannot read the data ({os_error_text(exc)})") from None

@@ -1,0 +1,158 @@
+"""Classical models: SVM pipelines on cached hand-crafted features, hyperparameters searched without test data."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features import default_cache_dir, extract_all, parse_features
+
+from ..errors import FerBenchError
+from ..protocols import inner_cv, inner_folds_used
+from ..runs import write_json
+from ..selection import grouped_grid_search, holdout_halving_search, smallest_halving_fit
+from ._base import ModelKind, adapted_inner_folds, prediction_rows, progress
+
+#: Above this many training images the SVMs project onto PCA components before the kernel (``--pca auto``).
+PCA_AUTO_MIN_TRAIN = 10_000
+PCA_AUTO_COMPONENTS = 200
+#: The SVM implementation classical runs use (recorded, so runs on other backends are told apart).
+SVM_BACKEND = "libsvm"
+
+
+class Classical(ModelKind):
+    """Features (cached) -> per-fold selection without test data (inner grouped CV, or successive halving on a
+    held-out validation part) -> an exact fit -> predictions with decision values."""
+
+    name = "classical"
+    title = "classical (SVM on hand-crafted features)"
+    selects_by_search = True
+
+    def resolve(self, config, spec) -> dict:
+        from ..options import BY_NAME, DEEP_ONLY
+
+        features = config.features or spec.default_features
+        try:
+            parse_features(features)
+        except FerBenchError as exc:
+            raise FerBenchError(f"--features: {exc}") from None
+        pca = str(config.pca)
+        if pca.isascii() and pca.isdigit():
+            pca = str(int(pca))  # "0200" and 200 are the same option
+        if pca not in ("auto", "none") and not (pca.isascii() and pca.isdigit() and int(pca) > 0):
+            raise FerBenchError(f"--pca must be 'auto', 'none' or a positive number of components, got "
+                                f"{config.pca!r}")
+        given = [BY_NAME[k].flag for k in DEEP_ONLY if getattr(config, k) not in (None, BY_NAME[k].default)]
+        if given:
+            raise FerBenchError(f"{', '.join(given)} only apply to CNNs; {config.model} is an SVM")
+        return {"features": features, "pca": pca,
+                "cache_dir": str(Path(config.cache_dir or default_cache_dir()).expanduser()),
+                **{k: None for k in DEEP_ONLY}}
+
+    def check_limits(self, config, spec, dataset, protocol) -> None:
+        """A numeric ``--pca`` fits both the feature width and the smallest training set any SVM is fitted on;
+        one image through every extractor also finds a missing dlib model before the work starts."""
+        n_features = sum(int(ex.transform(dataset.images[:1]).shape[1]) for _, ex in parse_features(config.features))
+        if config.pca in ("auto", "none"):
+            return
+        smallest = min(_smallest_fit(config, spec, dataset, fold) for fold in protocol.folds)
+        limit = min(n_features, smallest)
+        if int(config.pca) > limit:
+            raise FerBenchError(f"--pca {config.pca}: more components than the data allows (at most {limit}: the "
+                                f"features have {n_features} values and the smallest training set an SVM is "
+                                f"fitted on has {smallest} images)")
+
+    def run(self, spec, config, dataset, protocol, timer, console, run_dir) -> dict:
+        extractors = parse_features(config.features)
+        with progress(console) as bar:
+            with timer.phase("features"):
+                cache_status: dict = {}
+                X, cached = extract_all(dataset.images, extractors, fingerprint=dataset.fingerprint,
+                                        cache_dir=Path(config.cache_dir), n_jobs=config.n_jobs, progress=bar,
+                                        sample_ids=dataset.sample_ids, status=cache_status,
+                                        warn=lambda message: bar.console.print(
+                                            f"warning: {message}", markup=False, highlight=False, soft_wrap=True))
+            fold_task = bar.add_task("fit + predict (folds)", total=len(protocol.folds))
+            results = []
+            for fold in protocol.folds:
+                results.append(_fit_predict_fold(spec, config, dataset, protocol, fold, X, timer))
+                bar.advance(fold_task)
+        write_json(run_dir / "search.json", {r["fold"]: r["search_log"] for r in results})
+        return {
+            "adapted": adapted_inner_folds(config, {r["fold"]: r["inner_folds"] for r in results}),
+            "predictions": pd.concat([r["predictions"] for r in results], ignore_index=True),
+            "best_params": {r["fold"]: r["best_params"] for r in results},
+            "extra": {"n_features": int(X.shape[1]), "pca_components": results[0]["pca"],
+                      "n_support_vectors": {r["fold"]: r["n_support_vectors"] for r in results},
+                      "fit_seconds": round(timer.seconds.get("fit", 0.0), 3)},
+            "manifest": {"features": {name: {"params": ex.get_params(), "from_cache": cached[name],
+                                             "cache": cache_status.get(name)} for name, ex in extractors},
+                         "svm_backend": SVM_BACKEND},
+        }
+
+    def describe(self, config, spec) -> list[str]:
+        return [f"pca={config.pca}"] if config.pca not in (None, "auto") else []
+
+
+def pca_components(option: str, n_train: int) -> int | None:
+    """Components for ``--pca`` (auto: :data:`PCA_AUTO_COMPONENTS` above :data:`PCA_AUTO_MIN_TRAIN` images)."""
+    if option == "none":
+        return None
+    if option == "auto":
+        return PCA_AUTO_COMPONENTS if n_train > PCA_AUTO_MIN_TRAIN else None
+    return int(option)
+
+
+def _smallest_fit(config, spec, dataset, fold) -> int:
+    """The fewest images any SVM of this fold is fitted on: the smallest inner-CV training part, or the first
+    successive-halving subsample where the fold has a validation part."""
+    if fold.val is not None:
+        return smallest_halving_fit(dataset.labels[fold.train], spec.param_grid,
+                                    min_samples=config.halving_min_samples or len(fold.train))
+    subjects = dataset.subjects[fold.train]
+    cv = inner_cv(subjects, folds=config.inner_folds, seed=config.seed)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*least populated class.*")
+        return min(len(tr) for tr, _ in cv.split(np.zeros(len(fold.train)), dataset.labels[fold.train], subjects))
+
+
+def _fit_predict_fold(spec, config, dataset, protocol, fold, X: np.ndarray, timer) -> dict:
+    """Select hyperparameters without the test part, fit, and predict the test (and validation) part."""
+    y = dataset.labels
+    pca = pca_components(config.pca, len(fold.train))
+    estimator = spec.build(seed=config.seed, pca=pca)
+    with timer.phase("fit"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*(converge|least populated class).*")
+        inner_folds = None
+        if fold.val is None:
+            groups = dataset.subjects[fold.train]
+            inner_folds = inner_folds_used(groups, config.inner_folds)
+            model, params, log = grouped_grid_search(
+                estimator, spec.param_grid, X[fold.train], y[fold.train], groups,
+                cv=inner_cv(groups, folds=config.inner_folds, seed=config.seed), n_jobs=config.n_jobs)
+        else:
+            model, params, log = holdout_halving_search(
+                estimator, spec.param_grid, X[fold.train], y[fold.train], X[fold.val], y[fold.val],
+                seed=config.seed, n_jobs=config.n_jobs, min_samples=config.halving_min_samples)
+    frames = []
+    with timer.phase("predict"):
+        for idx, part in protocol.scored_parts(fold):
+            frames.append(_predict(model, dataset, idx, X[idx], protocol.column, part))
+    svm = model.named_steps["svm"] if hasattr(model, "named_steps") else model
+    n_sv = int(svm.n_support_.sum()) if hasattr(svm, "n_support_") else None
+    return {"fold": fold.name, "predictions": pd.concat(frames, ignore_index=True), "best_params": params,
+            "search_log": log, "n_support_vectors": n_sv, "pca": pca, "inner_folds": inner_folds}
+
+
+def _predict(model, dataset, idx: np.ndarray, X: np.ndarray, column: str, part: str) -> pd.DataFrame:
+    """Predictions of a fitted SVM pipeline, with its per-class decision values (NaN for a class it never saw)."""
+    scores = None
+    if hasattr(model, "decision_function"):
+        raw = np.asarray(model.decision_function(X))
+        if raw.ndim == 2 and raw.shape[1] == len(model.classes_):
+            scores = np.full((len(X), len(dataset.class_names)), np.nan)
+            scores[:, model.classes_] = raw
+    return prediction_rows(dataset, idx, column, part, model.predict(X), scores)

@@ -1,0 +1,107 @@
+"""Deep models: Keras CNNs trained from pixels, selecting (early stopping, checkpoint) on validation data only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..errors import FerBenchError
+from ..evaluation import write_history
+from ..protocols import carve_validation, inner_folds_used
+from ._base import ModelKind, adapted_inner_folds, prediction_rows, progress
+
+#: The published training settings a CNN run may override.
+TRAINING_OPTIONS = ("epochs", "batch_size", "lr", "patience")
+
+
+class Keras(ModelKind):
+    """Per fold: carve validation (k-fold), train selecting on it only, predict validation and test, save the
+    model (``model.keras`` or ``model_<fold>.keras``), record history and which images trained and validated."""
+
+    name = "deep"
+    title = "deep (CNN on pixels)"
+    selects_by_search = False
+
+    def resolve(self, config, spec) -> dict:
+        from models import list_models
+
+        from ..options import is_int
+
+        if config.features not in (None, "pixels"):
+            raise FerBenchError(f"--features does not apply to {config.model}: CNNs learn from pixels")
+        if config.pretrained and not spec.pretrainable:
+            pretrainable = [s.name for s in list_models() if s.pretrainable]
+            raise FerBenchError(f"--pretrained: {config.model} has no published pretrained weights; only "
+                                f"{', '.join(pretrainable)} can load ImageNet weights")
+        out = {k: getattr(config, k) if getattr(config, k) is not None else spec.training[k]
+               for k in TRAINING_OPTIONS}
+        for key in ("epochs", "batch_size", "patience"):
+            if not is_int(out[key]) or out[key] < (0 if key == "patience" else 1):
+                raise FerBenchError(f"--{key.replace('_', '-')} must be a positive number, got {out[key]}")
+        if not out["lr"] > 0:
+            raise FerBenchError(f"--lr must be positive, got {out['lr']}")
+        return {**out, "features": "pixels", "cache_dir": None, "pca": None, "halving_min_samples": None,
+                "augment": bool(config.augment), "class_weights": bool(config.class_weights),
+                "pretrained": bool(config.pretrained)}
+
+    def run(self, spec, config, dataset, protocol, timer, console, run_dir) -> dict:
+        from .. import tf_setup
+        from ..training import Part, TrainSettings, fit_network, predict_proba
+
+        device = tf_setup.configure(config.seed)
+        settings = TrainSettings(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
+                                 patience=config.patience, min_delta=spec.training.get("min_delta", 0.0),
+                                 augment=config.augment, class_weights=config.class_weights)
+        console.print(f"training {config.model} on the {device['device']} ({device['precision']}): "
+                      f"{settings.epochs} epochs max, batch {settings.batch_size}, lr {settings.lr}, "
+                      f"patience {settings.patience}, augment {settings.augment}")
+        part = lambda idx: Part(dataset.images[idx], dataset.labels[idx], dataset.sample_ids[idx])  # noqa: E731
+        frames, histories, roles, facts, inner = [], [], [], {}, {}
+        n_params = None
+        with progress(console) as bar:
+            fold_task = bar.add_task("folds", total=len(protocol.folds))
+            for fold in protocol.folds:
+                if fold.val is None:
+                    inner[fold.name] = inner_folds_used(dataset.subjects[fold.train], config.inner_folds)
+                fold = carve_validation(dataset, fold, folds=config.inner_folds, seed=config.seed)
+                tf_setup.reseed(config.seed)
+                model = spec.build(n_classes=len(dataset.class_names), dataset=dataset.name,
+                                   pretrained=config.pretrained)
+                n_params = model.count_params()
+                with timer.phase("fit"):
+                    info = fit_network(model, part(fold.train), part(fold.val), settings, seed=config.seed,
+                                       n_classes=len(dataset.class_names), progress=bar,
+                                       label=protocol.progress_label(fold))
+                histories.append(info.pop("history").assign(fold=fold.name))
+                facts[fold.name] = info
+                with timer.phase("predict"):
+                    for idx, name in protocol.scored_parts(fold):
+                        proba = predict_proba(model, dataset.images[idx])
+                        frames.append(prediction_rows(dataset, idx, protocol.column, name, proba.argmax(axis=1),
+                                                      proba))
+                model.save(run_dir / ("model.keras" if len(protocol.folds) == 1 else f"model_{fold.name}.keras"))
+                roles.append(pd.DataFrame({"fold": fold.name, "sample_id": dataset.sample_ids[
+                    np.concatenate([fold.train, fold.val])], "role": ["train"] * len(fold.train) +
+                    ["validation"] * len(fold.val)}))
+                bar.advance(fold_task)
+        history = pd.concat(histories, ignore_index=True)
+        history = history[["fold"] + [c for c in history.columns if c != "fold"]]
+        write_history(run_dir, history, f"{config.model} on {dataset.name}")
+        pd.concat(roles, ignore_index=True).to_csv(run_dir / "training_roles.csv", index=False)
+        return {
+            "adapted": adapted_inner_folds(config, inner),
+            "predictions": pd.concat(frames, ignore_index=True),
+            "best_params": {name: {"best_epoch": f["best_epoch"]} for name, f in facts.items()},
+            "extra": {"n_params": n_params, "training": {k: getattr(settings, k) for k in
+                                                         ("epochs", "batch_size", "lr", "patience", "augment",
+                                                          "class_weights")},
+                      "folds_training": facts, "fit_seconds": round(timer.seconds.get("fit", 0.0), 3),
+                      "device": device["device"]},
+            "manifest": {"training_device": device},
+        }
+
+    def describe(self, config, spec) -> list[str]:
+        parts = [f"{k}={getattr(config, k)}" for k in TRAINING_OPTIONS if getattr(config, k) != spec.training.get(k)]
+        return parts + [name for name, on in (("no augment", config.augment is False),
+                                              ("class_weights", config.class_weights),
+                                              ("pretrained", config.pretrained)) if on]
