@@ -15,7 +15,7 @@ from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, ParameterGrid
 
-from .evaluation import accuracy
+from .metrics import accuracy
 
 
 def grouped_grid_search(estimator, param_grid: dict, X, y, groups, *, cv, n_jobs: int = -1):

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FerBenchError, WorkFailedError
-from ..evaluation import draw_confusion_matrix, plot_confusion_matrix, plot_learning_curves, pyplot, save_figure
+from ..figures import draw_confusion_matrix, plot_confusion_matrix, plot_learning_curves, pyplot, save_figure
 from . import _stats as st
 from ._collect import Run, collect_runs, title_of
 from ._document import write_documents

@@ -18,7 +18,7 @@ import math
 import numpy as np
 from scipy import stats
 
-from ..evaluation import accuracy, macro_f1
+from ..metrics import accuracy, macro_f1
 
 BOOTSTRAP_SAMPLES = 2000
 BOOTSTRAP_SEED = 0

@@ -10,7 +10,7 @@ built from such a run would print a number nobody can defend. So a run is used o
 - every sample is predicted once, in the part and with the label (``y_true``) that ``splits.csv`` gives it;
 - accuracy, macro-F1, balanced accuracy (headline, spread and per fold), the validation figures, the per-class
   figures and the confusion matrix recomputed from the predictions by the function that wrote them
-  (:func:`benchmark.evaluation.summarise`) equal ``metrics.json``.
+  (:func:`benchmark.metrics.summarise`) equal ``metrics.json``.
 
 Each check returns the first disagreement as one line naming the file and what disagrees.
 """
@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from numbers import Real
 
-from ..evaluation import SCORES, VALIDATION_SPLIT, summarise
+from ..metrics import SCORES, VALIDATION_SPLIT, summarise
 from ._collect import Run
 
 #: Largest difference between a recorded and a recomputed figure that still counts as equal (JSON round-trip).

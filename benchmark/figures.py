@@ -1,0 +1,80 @@
+"""The figures of a run folder and of the report: confusion matrices and learning curves, as PNG and PDF."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .metrics import normalise_rows
+
+
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (no display needed, same output everywhere)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, stem: Path) -> None:
+    """Write ``stem.png`` and ``stem.pdf`` (without a creation date, so rebuilt PDFs are identical) and close."""
+    for suffix in (".png", ".pdf"):
+        fig.savefig(Path(stem).with_suffix(suffix), metadata={"CreationDate": None} if suffix == ".pdf" else None)
+    pyplot().close(fig)
+
+
+def plot_confusion_matrix(cm: np.ndarray, labels, title: str, stem: Path) -> None:
+    """Row-normalised confusion matrix with counts, saved as ``stem.png`` and ``stem.pdf``."""
+    plt = pyplot()
+
+    size = 1.0 + 0.75 * len(labels)
+    fig, ax = plt.subplots(figsize=(size + 1.2, size), dpi=120)
+    im = draw_confusion_matrix(ax, cm, labels, title)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="row-normalised")
+    fig.tight_layout()
+    save_figure(fig, stem)
+
+
+def draw_confusion_matrix(ax, cm: np.ndarray, labels, title: str):
+    """Draw the row-normalised matrix (with counts) on ``ax``, class names on both axes; returns the image."""
+    norm = normalise_rows(cm)
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            ax.text(j, i, f"{norm[i, j]:.2f}\n({cm[i, j]})", ha="center", va="center", fontsize=7,
+                    color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    return im
+
+
+def plot_learning_curves(history: pd.DataFrame, title: str, stem: Path) -> None:
+    """Loss and accuracy per epoch (train solid, validation dashed), one line pair per fold."""
+    plt = pyplot()
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), dpi=120)
+    groups = list(history.groupby("fold", sort=False)) if "fold" in history else [("", history)]
+    for k, (name, g) in enumerate(groups):
+        colour = plt.cm.tab10(k % 10)
+        for ax, metric in zip(axes, ("loss", "accuracy")):
+            label = f"{name} " if len(groups) > 1 else ""
+            ax.plot(g.epoch, g[metric], color=colour, lw=1, label=f"{label}train")
+            if f"val_{metric}" in g:
+                ax.plot(g.epoch, g[f"val_{metric}"], color=colour, lw=1, ls="--", label=f"{label}validation")
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss (incl. weight penalties)" if metric == "loss" else metric)
+        ax.grid(alpha=0.3)
+    if len(groups) <= 2:
+        axes[1].legend(fontsize=7)
+    fig.suptitle(title + ("\nsolid: train, dashed: validation; one colour per fold" if len(groups) > 2 else ""),
+                 fontsize=9)
+    fig.tight_layout()
+    save_figure(fig, stem)
