@@ -133,11 +133,15 @@ def suite(
 def report(
     reports_dir: Path = typer.Option(Path("reports"), help="Folder holding runs/; tables/, figures/ and "
                                      "report.md/.tex are written beside it."),
+    pdf: bool = typer.Option(False, "--pdf", help="Also compile report.tex into report.pdf with pdflatex (TeX "
+                             "must be installed: checked before anything is built)."),
 ) -> None:
     """Build thesis-ready tables (LaTeX, Markdown, CSV), statistics and figures from every complete run."""
     from .report import build_report
+    from .report._document import compile_pdf, find_pdflatex
 
     with _one_line_errors("interrupted; the previous report is left as it was"):
+        pdflatex = find_pdflatex() if pdf else None
         built = build_report(reports_dir)
     for name, reason in built["skipped"]:
         err.print(Text.assemble(("skipped", "yellow"), f" {name}: {reason}"), highlight=False, soft_wrap=True)
@@ -150,6 +154,9 @@ def report(
     out.print(f"  tables:  {built['tables']}/  (.tex for \\input, .md, .csv)", highlight=False, markup=False)
     out.print(f"  figures: {built['figures']}/  (.pdf, .png)", highlight=False)
     out.print(f"  report:  {built['report']} and {built['report'].with_suffix('.tex')}", highlight=False)
+    if pdflatex:
+        with _one_line_errors("interrupted while compiling report.pdf"):
+            out.print(f"  pdf:     {compile_pdf(reports_dir, pdflatex)}", highlight=False)
 
 
 @app.command()

@@ -25,7 +25,7 @@ from ._collect import Run, collect_runs, title_of
 from ._document import write_documents
 from ._duplicates import resolve_duplicates
 from ._output import check_writable, staged
-from ._tables import Table, mark_best
+from ._tables import HEADING, HIDDEN, KEY, Column, Table, abbreviations, mark_best, variant_letters
 from ._verify import verify_runs
 
 KIND_TITLES = {"classical": "classical (SVM on hand-crafted features)", "deep": "deep (CNN on pixels)"}
@@ -165,15 +165,38 @@ def _fill_grouped(table: Table, exps: list[Experiment], make_row) -> dict:
     return values
 
 
+#: The row label of the experiment tables: in LaTeX the model (variants marked by a letter), with its features
+#: as sub-headings over the rows, since "svm-rbf (svm_backend=onedal)" beside "hog+landmark-distances" would
+#: not leave room for the scores.
+ROW_LABELS = [Column("Model", "l", tex=KEY), Column("Features", "l", tex=HEADING)]
+
+
+def _mark_variants(table: Table, exps: list[Experiment], marked: list[Experiment] | None = None) -> None:
+    """Mark the variants among ``marked`` (default: all ``exps``) in ``table``: a variant has the same letter in
+    every table of its dataset."""
+    letters = variant_letters(exp.variant for exp in exps if exp.variant)
+    for exp in exps if marked is None else marked:
+        if exp.variant:
+            table.mark(exp.label, exp.model, letters[exp.variant], exp.variant)
+
+
 def summary_table(dataset: str, exps: list[Experiment]) -> Table:
+    """Scores per experiment, with spread and seeds; in LaTeX the size and training time make a second float
+    (``-cost``), as both beside three or four "mean ± std" columns would not fit the text width."""
     official = exps[0].runs[0].metrics["protocol"] == "official-split"
-    scores = [("accuracy", "Accuracy (%)"), ("macro_f1", "Macro-F1 (%)"), ("balanced_accuracy", "Bal. acc. (%)")]
+    scores = [("accuracy", Column("Accuracy (%)", short="Acc.", means="accuracy (%)")),
+              ("macro_f1", Column("Macro-F1 (%)", short="Macro-F1", means="macro-F1 (%)")),
+              ("balanced_accuracy", Column("Bal. acc. (%)", short="Bal. acc.", means="balanced accuracy (%)"))]
     if official:
-        scores.append(("validation.accuracy", "PublicTest acc. (%)"))
-    columns = ["Model", "Features", *[title for _, title in scores], "± over", "Size (params / mean SVs)",
-               "Train time (s)", "Seeds"]
+        scores.append(("validation.accuracy", Column("PublicTest acc. (%)", short="PublicTest",
+                                                     means="accuracy on PublicTest (%)")))
+    columns = [*ROW_LABELS, *[column for _, column in scores], Column("± over", tex=HIDDEN),
+               Column("Size (params / mean SVs)", tex="cost"), Column("Train time (s)", tex="cost"),
+               Column("Seeds", short="n", means="seeds")]
     table = Table(f"{dataset_slug(dataset)}_summary", _summary_caption(dataset, exps), columns,
-                  "ll" + "r" * (len(columns) - 2))
+                  floats={"cost": f"{title_of(dataset)}: size (parameters of a CNN, support vectors of an SVM, "
+                                  f"mean over folds and seeds) and training time (mean over seeds) of the "
+                                  f"experiments in the summary table."})
 
     def row(exp: Experiment):
         cells, compared = [], {}
@@ -192,6 +215,7 @@ def summary_table(dataset: str, exps: list[Experiment]) -> Table:
         return cells, raw, compared
 
     mark_best(table, list(range(2, 2 + len(scores))), _fill_grouped(table, exps, row))
+    _mark_variants(table, exps)
     return table
 
 
@@ -208,22 +232,25 @@ def _summary_caption(dataset: str, exps: list[Experiment]) -> str:
         how = f"subject-independent {'/'.join(map(str, folds))}-fold cross-validation, mean ± std over folds"
     multi = any(len(e.runs) > 1 for e in exps)
     return (f"{title_of(dataset)}: classical vs deep models ({how}"
-            + ("; rows with several seeds give mean ± std over seeds, see the ± over column" if multi else "")
+            + ("; rows with several seeds give mean ± std over seeds" if multi else "")
             + "). Best per column in bold.")
 
 
 def per_class_table(dataset: str, exps: list[Experiment]) -> Table:
+    """Per-class F1; in LaTeX the classes are headed by short names ("Sur" for surprise) with a legend."""
     classes = list(exps[0].runs[0].metrics["class_names"])
     table = Table(f"{dataset_slug(dataset)}_per_class_f1",
                   f"{title_of(dataset)}: per-class F1 (%) on the reported test images "
                   f"(pooled over folds for k-fold; mean over seeds). Best per class in bold.",
-                  ["Model", "Features", *classes], "ll" + "r" * len(classes))
+                  [*ROW_LABELS, *[Column(name, short=short, means=name)
+                                  for name, short in zip(classes, abbreviations(classes))]])
 
     def row(exp: Experiment):
         f1 = {name: float(np.nanmean(exp.values(f"per_class.{name}.f1"))) for name in classes}
         return [_pct(v) for v in f1.values()], f1, dict(enumerate(f1.values(), start=2))
 
     mark_best(table, list(range(2, 2 + len(classes))), _fill_grouped(table, exps, row))
+    _mark_variants(table, exps)
     return table
 
 
@@ -235,8 +262,9 @@ def confidence_table(dataset: str, exps: list[Experiment]) -> Table:
                   + ("subjects; figures on all test predictions pooled over folds, so they differ slightly from the "
                      "mean over folds of the summary table" if clustered else "PrivateTest images")
                   + f", seed {st.BOOTSTRAP_SEED}; first seed of each experiment).",
-                  ["Model", "Features", "Seed", f"{'Pooled a' if clustered else 'A'}ccuracy (%) [95% CI]",
-                   f"{'Pooled m' if clustered else 'M'}acro-F1 (%) [95% CI]"], "llrrr")
+                  [*ROW_LABELS, Column("Seed"),
+                   Column(f"{'Pooled a' if clustered else 'A'}ccuracy (%) [95% CI]", short="Accuracy (%)"),
+                   Column(f"{'Pooled m' if clustered else 'M'}acro-F1 (%) [95% CI]", short="Macro-F1 (%)")])
 
     def row(exp: Experiment):
         run = exp.runs[0]
@@ -251,6 +279,7 @@ def confidence_table(dataset: str, exps: list[Experiment]) -> Table:
         return cells, raw, {}
 
     _fill_grouped(table, exps, row)
+    _mark_variants(table, exps)
     return table
 
 
@@ -281,7 +310,9 @@ def tests_table(dataset: str, exps: list[Experiment]) -> Table | None:
     table = Table(f"{dataset_slug(dataset)}_significance",
                   f"{title_of(dataset)}: best classical vs best deep model ({chosen}; "
                   f"seed {seeds[0]}), paired tests on the same test images.",
-                  ["Comparison", "Test", "Statistic", "p-value", "n"], "llrrr")
+                  [Column("Comparison", "l", tex=HEADING), Column("Test", "l"), Column("Statistic"),
+                   Column("p-value"), Column("n")])
+    _mark_variants(table, exps, [a, b])
     rows = []
     if ra.metrics["protocol"] == "official-split":
         ta, tb = ra.test_predictions(), rb.test_predictions()

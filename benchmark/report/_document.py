@@ -1,9 +1,18 @@
-"""``reports/report.md`` and ``reports/report.tex``: the tables and figures, put together with their provenance."""
+"""``reports/report.md`` and ``reports/report.tex``: the tables and figures, put together with their provenance;
+and ``report.pdf`` compiled from ``report.tex`` with pdflatex (``fer-bench report --pdf``).
+
+The LaTeX prose (provenance, warnings, runs not used) names run ids, paths and fingerprints: report.tex lets a line
+break after an underscore and stretch further before one sticks out of the margin.
+"""
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
 from pathlib import Path
 
+from ..errors import FerBenchError, WorkFailedError
 from ._collect import Run, title_of
 from ._tables import latex_escape
 
@@ -93,6 +102,12 @@ def _width(name: str) -> str:
     return r"\linewidth" if name.endswith(("best_classical_vs_deep_confusion", "learning_curves")) else r"0.6\linewidth"
 
 
+#: report.tex's preamble lines that keep run ids and paths inside the margin: a line may break after an underscore
+#: ("20260101T000000Z_ck+_svm-rbf_hog_s0_..."), and stretch its spaces further before a name sticks out.
+_BREAKABLE_NAMES = (r"\DeclareRobustCommand{\_}{\textunderscore\allowbreak}",
+                    r"\setlength{\emergencystretch}{3em}")
+
+
 def write_documents(folder: Path, runs: list[Run], sections, *, unused: list[tuple[str, str]],
                     warnings: list[str], n_inconsistent: int = 0) -> None:
     """Write ``report.md`` and ``report.tex`` into ``folder``: warnings first (runs that must be sorted out
@@ -102,7 +117,7 @@ def write_documents(folder: Path, runs: list[Run], sections, *, unused: list[tup
     data_warnings = dataset_warnings(runs)
     lines_md = ["# fer-bench report", ""]
     tex = [r"\documentclass{article}", r"\usepackage[margin=2cm]{geometry}", r"\usepackage{booktabs}",
-           r"\usepackage{graphicx}", r"\usepackage[T1]{fontenc}", r"\begin{document}",
+           r"\usepackage{graphicx}", r"\usepackage[T1]{fontenc}", *_BREAKABLE_NAMES, r"\begin{document}",
            r"\section*{fer-bench report}"]
     if warnings:
         lines_md += ["## Warnings", "", *[f"- {line}" for line in warnings], ""]
@@ -142,3 +157,43 @@ def write_documents(folder: Path, runs: list[Run], sections, *, unused: list[tup
 
 def _itemize(lines) -> list[str]:
     return [r"\begin{itemize}", *[f"\\item {latex_escape(line)}" for line in lines], r"\end{itemize}"]
+
+
+#: The TeX packages that give pdflatex and everything report.tex uses, as Debian and Ubuntu name them.
+TEX_PACKAGES = "texlive-latex-recommended texlive-latex-extra"
+#: Longest a pdflatex pass may take before the build is called failed (a report has a few dozen pages).
+PDFLATEX_TIMEOUT_S = 300
+
+
+def find_pdflatex() -> str:
+    """The pdflatex executable; :class:`FerBenchError` (exit 2) saying how to install TeX when there is none,
+    so that ``--pdf`` fails before anything is built."""
+    found = shutil.which("pdflatex")
+    if found is None:
+        raise FerBenchError(f"--pdf needs pdflatex, which is not on PATH: install TeX (Debian/Ubuntu: apt-get "
+                            f"install {TEX_PACKAGES}; elsewhere TeX Live or MiKTeX), or leave out --pdf")
+    return found
+
+
+def compile_pdf(folder: Path, pdflatex: str) -> Path:
+    """Compile ``folder/report.tex`` into ``folder/report.pdf``: a second pass when LaTeX asks for one
+    (cross-references). :class:`WorkFailedError` naming ``report.log`` and its first error when LaTeX fails."""
+    folder = Path(folder)
+    log = folder / "report.log"
+    (folder / "report.pdf").unlink(missing_ok=True)  # never mistaken for this build's
+    for _ in range(2):
+        try:
+            result = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
+                                     "report.tex"], cwd=folder, stdin=subprocess.DEVNULL, capture_output=True,
+                                    timeout=PDFLATEX_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise WorkFailedError(f"pdflatex took over {PDFLATEX_TIMEOUT_S} s on {folder / 'report.tex'}; "
+                                  f"see {log}") from None
+        text = log.read_text(errors="replace") if log.is_file() else ""
+        if result.returncode != 0 or not (folder / "report.pdf").is_file():
+            error = next((line.strip() for line in text.splitlines() if re.match(r"!|.*:\d+: ", line)), "")
+            raise WorkFailedError(f"pdflatex could not compile {folder / 'report.tex'}"
+                                  + (f" ({error})" if error else "") + f"; see {log}")
+        if "Rerun to get" not in text:
+            break
+    return folder / "report.pdf"

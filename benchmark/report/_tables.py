@@ -2,6 +2,12 @@
 
 A :class:`Table` holds display strings; the CSV keeps the raw numbers beside them so a figure in a thesis can
 be traced to the run that produced it. Best values per column are marked bold in LaTeX and Markdown.
+
+Markdown has room for every column under its full header. LaTeX must fit the text width of a plain
+``\\documentclass{article}`` (345 pt), because a thesis ``\\input``'s the tables into its own document; so each
+:class:`Column` says where LaTeX puts it (a column, sub-headings over the rows, a second float, or nowhere when
+the caption already says it) and may carry a short header, and long row labels (a model with the options that
+make it a variant) become a name with a superscript letter. A legend under the table spells out both.
 """
 
 from __future__ import annotations
@@ -15,56 +21,142 @@ from pathlib import Path
 _LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
 _LATEX_RE = re.compile("|".join(re.escape(k) for k in _LATEX_SPECIALS))
-
-
 def latex_escape(text: str) -> str:
     """Escape LaTeX's special characters; "±" becomes ``$\\pm$``."""
     return _LATEX_RE.sub(lambda m: _LATEX_SPECIALS[m.group()], str(text)).replace("±", r"$\pm$")
 
 
+#: Where LaTeX puts a column (:attr:`Column.tex`); any other value names an extra float (:attr:`Table.floats`).
+IN_TABLE, KEY, HEADING, HIDDEN = "", "key", "heading", "hidden"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column: its header (Markdown, and CSV where the table has no raw rows) and its place in LaTeX.
+
+    ``tex`` is :data:`IN_TABLE` (a column of the table), :data:`KEY` (the row label, repeated in every float),
+    :data:`HEADING` (no column: the rows of each group are gathered under a sub-heading per value),
+    :data:`HIDDEN` (Markdown only; the caption says what it tells) or the name of an extra float. ``short`` is
+    the LaTeX header where the title would widen the table; ``means`` then spells it out in the legend.
+    """
+
+    title: str
+    align: str = "r"
+    short: str = ""
+    means: str = ""
+    tex: str = IN_TABLE
+
+
+def abbreviations(names: list[str], length: int = 3) -> list[str]:
+    """Distinct short forms of ``names``: their first ``length`` letters, more where two would be the same
+    ("Sad", "Sur"; "Sadness" and "Sad" give "Sadn" and "Sad")."""
+    out = []
+    for name in names:
+        n = length
+        while n < len(name) and any(o != name and o[:n] == name[:n] for o in names):
+            n += 1
+        out.append(name[:n])
+    return out
+
+
+def variant_letters(variants) -> dict[str, str]:
+    """A superscript letter per distinct variant, in order of first appearance: a, b, ..., z, aa, ab, ..."""
+    def letter(i: int) -> str:
+        return (letter(i // 26 - 1) if i >= 26 else "") + chr(ord("a") + i % 26)
+
+    return {variant: letter(i) for i, variant in enumerate(dict.fromkeys(variants))}
+
+
 @dataclass
 class Table:
-    """Rows of display strings, optionally grouped (e.g. classical / deep), with bold cells and raw values."""
+    """Rows of display strings, optionally grouped (e.g. classical / deep), with bold cells and raw values.
+
+    ``floats`` names the extra LaTeX floats that columns may be moved to, with their captions; ``marks`` are the
+    long labels LaTeX shortens (:meth:`mark`).
+    """
 
     name: str
     caption: str
-    columns: list[str]
-    align: str
+    columns: list[Column]
     groups: list[tuple[str, list[list[str]]]] = field(default_factory=list)
     bold: set[tuple[int, int, int]] = field(default_factory=set)  # (group, row, column)
     raw: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    floats: dict[str, str] = field(default_factory=dict)
+    marks: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # text -> (shown, letter, variant)
 
     def label(self) -> str:
         return "tab:" + re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-")
 
+    def mark(self, text: str, shown: str, letter: str, variant: str) -> None:
+        """In LaTeX, print ``shown`` with the superscript ``letter`` wherever ``text`` appears (a row label, a
+        sub-heading); the legend says which ``variant`` each letter stands for."""
+        self.marks[text] = (shown, letter, variant)
+
+    def _tex_text(self, text: str) -> str:
+        """``text`` escaped, with every marked label in it replaced by its short form and letter."""
+        if not self.marks:
+            return latex_escape(text)
+        pattern = re.compile("|".join(re.escape(k) for k in sorted(self.marks, key=len, reverse=True)))
+        out, end = [], 0
+        for match in pattern.finditer(text):
+            shown, letter, _ = self.marks[match.group()]
+            out += [latex_escape(text[end:match.start()]), f"{latex_escape(shown)}\\textsuperscript{{{letter}}}"]
+            end = match.end()
+        return "".join(out) + latex_escape(text[end:])
+
     def _cell(self, g: int, r: int, c: int, value: str, fmt: str) -> str:
-        text = latex_escape(value) if fmt == "tex" else value.replace("|", "\\|")
+        text = self._tex_text(value) if fmt == "tex" else value.replace("|", "\\|")
         if (g, r, c) in self.bold and value:
             return f"\\textbf{{{text}}}" if fmt == "tex" else f"**{text}**"
         return text
 
     def to_tex(self) -> str:
-        lines = [r"\begin{table}[htbp]", r"\centering", r"\small",
-                 f"\\caption{{{latex_escape(self.caption)}}}", f"\\label{{{self.label()}}}",
-                 f"\\begin{{tabular}}{{{self.align}}}", r"\toprule",
-                 " & ".join(latex_escape(c) for c in self.columns) + r" \\", r"\midrule"]
+        """The table as LaTeX floats: the table itself, then one per extra float its columns are moved to."""
+        parts = [(IN_TABLE, self.caption, self.label())]
+        parts += [(name, caption, f"{self.label()}-{name}") for name, caption in self.floats.items()
+                  if any(column.tex == name for column in self.columns)]
+        return "\n".join(self._float(*part) for part in parts)
+
+    def _float(self, part: str, caption: str, label: str) -> str:
+        shown = [c for c, column in enumerate(self.columns) if column.tex in (KEY, part)]
+        heading = next((c for c, column in enumerate(self.columns) if column.tex == HEADING), None)
+        width = len(shown)
+        lines = [r"\begin{table}[htbp]", r"\centering", r"\small", f"\\caption{{{latex_escape(caption)}}}",
+                 f"\\label{{{label}}}", f"\\begin{{tabular}}{{{''.join(self.columns[c].align for c in shown)}}}",
+                 r"\toprule", " & ".join(latex_escape(self.columns[c].short or self.columns[c].title)
+                                        for c in shown) + r" \\", r"\midrule"]
         for g, (title, rows) in enumerate(self.groups):
             if g:
                 lines.append(r"\midrule")
             if title:
-                lines.append(f"\\multicolumn{{{len(self.columns)}}}{{l}}{{\\textit{{{latex_escape(title)}}}}} \\\\")
-            for r, row in enumerate(rows):
-                lines.append(" & ".join(self._cell(g, r, c, v, "tex") for c, v in enumerate(row)) + r" \\")
+                lines.append(f"\\multicolumn{{{width}}}{{l}}{{\\textit{{{latex_escape(title)}}}}} \\\\")
+            values = [row[heading] if heading is not None else "" for row in rows]
+            for value in dict.fromkeys(values):
+                if value and value not in title:  # a sub-heading the group's title already says is left out
+                    text = f"{latex_escape(self.columns[heading].title)}: {self._tex_text(value)}"
+                    lines.append(f"\\multicolumn{{{width}}}{{l}}{{{text}}} \\\\")
+                lines += [" & ".join(self._cell(g, r, c, row[c], "tex") for c in shown) + r" \\"
+                          for r, row in enumerate(rows) if values[r] == value]
         lines += [r"\bottomrule", r"\end{tabular}"]
-        for note in self.notes:
-            lines.append(f"\\par\\smallskip\\footnotesize {latex_escape(note)}")
+        for note in [*self._legend(shown), *map(latex_escape, self.notes)]:
+            lines.append(f"\\par\\smallskip\\footnotesize {note}")
         lines.append(r"\end{table}")
         return "\n".join(lines) + "\n"
 
+    def _legend(self, shown: list[int]) -> list[str]:
+        """What the short headers of the shown columns and the variant letters stand for (LaTeX)."""
+        headers = [f"{latex_escape(self.columns[c].short)}: {latex_escape(self.columns[c].means)}"
+                   for c in shown if self.columns[c].short and self.columns[c].means]
+        letters = sorted({(len(letter), letter, variant) for _, letter, variant in self.marks.values()})
+        variants = [f"\\textsuperscript{{{letter}}}\\,{latex_escape(variant)}"
+                    for _, letter, variant in letters]
+        return ([("; ".join(headers) + ".")] if headers else []) + (
+            [f"Variants: {'; '.join(variants)}."] if variants else [])
+
     def to_md(self) -> str:
-        lines = [f"**{self.caption}**", "", "| " + " | ".join(self.columns) + " |",
-                 "| " + " | ".join("---:" if a == "r" else "---" for a in self.align) + " |"]
+        lines = [f"**{self.caption}**", "", "| " + " | ".join(c.title for c in self.columns) + " |",
+                 "| " + " | ".join("---:" if c.align == "r" else "---" for c in self.columns) + " |"]
         for g, (title, rows) in enumerate(self.groups):
             if title:
                 lines.append(f"| *{title}* |" + " |" * (len(self.columns) - 1))
@@ -75,7 +167,7 @@ class Table:
 
     def to_csv(self) -> str:
         buffer = io.StringIO()
-        rows = self.raw or [dict(zip(["group", *self.columns], [title, *row]))
+        rows = self.raw or [dict(zip(["group", *(c.title for c in self.columns)], [title, *row]))
                             for title, rows in self.groups for row in rows]
         keys = list(dict.fromkeys(k for row in rows for k in row))
         writer = csv.DictWriter(buffer, fieldnames=keys, lineterminator="\n")
