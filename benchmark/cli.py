@@ -55,7 +55,7 @@ def run(**options) -> None:
     with _one_line_errors("interrupted; no run folder was written"):
         path, metrics = run_experiment(from_cli(options), console=err)
     out.print(_summary_table(metrics))
-    out.print(str(path), highlight=False, soft_wrap=True)
+    out.print(str(path), highlight=False, soft_wrap=True, markup=False)
 
 
 # the options are declared once (benchmark.options.OPTIONS); Typer reads them from this signature
@@ -150,13 +150,13 @@ def report(
                   soft_wrap=True)
     for line in built["warnings"]:
         err.print(Text.assemble(("warning:", "yellow"), f" {line}"), highlight=False, soft_wrap=True)
-    out.print(f"report from {built['runs']} runs ({', '.join(built['datasets'])}):", highlight=False)
+    out.print(f"report from {built['runs']} runs ({', '.join(built['datasets'])}):", highlight=False, markup=False)
     out.print(f"  tables:  {built['tables']}/  (.tex for \\input, .md, .csv)", highlight=False, markup=False)
-    out.print(f"  figures: {built['figures']}/  (.pdf, .png)", highlight=False)
-    out.print(f"  report:  {built['report']} and {built['report'].with_suffix('.tex')}", highlight=False)
+    out.print(f"  figures: {built['figures']}/  (.pdf, .png)", highlight=False, markup=False)
+    out.print(f"  report:  {built['report']} and {built['report'].with_suffix('.tex')}", highlight=False, markup=False)
     if pdflatex:
         with _one_line_errors("interrupted while compiling report.pdf"):
-            out.print(f"  pdf:     {compile_pdf(reports_dir, pdflatex)}", highlight=False)
+            out.print(f"  pdf:     {compile_pdf(reports_dir, pdflatex)}", highlight=False, markup=False)
 
 
 @app.command()
@@ -169,14 +169,19 @@ def benchmark(
     """Measure each stage's speed on this machine and project it to FER2013 scale (prints figures)."""
     from .perf import run_benchmark
 
-    for option, value in (("--images", images), ("--svm-samples", svm_samples), ("--cnn-steps", cnn_steps)):
-        if value < 1:
-            _fail(f"{option} must be a positive number, got {value}")
+    limits = (("--images", images, 140, 200_000), ("--svm-samples", svm_samples, 100, images),
+              ("--cnn-steps", cnn_steps, 1, 10_000))
+    for option, value, low, high in limits:  # sizes a timing needs, and that fit in memory
+        if not low <= value <= high:
+            _fail(f"{option} must be from {low:,} to {high:,}, got {value:,}")
     with _one_line_errors("interrupted"):
         if cnn:
             from models import get_model
 
-            get_model(cnn)
+            from .kinds import Keras, kind_of
+
+            if not isinstance(kind_of(get_model(cnn)), Keras):
+                _fail(f"--cnn {cnn}: not a CNN; choose a model listed as deep by 'fer-bench models'")
         rows = run_benchmark(n_images=images, svm_samples=svm_samples, cnn=cnn or None, cnn_steps=cnn_steps)
     table = Table(title="fer-bench benchmark (synthetic images; speed, not accuracy)")
     for col in ("stage", "measured", "at FER2013 scale"):
@@ -223,7 +228,7 @@ def _describe_dataset(name: str, data_dir: Optional[Path], *, ck_frames: int, ck
     out.print(title)
     out.print(f"  found at {ds.root or '(embedded)'} as {layout}: {len(ds)} images"
               + (f", {len(set(ds.subjects))} subjects" if ds.subjects is not None else "")
-              + f", fingerprint {ds.fingerprint[:12]}", highlight=False, soft_wrap=True)
+              + f", fingerprint {ds.fingerprint[:12]}", highlight=False, soft_wrap=True, markup=False)
     table = Table(show_edge=False)
     table.add_column("split")
     for c in ds.class_names:
@@ -291,14 +296,25 @@ def models() -> None:
     out.print(feats)
 
 
+def _ignore_interrupts() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def main(argv: list[str] | None = None) -> None:
     """The ``fer-bench`` console script: the Typer app, with command-line mistakes (an unknown option, a value
     of the wrong type) also reported as one ``error:`` line and exit code 2."""
+    from joblib import parallel_config
+
     try:
-        code = app(args=argv, prog_name="fer-bench", standalone_mode=False)
+        # worker processes ignore Ctrl-C: the terminal sends it to them too, and their KeyboardInterrupt
+        # tracebacks would bury the one error line; the parent stops them when it is interrupted
+        with parallel_config(backend="loky", initializer=_ignore_interrupts):
+            code = app(args=argv, prog_name="fer-bench", standalone_mode=False)
     except click_exceptions.UsageError as exc:
-        if type(exc).__name__ == "NoArgsIsHelpError":  # the help was printed: nothing was asked for
-            sys.exit(EXIT_USAGE)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # the help was printed: nothing failed
+            sys.exit(0)
         command = exc.ctx.command_path if exc.ctx is not None else "fer-bench"
         err.print(Text.assemble(("error:", "bold red"), " ", " ".join(exc.format_message().split()),
                                 f" (see '{command} --help')"), highlight=False, soft_wrap=True)

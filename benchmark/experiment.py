@@ -20,7 +20,7 @@ from .datasets import Dataset, load_dataset
 from .errors import EXIT_USAGE, FerBenchError, WorkFailedError
 from .evaluation import write_evaluation
 from .kinds import kind_of
-from .options import RunConfig
+from .options import RunConfig, ignored_options
 from .protocols import Protocol, make_protocol
 from .runs import (PhaseTimer, check_runs_dir, clean_stale_incomplete, config_hash, make_run_id, run_folder,
                    system_info, write_json)
@@ -39,7 +39,7 @@ def run_experiment(config: RunConfig, *, console: Console | None = None, dataset
     leased name and renamed only when complete.
     """
     console = console or Console(stderr=True)
-    config = config.resolved()
+    requested, config = config, config.resolved()
     spec = get_model(config.model)
     kind = kind_of(spec)
     runs_dir = Path(config.reports_dir) / "runs"
@@ -57,6 +57,8 @@ def run_experiment(config: RunConfig, *, console: Console | None = None, dataset
     say = _printer(console)
     say(f"{dataset.name} ({dataset.layout}): {len(dataset)} images, {len(dataset.class_names)} classes; "
         f"protocol {protocol.title}: {protocol.description}; {protocol.selection[kind.name]}")
+    for flag in ignored_options(requested, config):
+        say(f"note: {flag} does not apply to {config.model} on {dataset.name} ({protocol.title}); ignored")
     for line in dataset_warnings(dataset):
         say(f"warning: {line}")
     for line in clean_stale_incomplete(runs_dir):

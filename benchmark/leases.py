@@ -14,6 +14,7 @@ per-experiment claims of ``fer-bench suite`` (``runs/.claims/<key>.json``).
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import threading
@@ -23,6 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .errors import FerBenchError
+
 HEARTBEAT_SECONDS = 30.0
 #: A lease whose heartbeat is older than this is stale (``$FER_BENCH_LEASE_TTL`` overrides, in seconds).
 DEFAULT_TTL_SECONDS = 300.0
@@ -30,10 +33,17 @@ LEASE_FILE = "lease.json"
 
 
 def ttl_seconds() -> float:
-    try:
-        return float(os.environ.get("FER_BENCH_LEASE_TTL", DEFAULT_TTL_SECONDS))
-    except ValueError:
+    """The lease TTL in seconds; ``$FER_BENCH_LEASE_TTL`` must be a positive number when set."""
+    raw = os.environ.get("FER_BENCH_LEASE_TTL")
+    if raw is None:
         return DEFAULT_TTL_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise FerBenchError(f"FER_BENCH_LEASE_TTL={raw!r}: expected a positive number of seconds")
+    return value
 
 
 def _now() -> float:
@@ -196,7 +206,11 @@ class _Heartbeat:
 
     def _loop(self) -> None:
         while True:
-            time.sleep(min(HEARTBEAT_SECONDS, ttl_seconds() / 3))
+            try:
+                pause = min(HEARTBEAT_SECONDS, ttl_seconds() / 3)
+            except FerBenchError:  # refused where the lease was taken; the heartbeat keeps its default pace
+                pause = HEARTBEAT_SECONDS
+            time.sleep(pause)
             with self._lock:
                 for lease in list(self._leases):
                     lease.refresh()

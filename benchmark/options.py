@@ -11,6 +11,7 @@ that change results, less the experiment's identity).
 from __future__ import annotations
 
 import inspect
+import os
 from dataclasses import asdict, dataclass, field, make_dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -29,7 +30,8 @@ class Option:
     """One option of a run.
 
     ``kind`` is the TOML/Python type a suite may give (a tuple where several are accepted); ``cli_kind`` the
-    type the command line parses (paths as ``Path``); ``flags`` the command-line spelling when it is not the
+    type the command line parses where it differs (paths stay strings, so an empty one can be refused rather
+    than read as the current folder); ``flags`` the command-line spelling when it is not the
     plain ``--name`` (boolean switches, short forms). ``changes_results=False`` keeps an option out of the config
     hash; ``defines_data`` marks what identifies a loaded dataset; ``applies_to`` names the model kind it is for;
     ``in_suite=False`` for the experiment's identity (set by the suite's blocks) and where runs are written.
@@ -61,17 +63,16 @@ OPTIONS: tuple[Option, ...] = (
     Option("features", Optional[str], None, "Features for classical models, joined by + (default: the model's, "
            "hog+landmarks for the SVMs).", in_suite=False),
     Option("data_dir", str, None, "Dataset folder or file (default: $FER_BENCH_DATA/<dataset> or "
-           "./data/<dataset>).", cli_kind=Optional[Path], changes_results=False, defines_data=True),
+           "./data/<dataset>).", changes_results=False, defines_data=True),
     # the seed also picks FER2013's halves when the test/ folder has no split prefixes
     Option("seed", int, 0, "Seed for folds, subsampling and models; recorded in the run.", defines_data=True,
            in_suite=False),
     Option("folds", int, 10, "Outer subject-independent folds (k-fold protocols)."),
     Option("inner_folds", int, 5, "Inner grouped CV folds that select hyperparameters (k-fold)."),
     Option("n_jobs", int, -1, "Parallel workers for features and search (-1: all cores).", changes_results=False),
-    Option("reports_dir", str, "reports", "Where runs/ is written.", cli_kind=Path, changes_results=False,
-           in_suite=False),
+    Option("reports_dir", str, "reports", "Where runs/ is written.", changes_results=False, in_suite=False),
     Option("cache_dir", str, None, "Feature cache (default: $FER_BENCH_CACHE or ~/.cache/fer-bench).",
-           cli_kind=Optional[Path], changes_results=False, applies_to=CLASSICAL),
+           changes_results=False, applies_to=CLASSICAL),
     Option("strict", bool, False, "Fail on the first unreadable image instead of skipping it.", flags=("--strict",),
            defines_data=True),
     Option("ck_frames", int, 3, "CK+ original release: last N frames of each labelled sequence.", defines_data=True),
@@ -170,6 +171,19 @@ def resolve(config):
     return RunConfig(**{**asdict(config), **kind.resolve(config, spec), **{k: None for k in unused}})
 
 
+def ignored_options(requested, resolved) -> list[str]:
+    """The options the user set (away from their defaults) that this run cannot use: they resolved to None
+    (``--folds`` on FER2013's official split, ``--ck-neutral`` on FER2013) or the dataset is embedded
+    (``--data-dir`` on synthetic). A run says so, rather than silently ignoring them."""
+    from .datasets import dataset_entry
+
+    ignored = [o.flag for o in OPTIONS if getattr(requested, o.name) not in (None, o.default)
+               and getattr(resolved, o.name) is None]
+    if requested.data_dir and dataset_entry(requested.dataset).embedded is not None:
+        ignored.append(BY_NAME["data_dir"].flag)
+    return ignored
+
+
 def check_ranges(config) -> None:
     """Refuse values that cannot run, before anything is loaded (the value that runs is the value recorded)."""
     def bad(option: str, expected: str, value) -> FerBenchError:
@@ -183,6 +197,13 @@ def check_ranges(config) -> None:
             raise bad(option.replace("_", "-"), "an integer of at least 2", value)
     if not is_int(config.n_jobs) or config.n_jobs == 0:
         raise bad("n-jobs", "-1 (all cores), a positive number of workers, or -k (all cores but k-1)", config.n_jobs)
+    cores = os.cpu_count() or 1
+    if config.n_jobs > cores:
+        raise bad("n-jobs", f"at most this machine's {cores} cores (-1 uses them all)", config.n_jobs)
+    for option in ("reports_dir", "cache_dir", "data_dir"):
+        value = getattr(config, option)
+        if value is not None and not str(value).strip():
+            raise FerBenchError(f"{BY_NAME[option].flag} is empty; give a folder (or leave the option out)")
     if config.ck_frames is not None and (not is_int(config.ck_frames) or config.ck_frames < 1):
         raise bad("ck-frames", "a positive integer", config.ck_frames)
     if config.halving_min_samples is not None and (not is_int(config.halving_min_samples)

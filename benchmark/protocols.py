@@ -180,7 +180,8 @@ class SubjectKFold(Protocol):
             raise FerBenchError(f"--folds must be at least 2, got {folds}")
         if n_subjects < folds:
             raise FerBenchError(f"{dataset.name}: {n_subjects} subjects cannot fill {folds} subject-independent "
-                                f"folds; use --folds {n_subjects} or fewer")
+                                f"folds; " + (f"use --folds {n_subjects} or fewer" if n_subjects >= 2 else
+                                              "subject-independent evaluation needs at least 2 subjects"))
         splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
         with _quiet_stratification():
             out = tuple(Fold(f"fold-{k}", train=np.sort(tr), test=np.sort(te))
@@ -191,7 +192,9 @@ class SubjectKFold(Protocol):
             n_train_subjects = len(np.unique(dataset.subjects[fold.train]))
             if n_train_subjects < 2:
                 raise FerBenchError(f"{dataset.name}: {fold.name} has {n_train_subjects} subject in its training "
-                                    f"part; selection inside it needs at least 2: use fewer --folds")
+                                    f"part; selection inside it needs at least 2" + (
+                                        ": use fewer --folds" if folds > 2 else
+                                        f" (the data has only {n_subjects} subjects)"))
         return cls(out, seed, f"{folds}-fold stratified, grouped by subject (seed {seed})", "subject k-fold")
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import FerBenchError, WorkFailedError, os_error_text
-from .leases import LEASE_FILE, Lease, folder_is_stale
+from .leases import LEASE_FILE, Lease, folder_is_stale, ttl_seconds
 from .options import NON_RESULT_OPTIONS
 
 INCOMPLETE_PREFIX = ".incomplete-"
@@ -45,6 +45,7 @@ def check_runs_dir(runs_dir: Path, *, option: str = "--reports-dir") -> None:
     Raises :class:`FerBenchError` (exit 2) naming the path: a file where a folder should be, a read-only or
     otherwise unwritable location.
     """
+    ttl_seconds()  # a malformed $FER_BENCH_LEASE_TTL is refused here, before any work
     runs_dir = Path(runs_dir)
     for folder in (runs_dir.parent, runs_dir):
         if folder.exists() and not folder.is_dir():

@@ -23,6 +23,7 @@ skipped, so an interrupted suite resumes where it stopped.
 
 from __future__ import annotations
 
+import re
 import sys
 
 if sys.version_info >= (3, 11):
@@ -106,7 +107,13 @@ def load_suite(path: Path, *, reports_dir: str = "reports", data_dirs: dict[str,
                         except FerBenchError as exc:
                             raise FerBenchError(f"{where} ({dataset}, {model}): {exc}") from None
     unique = list({config_hash(asdict(c)): c for c in configs}.values())
-    return Suite(doc.get("suite", {}).get("name", path.stem), str(path), tuple(unique))
+    table = doc.get("suite", {})
+    name = table.get("name", re.sub(r"[^A-Za-z0-9._+-]+", "-", path.stem).strip("-.") or "suite") \
+        if isinstance(table, dict) else None
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", name):
+        raise FerBenchError(f"{path} [suite]: name = {name!r} should be letters, digits, '.', '_', '+' or '-' (it "
+                            f"names the status file reports/suites/<name>.json)")
+    return Suite(name, str(path), tuple(unique))
 
 
 def _is_list(value, kind) -> bool:

@@ -74,42 +74,50 @@ def _one_line(text) -> str:
     return " ".join(str(text).split())
 
 
-def load_verified(path: Path, *, expected: dict, first: np.ndarray, n_images: int) -> np.ndarray:
+def load_verified(path: Path, *, expected: dict, fresh: dict[int, np.ndarray], n_images: int) -> np.ndarray:
     """The array cached at ``path`` once every check passed; raises :class:`CorruptCache` naming the first failure.
 
-    ``expected`` is the sidecar's identity part (key and its fields). ``first`` is a fresh extraction of the first
-    image (1 x D): it fixes the expected width, and the cached first row must equal it, which catches altered data
-    even where the sidecar was rewritten to match.
+    ``expected`` is the sidecar's identity part (key and its fields). ``fresh`` maps a few image positions (the
+    first, and some drawn at random on each load) to a fresh extraction of that image: they fix the expected
+    width, and the cached rows must equal them, which catches altered data even where the sidecar's hash was
+    rewritten to match. The array is mapped, not read, until its header passed, so a header that declares a
+    huge shape costs nothing.
     """
     sidecar = path.with_suffix(".json")
     try:
         meta = json.loads(sidecar.read_text())
     except FileNotFoundError:
         raise CorruptCache(f"its sidecar {sidecar.name} is missing") from None
-    except (OSError, ValueError) as exc:
-        raise CorruptCache(f"unreadable sidecar: {_one_line(exc)}") from None
+    except Exception as exc:  # OSError, ValueError, RecursionError (deeply nested JSON), MemoryError...
+        raise CorruptCache(f"unreadable sidecar: {_one_line(exc)[:120] or type(exc).__name__}") from None
     if not isinstance(meta, dict):
         raise CorruptCache("the sidecar is not a JSON object")
     differs = [k for k, v in expected.items() if meta.get(k) != v]
     if differs:
         raise CorruptCache(f"the sidecar is for other features: {', '.join(differs)} differ")
+    want = (n_images, len(next(iter(fresh.values()))))
     try:
-        X = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise CorruptCache(f"unreadable array: {_one_line(exc)}") from None
-    want = (n_images, first.shape[1])
-    if X.dtype != np.float32:
-        raise CorruptCache(f"dtype {X.dtype}, expected float32")
-    if X.shape != want:
-        raise CorruptCache(f"shape {' x '.join(map(str, X.shape))}, expected {want[0]} x {want[1]}")
+        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+        if mapped.dtype != np.float32:
+            raise CorruptCache(f"dtype {mapped.dtype}, expected float32")
+        if mapped.shape != want:
+            raise CorruptCache(f"shape {' x '.join(map(str, mapped.shape))}, expected {want[0]} x {want[1]}")
+        X = np.array(mapped)
+        del mapped
+    except CorruptCache:
+        raise
+    except Exception as exc:  # truncated file, a header that lies about the data, no memory...
+        raise CorruptCache(f"unreadable array: {type(exc).__name__}: {_one_line(exc)[:80]}") from None
     differs = [k for k, v in describe(X).items() if meta.get(k) != v]
     if differs:
         raise CorruptCache(f"the array does not match its sidecar: {', '.join(differs)} differ")
     n_bad = int(np.count_nonzero(~np.isfinite(X)))
     if n_bad:
         raise CorruptCache(f"{n_bad} NaN or infinite values")
-    if not np.allclose(X[0], first[0]):
-        raise CorruptCache("its first row differs from a fresh extraction")
+    for i, row in sorted(fresh.items()):
+        if not np.allclose(X[i], row):
+            raise CorruptCache("its first row differs from a fresh extraction" if i == 0 else
+                               f"its row {i} differs from a fresh extraction of that image")
     return X
 
 

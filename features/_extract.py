@@ -42,6 +42,19 @@ def _compute(images: np.ndarray, name: str, extractor: ImageTransformer, *, imag
     return np.concatenate(parts).astype(np.float32, copy=False)
 
 
+#: Cached rows compared with a fresh extraction on every load: the first, and this many drawn at random.
+SPOT_CHECKS = 7
+
+
+def _fresh_rows(images: np.ndarray, extractor: ImageTransformer, image_ids: np.ndarray) -> dict[int, np.ndarray]:
+    """Fresh features of the first image and of a few drawn at random (unseeded: a different few on every load,
+    so no fixed set of rows is ever trusted; the numbers a run computes do not depend on the draw)."""
+    picked = {0} | set(np.random.default_rng().choice(len(images), size=min(SPOT_CHECKS, len(images)),
+                                                      replace=False).tolist())
+    idx = np.array(sorted(picked))
+    return dict(zip(idx.tolist(), extractor.transform(images[idx], image_ids=image_ids[idx])))
+
+
 def extract(images: np.ndarray, name: str, extractor: ImageTransformer, *, fingerprint: str,
             cache_dir: Path | None = None, n_jobs: int = -1, progress=None, sample_ids: np.ndarray | None = None,
             warn: Callable[[str], None] | None = None,
@@ -66,7 +79,7 @@ def extract(images: np.ndarray, name: str, extractor: ImageTransformer, *, finge
     if path is not None and path.is_file():
         try:
             X = load_verified(path, expected=identity, n_images=len(images),
-                               first=extractor.transform(images[:1], image_ids=image_ids[:1]))
+                              fresh=_fresh_rows(images, extractor, image_ids))
             state = "hit"
         except CorruptCache as exc:
             warn(f"cache file {path} is corrupt ({exc}); recomputing")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -86,7 +87,7 @@ def load_ck_original(root: Path, *, frames: int = 3, neutral: bool = False, stri
             code = float(lf.read_text().split()[0])
         except (IndexError, ValueError):
             raise DataError(f"{lf}: expected one number 0-7, got {lf.read_text()[:40]!r}") from None
-        if code != int(code) or not 1 <= code <= 7:
+        if not math.isfinite(code) or code != int(code) or not 1 <= code <= 7:
             raise DataError(f"{lf}: emotion code {code} is not an integer 1-7 (0 neutral is never a peak label)")
         seq_dir = root / "cohn-kanade-images" / subject / sequence
         seq_frames = sorted(f for f in seq_dir.glob("*") if is_image_file(f)) if seq_dir.is_dir() else []

@@ -17,52 +17,69 @@ _PREFIX = re.compile(r"^(Training|PublicTest|PrivateTest)_")
 
 
 def find_csv(path: Path) -> Path | None:
-    """The FER2013 CSV at ``path`` (a file, or a folder holding one with the right header)."""
+    """The FER2013 CSV at ``path``: the file itself, or the one file in the folder with the right header.
+
+    A folder holding several such files is refused (naming them) rather than one being picked silently.
+    """
     candidates = [path] if path.is_file() else sorted(path.glob("*.csv"))
+    found = []
     for candidate in candidates:
         try:
-            with open(candidate, newline="") as fh:
+            with open(candidate, newline="", encoding="utf-8-sig") as fh:
                 header = next(csv.reader(fh), [])
         except (OSError, UnicodeDecodeError):
             continue
         if [h.strip() for h in header][:3] == CSV_HEADER:
-            return candidate
-    return None
+            found.append(candidate)
+    if len(found) > 1:
+        raise DataError(f"{path}: {len(found)} FER2013 CSV files ({', '.join(p.name for p in found)}); pass the one "
+                        f"to use as --data-dir")
+    return found[0] if found else None
+
+
+def _lines(path: Path):
+    """The CSV's text lines, decoded one by one (a UTF-8 byte-order mark is dropped), so a line that is not
+    UTF-8 is named by its number."""
+    with open(path, "rb") as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            try:
+                yield raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
+            except UnicodeDecodeError:
+                raise DataError(f"{path.name} row {line_no}: not UTF-8 text; expected emotion,pixels,Usage") from None
 
 
 def load_fer2013_csv(path: Path, *, strict: bool = False) -> Dataset:
     """Load the challenge CSV (header ``emotion,pixels,Usage``); malformed rows are fatal, named by line."""
     n_pixels = IMAGE_SIZE * IMAGE_SIZE
     images, labels, ids, splits = [], [], [], []
-    with open(path, newline="") as fh:
-        reader = csv.reader(fh)
-        header = [h.strip() for h in next(reader, [])]
-        if header[:3] != CSV_HEADER:
-            raise DataError(f"{path}: header is {','.join(header)!r}, expected 'emotion,pixels,Usage'")
-        for line_no, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            where = f"{path.name} row {line_no}"
-            if len(row) < 3:
-                raise DataError(f"{where}: expected 3 columns emotion,pixels,Usage, got {len(row)}")
-            emotion, pixels, usage = row[0].strip(), row[1], row[2].strip()
-            if emotion not in {str(i) for i in range(len(FER_CLASSES))}:
-                raise DataError(f"{where}: emotion {emotion!r} is not an integer 0-6")
-            if usage not in OFFICIAL_SPLITS:
-                raise DataError(f"{where}: Usage {usage!r} is not one of {', '.join(OFFICIAL_SPLITS)}")
-            values = pixels.split()
-            if len(values) != n_pixels:
-                raise DataError(f"{where}: expected {n_pixels} pixel values (48x48), got {len(values)}")
-            try:
-                arr = np.array(values, dtype=np.int32)
-            except ValueError:
-                raise DataError(f"{where}: pixel values must be integers 0-255") from None
-            if arr.min() < 0 or arr.max() > 255:
-                raise DataError(f"{where}: pixel values must be integers 0-255, found {arr.min()}..{arr.max()}")
-            images.append(arr.astype(np.uint8).reshape(IMAGE_SIZE, IMAGE_SIZE))
-            labels.append(int(emotion))
-            ids.append(f"{path.name}:{line_no}")
-            splits.append(usage)
+    reader = csv.reader(_lines(path))
+    header = [h.strip() for h in next(reader, [])]
+    if header[:3] != CSV_HEADER:
+        raise DataError(f"{path}: header is {','.join(header)!r}, expected 'emotion,pixels,Usage'")
+    for line_no, row in enumerate(reader, start=2):
+        if not row:
+            continue
+        where = f"{path.name} row {line_no}"
+        if len(row) < 3:
+            raise DataError(f"{where}: expected 3 columns emotion,pixels,Usage, got {len(row)}")
+        emotion, pixels, usage = row[0].strip(), row[1], row[2].strip()
+        if emotion not in {str(i) for i in range(len(FER_CLASSES))}:
+            raise DataError(f"{where}: emotion {emotion!r} is not an integer 0-6")
+        if usage not in OFFICIAL_SPLITS:
+            raise DataError(f"{where}: Usage {usage!r} is not one of {', '.join(OFFICIAL_SPLITS)}")
+        values = pixels.split()
+        if len(values) != n_pixels:
+            raise DataError(f"{where}: expected {n_pixels} pixel values (48x48), got {len(values)}")
+        try:
+            arr = np.array(values, dtype=np.int32)
+        except ValueError:
+            raise DataError(f"{where}: pixel values must be integers 0-255") from None
+        if arr.min() < 0 or arr.max() > 255:
+            raise DataError(f"{where}: pixel values must be integers 0-255, found {arr.min()}..{arr.max()}")
+        images.append(arr.astype(np.uint8).reshape(IMAGE_SIZE, IMAGE_SIZE))
+        labels.append(int(emotion))
+        ids.append(f"{path.name}:{line_no}")
+        splits.append(usage)
     if not images:
         raise DataError(f"{path}: no data rows after the header")
     return Dataset(

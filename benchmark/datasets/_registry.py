@@ -113,13 +113,25 @@ def find_layout(name: str, path: Path) -> tuple[Layout | None, Path]:
     if not path.exists():
         raise DataError(f"{path}: no such file or folder; expected {entry.expected_layouts} "
                         f"(check --data-dir, or set FER_BENCH_DATA)")
-    candidates = [path] + (sorted(p for p in path.iterdir() if p.is_dir()) if path.is_dir() else [])
-    for where in candidates:
-        for layout in entry.layouts:
-            start = layout.find(where)
-            if start is not None:
-                return layout, start
+    found = _layouts_in(entry, path)
+    if not found:
+        other = next((e for e in DATASETS.values() if e is not entry and _layouts_in(e, path)), None)
+        if other is not None:
+            raise DataError(f"{path}: no {name} data found; this looks like {other.title} (use --dataset "
+                            f"{other.name})")
+    if not found and path.is_dir():  # one folder level down: several matches are refused, never picked silently
+        found = [hit for sub in sorted(p for p in path.iterdir() if p.is_dir()) for hit in _layouts_in(entry, sub)[:1]]
+        if len(found) > 1:
+            raise DataError(f"{path}: {len(found)} copies of {name} found ({', '.join(str(w) for _, w in found)}); "
+                            f"pass the one to use as --data-dir")
+    if found:
+        return found[0]
     raise DataError(f"{path}: no {name} data found; expected {entry.expected_layouts}")
+
+
+def _layouts_in(entry: DatasetEntry, where: Path) -> list[tuple[Layout, Path]]:
+    """The layouts of ``entry`` that start at ``where``, in the entry's order of preference."""
+    return [(layout, start) for layout in entry.layouts if (start := layout.find(where)) is not None]
 
 
 def detect_layout(name: str, path: Path) -> tuple[str, Path]:

@@ -34,7 +34,7 @@ class Classical(ModelKind):
     def resolve(self, config, spec) -> dict:
         from ..options import BY_NAME, DEEP_ONLY
 
-        features = config.features or spec.default_features
+        features = spec.default_features if config.features is None else config.features
         try:
             parse_features(features)
         except FerBenchError as exc:

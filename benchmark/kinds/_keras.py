@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -38,8 +40,8 @@ class Keras(ModelKind):
         for key in ("epochs", "batch_size", "patience"):
             if not is_int(out[key]) or out[key] < (0 if key == "patience" else 1):
                 raise FerBenchError(f"--{key.replace('_', '-')} must be a positive number, got {out[key]}")
-        if not out["lr"] > 0:
-            raise FerBenchError(f"--lr must be positive, got {out['lr']}")
+        if not (isinstance(out["lr"], (int, float)) and math.isfinite(out["lr"]) and out["lr"] > 0):
+            raise FerBenchError(f"--lr must be a positive, finite number, got {out['lr']}")
         return {**out, "features": "pixels", "cache_dir": None, "pca": None, "halving_min_samples": None,
                 "augment": bool(config.augment), "class_weights": bool(config.class_weights),
                 "pretrained": bool(config.pretrained)}

@@ -401,6 +401,8 @@ def build_report(reports_dir: Path) -> dict:
     runs_dir = reports_dir / "runs"
     if reports_dir.exists() and not reports_dir.is_dir():
         raise FerBenchError(f"--reports-dir {reports_dir} is a file, expected the folder holding runs/")
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise FerBenchError(f"{runs_dir} is a file, expected the folder of run folders")
     if runs_dir.is_dir():
         check_writable(reports_dir)
     runs, skipped = collect_runs(runs_dir)

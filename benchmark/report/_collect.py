@@ -126,6 +126,8 @@ def collect_runs(runs_dir: Path, *, config_hash: str | None = None) -> tuple[lis
             runs.append(_load(folder))
         except _Broken as exc:
             skipped.append((folder.name, str(exc)))
+        except Exception as exc:  # a run folder damaged in a way not foreseen: listed, never a crash of the report
+            skipped.append((folder.name, f"unreadable ({type(exc).__name__}: {' '.join(str(exc).split())[:80]})"))
     return runs, skipped
 
 
@@ -133,25 +135,43 @@ class _Broken(Exception):
     pass
 
 
+def _json_object(path: Path) -> dict:
+    """A run file that must hold a JSON object; anything else makes the run broken, naming the file."""
+    try:
+        value = json.loads(path.read_text())
+    except (ValueError, OSError, RecursionError) as exc:
+        raise _Broken(f"{path.name} is unreadable ({type(exc).__name__}: {' '.join(str(exc).split())[:80]})") from None
+    if not isinstance(value, dict):
+        raise _Broken(f"{path.name} holds a JSON {type(value).__name__}, expected an object")
+    return value
+
+
+def _table(path: Path, dtypes) -> pd.DataFrame:
+    try:
+        if dtypes is str:
+            return pd.read_csv(path, dtype=str, keep_default_na=False)
+        return pd.read_csv(path, dtype=dtypes)
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise _Broken(f"{path.name} is unreadable ({type(exc).__name__}: {' '.join(str(exc).split())[:80]})") from None
+
+
 def _load(folder: Path) -> Run:
     missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
     if missing:
         raise _Broken(f"missing {', '.join(missing)}")
-    try:
-        config, metrics, manifest = (json.loads((folder / name).read_text())
-                                     for name in ("config.json", "metrics.json", "manifest.json"))
-        predictions = pd.read_csv(folder / "predictions.csv", dtype={"sample_id": str, "subject": str})
-        splits = pd.read_csv(folder / "splits.csv", dtype=str, keep_default_na=False)
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise _Broken(f"unreadable ({type(exc).__name__}: {str(exc)[:80]})") from None
+    config, metrics, manifest = (_json_object(folder / name) for name in ("config.json", "metrics.json",
+                                                                          "manifest.json"))
+    predictions, splits = (_table(folder / name, dtypes) for name, dtypes in (
+        ("predictions.csv", {"sample_id": str, "subject": str}), ("splits.csv", str)))
     absent = [key for key in REQUIRED_METRICS if key not in metrics]
     if absent:
         raise _Broken(f"metrics.json lacks {', '.join(absent)}")
     if not {"sample_id", "y_true", "y_pred"} <= set(predictions.columns):
         raise _Broken("predictions.csv lacks sample_id, y_true or y_pred")
     try:
-        manifest["dataset"]["fingerprint"], manifest["protocol"]["fingerprint"], manifest["protocol"]["sizes"]
+        manifest["dataset"]["fingerprint"][:12], manifest["protocol"]["fingerprint"][:12]
+        dict(manifest["protocol"]["sizes"])
         str(manifest["finished_utc"])
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, ValueError):
         raise _Broken("manifest.json lacks the dataset or protocol fingerprint, split sizes or finish time") from None
     return Run(folder.name, folder, config, metrics, manifest, predictions, splits)

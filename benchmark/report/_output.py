@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,6 +23,13 @@ from ..errors import FerBenchError, WorkFailedError, os_error_text
 OUTPUT_FOLDERS = ("tables", "figures")
 OUTPUT_FILES = ("report.md", "report.tex")
 STAGING = ".report-staging"
+#: A staging folder untouched this long was left by a killed build and is removed.
+STALE_STAGING_SECONDS = 3600
+
+
+def _unique(reports_dir: Path, what: str) -> Path:
+    """A name no other report build (another process, here or on another host) uses at the same time."""
+    return Path(reports_dir) / f"{STAGING}-{what}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 def check_writable(reports_dir: Path) -> None:
@@ -34,7 +43,7 @@ def check_writable(reports_dir: Path) -> None:
         path = reports_dir / name
         if path.is_dir():
             raise FerBenchError(f"{path} is a folder where the report writes a file; move or remove it")
-    probe = reports_dir / f"{STAGING}-probe"
+    probe = _unique(reports_dir, "probe")
     try:
         with open(probe, "w") as handle:  # the same kind of write, and the same rename, the build ends with
             handle.write("fer-bench checks that the report can be written here\n")
@@ -52,9 +61,9 @@ def staged(reports_dir: Path):
     outputs into ``reports_dir`` (replacing the previous ones). Any failure removes the staging folder, so the
     previous report stays whole; an :class:`OSError` becomes a one-line :class:`WorkFailedError`."""
     reports_dir = Path(reports_dir)
-    stage = reports_dir / STAGING
+    _remove_stale_staging(reports_dir)
+    stage = _unique(reports_dir, "build")
     try:
-        shutil.rmtree(stage, ignore_errors=True)  # left by a build that was killed
         for name in OUTPUT_FOLDERS:
             (stage / name).mkdir(parents=True)
         yield stage
@@ -74,3 +83,13 @@ def staged(reports_dir: Path):
         raise WorkFailedError(f"could not write the report into {reports_dir}: {os_error_text(exc)}") from None
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def _remove_stale_staging(reports_dir: Path) -> None:
+    """Staging folders left by builds that were killed (untouched for an hour); live builds are left alone."""
+    for folder in Path(reports_dir).glob(f"{STAGING}*"):
+        try:
+            if folder.is_dir() and time.time() - folder.stat().st_mtime > STALE_STAGING_SECONDS:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            pass

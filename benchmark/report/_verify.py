@@ -33,7 +33,10 @@ def verify_runs(runs: list[Run]) -> tuple[list[Run], list[tuple[str, str]]]:
     """The runs whose files agree, and (run id, reason) for every run whose files do not."""
     good, inconsistent = [], []
     for run in runs:
-        reason = check_run(run)
+        try:
+            reason = check_run(run)
+        except Exception as exc:  # files damaged in a way no check foresaw: never used, never a crash
+            reason = f"cannot be checked ({type(exc).__name__}: {' '.join(str(exc).split())[:80]})"
         if reason is None:
             good.append(run)
         else:
@@ -43,11 +46,42 @@ def verify_runs(runs: list[Run]) -> tuple[list[Run], list[tuple[str, str]]]:
 
 def check_run(run: Run) -> str | None:
     """None when the run's predictions, splits and metrics agree, else the first disagreement, in one line."""
+    reason = _check_identity(run)
+    if reason:
+        return reason
     column = run.part_column
     for check in (_check_columns, _check_parts, _check_samples, _check_metrics):
         reason = check(run, column)
         if reason:
             return reason
+    return None
+
+
+def _check_identity(run: Run) -> str | None:
+    """metrics.json names the same experiment as config.json and manifest.json: dataset, model, features,
+    seed, model kind and protocol (the report files a run's row by these, so an edited one would misfile it)."""
+    from models import get_model
+
+    from ..errors import FerBenchError
+    from ..protocols import PROTOCOLS
+
+    m, config, manifest = run.metrics, run.config, run.manifest
+    expected = {"dataset": (config.get("dataset"), (manifest.get("dataset") or {}).get("name")),
+                "model": (config.get("model"),), "features": (config.get("features"),),
+                "seed": (config.get("seed"), manifest.get("seed")),
+                "protocol": ((manifest.get("protocol") or {}).get("kind"),)}
+    for key, sources in expected.items():
+        for value in sources:
+            if value is not None and value != m.get(key):
+                return f"metrics.json names {key} {m.get(key)!r} but config.json or manifest.json say {value!r}"
+    if m.get("protocol") not in PROTOCOLS:
+        return f"metrics.json names an unknown protocol {m.get('protocol')!r}"
+    try:
+        registered = get_model(str(m.get("model"))).kind
+    except FerBenchError:
+        return None  # a model this version does not know: its kind cannot be checked
+    if m.get("kind", registered) != registered:
+        return f"metrics.json says {m['model']} is {m.get('kind')!r}, but it is a {registered} model"
     return None
 
 
