@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install install-gpu test demo report clean
+.PHONY: install install-gpu test test-fast demo report clean
 
 install: $(STAMP)
 
@@ -18,8 +18,13 @@ $(STAMP): pyproject.toml
 install-gpu: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,gpu]'
 
+# The full suite (what CI runs).
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The inner loop: everything but the tests marked slow (CNN training, subprocesses, runs over ~3 s); under a minute.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 # The tool's main job end to end on the embedded synthetic dataset: the demo suite, then the report.
 demo: $(STAMP)

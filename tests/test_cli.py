@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from benchmark.cli import app
 from benchmark.datasets import FER_CLASSES, make_synthetic
-from models import get_model
+from features import FEATURES
+from models import get_model, list_models
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 RUN_FILES = {"metrics.json", "classification_report.txt", "classification_report.csv", "confusion_matrix.csv",
@@ -88,21 +89,22 @@ def cli_tmp(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def linear_run(cli_tmp):
-    """svm-linear on synthetic, hog, 3 outer / 2 inner folds, seed 0, all cores."""
-    return _run(cli_tmp / "reports-linear", cli_tmp / "cache", *FAST)
+def linear_run(synthetic_linear_run):
+    """svm-linear on synthetic, hog, 3 outer / 2 inner folds (FAST), seed 0, all cores: the session's shared
+    run (conftest), which filled a fresh feature cache."""
+    return synthetic_linear_run.result, synthetic_linear_run.run_dir
 
 
 @pytest.fixture(scope="module")
-def linear_rerun(cli_tmp, linear_run):
+def linear_rerun(cli_tmp, synthetic_linear_run):
     """The same run again, one worker (n_jobs is not a result option), reusing the feature cache."""
-    return _run(cli_tmp / "reports-linear-again", cli_tmp / "cache", *FAST, "--n-jobs", "1")
+    return _run(cli_tmp / "reports-linear-again", synthetic_linear_run.cache, *FAST, "--n-jobs", "1")
 
 
 @pytest.fixture(scope="module")
-def rbf_run(cli_tmp, linear_run):
+def rbf_run(cli_tmp, synthetic_linear_run):
     """svm-rbf with the same data, features and seed: a matched experiment."""
-    return _run(cli_tmp / "reports-rbf", cli_tmp / "cache", *FAST, model="svm-rbf")
+    return _run(cli_tmp / "reports-rbf", synthetic_linear_run.cache, *FAST, model="svm-rbf")
 
 
 @pytest.fixture(scope="module")
@@ -113,14 +115,15 @@ def tiny_fer_csv(cli_tmp, learnable_fer_plan, write_fer_csv):
 
 
 @pytest.fixture(scope="module")
-def official_run(cli_tmp, tiny_fer_csv):
-    """svm-linear on the tiny FER2013 CSV: official split."""
-    return _run(cli_tmp / "reports-fer", cli_tmp / "cache", "--features", "hog", "--data-dir", str(tiny_fer_csv),
-                dataset="fer2013")
+def official_run(fer2013_linear_run):
+    """svm-linear on hog of a tiny FER2013 CSV with learnable images: official split (the session's shared run)."""
+    return fer2013_linear_run.result, fer2013_linear_run.run_dir
 
 
 # ------------------------------------------------------------------------------------------- k-fold synthetic run
+# (slow: the fixtures run svm-linear twice and svm-rbf once on all 980 synthetic images)
 
+@pytest.mark.slow
 def test_run_writes_a_complete_run_folder(linear_run):
     """`fer-bench run` exits 0, prints the run folder, and the folder holds every documented file."""
     result, run_dir = linear_run
@@ -130,6 +133,7 @@ def test_run_writes_a_complete_run_folder(linear_run):
     assert "accuracy" in result.stdout
 
 
+@pytest.mark.slow
 def test_run_metrics_json_has_the_headline_fields(linear_run):
     """metrics.json names the run and reports mean/std over folds, per-fold best params and figures."""
     _, run_dir = linear_run
@@ -153,6 +157,7 @@ def test_run_metrics_json_has_the_headline_fields(linear_run):
     assert m["n_features"] == 900
 
 
+@pytest.mark.slow
 def test_run_predictions_and_splits_agree_and_are_subject_independent(linear_run):
     """Every image is predicted once, in the fold splits.csv says, and no subject spans two folds."""
     _, run_dir = linear_run
@@ -171,6 +176,7 @@ def test_run_predictions_and_splits_agree_and_are_subject_independent(linear_run
         assert np.mean(g.y_true == g.y_pred) == pytest.approx(m["folds"][fold]["accuracy"])
 
 
+@pytest.mark.slow
 def test_run_config_and_manifest_record_provenance(linear_run):
     """config.json holds the resolved options and grid; manifest.json the data and split fingerprints."""
     _, run_dir = linear_run
@@ -194,6 +200,7 @@ def test_run_config_and_manifest_record_provenance(linear_run):
     assert len(search["fold-0"]) == len(get_model("svm-linear").param_grid["svm__C"])
 
 
+@pytest.mark.slow
 def test_rerun_with_the_same_seed_reproduces_every_figure(linear_run, linear_rerun):
     """Same data, options and seed (even with another n_jobs) give identical figures, folds and predictions;
     the features come from the cache the second time."""
@@ -209,6 +216,7 @@ def test_rerun_with_the_same_seed_reproduces_every_figure(linear_run, linear_rer
     assert _load(b, "manifest.json")["features"]["hog"]["from_cache"] is True
 
 
+@pytest.mark.slow
 def test_matched_models_get_identical_folds(linear_run, rbf_run):
     """svm-linear and svm-rbf with the same seed are tested on identical folds (matched experiment)."""
     (_, lin), (_, rbf) = linear_run, rbf_run
@@ -382,10 +390,37 @@ def test_datasets_command_flags_an_unusable_folder(tmp_path):
     assert result.exit_code != 0 and "error: unknown dataset 'nope'" in _text(result)
 
 
-def test_models_command_lists_models_and_features():
-    """`fer-bench models` lists the three SVMs and the feature extractors."""
+def _table_rows(text: str) -> dict[str, list[str]]:
+    """Cells of every body row of the rich tables in ``text``, by their first cell (rows are one line each when
+    the console is wide enough)."""
+    rows = {}
+    for line in text.splitlines():
+        if line.startswith("│"):
+            cells = [c.strip() for c in line.strip().strip("│").split("│")]
+            assert cells[0] not in rows, f"{cells[0]} listed twice"
+            rows[cells[0]] = cells
+    return rows
+
+
+def test_models_command_lists_models_and_features(monkeypatch):
+    """`fer-bench models` lists every registered model with its kind, default features, grid (classical) or
+    training defaults (deep) and description, and every registered feature extractor with its description."""
+    monkeypatch.setenv("COLUMNS", "1000")  # one line per row: nothing wrapped or cut with an ellipsis
     result = _invoke("models")
     text = _text(result)
-    assert result.exit_code == 0
-    for name in ("svm-linear", "svm-poly", "svm-rbf", "hog", "lbp", "landmarks"):
-        assert name in text
+    assert result.exit_code == 0, text
+    rows = _table_rows(text)
+    specs, features = list_models(), dict(FEATURES)
+    assert specs and features
+    assert set(rows) == {s.name for s in specs} | set(features), "a row too many or missing"
+    for spec in specs:
+        name, kind, default_features, grid, description = rows[spec.name]
+        assert kind == spec.kind and kind in {"classical", "deep"}, spec.name
+        assert default_features == (spec.default_features or "pixels"), spec.name
+        assert description == spec.description, spec.name
+        # the grid (step__param=values) and the training defaults, by parameter name (min_delta is not shown)
+        shown = {k.split("__")[-1]: v for k, v in {**spec.param_grid, **spec.training}.items() if k != "min_delta"}
+        assert shown, f"{spec.name} declares neither a grid nor training defaults"
+        assert grid == ", ".join(f"{k}={v}" for k, v in shown.items()), spec.name
+    for name, (_, description) in features.items():
+        assert rows[name] == [name, description]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 import numpy as np
@@ -355,7 +354,8 @@ def test_detect_layout_finds_each_layout(tmp_path, fer_csv, fer_folders, ck48_di
     assert detect_layout("fer2013", parent) == ("fer2013-folders", parent / "archive")
     assert detect_layout("ck+", ck48_dir) == ("ck+48-folders", ck48_dir)
     assert detect_layout("ck+", ck_original_dir) == ("ck+-original", ck_original_dir)
-    assert detect_layout("ck+", tmp_path) in {("ck+48-folders", ck48_dir), ("ck+-original", ck_original_dir)}
+    with pytest.raises(DataError, match="2 copies of ck\\+ found"):  # two candidates: none is picked silently
+        detect_layout("ck+", tmp_path)
     assert detect_layout("synthetic", tmp_path / "anything")[0] == "synthetic"
 
 
@@ -404,17 +404,16 @@ def test_load_dataset_dispatches_on_layout(fer_csv, fer_folders, ck48_dir, ck_or
 
 # ------------------------------------------------------------------------------------------------- synthetic
 
-def test_synthetic_is_deterministic_seeded_and_fast():
-    """Same seed -> same fingerprint; another seed -> different data; ~1000 images in well under a second."""
-    t0 = time.perf_counter()
+def test_synthetic_is_deterministic_and_seeded():
+    """Same seed -> same fingerprint and images; another seed -> different data. (How fast it is drawn is reported
+    by `fer-bench benchmark`, never asserted here.)"""
     a = make_synthetic()
-    elapsed = time.perf_counter() - t0
     b = make_synthetic()
     assert a.fingerprint == b.fingerprint
-    np.testing.assert_array_equal(a.images, b.images)
+    for field in ("images", "labels", "subjects", "sample_ids"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
     assert make_synthetic(seed=1).fingerprint != a.fingerprint
     assert len(a) == 980
-    assert elapsed < 1.0, f"make_synthetic took {elapsed:.2f}s"
 
 
 def test_synthetic_has_seven_balanced_classes_and_several_subjects(synthetic):

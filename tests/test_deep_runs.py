@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 
 import benchmark.training as training
 from benchmark.cli import app
-from benchmark.datasets import make_synthetic
 from benchmark.errors import FerBenchError
 from benchmark.experiment import RunConfig, run_experiment
 
@@ -23,9 +22,9 @@ EVALUATION_FILES = {"metrics.json", "classification_report.txt", "classification
 
 
 @pytest.fixture(scope="module")
-def small():
+def small(small_synthetic):
     """84 synthetic faces of 6 subjects: enough for 3 subject-independent folds with a carved validation part."""
-    return make_synthetic(n_subjects=6, images_per_class=2, seed=1)
+    return small_synthetic
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +44,7 @@ def spy_runs(tmp_path_factory, small):
     return runs, seen
 
 
+@pytest.mark.slow
 def test_deep_run_folder_has_the_evaluation_files_plus_history_curves_and_models(spy_runs):
     run_dir, metrics = spy_runs[0][0]
     files = {p.name for p in run_dir.iterdir()}
@@ -60,6 +60,7 @@ def test_deep_run_folder_has_the_evaluation_files_plus_history_curves_and_models
     assert manifest["training_device"]["deterministic_ops"] is True
 
 
+@pytest.mark.slow
 def test_saved_model_reloads_and_reproduces_the_predictions(spy_runs, small):
     import keras
 
@@ -73,6 +74,7 @@ def test_saved_model_reloads_and_reproduces_the_predictions(spy_runs, small):
     assert list(np.asarray(small.class_names)[proba.argmax(1)]) == list(fold0.y_pred)
 
 
+@pytest.mark.slow
 def test_two_cpu_runs_with_one_seed_give_identical_numbers(spy_runs):
     (dir_a, a), (dir_b, b) = spy_runs[0]
     for key in ("accuracy", "macro_f1", "balanced_accuracy", "folds", "confusion_matrix", "best_params"):
@@ -81,6 +83,7 @@ def test_two_cpu_runs_with_one_seed_give_identical_numbers(spy_runs):
     assert (dir_a / "history.csv").read_bytes() == (dir_b / "history.csv").read_bytes()
 
 
+@pytest.mark.slow
 def test_early_stopping_and_checkpoints_see_validation_data_only(spy_runs, small):
     """What fit_network (and so every callback) received holds no test image and no test subject."""
     runs, seen = spy_runs
@@ -100,6 +103,7 @@ def test_early_stopping_and_checkpoints_see_validation_data_only(spy_runs, small
         assert set(fold_roles.sample_id[fold_roles.role == "validation"]) == seen[k]["val"]
 
 
+@pytest.mark.slow
 def test_cnn_and_svm_runs_of_one_dataset_and_seed_share_their_folds(spy_runs, small, tmp_path):
     deep_dir = spy_runs[0][0][0]
     svm_dir, _ = run_experiment(RunConfig(dataset="synthetic", model="svm-linear", features="hog",
@@ -110,6 +114,7 @@ def test_cnn_and_svm_runs_of_one_dataset_and_seed_share_their_folds(spy_runs, sm
     assert list(deep_preds.fold) == list(svm_preds.fold)
 
 
+@pytest.mark.slow
 def test_official_split_trains_on_training_and_selects_on_publictest(tmp_path, write_fer_csv, monkeypatch):
     """FER2013: the validation part handed to training is exactly PublicTest; PrivateTest is the headline."""
     plan = [(usage, label) for usage, n in (("Training", 4), ("PublicTest", 2), ("PrivateTest", 2))
@@ -155,7 +160,7 @@ def test_interrupted_training_leaves_no_run_folder(tmp_path, small, monkeypatch)
     (["--model", "svm-linear", "--epochs", "3"], "--epochs only apply to CNNs"),
     (["--model", "mini-xception", "--features", "hog"], "--features does not apply to mini-xception"),
     (["--model", "mini-xception", "--epochs", "0"], "--epochs must be a positive number"),
-    (["--model", "mini-xception", "--lr", "-1"], "--lr must be positive"),
+    (["--model", "mini-xception", "--lr", "-1"], "--lr must be a positive"),
 ])
 def test_deep_option_mistakes_are_one_line_errors(tmp_path, args, fragment):
     result = CliRunner().invoke(app, ["run", "--dataset", "synthetic", "--reports-dir", str(tmp_path), *args])

@@ -44,6 +44,7 @@ def _errors(text: str) -> list[str]:
 
 # ----------------------------------------------------------------------------------------- failures mid-run
 
+@pytest.mark.slow
 def test_a_full_disk_while_writing_the_run_is_exit_1_and_keeps_earlier_runs(tmp_path, capsys, monkeypatch):
     """ENOSPC while the run folder is written: exit 1 (work had started), one error line naming the folder and
     the reason, nothing half-written left, and the complete run made before is untouched."""
@@ -81,6 +82,7 @@ def test_an_unwritable_cache_is_a_warning_and_the_run_completes(tmp_path, capsys
     assert 0 < json.loads((run / "metrics.json").read_text())["accuracy"] <= 1
 
 
+@pytest.mark.slow
 def test_inner_folds_adapted_to_the_subjects_are_said_and_recorded_per_fold(tmp_path, capsys):
     """12 inner folds on training folds of 10 subjects: the console says so, the manifest records the 10 that
     ran per fold, and config.json (and the hash a resumed suite looks for) keeps the request."""
@@ -173,7 +175,7 @@ def test_stale_incomplete_folders_are_cleaned_and_live_ones_kept(tmp_path, monke
     assert len(removed) == 2 and all("removed the abandoned run folder" in line for line in removed)
     assert sorted(p.name for p in runs.iterdir()) == sorted([elsewhere.name, young.name])
     # the other host stops beating: after the TTL its folder is stale too
-    monkeypatch.setenv("FER_BENCH_LEASE_TTL", "0")
+    monkeypatch.setenv("FER_BENCH_LEASE_TTL", "0.001")
     assert folder_is_stale(elsewhere)[0] is True
 
 
@@ -210,6 +212,7 @@ options = { inner_folds = 2 }
 """
 
 
+@pytest.mark.slow
 def test_a_failing_experiment_does_not_stop_the_suite(tmp_path, capsys, monkeypatch):
     """The second of three experiments fails at run time: the other two complete, the failure is listed on the
     console and in reports/suites/<name>.json, and the suite exits 1 with one error line."""
@@ -264,6 +267,7 @@ def test_two_suites_never_run_the_same_experiment(tmp_path):
     assert not claim_path(tmp_path / "reports", config, make_synthetic()).exists()
 
 
+@pytest.mark.slow
 def test_a_suite_with_adapted_inner_folds_resumes(tmp_path):
     """The config hash is the hash of the requested options, so a run whose inner folds were reduced is still
     found complete by the resumed suite."""
@@ -275,6 +279,7 @@ def test_a_suite_with_adapted_inner_folds_resumes(tmp_path):
     assert [r["status"] for r in run_suite(suite, console=quiet)] == ["skipped"]
 
 
+@pytest.mark.slow
 def test_two_suite_processes_at_once_run_each_experiment_exactly_once(tmp_path):
     """Two real `fer-bench suite` processes started together on one reports folder: every experiment ends
     complete exactly once, and both processes exit 0."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -9,8 +11,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from features import (FEATURES, HOGFeatures, LandmarkFeatures, LBPFeatures, UnknownFeatureError, default_cache_dir,
-                      extract, extract_all, parse_features)
+from features import (FEATURES, HOGFeatures, ImageTransformer, LandmarkFeatures, LBPFeatures, UnknownFeatureError,
+                      default_cache_dir, extract, extract_all, parse_features)
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +31,48 @@ def test_hog_and_lbp_default_sizes_on_48x48(few_faces):
     assert np.isfinite(hog).all() and hog.std(axis=0).max() > 0  # features differ between faces
 
 
-def test_transformers_accept_a_single_image_and_refuse_other_shapes(few_faces):
-    """A single H x W image is treated as a batch of one; anything else than N x H x W is a ValueError."""
-    np.testing.assert_array_equal(HOGFeatures().transform(few_faces[0]), HOGFeatures().transform(few_faces[:1]))
+@pytest.fixture(scope="module")
+def mixed_faces(few_faces, astronaut_face):
+    """A real face crop and four synthetic ones."""
+    return np.concatenate([astronaut_face[None], few_faces[:4]])
+
+
+@pytest.mark.parametrize("name", list(FEATURES))
+def test_every_registered_extractor_gives_the_width_it_describes(name, mixed_faces):
+    """Each registry entry builds an ImageTransformer whose float32, finite, deterministic features have the width
+    its one-line description states, and parse_features builds the same extractor by its name."""
+    factory, description = FEATURES[name]
+    extractor = factory()
+    assert isinstance(extractor, ImageTransformer)
+    width = re.search(r"\(([\d,]+) values", description)
+    assert width, f"the description of {name!r} should state its width, as '(N values ...)': {description!r}"
+    X = extractor.fit_transform(mixed_faces)
+    assert X.dtype == np.float32 and X.shape == (len(mixed_faces), int(width.group(1).replace(",", "")))
+    assert np.isfinite(X).all() and X.std(axis=0).max() > 0  # finite, and not the same for every face
+    np.testing.assert_array_equal(factory().transform(mixed_faces), X)
+    [(parsed_name, parsed)] = parse_features(name)
+    assert parsed_name == name and type(parsed) is type(extractor) and parsed is not extractor
+    assert parsed.get_params() == extractor.get_params() == clone(extractor).get_params()
+
+
+@pytest.mark.parametrize("name", list(FEATURES))
+def test_every_registered_extractor_takes_one_image_and_refuses_other_shapes(name, mixed_faces):
+    """A single H x W image is a batch of one; anything else than N x H x W is a ValueError."""
+    extractor = FEATURES[name][0]()
+    np.testing.assert_array_equal(extractor.transform(mixed_faces[0]), extractor.transform(mixed_faces[:1]))
     with pytest.raises(ValueError, match="N x H x W"):
-        LBPFeatures().transform(np.zeros((2, 48, 48, 3), np.uint8))
+        extractor.transform(np.zeros((2, 48, 48, 3), np.uint8))
+
+
+@pytest.mark.parametrize("name", list(FEATURES))
+def test_every_registered_extractor_round_trips_through_the_cache(name, mixed_faces, tmp_path):
+    """extract() caches each registered extractor's features and gives the identical array back."""
+    first, hit1 = extract(mixed_faces, name, FEATURES[name][0](), fingerprint="e" * 64, cache_dir=tmp_path, n_jobs=1)
+    second, hit2 = extract(mixed_faces, name, FEATURES[name][0](), fingerprint="e" * 64, cache_dir=tmp_path,
+                           n_jobs=1)
+    assert (hit1, hit2) == (False, True)
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_array_equal(first, FEATURES[name][0]().transform(mixed_faces))
 
 
 def test_hog_parameters_change_the_descriptor(few_faces):
@@ -93,12 +132,15 @@ def test_transformers_work_in_a_pipeline_and_clone_with_explicit_params(syntheti
 
 
 def test_parse_features_registry():
-    """'hog+landmarks' parses into fresh extractors in order; unknown, empty and repeated names are refused."""
+    """'hog+landmarks' parses into fresh extractors in order, as does every registered name joined with +;
+    unknown, empty and repeated names are refused."""
     parsed = parse_features("hog+landmarks")
     assert [n for n, _ in parsed] == ["hog", "landmarks"]
     assert isinstance(parsed[0][1], HOGFeatures) and isinstance(parsed[1][1], LandmarkFeatures)
     assert parse_features("landmark-distances")[0][1].pairwise_distances is True
-    assert set(FEATURES) == {"hog", "lbp", "landmarks", "landmark-distances"}
+    names = list(reversed(FEATURES))
+    assert [n for n, _ in parse_features("+".join(names))] == names
+    assert all("+" not in n and n.strip() == n and n for n in FEATURES)  # every name can be joined with +
     for bad, message in [("sift", "unknown feature 'sift'"), ("hog+", "empty feature name"), ("", "empty"),
                          ("hog+hog", "listed twice")]:
         with pytest.raises(UnknownFeatureError, match=message):

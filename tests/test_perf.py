@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from typer.testing import CliRunner
 
 from benchmark.cli import app
 
 
+@pytest.mark.slow
 def test_benchmark_prints_a_figure_for_every_stage():
     result = CliRunner().invoke(app, ["benchmark", "--images", "150", "--svm-samples", "150", "--cnn",
                                       "mini-xception", "--cnn-steps", "2"])

@@ -142,11 +142,55 @@ def test_summary_numbers_match_metrics_json_and_seeds_are_aggregated(reports, bu
 
 
 def test_best_value_per_column_is_bold(reports, built):
-    table = pd.read_csv(reports / "tables" / "synthetic_summary.csv")
-    best = table.accuracy.max()
-    tex = (reports / "tables" / "synthetic_summary.tex").read_text()
-    bold = re.findall(r"\\textbf\{([0-9.]+) \$\\pm\$", tex)
-    assert f"{100 * best:.1f}" in bold
+    """In every compared column (summary: accuracy, macro-F1, balanced accuracy; per-class F1: every class) exactly
+    the cells holding the column's best value are bold, and every other cell of that column is plain. The best is
+    taken over all rows, classical and deep together (mark_best), not per group: the deep group's only row is not
+    bold where a classical row beats it. Columns that are not compared (model, features, spread, size, time,
+    seeds) are plain. Checked cell by cell in Markdown (every column, full headers), and in LaTeX (whose layout
+    moves columns around) as the same cells of each model's row being bold."""
+    summary = pd.read_csv(reports / "tables" / "synthetic_summary.csv")
+    classes = json.loads(next((reports / "runs").glob("*/metrics.json")).read_text())["class_names"]
+    cases = {"synthetic_summary": {"accuracy": "Accuracy (%)", "macro_f1": "Macro-F1 (%)",
+                                   "balanced_accuracy": "Bal. acc. (%)"},
+             "synthetic_per_class_f1": {name: name for name in classes}}
+    assert (summary.accuracy[summary.group == "deep"] < summary.accuracy.max()).all(), \
+        "the fixture should have a deep row that is best in its group but not overall"
+    for name, compared in cases.items():
+        raw = pd.read_csv(reports / "tables" / f"{name}.csv")
+        assert list(raw.group) == ["classical"] * 2 + ["deep"] and raw.model.is_unique
+        lines = [line for line in (reports / "tables" / f"{name}.md").read_text().splitlines()
+                 if line.startswith("| ") and not line.startswith("| *")]  # header, rule, rows; no group titles
+        header, rows = [c.strip() for c in lines[0][1:-1].split(" | ")], [
+            [c.strip() for c in line[1:-1].split(" | ")] for line in lines[2:]]
+        assert [row[0] for row in rows] == list(raw.model), "the CSV rows are the displayed rows, in order"
+        bold_in_md = {row[0]: [] for row in rows}
+        for c, title in enumerate(header):
+            key = next((k for k, t in compared.items() if t == title), None)
+            shown = [row[c].startswith("**") and row[c].endswith("**") for row in rows]
+            if key is None:
+                assert not any(shown), (name, title)
+                continue
+            values = raw[key].to_numpy(float)
+            best = np.nanmax(values)
+            assert shown == [bool(abs(v - best) < 1e-12) for v in values], (name, title, list(values))
+            for row, value, bold in zip(rows, values, shown):
+                if bold:
+                    assert row[c] == f"**{row[c].strip('*')}**" and row[c].strip("*").startswith(f"{100 * value:.1f}")
+                    bold_in_md[row[0]].append(row[c].strip("*"))
+        assert set(compared.values()) <= set(header), (name, header)
+        assert any(bold_in_md.values()), name
+        # LaTeX: each model's row (in whichever float and column its cells went) has the same cells bold
+        tex = (reports / "tables" / f"{name}.tex").read_text()
+        bold_in_tex = {model: [] for model in bold_in_md}
+        for body in re.findall(r"\\midrule\n(.*?)\\bottomrule", tex, flags=re.S):
+            for line in body.splitlines():
+                cells = line.removesuffix(" \\\\").split(" & ")
+                if cells[0] in bold_in_tex:
+                    bold_in_tex[cells[0]] += [m for c in cells[1:] for m in re.findall(r"^\\textbf\{(.*)\}$", c)]
+                else:
+                    assert "\\textbf" not in line, (name, line)
+        assert {m: sorted(texts) for m, texts in bold_in_tex.items()} == {
+            m: sorted(latex_escape(t) for t in texts) for m, texts in bold_in_md.items()}, name
 
 
 def test_tex_tables_are_well_formed_booktabs(reports, built):
@@ -165,10 +209,56 @@ def test_tex_tables_are_well_formed_booktabs(reports, built):
 
 
 def test_paired_tests_compare_best_classical_and_best_deep_over_shared_folds(reports, built):
+    """The significance table pairs the best classical experiment (mean accuracy over its seeds) with the best deep
+    one on their shared seed, and its figures are the Nadeau-Bengio corrected resampled t-test and the Wilcoxon
+    signed-rank test recomputed here, with numpy and scipy, from the two runs' per-fold accuracies (metrics.json)
+    over the folds they share (splits.csv)."""
+    from models import get_model
+
     tests = pd.read_csv(reports / "tables" / "synthetic_significance.csv")
-    assert set(tests.test) == {"corrected_resampled_ttest", "wilcoxon"}
-    assert (tests.n == 3).all()
-    assert tests.comparison.str.contains("vs mini-xception").all()
+    assert list(tests.test) == ["corrected_resampled_ttest", "wilcoxon"]
+    experiments = {}  # (kind, model, features) -> {seed: (metrics, run folder)}
+    for path in sorted((reports / "runs").glob("*/metrics.json")):
+        m = json.loads(path.read_text())
+        key = (get_model(m["model"]).kind, m["model"], m["features"])
+        experiments.setdefault(key, {})[m["seed"]] = (m, path.parent)
+
+    def best(kind):  # highest mean accuracy over the experiment's seeds (ties: the later model name)
+        return max((key for key in experiments if key[0] == kind),
+                   key=lambda key: (np.mean([m["accuracy"] for m, _ in experiments[key].values()]), key[1]))
+
+    a, b = best("classical"), best("deep")
+    assert (tests.comparison == f"{a[1]} [{a[2]}] vs {b[1]}").all()
+    seed = min(set(experiments[a]) & set(experiments[b]))
+    (ma, dir_a), (mb, dir_b) = experiments[a][seed], experiments[b][seed]
+
+    # the folds are shared: same partition, same fold names
+    assert (dir_a / "splits.csv").read_bytes() == (dir_b / "splits.csv").read_bytes()
+    folds = sorted(ma["folds"])
+    assert sorted(mb["folds"]) == folds and (tests.n == len(folds)).all() and len(folds) == 3
+    acc_a = np.array([ma["folds"][f]["accuracy"] for f in folds])
+    acc_b = np.array([mb["folds"][f]["accuracy"] for f in folds])
+    d = acc_a - acc_b
+    assert d.var() > 0, "constant differences would take the degenerate branch, not the formula"
+
+    # corrected resampled t: mean(d) / sqrt((1/k + n_test/n_train) * var(d)), k - 1 degrees of freedom, with the
+    # mean test and training sizes of the folds
+    splits = pd.read_csv(dir_a / "splits.csv")
+    n_test = splits.fold.value_counts().reindex(folds).to_numpy(float)
+    n_train = len(splits) - n_test
+    k = len(folds)
+    t = d.mean() / np.sqrt((1 / k + n_test.mean() / n_train.mean()) * d.var(ddof=1))
+    ttest = tests[tests.test == "corrected_resampled_ttest"].iloc[0]
+    assert ttest.statistic == pytest.approx(t, rel=1e-9)
+    assert ttest.df == k - 1
+    assert ttest.p_value == pytest.approx(2 * stats.t.sf(abs(t), k - 1), rel=1e-9)
+
+    wilcoxon = stats.wilcoxon(acc_a, acc_b, zero_method="wilcox", alternative="two-sided")
+    row = tests[tests.test == "wilcoxon"].iloc[0]
+    assert row.statistic == pytest.approx(wilcoxon.statistic)
+    assert row.p_value == pytest.approx(wilcoxon.pvalue, rel=1e-9)
+    tex = (reports / "tables" / "synthetic_significance.tex").read_text()
+    assert f"{t:.3f}" in tex and f"{wilcoxon.statistic:.1f}" in tex
 
 
 def test_rebuilding_from_the_same_runs_gives_byte_identical_tables(reports, built, tmp_path):
@@ -247,7 +337,9 @@ def test_different_fold_counts_get_their_own_sections_and_single_rows_are_not_bo
     for k in (2, 3):
         tex = (reports / "tables" / f"synthetic-{k}-fold_summary.tex").read_text()
         assert f"synthetic ({k}-fold)" in tex and "\\textbf" not in tex  # one row: nothing to be best against
-        assert f"{k} folds" in tex  # the ± over column says what the spread is over
+        assert f"{k}-fold cross-validation, mean $\\pm$ std over folds" in tex  # what the spread is over
+        md = (reports / "tables" / f"synthetic-{k}-fold_summary.md").read_text()
+        assert f"| {k} folds |" in md  # and Markdown's ± over column
 
 
 def test_fer2013_folders_without_split_prefixes_are_not_called_official(tmp_path, write_fer_folders):

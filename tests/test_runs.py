@@ -71,18 +71,44 @@ def test_make_run_id_follows_the_documented_format():
                                  config_hash(CONFIG)]
 
 
-def test_phase_timer_accumulates_named_phases():
-    """Repeated phases add up; the summary has every phase and a total."""
+class _Clock:
+    """A stand-in for time.perf_counter that moves only when the test says so."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_phase_timer_accumulates_named_phases(monkeypatch):
+    """Repeated phases add up (not the last one only), a phase that raises still counts its time, and the total
+    runs from the timer's creation, so it includes the time between phases."""
+    import time
+
+    clock = _Clock(1000.0)
+    monkeypatch.setattr(time, "perf_counter", clock)
     timer = PhaseTimer()
-    for _ in range(2):
+    with timer.phase("load"):
+        clock.advance(1.5)
+    clock.advance(0.25)  # between phases: in the total only
+    for seconds in (2.0, 3.0):
         with timer.phase("fit"):
-            pass
+            clock.advance(seconds)
     with pytest.raises(ValueError):
         with timer.phase("predict"):
+            clock.advance(0.5)
             raise ValueError
-    summary = timer.summary()
-    assert set(summary) == {"fit", "predict", "total"}
-    assert all(v >= 0 for v in summary.values())
+    clock.advance(0.125)
+    assert timer.summary() == {"load": 1.5, "fit": 5.0, "predict": 0.5, "total": 7.375}
+    assert list(timer.summary()) == ["load", "fit", "predict", "total"]
+    with timer.phase("fit"):
+        clock.advance(0.0004)  # summaries are rounded to the millisecond; the sums are not
+    assert timer.seconds["fit"] == pytest.approx(5.0004)
+    assert timer.summary() == {"load": 1.5, "fit": 5.0, "predict": 0.5, "total": 7.375}
 
 
 def test_system_info_and_write_json(tmp_path):

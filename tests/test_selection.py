@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import make_classification
-from sklearn.model_selection import GroupKFold
+from sklearn.model_selection import GroupKFold, ParameterGrid
 from sklearn.svm import SVC
 
 from benchmark.protocols import inner_cv
 from benchmark.selection import grouped_grid_search, holdout_halving_search
-from models import get_model
+from features import parse_features
+from models import get_model, list_models
 
 
 class SpyClassifier(ClassifierMixin, BaseEstimator):
@@ -131,3 +132,32 @@ def test_grouped_grid_search_passes_groups_to_the_splitter():
     assert params["svm__C"] in (1.0, 10.0)
     assert len(log) == 2
     assert model.predict(X[:5, 1:]).shape == (5,)
+
+
+# ------------------------------------------------------------------------------------- every classical model
+
+CLASSICAL = [spec.name for spec in list_models() if spec.kind == "classical"]
+
+
+def test_the_registry_has_classical_models():
+    assert CLASSICAL, "no classical model registered"
+
+
+@pytest.mark.parametrize("name", CLASSICAL)
+def test_every_classical_model_declares_a_grid_its_pipeline_accepts(name):
+    """A registered classical model has default features that parse, and every point of its declared grid sets
+    real parameters of the pipeline it builds (with and without PCA) and fits."""
+    spec = get_model(name)
+    assert spec.description and spec.training == {}
+    assert parse_features(spec.default_features)
+    assert spec.param_grid and all(isinstance(v, list) and v for v in spec.param_grid.values())
+    X, y = make_classification(n_samples=140, n_features=8, n_informative=5, n_redundant=0, n_classes=3,
+                               n_clusters_per_class=1, class_sep=2.0, random_state=0)
+    scores = []
+    for params in ParameterGrid(spec.param_grid):
+        model = spec.build(seed=0).set_params(**params)  # a key the pipeline lacks raises here
+        assert {k: model.get_params()[k] for k in params} == params
+        scores.append(model.fit(X[::2], y[::2]).score(X[1::2], y[1::2]))  # a value the SVM refuses raises here
+    assert max(scores) > 0.6, "no point of the grid learns an easy 3-class problem"
+    reduced = spec.build(seed=0, pca=3).fit(X, y)
+    assert reduced.named_steps["pca"].n_components_ == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import benchmark.suite as suite_module
 from benchmark.cli import app
 from benchmark.errors import FerBenchError
 from benchmark.suite import load_suite, plan_suite, run_suite
+from models import list_models
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -72,15 +74,21 @@ def test_shipped_suites_parse_and_cover_the_declared_matrix():
     demo = load_suite(REPO / "suites" / "demo.toml")
     assert {c.model for c in demo.configs} == {"svm-linear", "svm-poly", "svm-rbf", "mini-xception"}
     assert {c.dataset for c in demo.configs} == {"synthetic"}
+    # the thesis matrix (README): every registered classical model on hog, lbp, landmarks and hog+landmarks, and
+    # every registered CNN, on FER2013 and CK+; a newly registered model belongs in suites/thesis.toml
+    kinds = {spec.name: spec.kind for spec in list_models()}
     thesis = load_suite(REPO / "suites" / "thesis.toml")
+    assert {c.model for c in thesis.configs} <= set(kinds)
     for dataset in ("fer2013", "ck+"):
-        svm = {(c.model, c.features) for c in thesis.configs if c.dataset == dataset and c.model.startswith("svm")}
-        assert svm == {(m, f) for m in ("svm-linear", "svm-poly", "svm-rbf")
-                       for f in ("hog", "lbp", "landmarks", "hog+landmarks")}
-        cnns = {c.model for c in thesis.configs if c.dataset == dataset and not c.model.startswith("svm")}
-        assert cnns == {"cnn-patil", "cnn-hpo", "cnn-gelu", "mini-xception", "vgg-fer", "resnet50", "xception"}
+        classical = {(c.model, c.features) for c in thesis.configs
+                     if c.dataset == dataset and kinds[c.model] == "classical"}
+        assert classical == {(m, f) for m, kind in kinds.items() if kind == "classical"
+                             for f in ("hog", "lbp", "landmarks", "hog+landmarks")}, "suites/thesis.toml"
+        cnns = {c.model for c in thesis.configs if c.dataset == dataset and kinds[c.model] == "deep"}
+        assert cnns == {m for m, kind in kinds.items() if kind == "deep"}, "suites/thesis.toml"
 
 
+@pytest.mark.slow
 def test_an_interrupted_suite_resumes_without_rerunning_complete_experiments(tmp_path, monkeypatch):
     path = _write(tmp_path, """
 [defaults]
@@ -173,12 +181,15 @@ def test_error_lines_keep_the_toml_names_in_brackets(tmp_path):
     assert "unknown table [experiments]; expected [suite], [defaults], [[experiment]]" in " ".join(result.output.split())
 
 
-def test_a_run_folder_the_report_would_skip_never_counts_as_complete(tmp_path):
-    """A folder with metrics.json but no predictions.csv is broken for the report, so the suite redoes it."""
+@pytest.mark.slow  # the session's shared 980-image run
+def test_a_run_folder_the_report_would_skip_never_counts_as_complete(tmp_path, synthetic_linear_run):
+    """A run that `fer-bench run` made with the suite's options counts as complete; the same folder without
+    predictions.csv is broken for the report, so the suite redoes it."""
     path = _write(tmp_path, "[defaults]\nfolds = 3\n[[experiment]]\ndatasets = ['synthetic']\nmodels = ['svm-linear']\n"
                             "features = ['hog']\noptions = { inner_folds = 2 }\n")
     suite = load_suite(path, reports_dir=str(tmp_path / "reports"))
-    quiet = Console(file=open(tmp_path / "log.txt", "w"))
-    [record] = run_suite(suite, console=quiet)
-    (record["run_dir"] / "predictions.csv").unlink()
+    run_dir = tmp_path / "reports" / "runs" / synthetic_linear_run.run_dir.name
+    shutil.copytree(synthetic_linear_run.run_dir, run_dir)
+    assert [state for _, state in plan_suite(suite)] == [f"complete ({run_dir.name})"]
+    (run_dir / "predictions.csv").unlink()
     assert [state for _, state in plan_suite(suite)] == ["to run"]
