@@ -20,6 +20,7 @@ from .datasets import Dataset, load_dataset
 from .errors import EXIT_USAGE, FerBenchError, WorkFailedError
 from .evaluation import write_evaluation
 from .kinds import kind_of
+from . import record
 from .options import RunConfig, ignored_options
 from .protocols import Protocol, make_protocol
 from .runs import (PhaseTimer, check_runs_dir, clean_stale_incomplete, config_hash, make_run_id, run_folder,
@@ -83,11 +84,11 @@ def run_experiment(config: RunConfig, *, console: Console | None = None, dataset
             with timer.phase("evaluate"):
                 metrics = write_evaluation(tmp, run["predictions"], dataset.class_names,
                                            part_column=protocol.column, header=header, extra=run["extra"])
-            protocol.assignments(dataset).to_csv(tmp / "splits.csv", index=False)
-            write_json(tmp / "config.json", {**config_dict, "config_hash": config_hash(config_dict),
+            protocol.assignments(dataset).to_csv(tmp / record.SPLITS, index=False)
+            write_json(tmp / record.CONFIG, {**config_dict, "config_hash": config_hash(config_dict),
                                              "param_grid": spec.param_grid, "model_source": spec.source})
-            write_json(tmp / "manifest.json", {
-                **started, "run_id": run_id, "seed": config.seed, "config_hash": config_hash(config_dict),
+            write_json(tmp / record.MANIFEST, {
+                "schema_version": record.SCHEMA_VERSION, **started, "run_id": run_id, "seed": config.seed, "config_hash": config_hash(config_dict),
                 "dataset": dataset.summary(), "protocol": protocol.summary(dataset, kind.name),
                 **run["manifest"], "adapted": adapted,
                 "wall_seconds": timer.summary(),

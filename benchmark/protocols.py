@@ -61,6 +61,12 @@ class Protocol:
     column: ClassVar[str]
     per_fold: ClassVar[bool]
     selection: ClassVar[dict[str, str]]
+    validation_split: ClassVar[str | None]  # the held-out part whose figure the report shows beside the test
+
+    @classmethod
+    def report_caption(cls, runs) -> str:  # pragma: no cover - abstract
+        """How the report's summary caption describes this protocol for these runs (record.Run objects)."""
+        raise NotImplementedError
 
     def assignments(self, dataset: Dataset) -> pd.DataFrame:
         """One row per sample: sample_id, subject, label and its part (fold or split)."""
@@ -110,6 +116,14 @@ class OfficialSplit(Protocol):
     per_fold = False
     selection = {"classical": "successive-halving grid search scored on PublicTest",
                  "deep": "early stopping and checkpoint on PublicTest"}
+    validation_split = "PublicTest"
+
+    @classmethod
+    def report_caption(cls, runs) -> str:
+        if all(run.official_split for run in runs):
+            return "official split: trained on Training, selected on PublicTest, PrivateTest reported"
+        return ("trained on Training, selected on PublicTest, PrivateTest reported; NOT the official split: the "
+                "test images had no split prefixes and were halved at random (seeded)")
 
     def _parts(self, dataset: Dataset) -> np.ndarray:
         return np.asarray(dataset.splits, dtype=object)
@@ -152,6 +166,12 @@ class SubjectKFold(Protocol):
     selection = {"classical": "inner grouped CV selects hyperparameters",
                  "deep": "a subject-grouped validation split of each training fold drives early stopping and "
                          "checkpoint"}
+    validation_split = None
+
+    @classmethod
+    def report_caption(cls, runs) -> str:
+        folds = sorted({len(run.metrics.get("folds", {})) for run in runs})
+        return f"subject-independent {'/'.join(map(str, folds))}-fold cross-validation, mean ± std over folds"
 
     def _parts(self, dataset: Dataset) -> np.ndarray:
         part = np.empty(len(dataset), dtype=object)

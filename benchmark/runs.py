@@ -20,8 +20,8 @@ from . import __version__
 from .errors import FerBenchError, WorkFailedError, os_error_text
 from .leases import LEASE_FILE, Lease, folder_is_stale, ttl_seconds
 from .options import NON_RESULT_OPTIONS
+from .record import INCOMPLETE_PREFIX
 
-INCOMPLETE_PREFIX = ".incomplete-"
 PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "scikit-image", "dlib-bin", "face_recognition_models",
             "tensorflow", "keras", "joblib", "rich", "typer", "matplotlib", "pillow")
 

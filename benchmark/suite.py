@@ -156,7 +156,7 @@ def completed_runs(runs_dir: Path, *, only_hash: str | None = None) -> dict[str,
     inconsistent (its predictions, splits and metrics disagree), is never counted as done, so a resumed suite
     redoes it.
     """
-    from .report import collect_runs, verify_runs
+    from .record import collect_runs, verify_runs
 
     found: dict[str, list[tuple[Path, str]]] = {}
     runs, _ = collect_runs(Path(runs_dir), config_hash=only_hash)

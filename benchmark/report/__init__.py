@@ -1,10 +1,10 @@
 """The thesis report (``fer-bench report``): tables, statistics, figures and provenance from complete runs."""
 
-from ._build import build_report, group_experiments
-from ._collect import Run, collect_runs
+from ..record import Run, check_run, collect_runs, verify_runs
+from ._build import build_report
+from ._experiments import group_experiments
 from ._stats import bootstrap_ci, corrected_resampled_ttest, mcnemar_exact, wilcoxon_signed_rank
 from ._tables import Table, latex_escape
-from ._verify import check_run, verify_runs
 
 __all__ = ["Run", "Table", "bootstrap_ci", "build_report", "check_run", "collect_runs", "corrected_resampled_ttest",
            "group_experiments", "latex_escape", "mcnemar_exact", "verify_runs", "wilcoxon_signed_rank"]

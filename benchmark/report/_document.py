@@ -13,7 +13,8 @@ import subprocess
 from pathlib import Path
 
 from ..errors import FerBenchError, WorkFailedError
-from ._collect import Run, title_of
+from ..record import Run
+from ._names import title_of
 from ._tables import latex_escape
 
 

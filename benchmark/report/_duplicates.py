@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ._collect import Run, title_of
+from ..record import Run
+from ._names import title_of
 
 
 @dataclass

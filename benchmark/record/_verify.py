@@ -21,7 +21,7 @@ import math
 from numbers import Real
 
 from ..metrics import SCORES, VALIDATION_SPLIT, summarise
-from ._collect import Run
+from ._run import Run
 
 #: Largest difference between a recorded and a recomputed figure that still counts as equal (JSON round-trip).
 TOLERANCE = 1e-9

@@ -1,7 +1,7 @@
-"""Reading run folders for the report: complete runs only; incomplete or unreadable ones are listed, never used.
+"""Reading run folders: complete runs only; incomplete or unreadable ones are listed with the reason, never used.
 
 Whether a complete run's files agree with each other is :mod:`._verify`'s question; whether two runs of the
-same experiment and seed agree is :mod:`._duplicates`'.
+same experiment and seed agree is the report's (``benchmark.report._duplicates``).
 """
 
 from __future__ import annotations
@@ -14,18 +14,10 @@ import pandas as pd
 
 from ..leases import folder_is_stale
 from ..options import IDENTITY, NON_RESULT_OPTIONS
-from ..runs import INCOMPLETE_PREFIX
+from ..protocols import PROTOCOLS, Protocol
+from ._schema import (CONFIG, INCOMPLETE_PREFIX, MANIFEST, METRICS, PREDICTIONS, REQUIRED_FILES, SCHEMA_VERSION,
+                      SPLITS)
 
-DATASET_TITLES = {"fer2013": "FER2013", "ck+": "CK+", "synthetic": "synthetic"}
-
-
-def title_of(section: str) -> str:
-    """Display name of a report section: "ck+ (5-fold)" -> "CK+ (5-fold)"."""
-    name, _, rest = section.partition(" ")
-    return DATASET_TITLES.get(name, name) + (f" {rest}" if rest else "")
-
-
-REQUIRED_FILES = ("metrics.json", "config.json", "manifest.json", "predictions.csv", "splits.csv")
 REQUIRED_METRICS = ("dataset", "model", "features", "protocol", "seed", "accuracy", "macro_f1",
                     "balanced_accuracy", "per_class", "confusion_matrix", "class_names")
 #: Config entries that never distinguish one experiment from another in a table: options that do not change
@@ -53,12 +45,24 @@ class Run:
 
     @property
     def kind(self) -> str:
+        """The model kind's name (``benchmark.kinds``); runs written before metrics.json recorded it are told
+        apart by what only CNN runs record (a parameter count)."""
         return self.metrics.get("kind", "deep" if self.metrics.get("n_params") else "classical")
+
+    @property
+    def protocol(self) -> type[Protocol]:
+        """The protocol class the run was evaluated under (a loaded run names a known one)."""
+        return PROTOCOLS[self.metrics["protocol"]]
 
     @property
     def part_column(self) -> str:
         """How predictions.csv and splits.csv name a sample's part: "split" (official split) or "fold"."""
-        return "split" if self.metrics["protocol"] == "official-split" else "fold"
+        return self.protocol.column
+
+    @property
+    def schema_version(self) -> int:
+        """The run record's schema: 1 for runs written before manifests recorded one."""
+        return int(self.manifest.get("schema_version", 1))
 
     def platform(self) -> dict:
         """What computed the numbers, beyond the options: the training device and precision of a CNN, the SVM
@@ -91,7 +95,7 @@ class Run:
         judged by the note their loader left ("NOT the official split").
         """
         data = self.manifest["dataset"]
-        if self.metrics["protocol"] != "official-split":
+        if self.protocol.per_fold:
             return False
         if data.get("split_is_official") is not None:
             return bool(data["split_is_official"])
@@ -159,13 +163,18 @@ def _load(folder: Path) -> Run:
     missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
     if missing:
         raise _Broken(f"missing {', '.join(missing)}")
-    config, metrics, manifest = (_json_object(folder / name) for name in ("config.json", "metrics.json",
-                                                                          "manifest.json"))
+    config, metrics, manifest = (_json_object(folder / name) for name in (CONFIG, METRICS, MANIFEST))
+    version = manifest.get("schema_version", 1)
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise _Broken(f"written by a newer fer-bench (run record schema {version}; this version reads up to "
+                      f"{SCHEMA_VERSION}): upgrade fer-bench to use it")
     predictions, splits = (_table(folder / name, dtypes) for name, dtypes in (
-        ("predictions.csv", {"sample_id": str, "subject": str}), ("splits.csv", str)))
+        (PREDICTIONS, {"sample_id": str, "subject": str}), (SPLITS, str)))
     absent = [key for key in REQUIRED_METRICS if key not in metrics]
     if absent:
         raise _Broken(f"metrics.json lacks {', '.join(absent)}")
+    if metrics["protocol"] not in PROTOCOLS:
+        raise _Broken(f"metrics.json names an unknown protocol {metrics['protocol']!r}")
     if not {"sample_id", "y_true", "y_pred"} <= set(predictions.columns):
         raise _Broken("predictions.csv lacks sample_id, y_true or y_pred")
     try:

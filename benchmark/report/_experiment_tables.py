@@ -1,0 +1,207 @@
+"""The report's tables of experiments: summary, per-class F1, bootstrap confidence intervals and the paired
+test of the best classical against the best deep model. What depends on the protocol (a validation column, how
+intervals resample, which paired test) is asked of the runs' protocol class."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..kinds import KINDS, Classical, Keras
+from . import _stats as st
+from ._experiments import Experiment, best
+from ._names import dataset_slug, title_of
+from ._tables import HEADING, HIDDEN, KEY, Column, Table, abbreviations, mark_best, variant_letters
+
+
+def _pct(value: float, std: float | None = None) -> str:
+    if value is None or value != value:
+        return ""
+    return f"{100 * value:.1f}" + (f" ± {100 * std:.1f}" if std is not None and std == std else "")
+
+
+def _size(exp: Experiment) -> str:
+    run = exp.runs[0].metrics
+    if run.get("n_params"):
+        return f"{int(run['n_params']):,} params"
+    svs = [v for r in exp.runs for v in (r.metrics.get("n_support_vectors") or {}).values() if v is not None]
+    return f"{np.mean(svs):,.0f} SVs" if svs else ""
+
+
+def _fill_grouped(table: Table, exps: list[Experiment], make_row) -> dict:
+    """Add one row per experiment, grouped classical / deep; ``make_row(exp)`` gives the cells after model and
+    features, the raw CSV values and the numbers to compare per column. Returns those numbers by cell."""
+    values = {}
+    for g, kind in enumerate(k for k in KINDS if any(e.kind == k for e in exps)):
+        rows = []
+        for r, exp in enumerate(e for e in exps if e.kind == kind):
+            cells, raw, scores = make_row(exp)
+            rows.append([exp.label, exp.features, *cells])
+            table.raw.append({"group": kind, "model": exp.model, "features": exp.features, "variant": exp.variant,
+                              **raw})
+            values.update({(g, r, c): v for c, v in scores.items()})
+        table.groups.append((KINDS[kind].title, rows))
+    return values
+
+
+#: The row label of the experiment tables: in LaTeX the model (variants marked by a letter), with its features
+#: as sub-headings over the rows, since "svm-rbf (svm_backend=onedal)" beside "hog+landmark-distances" would
+#: not leave room for the scores.
+ROW_LABELS = [Column("Model", "l", tex=KEY), Column("Features", "l", tex=HEADING)]
+
+
+def _mark_variants(table: Table, exps: list[Experiment], marked: list[Experiment] | None = None) -> None:
+    """Mark the variants among ``marked`` (default: all ``exps``) in ``table``: a variant has the same letter in
+    every table of its dataset."""
+    letters = variant_letters(exp.variant for exp in exps if exp.variant)
+    for exp in exps if marked is None else marked:
+        if exp.variant:
+            table.mark(exp.label, exp.model, letters[exp.variant], exp.variant)
+
+
+def summary_table(dataset: str, exps: list[Experiment]) -> Table:
+    """Scores per experiment, with spread and seeds; in LaTeX the size and training time make a second float
+    (``-cost``), as both beside three or four "mean ± std" columns would not fit the text width."""
+    validation = exps[0].runs[0].protocol.validation_split
+    scores = [("accuracy", Column("Accuracy (%)", short="Acc.", means="accuracy (%)")),
+              ("macro_f1", Column("Macro-F1 (%)", short="Macro-F1", means="macro-F1 (%)")),
+              ("balanced_accuracy", Column("Bal. acc. (%)", short="Bal. acc.", means="balanced accuracy (%)"))]
+    if validation:
+        scores.append(("validation.accuracy", Column(f"{validation} acc. (%)", short=validation,
+                                                     means=f"accuracy on {validation} (%)")))
+    columns = [*ROW_LABELS, *[column for _, column in scores], Column("± over", tex=HIDDEN),
+               Column("Size (params / mean SVs)", tex="cost"), Column("Train time (s)", tex="cost"),
+               Column("Seeds", short="n", means="seeds")]
+    table = Table(f"{dataset_slug(dataset)}_summary", _summary_caption(dataset, exps), columns,
+                  floats={"cost": f"{title_of(dataset)}: size (parameters of a CNN, support vectors of an SVM, "
+                                  f"mean over folds and seeds) and training time (mean over seeds) of the "
+                                  f"experiments in the summary table."})
+
+    def row(exp: Experiment):
+        cells, compared = [], {}
+        raw = {"n_seeds": len(exp.runs), "runs": " ".join(run.run_id for run in exp.runs)}
+        for c, (key, _) in enumerate(scores, start=2):
+            mean, std = exp.summary(key)
+            cells.append(_pct(mean, std if key != "validation.accuracy" else None))
+            compared[c] = mean
+            raw.update({key: mean, f"{key}_std": std})
+        seconds = np.nanmean(exp.values("fit_seconds"))
+        spread = ("seeds" if len(exp.runs) > 1 else
+                  f"{len(exp.runs[0].metrics.get('folds', {}))} folds" if exp.runs[0].metrics.get("folds") else "")
+        cells += [spread, _size(exp), f"{seconds:.0f}" if seconds == seconds else "", str(len(exp.runs))]
+        raw["std_over"] = spread
+        raw.update({"size": _size(exp), "fit_seconds": seconds})
+        return cells, raw, compared
+
+    mark_best(table, list(range(2, 2 + len(scores))), _fill_grouped(table, exps, row))
+    _mark_variants(table, exps)
+    return table
+
+
+def _summary_caption(dataset: str, exps: list[Experiment]) -> str:
+    runs = [r for e in exps for r in e.runs]
+    multi = any(len(e.runs) > 1 for e in exps)
+    return (f"{title_of(dataset)}: classical vs deep models ({runs[0].protocol.report_caption(runs)}"
+            + ("; rows with several seeds give mean ± std over seeds" if multi else "")
+            + "). Best per column in bold.")
+
+
+def per_class_table(dataset: str, exps: list[Experiment]) -> Table:
+    """Per-class F1; in LaTeX the classes are headed by short names ("Sur" for surprise) with a legend."""
+    classes = list(exps[0].runs[0].metrics["class_names"])
+    table = Table(f"{dataset_slug(dataset)}_per_class_f1",
+                  f"{title_of(dataset)}: per-class F1 (%) on the reported test images "
+                  f"(pooled over folds for k-fold; mean over seeds). Best per class in bold.",
+                  [*ROW_LABELS, *[Column(name, short=short, means=name)
+                                  for name, short in zip(classes, abbreviations(classes))]])
+
+    def row(exp: Experiment):
+        f1 = {name: float(np.nanmean(exp.values(f"per_class.{name}.f1"))) for name in classes}
+        return [_pct(v) for v in f1.values()], f1, dict(enumerate(f1.values(), start=2))
+
+    mark_best(table, list(range(2, 2 + len(classes))), _fill_grouped(table, exps, row))
+    _mark_variants(table, exps)
+    return table
+
+
+def confidence_table(dataset: str, exps: list[Experiment]) -> Table:
+    clustered = exps[0].runs[0].protocol.per_fold  # k-fold test images cluster by subject: resample subjects
+    table = Table(f"{dataset_slug(dataset)}_confidence_intervals",
+                  f"{title_of(dataset)}: 95% bootstrap confidence intervals "
+                  f"({st.BOOTSTRAP_SAMPLES} resamples of the "
+                  + ("subjects; figures on all test predictions pooled over folds, so they differ slightly from the "
+                     "mean over folds of the summary table" if clustered else "PrivateTest images")
+                  + f", seed {st.BOOTSTRAP_SEED}; first seed of each experiment).",
+                  [*ROW_LABELS, Column("Seed"),
+                   Column(f"{'Pooled a' if clustered else 'A'}ccuracy (%) [95% CI]", short="Accuracy (%)"),
+                   Column(f"{'Pooled m' if clustered else 'M'}acro-F1 (%) [95% CI]", short="Macro-F1 (%)")])
+
+    def row(exp: Experiment):
+        run = exp.runs[0]
+        test = run.test_predictions()
+        clusters = test.subject.to_numpy() if clustered and "subject" in test else None
+        cells, raw = [str(run.metrics["seed"])], {"seed": run.metrics["seed"], "run": run.run_id}
+        for name, score in (("accuracy", st.accuracy), ("macro_f1", st.macro_f1)):
+            point = score(test.y_true, test.y_pred)
+            lo, hi = st.bootstrap_ci(test.y_true.to_numpy(), test.y_pred.to_numpy(), score, clusters=clusters)
+            cells.append(f"{100 * point:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]")
+            raw.update({name: point, f"{name}_ci_low": lo, f"{name}_ci_high": hi})
+        return cells, raw, {}
+
+    _fill_grouped(table, exps, row)
+    _mark_variants(table, exps)
+    return table
+
+
+def tests_table(dataset: str, exps: list[Experiment]) -> Table | None:
+    """Best classical vs best deep: exact McNemar on FER2013, paired fold tests on k-fold; None if not paired."""
+    a, b = best(exps, Classical.name), best(exps, Keras.name)
+    if a is None or b is None:
+        return None
+    seeds = sorted({r.metrics["seed"] for r in a.runs} & {r.metrics["seed"] for r in b.runs})
+    if not seeds:
+        return None
+    ra = next(r for r in a.runs if r.metrics["seed"] == seeds[0])
+    rb = next(r for r in b.runs if r.metrics["seed"] == seeds[0])
+    comparison = f"{a.label} [{a.features}] vs {b.label}"
+    validation = ra.protocol.validation_split
+    chosen = (f"chosen by {validation} accuracy" if validation
+              else "chosen post hoc by mean test accuracy over folds, so p-values are optimistic")
+    table = Table(f"{dataset_slug(dataset)}_significance",
+                  f"{title_of(dataset)}: best classical vs best deep model ({chosen}; "
+                  f"seed {seeds[0]}), paired tests on the same test images.",
+                  [Column("Comparison", "l", tex=HEADING), Column("Test", "l"), Column("Statistic"),
+                   Column("p-value"), Column("n")])
+    _mark_variants(table, exps, [a, b])
+    rows = []
+    if not ra.protocol.per_fold:  # one held-out test set: the two models' answers per image
+        ta, tb = ra.test_predictions(), rb.test_predictions()
+        merged = ta.merge(tb, on="sample_id", suffixes=("_a", "_b"))
+        if len(merged) != len(ta) or len(merged) != len(tb):
+            return None
+        res = st.mcnemar_exact(merged.y_true_a == merged.y_pred_a, merged.y_true_b == merged.y_pred_b)
+        rows.append([comparison, f"exact McNemar (b={res['b']}, c={res['c']})", str(res["statistic"]),
+                     _p(res["p_value"]), str(len(merged))])
+        table.raw.append({"comparison": comparison, "test": "mcnemar_exact", **res, "n": len(merged)})
+    else:
+        if ra.manifest["protocol"]["fingerprint"] != rb.manifest["protocol"]["fingerprint"]:
+            return None
+        folds = list(ra.metrics["folds"])
+        acc_a = [ra.metrics["folds"][f]["accuracy"] for f in folds]
+        acc_b = [rb.metrics["folds"][f]["accuracy"] for f in folds]
+        sizes = ra.manifest["protocol"]["sizes"]
+        n_train = float(np.mean([s["train"] for s in sizes.values()]))
+        n_test = float(np.mean([s["test"] for s in sizes.values()]))
+        t = st.corrected_resampled_ttest(acc_a, acc_b, n_train=n_train, n_test=n_test)
+        w = st.wilcoxon_signed_rank(acc_a, acc_b)
+        rows.append([comparison, f"corrected resampled t-test (df={t['df']})", f"{t['statistic']:.3f}",
+                     _p(t["p_value"]), str(len(folds))])
+        rows.append([comparison, "Wilcoxon signed-rank", f"{w['statistic']:.1f}", _p(w["p_value"]),
+                     str(len(folds))])
+        table.raw += [{"comparison": comparison, "test": "corrected_resampled_ttest", **t, "n": len(folds)},
+                      {"comparison": comparison, "test": "wilcoxon", **w, "n": len(folds)}]
+    table.groups.append(("", rows))
+    return table
+
+
+def _p(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"

@@ -1,0 +1,128 @@
+"""The report's unit: an experiment (dataset, model, features, options, platform) and its runs, one per seed.
+
+Runs are grouped into experiments per dataset section (a section per fold count on k-fold protocols, so no
+3-fold figure is compared with a 10-fold one); experiments sharing model and features are variants, named by the
+options that differ. :func:`best` picks the best experiment of a model kind without looking at test data where
+the protocol has a validation part.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..kinds import KINDS
+from ..record import Run
+from ._names import slug
+
+
+@dataclass
+class Experiment:
+    """One experiment of the matrix: its runs, one per seed (sorted by seed)."""
+
+    dataset: str
+    model: str
+    features: str
+    kind: str
+    options: dict
+    runs: list[Run] = field(default_factory=list)
+    variant: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.model + (f" ({self.variant})" if self.variant else "")
+
+    @property
+    def slug(self) -> str:
+        text = f"{self.model}_{self.features}" + (f"_{self.variant}" if self.variant else "")
+        return slug(text)
+
+    def values(self, key: str) -> np.ndarray:
+        return np.array([_get(run.metrics, key) for run in self.runs], dtype=float)
+
+    def summary(self, key: str) -> tuple[float, float | None]:
+        """(mean, std): over seeds when there are several, else the run's own (k-fold: over folds)."""
+        v = self.values(key)
+        if len(v) > 1:
+            return float(np.mean(v)), float(np.std(v, ddof=1))
+        std = self.runs[0].metrics.get(f"{key}_std") if "." not in key else None
+        return float(v[0]), std
+
+
+def _get(metrics: dict, dotted: str):
+    value = metrics
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return np.nan
+        value = value[part]
+    return np.nan if value is None else value
+
+
+#: Kinds in the order the registry of kinds lists them (classical first).
+KIND_ORDER = {name: k for k, name in enumerate(KINDS)}
+
+
+def group_experiments(runs: list[Run]) -> dict[str, list[Experiment]]:
+    """Experiments per dataset, classical first, in registry order; variants named by the options that differ.
+
+    ``runs`` hold one run per experiment and seed (:func:`resolve_duplicates` sees to that).
+    """
+    from models import list_models
+
+    order = {spec.name: k for k, spec in enumerate(list_models())}
+    experiments: dict[tuple, Experiment] = {}
+    for run in runs:
+        m = run.metrics
+        exp = experiments.setdefault(run.experiment_key(), Experiment(m["dataset"], m["model"], m["features"],
+                                                                      run.kind, run.options()))
+        exp.runs.append(run)
+    by_dataset: dict[str, list[Experiment]] = {}
+    for exp in experiments.values():
+        exp.runs.sort(key=lambda r: r.metrics["seed"])
+        by_dataset.setdefault(exp.dataset, []).append(exp)
+    by_dataset = _split_by_folds(by_dataset)
+    for exps in by_dataset.values():
+        _name_variants(exps)
+        exps.sort(key=lambda e: (KIND_ORDER.get(e.kind, 99), order.get(e.model, 999), e.features, e.variant))
+    return dict(sorted(by_dataset.items()))
+
+
+def _split_by_folds(by_dataset: dict[str, list[Experiment]]) -> dict[str, list[Experiment]]:
+    """k-fold results with different numbers of folds are not comparable: each fold count gets its own section
+    (e.g. "synthetic (5-fold)"), so no table bolds a 3-fold figure against a 10-fold one."""
+    out = {}
+    for dataset, exps in by_dataset.items():
+        counts = sorted({e.options.get("folds") for e in exps}, key=str)
+        if len(counts) < 2:
+            out[dataset] = exps
+            continue
+        for k in counts:
+            out[f"{dataset} ({k}-fold)"] = [e for e in exps if e.options.get("folds") == k]
+    return out
+
+
+def _name_variants(exps: list[Experiment]) -> None:
+    """Experiments sharing model and features are told apart by the options whose values differ."""
+    by_name: dict[tuple, list[Experiment]] = {}
+    for exp in exps:
+        by_name.setdefault((exp.model, exp.features), []).append(exp)
+    for same in by_name.values():
+        if len(same) < 2:
+            continue
+        keys = sorted(k for k in set().union(*(e.options for e in same))
+                      if len({json.dumps(e.options.get(k), default=str) for e in same}) > 1)
+        for exp in same:
+            exp.variant = ", ".join(f"{k}={exp.options.get(k)}" for k in keys)
+
+
+def best(exps: list[Experiment], kind: str) -> Experiment | None:
+    """The best experiment of a kind: by PublicTest (validation) accuracy on the official split, so the test
+    images that the paired test uses play no part in choosing the pair; by mean accuracy over folds on k-fold
+    protocols, which have no held-out set (the significance caption says the choice is post hoc)."""
+    candidates = [e for e in exps if e.kind == kind]
+    if not candidates:
+        return None
+    key = "validation.accuracy" if candidates[0].runs[0].protocol.validation_split else "accuracy"
+    return max(candidates, key=lambda e: (np.nan_to_num(e.summary(key)[0], nan=-1.0), e.label))
