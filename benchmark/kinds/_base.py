@@ -40,6 +40,11 @@ class ModelKind:
         """The options where an experiment departs from its model's defaults (suite listings)."""
         return []
 
+    def platform(self, manifest: dict, config: dict) -> dict:  # pragma: no cover - abstract
+        """What computed a run's numbers beyond its options, read from its manifest and config (the report
+        keeps runs that differ here apart, as variants)."""
+        raise NotImplementedError
+
 
 def progress(console: Console) -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -96,6 +96,10 @@ class Classical(ModelKind):
     def describe(self, config, spec) -> list[str]:
         return [f"pca={config.pca}"] if config.pca not in (None, "auto") else []
 
+    def platform(self, manifest: dict, config: dict) -> dict:
+        # runs written before a second backend existed record none: they ran libsvm
+        return {"svm_backend": manifest.get("svm_backend") or config.get("svm_backend") or SVM_BACKEND}
+
 
 def pca_components(option: str, n_train: int) -> int | None:
     """Components for ``--pca`` (auto: :data:`PCA_AUTO_COMPONENTS` above :data:`PCA_AUTO_MIN_TRAIN` images)."""

@@ -107,3 +107,7 @@ class Keras(ModelKind):
         return parts + [name for name, on in (("no augment", config.augment is False),
                                               ("class_weights", config.class_weights),
                                               ("pretrained", config.pretrained)) if on]
+
+    def platform(self, manifest: dict, config: dict) -> dict:
+        device = manifest.get("training_device") or {}
+        return {"device": device.get("device"), "precision": device.get("precision")}

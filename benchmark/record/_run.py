@@ -23,8 +23,6 @@ REQUIRED_METRICS = ("dataset", "model", "features", "protocol", "seed", "accurac
 #: Config entries that never distinguish one experiment from another in a table: options that do not change
 #: results, the experiment's identity (its own columns; seeds are aggregated) and what config.json adds.
 NOT_A_VARIANT = {*NON_RESULT_OPTIONS, *IDENTITY, "config_hash", "param_grid", "model_source"}
-#: The SVM implementation of classical runs that record none (every run before a second backend existed).
-DEFAULT_SVM_BACKEND = "libsvm"
 
 
 @dataclass
@@ -47,7 +45,9 @@ class Run:
     def kind(self) -> str:
         """The model kind's name (``benchmark.kinds``); runs written before metrics.json recorded it are told
         apart by what only CNN runs record (a parameter count)."""
-        return self.metrics.get("kind", "deep" if self.metrics.get("n_params") else "classical")
+        from ..kinds import Classical, Keras
+
+        return self.metrics.get("kind", Keras.name if self.metrics.get("n_params") else Classical.name)
 
     @property
     def protocol(self) -> type[Protocol]:
@@ -65,14 +65,13 @@ class Run:
         return int(self.manifest.get("schema_version", 1))
 
     def platform(self) -> dict:
-        """What computed the numbers, beyond the options: the training device and precision of a CNN, the SVM
-        implementation of a classical run. Runs that differ here may differ in their numbers, so they are
-        variants of an experiment, never seeds of one or duplicates of each other."""
-        if self.kind == "deep":
-            device = self.manifest.get("training_device") or {}
-            return {"device": device.get("device"), "precision": device.get("precision")}
-        return {"svm_backend": self.manifest.get("svm_backend") or self.config.get("svm_backend")
-                or DEFAULT_SVM_BACKEND}
+        """What computed the numbers, beyond the options (the model kind says what it records: a CNN's training
+        device and precision, an SVM's implementation). Runs that differ here may differ in their numbers, so
+        they are variants of an experiment, never seeds of one or duplicates of each other."""
+        from ..kinds import KINDS
+
+        kind = KINDS.get(self.kind)
+        return kind.platform(self.manifest, self.config) if kind is not None else {}
 
     def options(self) -> dict:
         """The options that make this run's experiment, without seed and paths, plus the data it ran on and the
