@@ -21,12 +21,15 @@ def accuracy(y_true, y_pred) -> float:
     return float(np.mean(y_true == y_pred)) if len(y_true) else float("nan")
 
 
-def macro_f1(y_true, y_pred) -> float:
-    """Macro-F1 over the classes present in y_true or y_pred (scikit-learn's default label set): a class absent
-    from a small CK+ test fold, and never predicted, is not scored as F1 = 0. NaN for no predictions."""
+def macro_f1(y_true, y_pred, labels=None) -> float:
+    """Macro-F1 over the classes present in y_true or y_pred: a class absent from a small CK+ test fold, and
+    never predicted, is not scored as F1 = 0. ``labels`` gives the class order to average in (run folders use
+    the dataset's); NaN for no predictions."""
     if not len(y_true):
         return float("nan")
-    return float(f1_score(y_true, y_pred, average="macro", zero_division=0))
+    present = set(np.asarray(y_true).tolist()) | set(np.asarray(y_pred).tolist())
+    order = [c for c in labels if c in present] if labels is not None else None
+    return float(f1_score(y_true, y_pred, labels=order, average="macro", zero_division=0))
 
 
 def compute_metrics(y_true, y_pred, class_names) -> dict:
@@ -40,7 +43,7 @@ def compute_metrics(y_true, y_pred, class_names) -> dict:
     return {
         "n": int(len(y_true)),
         "accuracy": accuracy(y_true, y_pred),
-        "macro_f1": macro_f1(y_true, y_pred),
+        "macro_f1": macro_f1(y_true, y_pred, labels),
         # mean recall over the classes present: sklearn's definition, without its warning on absent classes
         "balanced_accuracy": float(recall[support > 0].mean()) if support.any() else float("nan"),
         "per_class": {c: {"precision": report[c]["precision"], "recall": report[c]["recall"],
