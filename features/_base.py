@@ -1,4 +1,4 @@
-"""Shared base for per-image feature extractors: stateless scikit-learn transformers."""
+"""Shared base for per-image feature extractors: scikit-learn transformers, stateless or learned per fold."""
 
 from __future__ import annotations
 
@@ -21,10 +21,16 @@ class FeatureError(WorkFailedError):
 class ImageTransformer(TransformerMixin, BaseEstimator):
     """Maps uint8 images N x H x W to float features N x D, one image at a time.
 
-    Extraction depends on nothing but the image and the hyperparameters, so ``fit`` learns nothing and
-    features can be computed once for a whole dataset without leaking across folds.
+    By default extraction depends on nothing but the image and the hyperparameters, so ``fit`` learns nothing
+    and features are computed once for a whole dataset (and cached) without leaking across folds.
+
+    An extractor that learns from data (a visual vocabulary, say) sets ``learns_from_training = True`` and learns
+    in ``fit(images)``. The classical models then fit a fresh clone per fold on that fold's training images only
+    (never its validation or test images) and cache its features per fold, keyed by the training images' ids.
     """
 
+    #: Whether ``fit`` learns from images (then it is fitted per fold, on training images only).
+    learns_from_training = False
     #: Version of the extractor's output for given hyperparameters. It is part of the feature cache key and
     #: sidecar: a subclass bumps it whenever a code change alters its features, so old cache files are not reused.
     version = 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -218,3 +219,54 @@ def test_default_cache_dir_follows_the_environment(tmp_path, monkeypatch):
     assert default_cache_dir() == tmp_path / "fer-cache"
     monkeypatch.setenv("FER_BENCH_CACHE", str(tmp_path / "x"))
     assert default_cache_dir() == tmp_path / "x"
+
+
+class _MeanFaceDistance(ImageTransformer):
+    """A toy extractor that learns (the mean training face) and records every image it was fitted on."""
+
+    learns_from_training = True
+    fitted_on: list[set] = []
+
+    def __init__(self, scale: float = 1.0):
+        self.scale = scale
+
+    def fit(self, X, y=None):
+        type(self).fitted_on.append({img.tobytes() for img in np.asarray(X)})
+        self.mean_ = np.asarray(X, dtype=np.float32).mean(axis=0)
+        return self
+
+    def _transform_one(self, image):
+        diff = (image.astype(np.float32) - self.mean_) * self.scale
+        return np.array([np.abs(diff).mean(), (diff ** 2).mean()])
+
+
+def test_an_extractor_that_learns_is_fitted_per_fold_on_training_images_only(tmp_path, synthetic, monkeypatch):
+    """Room for a visual vocabulary: an extractor with learns_from_training is fitted once per fold on that
+    fold's training images (never a test image), composes with stateless ones, and its features are cached per
+    fold, so a second run fits it again but extracts nothing new."""
+    import pandas as pd
+    from rich.console import Console
+
+    import features._registry as registry
+    from benchmark.experiment import RunConfig, run_experiment
+
+    monkeypatch.setitem(registry.FEATURES, "meanface", (_MeanFaceDistance, "toy learned extractor"))
+    _MeanFaceDistance.fitted_on = []
+    config = RunConfig(dataset="synthetic", model="svm-linear", features="hog+meanface", folds=3, inner_folds=2,
+                       n_jobs=1, reports_dir=str(tmp_path / "r"), cache_dir=str(tmp_path / "c"))
+    quiet = Console(file=open(tmp_path / "log", "w"))
+    path, metrics = run_experiment(config, console=quiet)
+    assert metrics["n_features"] == 900 + 2
+    splits = pd.read_csv(path / "splits.csv", dtype=str)
+    by_id = {sid: img.tobytes() for sid, img in zip(synthetic.sample_ids, synthetic.images)}
+    assert len(_MeanFaceDistance.fitted_on) == 3
+    for fold, seen in zip(sorted(splits.fold.unique()), _MeanFaceDistance.fitted_on):
+        train = {by_id[s] for s in splits.sample_id[splits.fold != fold]}
+        test = {by_id[s] for s in splits.sample_id[splits.fold == fold]}
+        assert seen == train and not seen & test
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["features"]["meanface"]["fitted_per_fold"] is True
+    assert manifest["features"]["hog"]["fitted_per_fold"] is False
+    again, again_metrics = run_experiment(config, console=quiet)
+    assert json.loads((again / "manifest.json").read_text())["features"]["meanface"]["from_cache"] is True
+    assert again_metrics["accuracy"] == metrics["accuracy"]

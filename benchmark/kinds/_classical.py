@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 
-from features import default_cache_dir, extract_all, parse_features
+from features import default_cache_dir, extract, parse_features
 
 from ..errors import FerBenchError
 from ..protocols import inner_cv, inner_folds_used
@@ -55,9 +57,14 @@ class Classical(ModelKind):
     def check_limits(self, config, spec, dataset, protocol) -> None:
         """A numeric ``--pca`` fits both the feature width and the smallest training set any SVM is fitted on;
         one image through every extractor also finds a missing dlib model before the work starts."""
-        n_features = sum(int(ex.transform(dataset.images[:1]).shape[1]) for _, ex in parse_features(config.features))
+        extractors = parse_features(config.features)
+        n_features = sum(int(ex.transform(dataset.images[:1]).shape[1]) for _, ex in extractors
+                         if not ex.learns_from_training)
         if config.pca in ("auto", "none"):
             return
+        train = dataset.images[protocol.folds[0].train]  # a learned extractor's width needs it fitted once
+        n_features += sum(int(clone(ex).fit(train).transform(dataset.images[:1]).shape[1]) for _, ex in extractors
+                          if ex.learns_from_training)
         smallest = min(_smallest_fit(config, spec, dataset, fold) for fold in protocol.folds)
         limit = min(n_features, smallest)
         if int(config.pca) > limit:
@@ -67,19 +74,19 @@ class Classical(ModelKind):
 
     def run(self, spec, config, dataset, protocol, timer, console, run_dir) -> dict:
         extractors = parse_features(config.features)
+        cache_status: dict = {}
         with progress(console) as bar:
+            features = _Features(extractors, dataset, config, bar, cache_status)
             with timer.phase("features"):
-                cache_status: dict = {}
-                X, cached = extract_all(dataset.images, extractors, fingerprint=dataset.fingerprint,
-                                        cache_dir=Path(config.cache_dir), n_jobs=config.n_jobs, progress=bar,
-                                        sample_ids=dataset.sample_ids, status=cache_status,
-                                        warn=lambda message: bar.console.print(
-                                            f"warning: {message}", markup=False, highlight=False, soft_wrap=True))
+                features.extract_stateless()
             fold_task = bar.add_task("fit + predict (folds)", total=len(protocol.folds))
             results = []
             for fold in protocol.folds:
+                with timer.phase("features"):
+                    X = features.for_fold(fold)
                 results.append(_fit_predict_fold(spec, config, dataset, protocol, fold, X, timer))
                 bar.advance(fold_task)
+        cached = features.cached
         write_json(run_dir / "search.json", {r["fold"]: r["search_log"] for r in results})
         return {
             "adapted": adapted_inner_folds(config, {r["fold"]: r["inner_folds"] for r in results}),
@@ -89,7 +96,8 @@ class Classical(ModelKind):
                       "n_support_vectors": {r["fold"]: r["n_support_vectors"] for r in results},
                       "fit_seconds": round(timer.seconds.get("fit", 0.0), 3)},
             "manifest": {"features": {name: {"params": ex.get_params(), "from_cache": cached[name],
-                                             "cache": cache_status.get(name)} for name, ex in extractors},
+                                             "cache": cache_status.get(name),
+                                             "fitted_per_fold": ex.learns_from_training} for name, ex in extractors},
                          "svm_backend": SVM_BACKEND},
         }
 
@@ -99,6 +107,45 @@ class Classical(ModelKind):
     def platform(self, manifest: dict, config: dict) -> dict:
         # runs written before a second backend existed record none: they ran libsvm
         return {"svm_backend": manifest.get("svm_backend") or config.get("svm_backend") or SVM_BACKEND}
+
+
+class _Features:
+    """The feature matrix of each fold: stateless extractors once for the whole dataset (cached); extractors
+    that learn are fitted per fold on the fold's training images only and cached per fold, keyed by those
+    images' ids, so no vocabulary ever sees a validation or test image."""
+
+    def __init__(self, extractors, dataset, config, bar, status: dict) -> None:
+        self.extractors, self.dataset, self.config, self.bar, self.status = extractors, dataset, config, bar, status
+        self.blocks: dict[str, np.ndarray] = {}
+        self.cached: dict[str, bool] = {}
+
+    def _extract(self, name: str, extractor, fingerprint: str) -> np.ndarray:
+        X, hit = extract(self.dataset.images, name, extractor, fingerprint=fingerprint,
+                         cache_dir=Path(self.config.cache_dir), n_jobs=self.config.n_jobs, progress=self.bar,
+                         sample_ids=self.dataset.sample_ids, status=self.status,
+                         warn=lambda message: self.bar.console.print(f"warning: {message}", markup=False,
+                                                                     highlight=False, soft_wrap=True))
+        self.cached[name] = self.cached.get(name, True) and hit
+        return X
+
+    def extract_stateless(self) -> None:
+        for name, extractor in self.extractors:
+            if not extractor.learns_from_training:
+                self.blocks[name] = self._extract(name, extractor, self.dataset.fingerprint)
+
+    def for_fold(self, fold) -> np.ndarray:
+        if not any(extractor.learns_from_training for _, extractor in self.extractors):
+            if "all" not in self.__dict__:  # the same matrix for every fold: stacked once
+                self.all = np.hstack([self.blocks[name] for name, _ in self.extractors])
+            return self.all
+        blocks = dict(self.blocks)
+        for name, extractor in self.extractors:
+            if extractor.learns_from_training:
+                train_ids = "\x1f".join(map(str, self.dataset.sample_ids[fold.train]))
+                fingerprint = hashlib.sha256(f"{self.dataset.fingerprint}|{train_ids}".encode()).hexdigest()
+                fitted = clone(extractor).fit(self.dataset.images[fold.train])
+                blocks[name] = self._extract(name, fitted, fingerprint)
+        return np.hstack([blocks[name] for name, _ in self.extractors])
 
 
 def pca_components(option: str, n_train: int) -> int | None:

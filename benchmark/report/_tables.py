@@ -8,6 +8,9 @@ Markdown has room for every column under its full header. LaTeX must fit the tex
 :class:`Column` says where LaTeX puts it (a column, sub-headings over the rows, a second float, or nowhere when
 the caption already says it) and may carry a short header, and long row labels (a model with the options that
 make it a variant) become a name with a superscript letter. A legend under the table spells out both.
+
+Why not pandas' ``Styler.to_latex``/``to_markdown``: they cannot bold one cell in Markdown, group rows under
+sub-headings, put columns in a second float or add the legend; so one small writer serves both formats.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from pathlib import Path
 _LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
 _LATEX_RE = re.compile("|".join(re.escape(k) for k in _LATEX_SPECIALS))
+
+
 def latex_escape(text: str) -> str:
     """Escape LaTeX's special characters; "±" becomes ``$\\pm$``."""
     return _LATEX_RE.sub(lambda m: _LATEX_SPECIALS[m.group()], str(text)).replace("±", r"$\pm$")
