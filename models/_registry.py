@@ -17,8 +17,8 @@ class ModelSpec:
     ``training`` holds a deep model's published training defaults (epochs, batch_size, lr, patience), also
     plain data; ``source`` cites where the architecture comes from. ``variants`` maps a dataset name to the
     factory arguments of a published per-dataset variant (e.g. a wider head on CK+); ``pretrainable`` says
-    whether ``--pretrained`` can load published weights. ``kind`` names one of :data:`KIND_NAMES`, whose class
-    (``benchmark.kinds``) says how the model is fitted.
+    whether ``--pretrained`` can load published weights. ``kind`` names one of ``benchmark.kinds.KINDS``, whose
+    class says how the model is fitted.
     """
 
     name: str
@@ -37,10 +37,6 @@ class ModelSpec:
         return self.factory(**kwargs, **self.variants.get(dataset, {}))
 
 
-#: The model kinds a registration may name (how each is fitted lives in ``benchmark.kinds``).
-KIND_NAMES = ("classical", "deep")
-
-
 _MODELS: dict[str, ModelSpec] = {}
 
 
@@ -52,8 +48,10 @@ def register_model(name: str, *, kind: str, description: str, param_grid: dict |
     def decorator(factory: Callable) -> Callable:
         if name in _MODELS:
             raise ValueError(f"model {name!r} registered twice")
-        if kind not in KIND_NAMES:
-            raise ValueError(f"model {name!r}: kind {kind!r} is not one of {', '.join(KIND_NAMES)}")
+        from benchmark.kinds import KINDS
+
+        if kind not in KINDS:
+            raise ValueError(f"model {name!r}: kind {kind!r} is not one of {', '.join(KINDS)}")
         _MODELS[name] = ModelSpec(name, kind, description, factory, dict(param_grid or {}), default_features,
                                   dict(training or {}), source, dict(variants or {}), pretrainable)
         return factory
