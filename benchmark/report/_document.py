@@ -109,6 +109,11 @@ _BREAKABLE_NAMES = (r"\DeclareRobustCommand{\_}{\textunderscore\allowbreak}",
                     r"\setlength{\emergencystretch}{3em}")
 
 
+def _breakable(tex: str) -> str:
+    """Let LaTeX break long paths after each slash too (underscores already allow a break)."""
+    return tex.replace("/", "/\\allowbreak{}")
+
+
 def write_documents(folder: Path, runs: list[Run], sections, *, unused: list[tuple[str, str]],
                     warnings: list[str], n_inconsistent: int = 0) -> None:
     """Write ``report.md`` and ``report.tex`` into ``folder``: warnings first (runs that must be sorted out
@@ -124,7 +129,7 @@ def write_documents(folder: Path, runs: list[Run], sections, *, unused: list[tup
         lines_md += ["## Warnings", "", *[f"- {line}" for line in warnings], ""]
         tex += [r"\section*{Warnings}", *_itemize(warnings)]
     lines_md += ["## Provenance", "", about, ""]
-    tex.append(r"\paragraph{Provenance} " + latex_escape(about))
+    tex.append(r"\paragraph{Provenance} " + _breakable(latex_escape(about)))
     if data_warnings:
         lines_md += ["Warnings about the data:", "", *[f"- {line}" for line in data_warnings], ""]
         tex += [latex_escape("Warnings about the data:"), *_itemize(data_warnings)]
@@ -157,7 +162,7 @@ def write_documents(folder: Path, runs: list[Run], sections, *, unused: list[tup
 
 
 def _itemize(lines) -> list[str]:
-    return [r"\begin{itemize}", *[f"\\item {latex_escape(line)}" for line in lines], r"\end{itemize}"]
+    return [r"\begin{itemize}", *[f"\\item {_breakable(latex_escape(line))}" for line in lines], r"\end{itemize}"]
 
 
 #: The TeX packages that give pdflatex and everything report.tex uses, as Debian and Ubuntu name them.
