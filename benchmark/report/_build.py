@@ -55,7 +55,7 @@ def build_report(reports_dir: Path) -> dict:
             for table in tables:
                 table.write(stage / "tables")
             figures = write_figures(dataset, exps, stage / "figures")
-            sections.append((dataset, exps, tables, figures, significance is None))
+            sections.append((dataset, tables, figures, significance is None))
         write_documents(stage, duplicates.runs, sections, unused=_unused(skipped, inconsistent, duplicates),
                         warnings=duplicates.warnings, n_inconsistent=len(inconsistent))
     return {"runs": len(duplicates.runs), "skipped": skipped, "inconsistent": inconsistent,

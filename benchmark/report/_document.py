@@ -133,7 +133,7 @@ def write_documents(folder: Path, runs: list[Run], sections, *, unused: list[tup
     if data_warnings:
         lines_md += ["Warnings about the data:", "", *[f"- {line}" for line in data_warnings], ""]
         tex += [latex_escape("Warnings about the data:"), *_itemize(data_warnings)]
-    for dataset, exps, tables, figures, untested in sections:
+    for dataset, tables, figures, untested in sections:
         title = title_of(dataset)
         lines_md += [f"## {title}", ""]
         tex.append(f"\\section*{{{latex_escape(title)}}}")
