@@ -8,7 +8,7 @@ host that no longer runs. A process id alone cannot tell liveness once suites ru
 reports folder; the heartbeat can.
 
 Used for the ``.incomplete-<run id>`` folder of a run in progress (``lease.json`` inside it) and for the
-per-experiment claims of ``fer-bench suite`` (``runs/.claims/<key>.json``).
+per-experiment claims of ``fer-bench suite`` (``reports/.claims/<key>.json``).
 """
 
 from __future__ import annotations

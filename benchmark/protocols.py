@@ -49,7 +49,8 @@ class Protocol:
 
     ``name`` is what run folders record (``metrics.json["protocol"]``); ``column`` names a sample's part in
     ``splits.csv`` and ``predictions.csv``; ``per_fold`` says whether results and chosen hyperparameters come
-    per fold. ``selection`` words how each model kind selects without test data.
+    per fold; ``validation_split`` names the held-out part models select on, where the protocol has one (each
+    model kind words how it selects, see ``benchmark.kinds``).
     """
 
     folds: tuple[Fold, ...]
@@ -60,8 +61,7 @@ class Protocol:
     name: ClassVar[str]
     column: ClassVar[str]
     per_fold: ClassVar[bool]
-    selection: ClassVar[dict[str, str]]
-    validation_split: ClassVar[str | None]  # the held-out part whose figure the report shows beside the test
+    validation_split: ClassVar[str | None]  # the held-out part models select on (None: they carve their own)
 
     @classmethod
     def report_caption(cls, runs) -> str:  # pragma: no cover - abstract
@@ -93,13 +93,13 @@ class Protocol:
         table = self.assignments(dataset)
         return hashlib.sha256(table.to_csv(index=False).encode()).hexdigest()
 
-    def summary(self, dataset: Dataset, kind: str | None = None) -> dict:
-        """What a manifest records about the protocol (``kind``: and how a model of that kind selected)."""
+    def summary(self, dataset: Dataset, selection: str | None = None) -> dict:
+        """What a manifest records about the protocol (``selection``: how the run's model selected)."""
         return {"kind": self.name, "description": self.description, "seed": self.seed, "n_folds": len(self.folds),
                 "fingerprint": self.fingerprint(dataset),
                 "sizes": {f.name: {"train": len(f.train), "val": None if f.val is None else len(f.val),
                                    "test": len(f.test)} for f in self.folds},
-                **({"selection": self.selection[kind]} if kind else {})}
+                **({"selection": selection} if selection else {})}
 
     @staticmethod
     def unused_options(selects_by_search: bool) -> tuple[str, ...]:  # pragma: no cover - abstract
@@ -114,8 +114,6 @@ class OfficialSplit(Protocol):
     name = "official-split"
     column = "split"
     per_fold = False
-    selection = {"classical": "successive-halving grid search scored on PublicTest",
-                 "deep": "early stopping and checkpoint on PublicTest"}
     validation_split = "PublicTest"
 
     @classmethod
@@ -163,9 +161,6 @@ class SubjectKFold(Protocol):
     name = "subject-kfold"
     column = "fold"
     per_fold = True
-    selection = {"classical": "inner grouped CV selects hyperparameters",
-                 "deep": "a subject-grouped validation split of each training fold drives early stopping and "
-                         "checkpoint"}
     validation_split = None
 
     @classmethod
@@ -231,9 +226,15 @@ def protocol_class(name: str) -> type[Protocol]:
 
 
 def make_protocol(dataset: Dataset, *, seed: int = 0, folds: int | None = 10) -> Protocol:
-    """The honest protocol for ``dataset``: its official split where it has one, else subject k-fold."""
-    cls = OfficialSplit if dataset.splits is not None else SubjectKFold
-    return cls.build(dataset, seed=seed, folds=folds)
+    """The honest protocol for ``dataset``: the one its registry entry names (FER2013's official split,
+    subject k-fold for CK+ and the synthetic faces)."""
+    from .datasets import DATASETS
+
+    entry = DATASETS.get(dataset.name)
+    if entry is not None:
+        return protocol_class(entry.protocol).build(dataset, seed=seed, folds=folds)
+    # a dataset built by hand (a notebook): its official split where it has one, else subject k-fold
+    return (OfficialSplit if dataset.splits is not None else SubjectKFold).build(dataset, seed=seed, folds=folds)
 
 
 def official_split(dataset: Dataset, *, seed: int = 0) -> OfficialSplit:
@@ -245,8 +246,14 @@ def subject_kfold(dataset: Dataset, *, seed: int = 0, folds: int = 10) -> Subjec
 
 
 def check_independence(dataset: Dataset, folds) -> None:
-    """Refuse any fold whose parts share an image or, where subjects are known, a subject."""
+    """Refuse any fold whose parts share an image or, where subjects are known, a subject; and any fold whose
+    training part holds a single class (no classifier can be fitted on it)."""
     for fold in folds:
+        classes = np.unique(dataset.labels[fold.train])
+        if len(classes) < 2:
+            only = dataset.class_names[classes[0]] if len(classes) else "none"
+            raise FerBenchError(f"{dataset.name}: the training part of {fold.name} holds one class only ({only}); "
+                                f"a classifier needs at least 2")
         parts = {"train": fold.train, "test": fold.test}
         if fold.val is not None:
             parts["val"] = fold.val

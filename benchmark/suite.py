@@ -69,15 +69,25 @@ def load_suite(path: Path, *, reports_dir: str = "reports", data_dirs: dict[str,
     if unknown:
         raise FerBenchError(f"{path}: unknown table [{sorted(unknown)[0]}]; expected [suite], [defaults], "
                             f"[[experiment]]")
+    for table in ("suite", "defaults"):
+        if not isinstance(doc.get(table, {}), dict):
+            raise FerBenchError(f"{path}: {table} must be a table ([{table}] followed by key = value lines)")
     defaults = dict(doc.get("defaults", {}))
+    if "seed" in defaults and "seeds" in defaults:
+        raise FerBenchError(f"{path} [defaults]: give either seed or seeds, not both")
     default_seeds = defaults.pop("seeds", [defaults.pop("seed")] if "seed" in defaults else [0])
     defaults = _options(defaults, f"{path} [defaults]")
     blocks = doc.get("experiment", [])
+    if not isinstance(blocks, list) or not all(isinstance(b, dict) for b in blocks):
+        raise FerBenchError(f"{path}: experiment must be [[experiment]] tables, each with datasets = [...] and "
+                            f"models = [...]")
     if not blocks:
         raise FerBenchError(f"{path}: no [[experiment]] blocks; declare at least one")
     configs = []
     for n, block in enumerate(blocks, 1):
         where = f"{path} [[experiment]] #{n}"
+        if "seed" in (block.get("options") or {}) and "seeds" in block:
+            raise FerBenchError(f"{where}: give either seeds or options.seed, not both")
         extra = set(block) - BLOCK_KEYS
         if extra:
             raise FerBenchError(f"{where}: unknown key {sorted(extra)[0]!r}; expected {', '.join(sorted(BLOCK_KEYS))}")
@@ -189,15 +199,13 @@ def _previous(config: RunConfig, dataset, done: dict) -> list[Path]:
 
 
 def plan_suite(suite: Suite) -> list[tuple[RunConfig, str]]:
-    """Each experiment with its state: 'complete (<run>)', 'to run', or why its data cannot be loaded."""
-    done = completed_runs(Path(suite.configs[0].reports_dir) / "runs")
+    """Each experiment with its state: 'complete (<run>)' or 'to run'. Everything a real run checks before
+    its first experiment is checked here too, so a dry run refuses what the run would refuse."""
     data, plan = _DataCache(), []
+    check_suite(suite, data)
+    done = completed_runs(Path(suite.configs[0].reports_dir) / "runs")
     for config in suite.configs:
-        try:
-            previous = _previous(config, data.get(config), done)
-        except FerBenchError as exc:
-            plan.append((config, f"data not loadable: {exc}"))
-            continue
+        previous = _previous(config, data.get(config), done)
         plan.append((config, f"complete ({previous[-1].name})" if previous else "to run"))
     return plan
 
@@ -243,6 +251,10 @@ def run_suite(suite: Suite, *, console, progress_console=None) -> list[dict]:
     reports_dir = Path(suite.configs[0].reports_dir)
     runs_dir = reports_dir / "runs"
     check_runs_dir(runs_dir)
+    for folder in (reports_dir / CLAIMS_DIR, reports_dir / "suites"):
+        if folder.exists() and not folder.is_dir():
+            raise FerBenchError(f"{folder} is a file, expected a folder (fer-bench keeps suite "
+                                f"{'claims' if folder.name == CLAIMS_DIR else 'status files'} there)")
     records = []
     done = completed_runs(runs_dir)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -237,6 +237,17 @@ CASES = [
     Case("suite-folds-beyond-subjects", suite_of(SUITE_OK + "options = { folds = 40 }\n"), 2,
          ("cannot fill 40",)),
     Case("suite-n-jobs-zero", suite_of(SUITE_OK + "options = { n_jobs = 0 }\n"), 2, ("--n-jobs",)),
+    Case("suite-defaults-not-a-table", suite_of("defaults = 5\n" + SUITE_OK), 2, ("defaults must be a table",)),
+    Case("suite-experiment-not-tables", suite_of("experiment = [1]\n"), 2, ("[[experiment]] tables",)),
+    Case("suite-seed-and-seeds", suite_of("[defaults]\nseed = 1\nseeds = [2]\n" + SUITE_OK), 2,
+         ("either seed or seeds",)),
+    Case("suite-dry-run-checks-like-a-run", suite_of(SUITE_OK + "options = { folds = 1000 }\n", None, "--dry-run"),
+         2, ("cannot fill 1000",)),
+    Case("suite-claims-is-a-file", suite_of(), 2, (".claims is a file",),
+         setup=lambda env: _touch(env, "reports/.claims")),
+    Case("fer-one-class-in-training", run_on(lambda env: _fer_csv(
+        env, [f"3,{PIXELS},Training"] * 3 + [f"0,{PIXELS},PublicTest", f"1,{PIXELS},PrivateTest"]), "fer2013"), 2,
+         ("holds one class only (Happy)",)),
     Case("suite-bad-data-dir", lambda env: ["suite", _suite(env, SUITE_OK), "--data-dir", "ck+"], 2,
          ("expected NAME=PATH",)),
     # ---- other commands

@@ -138,3 +138,14 @@ def test_training_survives_an_odd_sized_last_batch():
         "print('trained')\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and "trained" in done.stdout, done.stderr[-2000:]
+
+
+def test_every_registration_names_a_known_kind_and_known_datasets():
+    """A model's kind must be one of benchmark.kinds.KINDS, and its per-dataset variants must name registered
+    datasets (a misspelt "ck+" would silently build the default variant)."""
+    from benchmark.datasets import DATASETS
+    from benchmark.kinds import KINDS
+
+    for spec in list_models():
+        assert spec.kind in KINDS, spec.name
+        assert set(spec.variants) <= set(DATASETS), (spec.name, spec.variants)

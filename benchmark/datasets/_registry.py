@@ -89,10 +89,6 @@ def dataset_entry(name: str) -> DatasetEntry:
         raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}") from None
 
 
-def check_name(name: str) -> str:
-    return dataset_entry(name).name
-
-
 def default_data_dir(name: str) -> Path:
     """``$FER_BENCH_DATA/<name>`` when set, else ``./data/<name>``; the first existing spelling wins."""
     entry = dataset_entry(name)

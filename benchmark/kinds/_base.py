@@ -40,6 +40,10 @@ class ModelKind:
         """The options where an experiment departs from its model's defaults (suite listings)."""
         return []
 
+    def selection(self, protocol) -> str:  # pragma: no cover - abstract
+        """How this kind's models select without test data under ``protocol`` (printed and recorded)."""
+        raise NotImplementedError
+
     def platform(self, manifest: dict, config: dict) -> dict:  # pragma: no cover - abstract
         """What computed a run's numbers beyond its options, read from its manifest and config (the report
         keeps runs that differ here apart, as variants)."""

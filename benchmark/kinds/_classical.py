@@ -104,6 +104,11 @@ class Classical(ModelKind):
     def describe(self, config, spec) -> list[str]:
         return [f"pca={config.pca}"] if config.pca not in (None, "auto") else []
 
+    def selection(self, protocol) -> str:
+        if protocol.validation_split:
+            return f"successive-halving grid search scored on {protocol.validation_split}"
+        return "inner grouped CV selects hyperparameters"
+
     def platform(self, manifest: dict, config: dict) -> dict:
         # runs written before a second backend existed record none: they ran libsvm
         return {"svm_backend": manifest.get("svm_backend") or config.get("svm_backend") or SVM_BACKEND}

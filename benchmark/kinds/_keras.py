@@ -108,6 +108,11 @@ class Keras(ModelKind):
                                               ("class_weights", config.class_weights),
                                               ("pretrained", config.pretrained)) if on]
 
+    def selection(self, protocol) -> str:
+        if protocol.validation_split:
+            return f"early stopping and checkpoint on {protocol.validation_split}"
+        return "a subject-grouped validation split of each training fold drives early stopping and checkpoint"
+
     def platform(self, manifest: dict, config: dict) -> dict:
         device = manifest.get("training_device") or {}
         return {"device": device.get("device"), "precision": device.get("precision")}
