@@ -21,7 +21,7 @@ from .errors import EXIT_USAGE, FerBenchError, WorkFailedError
 from .evaluation import write_evaluation
 from .kinds import kind_of
 from . import record
-from .options import RunConfig, ignored_options
+from .options import RunConfig, data_options, ignored_options
 from .protocols import Protocol, make_protocol
 from .runs import (PhaseTimer, check_runs_dir, clean_stale_incomplete, config_hash, make_run_id, run_folder,
                    system_info, write_json)
@@ -50,8 +50,7 @@ def run_experiment(config: RunConfig, *, console: Console | None = None, dataset
 
     with timer.phase("load"):
         if dataset is None:
-            dataset = load_dataset(config.dataset, config.data_dir, strict=config.strict, seed=config.seed,
-                                   ck_frames=config.ck_frames, ck_neutral=config.ck_neutral)
+            dataset = load_dataset(config.dataset, config.data_dir, **data_options(config))
     with timer.phase("split"):
         protocol = make_protocol(dataset, seed=config.seed, folds=config.folds)
     check_data_limits(config, dataset, protocol)

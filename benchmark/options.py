@@ -101,6 +101,12 @@ BY_NAME = {o.name: o for o in OPTIONS}
 NON_RESULT_OPTIONS = tuple(o.name for o in OPTIONS if not o.changes_results)
 #: What identifies one loaded dataset (a suite loads each such dataset once).
 DATA_KEYS = tuple(o.name for o in OPTIONS if o.defines_data)
+def data_options(config) -> dict:
+    """The keyword options of ``load_dataset`` for ``config``: those that define the data, less its name and
+    folder (e.g. ``strict``, ``seed``, ``ck_frames``)."""
+    return {k: getattr(config, k) for k in DATA_KEYS if k not in ("dataset", "data_dir")}
+
+
 #: Options a suite's [defaults] and options tables may set, with the TOML types each accepts.
 SUITE_TYPES = {o.name: o.kind for o in OPTIONS if o.in_suite}
 #: Options that only apply to CNNs (an SVM refuses them; they resolve to None for SVMs).

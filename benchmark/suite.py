@@ -35,7 +35,7 @@ from pathlib import Path
 
 from .errors import FerBenchError, os_error_text
 from .experiment import run_experiment
-from .options import DATA_KEYS, SUITE_TYPES, RunConfig
+from .options import DATA_KEYS, SUITE_TYPES, RunConfig, data_options
 from .runs import config_hash
 
 BLOCK_KEYS = {"datasets", "models", "features", "seeds", "options"}
@@ -188,8 +188,7 @@ class _DataCache:
 
         key = tuple(getattr(config, k) for k in DATA_KEYS)
         if key not in self.loaded:
-            self.loaded[key] = load_dataset(config.dataset, config.data_dir, strict=config.strict, seed=config.seed,
-                                            ck_frames=config.ck_frames, ck_neutral=config.ck_neutral)
+            self.loaded[key] = load_dataset(config.dataset, config.data_dir, **data_options(config))
         return self.loaded[key]
 
 

@@ -102,8 +102,9 @@ class Run:
 
     def test_predictions(self) -> pd.DataFrame:
         """The reported test rows: PrivateTest on the official split, every row (each fold's test) on k-fold."""
-        if "split" in self.predictions:
-            return self.predictions[self.predictions.split == self.metrics.get("test_split", "PrivateTest")]
+        if not self.protocol.per_fold:
+            test = self.metrics.get("test_split", "PrivateTest")  # runs record the part they report
+            return self.predictions[self.predictions[self.part_column] == test]
         return self.predictions
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from numbers import Real
 
-from ..metrics import SCORES, VALIDATION_SPLIT, summarise
+from ..metrics import SCORES, summarise
 from ._run import Run
 
 #: Largest difference between a recorded and a recomputed figure that still counts as equal (JSON round-trip).
@@ -100,8 +100,8 @@ def _expected_sizes(run: Run) -> dict[str, int]:
     expected = {}
     for name, size in run.manifest["protocol"]["sizes"].items():
         expected[str(name)] = int(size["test"])
-        if run.part_column == "split" and size.get("val") is not None:
-            expected[VALIDATION_SPLIT] = int(size["val"])
+        if run.protocol.validation_split and size.get("val") is not None:
+            expected[run.protocol.validation_split] = int(size["val"])
     return expected
 
 
