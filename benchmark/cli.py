@@ -191,20 +191,21 @@ def benchmark(
     out.print(table)
 
 
-@app.command()
-def datasets(
-    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Only this dataset."),
-    data_dir: Optional[Path] = typer.Option(None, help="Look here instead of the default folder."),
-    ck_frames: int = typer.Option(3, help="CK+ original release: frames per sequence."),
-    ck_neutral: bool = typer.Option(False, "--ck-neutral", help="CK+ original release: add neutral frames."),
-) -> None:
+def datasets(*, dataset: Optional[str] = None, data_dir: Optional[str] = None, **options) -> None:
     """Which datasets are found where, in which layout, with counts per class and split against the expected."""
     from .datasets import DATASETS
 
     names = [dataset] if dataset else list(DATASETS)
     with _one_line_errors("interrupted"):
         for name in names:
-            _describe_dataset(name, data_dir, ck_frames=ck_frames, ck_neutral=ck_neutral, only=bool(dataset))
+            _describe_dataset(name, Path(data_dir) if data_dir else None, ck_frames=options["ck_frames"],
+                              ck_neutral=options["ck_neutral"], only=bool(dataset))
+
+
+# its options are the run options that define the data (benchmark.options.DATA_KEYS), less strict and seed
+datasets.__signature__ = inspect.Signature(cli_parameters(
+    ("dataset", "data_dir", "ck_frames", "ck_neutral"), optional={"dataset": "Only this dataset."}))
+app.command()(datasets)
 
 
 def _describe_dataset(name: str, data_dir: Optional[Path], *, ck_frames: int, ck_neutral: bool, only: bool) -> None:

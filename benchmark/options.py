@@ -135,17 +135,21 @@ RunConfig = make_dataclass(
 RunConfig.__module__ = __name__
 
 
-def cli_parameters() -> list[inspect.Parameter]:
-    """The ``fer-bench run`` signature, as Typer reads it: one keyword parameter per command-line option."""
+def cli_parameters(names: tuple[str, ...] | None = None, *, optional: dict[str, str] | None = None
+                   ) -> list[inspect.Parameter]:
+    """A command's signature as Typer reads it, one keyword parameter per option: every command-line option
+    (``fer-bench run``), or only ``names``; ``optional`` makes required options optional, with a new help text
+    (``fer-bench datasets --dataset`` narrows a listing rather than naming what to run)."""
     import typer
 
+    optional = optional or {}
     params = []
     for o in OPTIONS:
-        if not o.on_cli:
+        if not o.on_cli or (names is not None and o.name not in names):
             continue
-        kind = o.cli_kind or (Optional[o.kind] if o.default is None and not o.required else o.kind)
-        default = ... if o.required else o.default
-        info = typer.Option(default, *(o.flags or (o.flag,)), help=o.help)
+        required = o.required and o.name not in optional
+        kind = o.cli_kind or (Optional[o.kind] if o.default is None and not required else o.kind)
+        info = typer.Option(... if required else o.default, *(o.flags or (o.flag,)), help=optional.get(o.name, o.help))
         params.append(inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=kind))
     return params
 
