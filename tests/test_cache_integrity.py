@@ -93,17 +93,25 @@ def test_altered_data_bytes_with_intact_header_are_recomputed(tmp_path, faces, f
     assert_recomputed(cache, images, fresh_hog, "the array does not match its sidecar: sha256 differ")
 
 
+def cache_replaced_by(tmp_path, images, array: np.ndarray, *, matching_sidecar: bool = True) -> Path:
+    """A cache filled by a real run, whose array was then replaced by ``array`` (its sidecar rewritten to
+    describe it exactly when ``matching_sidecar``): only the other checks can catch it."""
+    cache = tmp_path / "cache"
+    run_hog(cache, images)
+    npy, _ = cache_files(cache)
+    np.save(npy, array)
+    if matching_sidecar:
+        rewrite_sidecar_for(npy, array)
+    return cache
+
+
 def test_altered_first_row_is_caught_even_with_a_matching_hash(tmp_path, faces, fresh_hog):
     """Wrong values whose sidecar was rewritten to match are still caught: the first row is compared with a
     fresh extraction of the first image."""
     images, _ = faces
-    cache = tmp_path / "cache"
-    run_hog(cache, images)
-    npy, _ = cache_files(cache)
     wrong = fresh_hog.copy()
     wrong[0] = wrong[0][::-1]
-    np.save(npy, wrong)
-    rewrite_sidecar_for(npy, wrong)
+    cache = cache_replaced_by(tmp_path, images, wrong)
     assert_recomputed(cache, images, fresh_hog, "its first row differs from a fresh extraction")
 
 
@@ -111,36 +119,24 @@ def test_wrong_width_with_a_matching_looking_sidecar_is_recomputed(tmp_path, fac
     """An N x 10 array (right row count) with a sidecar describing it exactly: the width is checked against a
     fresh extraction of the first image (900 values)."""
     images, _ = faces
-    cache = tmp_path / "cache"
-    run_hog(cache, images)
-    npy, _ = cache_files(cache)
-    narrow = fresh_hog[:, :10].copy()
-    np.save(npy, narrow)
-    rewrite_sidecar_for(npy, narrow)
+    cache = cache_replaced_by(tmp_path, images, fresh_hog[:, :10].copy())
     assert_recomputed(cache, images, fresh_hog, "shape 100 x 10, expected 100 x 900")
 
 
 def test_nan_in_the_cache_is_recomputed(tmp_path, faces, fresh_hog):
     """A cached NaN (with a sidecar hash to match) used to make every later run fail in scikit-learn."""
     images, _ = faces
-    cache = tmp_path / "cache"
-    run_hog(cache, images)
-    npy, _ = cache_files(cache)
     poisoned = fresh_hog.copy()
     poisoned[7, 3] = np.nan
     poisoned[9, 0] = np.inf
-    np.save(npy, poisoned)
-    rewrite_sidecar_for(npy, poisoned)
+    cache = cache_replaced_by(tmp_path, images, poisoned)
     assert_recomputed(cache, images, fresh_hog, "2 NaN or infinite values")
 
 
 def test_wrong_dtype_is_recomputed(tmp_path, faces, fresh_hog):
     """The same values as float64 (twice the bytes, right shape) are not accepted as the float32 cache."""
     images, _ = faces
-    cache = tmp_path / "cache"
-    run_hog(cache, images)
-    npy, _ = cache_files(cache)
-    np.save(npy, fresh_hog.astype(np.float64))
+    cache = cache_replaced_by(tmp_path, images, fresh_hog.astype(np.float64), matching_sidecar=False)
     assert_recomputed(cache, images, fresh_hog, "dtype float64, expected float32")
 
 
