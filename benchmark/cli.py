@@ -18,7 +18,7 @@ try:  # typer >= 0.20 vendors click; older releases depend on it
 except ImportError:  # pragma: no cover - older typer
     from click import exceptions as click_exceptions
 
-from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, FerBenchError, os_error_text
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, FerBenchError, one_line, os_error_text
 from .options import cli_parameters
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -27,9 +27,13 @@ out = Console()
 err = Console(stderr=True)
 
 
+def _print_error(message: str) -> None:
+    """The one ``error:`` line of a failed command, on stderr, printed verbatim (no Rich markup)."""
+    err.print(Text.assemble(("error:", "bold red"), " ", one_line(message)), highlight=False, soft_wrap=True)
+
+
 def _fail(message: str, code: int = EXIT_USAGE) -> None:
-    err.print(Text.assemble(("error:", "bold red"), " ", " ".join(str(message).split())), highlight=False,
-              soft_wrap=True)
+    _print_error(message)
     raise typer.Exit(code)
 
 
@@ -317,11 +321,10 @@ def main(argv: list[str] | None = None) -> None:
         if type(exc).__name__ == "NoArgsIsHelpError":  # the help was printed: nothing failed
             sys.exit(0)
         command = exc.ctx.command_path if exc.ctx is not None else "fer-bench"
-        err.print(Text.assemble(("error:", "bold red"), " ", " ".join(exc.format_message().split()),
-                                f" (see '{command} --help')"), highlight=False, soft_wrap=True)
+        _print_error(f"{exc.format_message()} (see '{command} --help')")
         sys.exit(EXIT_USAGE)
     except typer.Abort:
-        err.print(Text.assemble(("error:", "bold red"), " interrupted"), highlight=False)
+        _print_error("interrupted")
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(code if isinstance(code, int) else 0)
 

@@ -28,7 +28,17 @@ class WorkFailedError(FerBenchError):
     exit_code = EXIT_FAILED
 
 
+def one_line(text) -> str:
+    """``text`` (or an exception's message) on one line: an error or warning line never wraps into several."""
+    return " ".join(str(text).split())
+
+
+def exception_text(exc: BaseException, limit: int = 80) -> str:
+    """``<Type>: <message>`` of an unexpected exception, on one line and at most ``limit`` characters of message."""
+    return f"{type(exc).__name__}: {one_line(exc)[:limit]}"
+
+
 def os_error_text(exc: OSError) -> str:
     """``<path>: <reason>`` for an OSError, the way a user reads it (no errno tuple, no traceback)."""
-    reason = exc.strerror or " ".join(str(exc).split()) or type(exc).__name__
+    reason = exc.strerror or one_line(exc) or type(exc).__name__
     return f"{exc.filename}: {reason}" if exc.filename else reason

@@ -23,6 +23,8 @@ from typing import Literal
 
 import numpy as np
 
+from benchmark.errors import exception_text, one_line
+
 from ._base import ImageTransformer
 
 CACHE_FORMAT = 2
@@ -70,10 +72,6 @@ def describe(X: np.ndarray) -> dict:
             "sha256": hashlib.sha256(np.ascontiguousarray(X)).hexdigest()}
 
 
-def _one_line(text) -> str:
-    return " ".join(str(text).split())
-
-
 def load_verified(path: Path, *, expected: dict, fresh: dict[int, np.ndarray], n_images: int) -> np.ndarray:
     """The array cached at ``path`` once every check passed; raises :class:`CorruptCache` naming the first failure.
 
@@ -89,7 +87,7 @@ def load_verified(path: Path, *, expected: dict, fresh: dict[int, np.ndarray], n
     except FileNotFoundError:
         raise CorruptCache(f"its sidecar {sidecar.name} is missing") from None
     except Exception as exc:  # OSError, ValueError, RecursionError (deeply nested JSON), MemoryError...
-        raise CorruptCache(f"unreadable sidecar: {_one_line(exc)[:120] or type(exc).__name__}") from None
+        raise CorruptCache(f"unreadable sidecar: {one_line(exc)[:120] or type(exc).__name__}") from None
     if not isinstance(meta, dict):
         raise CorruptCache("the sidecar is not a JSON object")
     differs = [k for k, v in expected.items() if meta.get(k) != v]
@@ -107,7 +105,7 @@ def load_verified(path: Path, *, expected: dict, fresh: dict[int, np.ndarray], n
     except CorruptCache:
         raise
     except Exception as exc:  # truncated file, a header that lies about the data, no memory...
-        raise CorruptCache(f"unreadable array: {type(exc).__name__}: {_one_line(exc)[:80]}") from None
+        raise CorruptCache(f"unreadable array: {exception_text(exc)}") from None
     differs = [k for k, v in describe(X).items() if meta.get(k) != v]
     if differs:
         raise CorruptCache(f"the array does not match its sidecar: {', '.join(differs)} differ")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..errors import exception_text
 from ..leases import folder_is_stale
 from ..options import IDENTITY, NON_RESULT_OPTIONS
 from ..protocols import PROTOCOLS, Protocol
@@ -131,7 +132,7 @@ def collect_runs(runs_dir: Path, *, config_hash: str | None = None) -> tuple[lis
         except _Broken as exc:
             skipped.append((folder.name, str(exc)))
         except Exception as exc:  # a run folder damaged in a way not foreseen: listed, never a crash of the report
-            skipped.append((folder.name, f"unreadable ({type(exc).__name__}: {' '.join(str(exc).split())[:80]})"))
+            skipped.append((folder.name, f"unreadable ({exception_text(exc)})"))
     return runs, skipped
 
 
@@ -144,7 +145,7 @@ def _json_object(path: Path) -> dict:
     try:
         value = json.loads(path.read_text())
     except (ValueError, OSError, RecursionError) as exc:
-        raise _Broken(f"{path.name} is unreadable ({type(exc).__name__}: {' '.join(str(exc).split())[:80]})") from None
+        raise _Broken(f"{path.name} is unreadable ({exception_text(exc)})") from None
     if not isinstance(value, dict):
         raise _Broken(f"{path.name} holds a JSON {type(value).__name__}, expected an object")
     return value
@@ -156,7 +157,7 @@ def _table(path: Path, dtypes) -> pd.DataFrame:
             return pd.read_csv(path, dtype=str, keep_default_na=False)
         return pd.read_csv(path, dtype=dtypes)
     except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise _Broken(f"{path.name} is unreadable ({type(exc).__name__}: {' '.join(str(exc).split())[:80]})") from None
+        raise _Broken(f"{path.name} is unreadable ({exception_text(exc)})") from None
 
 
 def _load(folder: Path) -> Run:

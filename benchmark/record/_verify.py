@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from numbers import Real
 
+from ..errors import exception_text
 from ..metrics import SCORES, summarise
 from ._run import Run
 
@@ -36,7 +37,7 @@ def verify_runs(runs: list[Run]) -> tuple[list[Run], list[tuple[str, str]]]:
         try:
             reason = check_run(run)
         except Exception as exc:  # files damaged in a way no check foresaw: never used, never a crash
-            reason = f"cannot be checked ({type(exc).__name__}: {' '.join(str(exc).split())[:80]})"
+            reason = f"cannot be checked ({exception_text(exc)})"
         if reason is None:
             good.append(run)
         else:
