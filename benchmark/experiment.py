@@ -21,6 +21,7 @@ from .errors import EXIT_USAGE, FerBenchError, WorkFailedError
 from .evaluation import write_evaluation
 from .kinds import kind_of
 from . import record
+from .console import printer
 from .options import RunConfig, data_options, ignored_options
 from .protocols import Protocol, make_protocol
 from .runs import (PhaseTimer, check_runs_dir, clean_stale_incomplete, config_hash, make_run_id, run_folder,
@@ -54,7 +55,7 @@ def run_experiment(config: RunConfig, *, console: Console | None = None, dataset
     with timer.phase("split"):
         protocol = make_protocol(dataset, seed=config.seed, folds=config.folds)
     check_data_limits(config, dataset, protocol)
-    say = _printer(console)
+    say = printer(console)
     say(f"{dataset.name} ({dataset.layout}): {len(dataset)} images, {len(dataset.class_names)} classes; "
         f"protocol {protocol.title}: {protocol.description}; {kind.selection(protocol)}")
     for flag in ignored_options(requested, config):
@@ -98,11 +99,6 @@ def run_experiment(config: RunConfig, *, console: Console | None = None, dataset
             raise WorkFailedError(str(exc)) from None
         raise
     return runs_dir / run_id, metrics
-
-
-def _printer(console: Console):
-    """Print one plain line (no Rich markup: paths and option names with brackets are printed verbatim)."""
-    return lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def dataset_warnings(dataset: Dataset) -> list[str]:

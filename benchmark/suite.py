@@ -33,6 +33,7 @@ else:  # pragma: no cover - Python 3.10
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .console import printer, progress
 from .errors import FerBenchError, os_error_text
 from .experiment import run_experiment
 from .options import DATA_KEYS, SUITE_TYPES, RunConfig, data_options
@@ -241,8 +242,6 @@ def run_suite(suite: Suite, *, console, progress_console=None) -> list[dict]:
     with a lease first, so two suites on one reports folder never run the same experiment. The records are
     also written to ``<reports>/suites/<suite name>.json`` after every experiment.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from .runs import check_runs_dir, clean_stale_incomplete
 
     data = _DataCache()
@@ -256,18 +255,17 @@ def run_suite(suite: Suite, *, console, progress_console=None) -> list[dict]:
                                 f"{'claims' if folder.name == CLAIMS_DIR else 'status files'} there)")
     records = []
     done = completed_runs(runs_dir)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=progress_console or console) as progress:
-        say = lambda line: progress.console.print(line, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
+    with progress(progress_console or console) as bar:
+        say = printer(bar.console)
         for line in clean_stale_incomplete(runs_dir):
             say(f"note: {line}")
-        task = progress.add_task(f"suite {suite.name}", total=len(suite.configs))
+        task = bar.add_task(f"suite {suite.name}", total=len(suite.configs))
         for k, config in enumerate(suite.configs, 1):
             label = f"[{k}/{len(suite.configs)}] {describe(config)}"
             dataset = data.get(config)
-            records.append(_run_one(config, dataset, label, runs_dir, done, progress.console))
+            records.append(_run_one(config, dataset, label, runs_dir, done, bar.console))
             _write_status(reports_dir, suite, records, say)
-            progress.advance(task)
+            bar.advance(task)
     return records
 
 
@@ -275,7 +273,7 @@ def _run_one(config: RunConfig, dataset, label: str, runs_dir: Path, done: dict,
     """One experiment of a suite: skipped if complete, claimed, run, released; a failure is a record."""
     from .leases import Lease
 
-    say = lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
+    say = printer(console)
     record = {"config": config, "experiment": describe(config), "run_dir": None}
     previous = _previous(config, dataset, done)
     if previous:

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..datasets import Dataset
 
@@ -48,11 +47,6 @@ class ModelKind:
         """What computed a run's numbers beyond its options, read from its manifest and config (the report
         keeps runs that differ here apart, as variants)."""
         raise NotImplementedError
-
-
-def progress(console: Console) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console, transient=False)
 
 
 def adapted_inner_folds(config, used: dict) -> dict:

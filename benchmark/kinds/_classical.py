@@ -12,11 +12,12 @@ from sklearn.base import clone
 
 from features import default_cache_dir, extract, parse_features
 
+from ..console import printer, progress
 from ..errors import FerBenchError
 from ..protocols import inner_cv, inner_folds_used
 from ..runs import write_json
 from ..selection import grouped_grid_search, holdout_halving_search, smallest_halving_fit
-from ._base import ModelKind, adapted_inner_folds, prediction_rows, progress
+from ._base import ModelKind, adapted_inner_folds, prediction_rows
 
 #: Above this many training images the SVMs project onto PCA components before the kernel (``--pca auto``).
 PCA_AUTO_MIN_TRAIN = 10_000
@@ -128,8 +129,7 @@ class _Features:
         X, hit = extract(self.dataset.images, name, extractor, fingerprint=fingerprint,
                          cache_dir=Path(self.config.cache_dir), n_jobs=self.config.n_jobs, progress=self.bar,
                          sample_ids=self.dataset.sample_ids, status=self.status,
-                         warn=lambda message: self.bar.console.print(f"warning: {message}", markup=False,
-                                                                     highlight=False, soft_wrap=True))
+                         warn=lambda message: printer(self.bar.console)(f"warning: {message}"))
         self.cached[name] = self.cached.get(name, True) and hit
         return X
 

@@ -7,10 +7,11 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..console import printer, progress
 from ..errors import FerBenchError
 from ..evaluation import write_history
 from ..protocols import carve_validation, inner_folds_used
-from ._base import ModelKind, adapted_inner_folds, prediction_rows, progress
+from ._base import ModelKind, adapted_inner_folds, prediction_rows
 
 #: The published training settings a CNN run may override.
 TRAINING_OPTIONS = ("epochs", "batch_size", "lr", "patience")
@@ -54,9 +55,9 @@ class Keras(ModelKind):
         settings = TrainSettings(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
                                  patience=config.patience, min_delta=spec.training.get("min_delta", 0.0),
                                  augment=config.augment, class_weights=config.class_weights)
-        console.print(f"training {config.model} on the {device['device']} ({device['precision']}): "
-                      f"{settings.epochs} epochs max, batch {settings.batch_size}, lr {settings.lr}, "
-                      f"patience {settings.patience}, augment {settings.augment}")
+        printer(console)(f"training {config.model} on the {device['device']} ({device['precision']}): "
+                         f"{settings.epochs} epochs max, batch {settings.batch_size}, lr {settings.lr}, "
+                         f"patience {settings.patience}, augment {settings.augment}")
         part = lambda idx: Part(dataset.images[idx], dataset.labels[idx], dataset.sample_ids[idx])  # noqa: E731
         frames, histories, roles, facts, inner = [], [], [], {}, {}
         n_params = None
