@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import FerBenchError
+from .files import write_text_atomically
 
 HEARTBEAT_SECONDS = 30.0
 #: A lease whose heartbeat is older than this is stale (``$FER_BENCH_LEASE_TTL`` overrides, in seconds).
@@ -166,16 +167,10 @@ class Lease:
         held = read_lease(self.path)
         if held is None or held.token != self.token:
             return
-        tmp = self.path.with_name(f".{self.path.name}.{self.token}.tmp")
         try:
-            tmp.write_text(self._payload())
-            os.replace(tmp, self.path)
+            write_text_atomically(self.path, self._payload())
         except OSError:
-            tmp.unlink(missing_ok=True)
-
-    def move(self, path: Path) -> None:
-        """Follow the lease file after its folder was renamed."""
-        self.path = Path(path)
+            pass  # a missed heartbeat; the next one tries again
 
     def release(self) -> None:
         """Stop the heartbeat and remove the lease file if it is still ours."""

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import FerBenchError, WorkFailedError, os_error_text
+from .files import writable
 from .leases import LEASE_FILE, Lease, folder_is_stale, ttl_seconds
 from .options import NON_RESULT_OPTIONS
 from .record import INCOMPLETE_PREFIX
@@ -50,18 +51,14 @@ def check_runs_dir(runs_dir: Path, *, option: str = "--reports-dir") -> None:
     for folder in (runs_dir.parent, runs_dir):
         if folder.exists() and not folder.is_dir():
             raise FerBenchError(f"{option} {runs_dir.parent}: {folder} is a file, expected a folder")
-    probe = runs_dir / f".write-probe-{os.getpid()}"
     try:
         runs_dir.mkdir(parents=True, exist_ok=True)
-        probe.write_text("")
+        problem = writable(runs_dir)
     except OSError as exc:
+        problem = exc
+    if problem is not None:
         raise FerBenchError(f"{option} {runs_dir.parent}: cannot write run folders in {runs_dir} "
-                            f"({exc.strerror or type(exc).__name__})") from None
-    finally:
-        try:
-            probe.unlink(missing_ok=True)
-        except OSError:
-            pass
+                            f"({problem.strerror or type(problem).__name__})")
 
 
 def clean_stale_incomplete(runs_dir: Path) -> list[str]:

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from .console import printer, progress
 from .errors import FerBenchError, os_error_text
+from .files import write_text_atomically
 from .experiment import run_experiment
 from .options import DATA_KEYS, SUITE_TYPES, RunConfig, data_options
 from .runs import config_hash
@@ -314,7 +315,6 @@ def _write_status(reports_dir: Path, suite: Suite, records: list[dict], say) -> 
     """``<reports>/suites/<name>.json``: every experiment so far with its status, run folder and failure reason.
     A status file that cannot be written is a warning: the runs themselves are what counts."""
     import json
-    import os
     from datetime import datetime, timezone
 
     path = status_path(reports_dir, suite)
@@ -324,16 +324,10 @@ def _write_status(reports_dir: Path, suite: Suite, records: list[dict], say) -> 
                              if k != "config"} for r in records],
             "failed": [{"experiment": r["experiment"], "reason": r["reason"]} for r in records
                        if r["status"] == "failed"]}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(body, indent=2) + "\n")
-        os.replace(tmp, path)
+        write_text_atomically(path, json.dumps(body, indent=2) + "\n")
     except OSError as exc:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
         say(f"warning: cannot write the suite status file {path} ({exc.strerror or type(exc).__name__})")
 
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
-import uuid
 from contextlib import suppress
 from pathlib import Path
 from typing import Literal
@@ -24,6 +22,7 @@ from typing import Literal
 import numpy as np
 
 from benchmark.errors import exception_text, one_line
+from benchmark.files import temporary_name
 
 from ._base import ImageTransformer
 
@@ -127,8 +126,7 @@ def store(path: Path, X: np.ndarray, sidecar: dict) -> None:
     is replaced, then the sidecar: a reader in between sees a mismatching pair, which fails verification and is
     recomputed. Raises OSError, leaving no temporary behind, nor a new data file without its sidecar.
     """
-    tag = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex}"
-    tmp_data, tmp_meta = (path.with_name(f"{path.stem}.{tag}.tmp{ext}") for ext in (".npy", ".json"))
+    tmp_data, tmp_meta = temporary_name(path), temporary_name(path.with_suffix(".json"))
     replaced = []
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,11 +13,11 @@ from __future__ import annotations
 import os
 import shutil
 import time
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import FerBenchError, WorkFailedError, os_error_text
+from ..files import temporary_name, writable
 
 #: What the report writes into the reports folder (beside runs/).
 OUTPUT_FOLDERS = ("tables", "figures")
@@ -27,9 +27,6 @@ STAGING = ".report-staging"
 STALE_STAGING_SECONDS = 3600
 
 
-def _unique(reports_dir: Path, what: str) -> Path:
-    """A name no other report build (another process, here or on another host) uses at the same time."""
-    return Path(reports_dir) / f"{STAGING}-{what}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 def check_writable(reports_dir: Path) -> None:
@@ -43,16 +40,9 @@ def check_writable(reports_dir: Path) -> None:
         path = reports_dir / name
         if path.is_dir():
             raise FerBenchError(f"{path} is a folder where the report writes a file; move or remove it")
-    probe = _unique(reports_dir, "probe")
-    try:
-        with open(probe, "w") as handle:  # the same kind of write, and the same rename, the build ends with
-            handle.write("fer-bench checks that the report can be written here\n")
-        os.replace(probe, probe.with_name(probe.name + "-renamed"))
-    except OSError as exc:
-        raise FerBenchError(f"{reports_dir}: cannot write the report there ({os_error_text(exc)})") from None
-    finally:
-        for leftover in (probe, probe.with_name(probe.name + "-renamed")):
-            leftover.unlink(missing_ok=True)
+    problem = writable(reports_dir)
+    if problem is not None:
+        raise FerBenchError(f"{reports_dir}: cannot write the report there ({os_error_text(problem)})")
 
 
 @contextmanager
@@ -62,7 +52,7 @@ def staged(reports_dir: Path):
     previous report stays whole; an :class:`OSError` becomes a one-line :class:`WorkFailedError`."""
     reports_dir = Path(reports_dir)
     _remove_stale_staging(reports_dir)
-    stage = _unique(reports_dir, "build")
+    stage = temporary_name(reports_dir / STAGING.lstrip("."), "build")  # .report-staging.<host-pid-uuid>.build
     try:
         for name in OUTPUT_FOLDERS:
             (stage / name).mkdir(parents=True)
