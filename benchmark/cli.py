@@ -215,14 +215,13 @@ app.command()(datasets)
 def _describe_dataset(name: str, data_dir: Optional[Path], *, ck_frames: int, ck_neutral: bool, only: bool) -> None:
     """One dataset's block of ``fer-bench datasets``: where, layout, counts per class and split against the
     expected, notes, diagnostics and warnings; an unusable one is one error line when it is the only one asked."""
-    from .datasets import dataset_entry, default_data_dir, detect_layout, load_dataset
+    from .datasets import dataset_entry, default_data_dir, load_dataset
     from .experiment import dataset_warnings
 
     entry = dataset_entry(name)
     path = data_dir or default_data_dir(name)
     title = f"[bold]{name}[/]: {entry.description}"
     try:
-        layout, _ = detect_layout(name, path)
         ds = load_dataset(name, path, ck_frames=ck_frames, ck_neutral=ck_neutral)
     except FerBenchError as exc:
         if only:  # the one dataset asked for: one error line, exit 2
@@ -231,7 +230,7 @@ def _describe_dataset(name: str, data_dir: Optional[Path], *, ck_frames: int, ck
         out.print(Text.assemble("  ", ("not usable:", "red"), f" {exc}\n"), highlight=False, soft_wrap=True)
         return
     out.print(title)
-    out.print(f"  found at {ds.root or '(embedded)'} as {layout}: {len(ds)} images"
+    out.print(f"  found at {ds.root or '(embedded)'} as {ds.layout}: {len(ds)} images"
               + (f", {len(set(ds.subjects))} subjects" if ds.subjects is not None else "")
               + f", fingerprint {ds.fingerprint[:12]}", highlight=False, soft_wrap=True, markup=False)
     table = Table(show_edge=False)

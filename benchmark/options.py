@@ -182,16 +182,11 @@ def resolve(config):
 
 
 def ignored_options(requested, resolved) -> list[str]:
-    """The options the user set (away from their defaults) that this run cannot use: they resolved to None
-    (``--folds`` on FER2013's official split, ``--ck-neutral`` on FER2013) or the dataset is embedded
-    (``--data-dir`` on synthetic). A run says so, rather than silently ignoring them."""
-    from .datasets import dataset_entry
-
-    ignored = [o.flag for o in OPTIONS if getattr(requested, o.name) not in (None, o.default)
-               and getattr(resolved, o.name) is None]
-    if requested.data_dir and dataset_entry(requested.dataset).embedded is not None:
-        ignored.append(BY_NAME["data_dir"].flag)
-    return ignored
+    """The options the user set (away from their defaults) that this run cannot use, so they resolved to None
+    (``--folds`` on FER2013's official split, ``--ck-neutral`` on FER2013, ``--data-dir`` on the embedded
+    synthetic faces). A run says so, rather than silently ignoring them."""
+    return [o.flag for o in OPTIONS if getattr(requested, o.name) not in (None, o.default)
+            and getattr(resolved, o.name) is None]
 
 
 def check_ranges(config) -> None:

@@ -43,9 +43,11 @@ class DatasetEntry:
     embedded: Callable[[], Dataset] | None = None
 
     def unused_options(self) -> tuple[str, ...]:
-        """Dataset-specific options of the other datasets (they cannot change a run on this one)."""
-        return tuple(o for entry in DATASETS.values() if entry is not self for o in entry.own_options
-                     if o not in self.own_options)
+        """Options that cannot change a run on this dataset: the other datasets' own options, and the data folder
+        of an embedded dataset."""
+        others = tuple(o for entry in DATASETS.values() if entry is not self for o in entry.own_options
+                       if o not in self.own_options)
+        return others + (("data_dir",) if self.embedded is not None else ())
 
 
 def _if(probe: Callable[[Path], bool]) -> Callable[[Path], Path | None]:

@@ -123,6 +123,7 @@ class _Features:
     def __init__(self, extractors, dataset, config, bar, status: dict) -> None:
         self.extractors, self.dataset, self.config, self.bar, self.status = extractors, dataset, config, bar, status
         self.blocks: dict[str, np.ndarray] = {}
+        self.stacked: np.ndarray | None = None
         self.cached: dict[str, bool] = {}
 
     def _extract(self, name: str, extractor, fingerprint: str) -> np.ndarray:
@@ -140,9 +141,9 @@ class _Features:
 
     def for_fold(self, fold) -> np.ndarray:
         if not any(extractor.learns_from_training for _, extractor in self.extractors):
-            if "all" not in self.__dict__:  # the same matrix for every fold: stacked once
-                self.all = np.hstack([self.blocks[name] for name, _ in self.extractors])
-            return self.all
+            if self.stacked is None:  # the same matrix for every fold: stacked once
+                self.stacked = np.hstack([self.blocks[name] for name, _ in self.extractors])
+            return self.stacked
         blocks = dict(self.blocks)
         for name, extractor in self.extractors:
             if extractor.learns_from_training:
