@@ -290,13 +290,20 @@ def models() -> None:
     for spec in list_models():
         grid = ", ".join(f"{k.split('__')[-1]}={v}" for k, v in {**spec.param_grid, **spec.training}.items()
                          if k != "min_delta")
-        table.add_row(spec.name, spec.kind, spec.default_features or "pixels", grid, spec.description)
+        defaults = spec.default_features or "pixels"
+        if isinstance(defaults, dict):
+            defaults = "; ".join(f"{'other datasets' if k == '*' else k}: {v}" for k, v in defaults.items())
+        why = f" Defaults: {spec.defaults_why}" if spec.defaults_why else ""
+        table.add_row(spec.name, spec.kind, defaults, grid, spec.description + why)
     out.print(table)
     feats = Table(title="features (combine with +, e.g. hog+landmarks)")
-    feats.add_column("name")
-    feats.add_column("description")
-    for name, (_, description) in FEATURES.items():
-        feats.add_row(name, description)
+    for col in ("name", "parameters", "description"):
+        feats.add_column(col)
+    for name, (factory, description) in FEATURES.items():
+        extractor = factory()
+        params = ", ".join(f"{k}={v}" for k, v in extractor.get_params().items())
+        learned = " Learned per fold on training images only." if extractor.learns_from_training else ""
+        feats.add_row(name, params, description + learned)
     out.print(feats)
 
 

@@ -57,7 +57,7 @@ def run_experiment(config: RunConfig, *, console: Console | None = None, dataset
     check_data_limits(config, dataset, protocol)
     say = printer(console)
     say(f"{dataset.name} ({dataset.layout}): {len(dataset)} images, {len(dataset.class_names)} classes; "
-        f"protocol {protocol.title}: {protocol.description}; {kind.selection(protocol)}")
+        f"protocol {protocol.title}: {protocol.description}; {kind.selection(protocol, config)}")
     for flag in ignored_options(requested, config):
         say(f"note: {flag} does not apply to {config.model} on {dataset.name} ({protocol.title}); ignored")
     for line in dataset_warnings(dataset):
@@ -89,7 +89,7 @@ def run_experiment(config: RunConfig, *, console: Console | None = None, dataset
                                              "param_grid": spec.param_grid, "model_source": spec.source})
             write_json(tmp / record.MANIFEST, {
                 "schema_version": record.SCHEMA_VERSION, **started, "run_id": run_id, "seed": config.seed, "config_hash": config_hash(config_dict),
-                "dataset": dataset.summary(), "protocol": protocol.summary(dataset, kind.selection(protocol)),
+                "dataset": dataset.summary(), "protocol": protocol.summary(dataset, kind.selection(protocol, config)),
                 **run["manifest"], "adapted": adapted,
                 "wall_seconds": timer.summary(),
                 "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -35,6 +35,8 @@ class Option:
     plain ``--name`` (boolean switches, short forms). ``changes_results=False`` keeps an option out of the config
     hash; ``defines_data`` marks what identifies a loaded dataset; ``applies_to`` names the model kind it is for;
     ``in_suite=False`` for the experiment's identity (set by the suite's blocks) and where runs are written.
+    ``hashed_when_none=False`` for options added after runs were recorded: where they resolve to None (they do
+    not apply), they stay out of the config hash, so those runs keep their hashes (and resumed suites skip them).
     """
 
     name: str
@@ -49,6 +51,7 @@ class Option:
     in_suite: bool = True
     on_cli: bool = True
     required: bool = False
+    hashed_when_none: bool = True
 
     @property
     def flag(self) -> str:
@@ -81,7 +84,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("pca", (int, str), "auto", "PCA components before the SVM: auto (200 above 10,000 training images), "
            "none, or a number.", cli_kind=str, applies_to=CLASSICAL),
     Option("halving_min_samples", int, 3000, "FER2013 SVMs: training images in the first successive-halving "
-           "round.", applies_to=CLASSICAL, on_cli=False),
+           "round (--search halving).", applies_to=CLASSICAL, on_cli=False),
+    Option("svm_backend", str, "auto", "SVMs: auto (oneDAL where scikit-learn-intelex is installed, else "
+           "libsvm), onedal or libsvm; the backend that ran is recorded.", applies_to=CLASSICAL,
+           hashed_when_none=False),
+    Option("search", str, "exhaustive", "FER2013 SVMs: exhaustive (every grid point fitted on all of Training, "
+           "scored on PublicTest) or halving (successive halving over training sizes, for large grids).",
+           applies_to=CLASSICAL, hashed_when_none=False),
     Option("epochs", int, None, "CNNs: maximum epochs (default: the architecture's paper).", applies_to=DEEP),
     Option("batch_size", int, None, "CNNs: batch size (default: the paper's).", applies_to=DEEP),
     Option("lr", (float, int), None, "CNNs: Adam learning rate (default: the paper's).", cli_kind=Optional[float],
@@ -99,6 +108,8 @@ BY_NAME = {o.name: o for o in OPTIONS}
 
 #: Options that change how fast a run goes or where it reads and writes, never its numbers (not hashed).
 NON_RESULT_OPTIONS = tuple(o.name for o in OPTIONS if not o.changes_results)
+#: Options kept out of the config hash where they resolve to None (see :attr:`Option.hashed_when_none`).
+UNHASHED_WHEN_NONE = tuple(o.name for o in OPTIONS if not o.hashed_when_none)
 #: What identifies one loaded dataset (a suite loads each such dataset once).
 DATA_KEYS = tuple(o.name for o in OPTIONS if o.defines_data)
 def data_options(config) -> dict:
@@ -111,6 +122,8 @@ def data_options(config) -> dict:
 SUITE_TYPES = {o.name: o.kind for o in OPTIONS if o.in_suite}
 #: Options that only apply to CNNs (an SVM refuses them; they resolve to None for SVMs).
 DEEP_ONLY = tuple(o.name for o in OPTIONS if o.applies_to == DEEP)
+#: Options that only apply to classical models (they resolve to None for CNNs).
+CLASSICAL_ONLY = tuple(o.name for o in OPTIONS if o.applies_to == CLASSICAL)
 #: An experiment's identity in a report row: shown as columns, never as a variant.
 IDENTITY = ("dataset", "model", "features", "seed")
 

@@ -182,7 +182,8 @@ class SubjectKFold(Protocol):
 
     @staticmethod
     def unused_options(selects_by_search: bool) -> tuple[str, ...]:
-        return ("halving_min_samples",)
+        # inner grouped CV always tries the whole grid: no choice of search
+        return ("halving_min_samples", "search")
 
     @classmethod
     def build(cls, dataset: Dataset, *, seed: int = 0, folds: int | None = 10) -> "SubjectKFold":

@@ -1,6 +1,8 @@
 """Hyperparameter selection that never sees test data.
 
 - :func:`grouped_grid_search`: exhaustive grid, inner CV grouped by subject (k-fold protocols).
+- :func:`holdout_grid_search`: every grid point fitted on the whole training set and scored on a held-out
+  validation set (FER2013's PublicTest); exact, and affordable with oneDAL's SVM solver.
 - :func:`holdout_halving_search`: successive halving over training-set sizes, every candidate scored on a
   held-out validation set (FER2013's PublicTest), grid points fitted in parallel. The survivor is an exact
   model fitted on the whole training set.
@@ -62,6 +64,23 @@ def _stratified_subsample(y: np.ndarray, n: int, rng: np.random.Generator) -> np
 def _fit_score(estimator, params, X, y, X_val, y_val):
     model = clone(estimator).set_params(**params).fit(X, y)
     return model, accuracy(y_val, model.predict(X_val))
+
+
+def holdout_grid_search(estimator, param_grid: dict, X, y, X_val, y_val, *, n_jobs: int = -1):
+    """Exhaustive search on a validation set; returns (model fitted on all of X, best params, log).
+
+    Every candidate is fitted on the whole training set (grid points in parallel) and scored on the validation
+    set; ties go to the earlier grid point. Only the best model is kept in memory once its rivals are scored.
+    """
+    candidates = list(ParameterGrid(param_grid)) or [{}]
+    best, log = None, []
+    results = Parallel(n_jobs=n_jobs, return_as="generator")(
+        delayed(_fit_score)(estimator, p, X, y, X_val, y_val) for p in candidates)
+    for i, (model, score) in enumerate(results):
+        log.append({"round": 0, "n_train": int(len(y)), "params": candidates[i], "val_accuracy": score})
+        if best is None or score > best[2]:
+            best = (model, candidates[i], score)
+    return best[0], best[1], log
 
 
 def holdout_halving_search(estimator, param_grid: dict, X, y, X_val, y_val, *, seed: int = 0,

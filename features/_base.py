@@ -31,6 +31,8 @@ class ImageTransformer(TransformerMixin, BaseEstimator):
 
     #: Whether ``fit`` learns from images (then it is fitted per fold, on training images only).
     learns_from_training = False
+    #: Whether every value is >= 0 (histograms: HOG, LBP, bags of words), as kernels for histograms require.
+    non_negative = False
     #: Version of the extractor's output for given hyperparameters. It is part of the feature cache key and
     #: sidecar: a subclass bumps it whenever a code change alters its features, so old cache files are not reused.
     version = 1

@@ -15,6 +15,8 @@ class LBPFeatures(ImageTransformer):
     6 x 6 x 10 = 360 values.
     """
 
+    non_negative = True
+
     def __init__(self, n_points: int = 8, radius: float = 1.0, grid: int = 6):
         self.n_points = n_points
         self.radius = radius

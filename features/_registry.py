@@ -7,6 +7,7 @@ from typing import Callable
 from benchmark.errors import FerBenchError
 
 from ._base import ImageTransformer
+from ._bovw import DenseSIFTBoVW
 from ._hog import HOGFeatures
 from ._landmarks import LandmarkFeatures
 from ._lbp import LBPFeatures
@@ -14,6 +15,14 @@ from ._lbp import LBPFeatures
 #: name -> (factory with the default hyperparameters, one-line description)
 FEATURES: dict[str, tuple[Callable[[], ImageTransformer], str]] = {
     "hog": (HOGFeatures, "HOG: 9 orientations, 8x8-pixel cells, 2x2-cell blocks (900 values on 48x48)"),
+    "hog-4": (lambda: HOGFeatures(pixels_per_cell=4), "HOG with 4x4-pixel cells, 2x2-cell blocks (4,356 values)"),
+    "hog-6": (lambda: HOGFeatures(pixels_per_cell=6), "HOG with 6x6-pixel cells, 2x2-cell blocks (1,764 values)"),
+    "hog-sliding": (lambda: HOGFeatures(orientations=8, pixels_per_cell=8, cells_per_block=1, window=24,
+                                        window_step=6),
+                    "sliding-window HOG of the FER2013 SVM reference: 24-pixel windows, step 6, 8 orientations, "
+                    "8x8-pixel cells, 1x1-cell blocks (1,800 values)"),
+    "bovw": (DenseSIFTBoVW, "bag of visual words: dense RootSIFT (patches 8, 12, 16 px, step 4), 256 words "
+             "learned per fold on training images, spatial pyramid 1x1 + 2x2 (1,280 values)"),
     "lbp": (LBPFeatures, "uniform LBP (8 points, radius 1) histograms over a 6x6 grid (360 values)"),
     "landmarks": (LandmarkFeatures, "dlib 68 landmarks, centred and scale-normalised (136 values)"),
     "landmark-distances": (lambda: LandmarkFeatures(pairwise_distances=True),

@@ -13,11 +13,14 @@ class ModelSpec:
     """A registered model: how to build it and what its search declares.
 
     ``param_grid`` is plain data (scikit-learn grid syntax, keys ``step__param``); ``default_features`` is the
-    feature spec a classical model uses when ``--features`` is not given (None for models on pixels).
+    feature spec a classical model uses when ``--features`` is not given (None for models on pixels), or a
+    mapping from dataset name (``"*"``: any other) to that spec, where the best features differ per dataset.
     ``training`` holds a deep model's published training defaults (epochs, batch_size, lr, patience), also
     plain data; ``source`` cites where the architecture comes from. ``variants`` maps a dataset name to the
     factory arguments of a published per-dataset variant (e.g. a wider head on CK+); ``pretrainable`` says
-    whether ``--pretrained`` can load published weights. ``kind`` names one of ``benchmark.kinds.KINDS``, whose
+    whether ``--pretrained`` can load published weights; ``histograms_only`` that the model's kernel needs
+    non-negative histogram features (extractors with ``non_negative = True``); ``defaults_why`` says what
+    measurement chose the default features and grid (``fer-bench models`` prints it). ``kind`` names one of ``benchmark.kinds.KINDS``, whose
     class says how the model is fitted (a registry test checks every kind and variant name).
     """
 
@@ -26,11 +29,20 @@ class ModelSpec:
     description: str
     factory: Callable
     param_grid: dict = field(default_factory=dict)
-    default_features: str | None = None
+    default_features: str | dict | None = None
     training: dict = field(default_factory=dict)
     source: str = ""
     variants: dict = field(default_factory=dict)
     pretrainable: bool = False
+    histograms_only: bool = False
+    defaults_why: str = ""
+
+    def features_for(self, dataset: str | None) -> str | None:
+        """The features this model uses on ``dataset`` when ``--features`` is not given: ``default_features``,
+        or, where it maps dataset names to features, that dataset's entry (``"*"`` for any other)."""
+        if isinstance(self.default_features, dict):
+            return self.default_features.get(dataset, self.default_features["*"])
+        return self.default_features
 
     def build(self, *, dataset: str | None = None, **kwargs):
         """The model, built with the factory's arguments plus this dataset's published variant (if any)."""
@@ -41,15 +53,17 @@ _MODELS: dict[str, ModelSpec] = {}
 
 
 def register_model(name: str, *, kind: str, description: str, param_grid: dict | None = None,
-                   default_features: str | None = None, training: dict | None = None, source: str = "",
-                   variants: dict | None = None, pretrainable: bool = False):
+                   default_features: str | dict | None = None, training: dict | None = None, source: str = "",
+                   variants: dict | None = None, pretrainable: bool = False, histograms_only: bool = False,
+                   defaults_why: str = ""):
     """Decorator adding the factory to the registry under ``name``."""
 
     def decorator(factory: Callable) -> Callable:
         if name in _MODELS:
             raise ValueError(f"model {name!r} registered twice")
         _MODELS[name] = ModelSpec(name, kind, description, factory, dict(param_grid or {}), default_features,
-                                  dict(training or {}), source, dict(variants or {}), pretrainable)
+                                  dict(training or {}), source, dict(variants or {}), pretrainable,
+                                  histograms_only, defaults_why)
         return factory
 
     return decorator

@@ -1,21 +1,67 @@
-"""Support vector machines on hand-crafted features: scaler (+ optional PCA) + SVM pipelines."""
+"""Support vector machines on hand-crafted features: scaler (+ optional PCA) + SVM pipelines.
+
+Two exact SVM solvers give the same model up to solver tolerance: scikit-learn's libsvm and oneDAL's
+(``sklearnex.svm.SVC`` from scikit-learn-intelex), which fits FER2013-sized problems about 10x faster on the same
+cores. ``--svm-backend auto`` takes oneDAL where it is installed; the backend that ran is recorded in the run.
+"""
 
 from __future__ import annotations
 
 from sklearn.decomposition import PCA
+from sklearn.kernel_approximation import AdditiveChi2Sampler
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC
+
+from benchmark.errors import FerBenchError
 
 from ._registry import register_model
 
-DEFAULT_FEATURES = "hog+landmarks"
 #: kernel cache per SVC fit; large caches matter for the 28,709-sample FER2013 fits.
 CACHE_MB = 2000
+SVM_BACKENDS = ("auto", "onedal", "libsvm")
 
 LINEAR_GRID = {"svm__C": [0.0001, 0.001, 0.01, 0.1, 1.0]}
 POLY_GRID = {"svm__C": [0.1, 1.0, 10.0], "svm__degree": [2, 3]}
 RBF_GRID = {"svm__C": [1.0, 10.0, 100.0], "svm__gamma": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]}
+CHI2_GRID = {"svm__C": [1.0, 10.0, 100.0], "svm__gamma": [0.3, 1.0, 3.0]}
+DEFAULT_FEATURES = "hog+landmarks"
+
+
+def onedal_available() -> bool:
+    """Whether scikit-learn-intelex (oneDAL) can be imported here (it ships for x86-64 only)."""
+    try:
+        import sklearnex.svm  # noqa: F401
+    except Exception:  # ImportError, or a broken native library
+        return False
+    return True
+
+
+def resolve_svm_backend(requested: str) -> str:
+    """The backend a run will use: ``auto`` is oneDAL where it is installed, else libsvm."""
+    if requested not in SVM_BACKENDS:
+        raise FerBenchError(f"--svm-backend must be one of {', '.join(SVM_BACKENDS)}, got {requested!r}")
+    if requested == "auto":
+        return "onedal" if onedal_available() else "libsvm"
+    if requested == "onedal" and not onedal_available():
+        raise FerBenchError("--svm-backend onedal: scikit-learn-intelex is not installed (pip install "
+                            "scikit-learn-intelex; x86-64 only); use --svm-backend libsvm")
+    return requested
+
+
+def backend_that_ran(svm) -> str:
+    """``onedal`` when a fitted sklearnex SVC ran oneDAL's solver, ``libsvm`` when scikit-learn's ran (sklearnex
+    falls back to it for parameters oneDAL does not support)."""
+    return "onedal" if getattr(svm, "_onedal_estimator", None) is not None else "libsvm"
+
+
+def _svc(backend: str, **params):
+    if backend == "onedal":
+        from sklearnex.svm import SVC
+    elif backend == "libsvm":
+        from sklearn.svm import SVC
+    else:
+        raise ValueError(f"unresolved SVM backend {backend!r}")
+    return SVC(cache_size=CACHE_MB, **params)
 
 
 def _pipeline(svm, pca: int | None, seed: int) -> Pipeline:
@@ -24,18 +70,31 @@ def _pipeline(svm, pca: int | None, seed: int) -> Pipeline:
 
 
 @register_model("svm-linear", kind="classical", param_grid=LINEAR_GRID, default_features=DEFAULT_FEATURES,
-                description="linear-kernel SVM (libsvm, hinge loss, one-vs-one); grid over C")
-def svm_linear(*, seed: int = 0, pca: int | None = None) -> Pipeline:
-    return _pipeline(SVC(kernel="linear", cache_size=CACHE_MB), pca, seed)
+                description="linear-kernel SVM (hinge loss, one-vs-one); grid over C")
+def svm_linear(*, seed: int = 0, pca: int | None = None, backend: str = "libsvm") -> Pipeline:
+    return _pipeline(_svc(backend, kernel="linear"), pca, seed)
 
 
 @register_model("svm-poly", kind="classical", param_grid=POLY_GRID, default_features=DEFAULT_FEATURES,
-                description="polynomial-kernel SVM (libsvm, gamma='scale', coef0=1); grid over C and degree")
-def svm_poly(*, seed: int = 0, pca: int | None = None) -> Pipeline:
-    return _pipeline(SVC(kernel="poly", gamma="scale", coef0=1.0, cache_size=CACHE_MB), pca, seed)
+                description="polynomial-kernel SVM (gamma='scale', coef0=1); grid over C and degree")
+def svm_poly(*, seed: int = 0, pca: int | None = None, backend: str = "libsvm") -> Pipeline:
+    return _pipeline(_svc(backend, kernel="poly", gamma="scale", coef0=1.0), pca, seed)
 
 
 @register_model("svm-rbf", kind="classical", param_grid=RBF_GRID, default_features=DEFAULT_FEATURES,
-                description="RBF-kernel SVM (libsvm); grid over C and gamma")
-def svm_rbf(*, seed: int = 0, pca: int | None = None) -> Pipeline:
-    return _pipeline(SVC(kernel="rbf", cache_size=CACHE_MB), pca, seed)
+                description="RBF-kernel SVM; grid over C and gamma")
+def svm_rbf(*, seed: int = 0, pca: int | None = None, backend: str = "libsvm") -> Pipeline:
+    return _pipeline(_svc(backend, kernel="rbf"), pca, seed)
+
+
+@register_model("svm-chi2", kind="classical", param_grid=CHI2_GRID, default_features="bovw", histograms_only=True,
+                description="exponential chi-squared kernel SVM for histogram features (bovw, hog, lbp): RBF on "
+                            "the additive chi-squared explicit feature map; grid over C and gamma")
+def svm_chi2(*, seed: int = 0, pca: int | None = None, backend: str = "libsvm") -> Pipeline:
+    """exp(-gamma * chi2(x, y)) through scikit-learn's explicit map of the additive chi-squared kernel: squared
+    Euclidean distance between mapped histograms approximates their chi-squared distance, so an RBF SVM on the
+    map is the exponential chi-squared kernel of bag-of-words classification, at RBF speed on either backend.
+    No scaler: the map needs the raw non-negative histograms."""
+    reducer = PCA(n_components=pca, random_state=seed) if pca else "passthrough"
+    return Pipeline([("chi2", AdditiveChi2Sampler(sample_steps=2)), ("pca", reducer),
+                     ("svm", _svc(backend, kernel="rbf"))])

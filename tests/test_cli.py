@@ -416,11 +416,20 @@ def test_models_command_lists_models_and_features(monkeypatch):
     for spec in specs:
         name, kind, default_features, grid, description = rows[spec.name]
         assert kind == spec.kind and kind in {"classical", "deep"}, spec.name
-        assert default_features == (spec.default_features or "pixels"), spec.name
-        assert description == spec.description, spec.name
+        if isinstance(spec.default_features, dict):  # per dataset: each named, then the rest
+            assert all(f"{k}: {v}" in default_features for k, v in spec.default_features.items() if k != "*")
+            assert f"other datasets: {spec.default_features['*']}" in default_features, spec.name
+        else:
+            assert default_features == (spec.default_features or "pixels"), spec.name
+        assert description == spec.description + (f" Defaults: {spec.defaults_why}" if spec.defaults_why
+                                                  else ""), spec.name
         # the grid (step__param=values) and the training defaults, by parameter name (min_delta is not shown)
         shown = {k.split("__")[-1]: v for k, v in {**spec.param_grid, **spec.training}.items() if k != "min_delta"}
         assert shown, f"{spec.name} declares neither a grid nor training defaults"
         assert grid == ", ".join(f"{k}={v}" for k, v in shown.items()), spec.name
-    for name, (_, description) in features.items():
-        assert rows[name] == [name, description]
+    for name, (factory, description) in features.items():
+        extractor = factory()
+        assert rows[name][0] == name and rows[name][2].startswith(description)
+        for param, value in extractor.get_params().items():  # every hyperparameter with its default
+            assert f"{param}={value}" in rows[name][1], (name, param)
+        assert ("Learned per fold on training images only" in rows[name][2]) == extractor.learns_from_training

@@ -188,6 +188,6 @@ def test_options_that_cannot_change_the_numbers_resolve_to_none():
     assert fer.folds is None and fer.ck_frames is None and fer.halving_min_samples is None
     assert fer.inner_folds == 5  # unused on the official split, but harmless; k-fold carving uses it
     svm = RunConfig(dataset="fer2013", model="svm-rbf", folds=5, inner_folds=3, pca=200).resolved()
-    assert (svm.folds, svm.inner_folds, svm.pca, svm.halving_min_samples) == (None, None, "200", 3000)
+    assert (svm.folds, svm.inner_folds, svm.pca, svm.halving_min_samples) == (None, None, "200", None)
     ck = RunConfig(dataset="ck+", model="svm-rbf", halving_min_samples=10).resolved()
     assert ck.halving_min_samples is None and ck.ck_frames == 3 and ck.folds == 10

@@ -39,7 +39,7 @@ class ModelKind:
         """The options where an experiment departs from its model's defaults (suite listings)."""
         return []
 
-    def selection(self, protocol) -> str:  # pragma: no cover - abstract
+    def selection(self, protocol, config) -> str:  # pragma: no cover - abstract
         """How this kind's models select without test data under ``protocol`` (printed and recorded)."""
         raise NotImplementedError
 

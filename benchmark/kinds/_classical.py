@@ -10,20 +10,23 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from features import default_cache_dir, extract, parse_features
+from features import FEATURES, default_cache_dir, extract, parse_features
+from models import backend_that_ran, resolve_svm_backend
 
 from ..console import printer, progress
-from ..errors import FerBenchError
+from ..errors import FerBenchError, WorkFailedError
 from ..protocols import inner_cv, inner_folds_used
 from ..runs import write_json
-from ..selection import grouped_grid_search, holdout_halving_search, smallest_halving_fit
+from ..selection import grouped_grid_search, holdout_grid_search, holdout_halving_search, smallest_halving_fit
 from ._base import ModelKind, adapted_inner_folds, prediction_rows
 
 #: Above this many training images the SVMs project onto PCA components before the kernel (``--pca auto``).
 PCA_AUTO_MIN_TRAIN = 10_000
 PCA_AUTO_COMPONENTS = 200
-#: The SVM implementation classical runs use (recorded, so runs on other backends are told apart).
+#: The SVM implementation of runs recorded before the backend was an option (they all ran libsvm).
 SVM_BACKEND = "libsvm"
+#: How a FER2013 SVM searches its grid on PublicTest (``--search``).
+SEARCHES = ("exhaustive", "halving")
 
 
 class Classical(ModelKind):
@@ -37,21 +40,30 @@ class Classical(ModelKind):
     def resolve(self, config, spec) -> dict:
         from ..options import BY_NAME, DEEP_ONLY
 
-        features = spec.default_features if config.features is None else config.features
+        features = spec.features_for(config.dataset) if config.features is None else config.features
         try:
-            parse_features(features)
+            extractors = parse_features(features)
         except FerBenchError as exc:
             raise FerBenchError(f"--features: {exc}") from None
+        signed = [name for name, ex in extractors if not ex.non_negative]
+        if spec.histograms_only and signed:
+            histograms = [name for name, (make, _) in FEATURES.items() if make().non_negative]
+            raise FerBenchError(f"--features: {config.model} needs non-negative histogram features "
+                                f"({', '.join(histograms)}); {', '.join(signed)} can be negative")
         pca = str(config.pca)
         if pca.isascii() and pca.isdigit():
             pca = str(int(pca))  # "0200" and 200 are the same option
         if pca not in ("auto", "none") and not (pca.isascii() and pca.isdigit() and int(pca) > 0):
             raise FerBenchError(f"--pca must be 'auto', 'none' or a positive number of components, got "
                                 f"{config.pca!r}")
+        if config.search not in (None, *SEARCHES):
+            raise FerBenchError(f"--search must be one of {', '.join(SEARCHES)}, got {config.search!r}")
         given = [BY_NAME[k].flag for k in DEEP_ONLY if getattr(config, k) not in (None, BY_NAME[k].default)]
         if given:
             raise FerBenchError(f"{', '.join(given)} only apply to CNNs; {config.model} is an SVM")
-        return {"features": features, "pca": pca,
+        halving = config.search == "halving"  # None on k-fold protocols, which always search the whole grid
+        return {"features": features, "pca": pca, "svm_backend": resolve_svm_backend(config.svm_backend),
+                "halving_min_samples": config.halving_min_samples if halving else None,
                 "cache_dir": str(Path(config.cache_dir or default_cache_dir()).expanduser()),
                 **{k: None for k in DEEP_ONLY}}
 
@@ -99,15 +111,18 @@ class Classical(ModelKind):
             "manifest": {"features": {name: {"params": ex.get_params(), "from_cache": cached[name],
                                              "cache": cache_status.get(name),
                                              "fitted_per_fold": ex.learns_from_training} for name, ex in extractors},
-                         "svm_backend": SVM_BACKEND},
+                         "svm_backend": config.svm_backend},
         }
 
     def describe(self, config, spec) -> list[str]:
         return [f"pca={config.pca}"] if config.pca not in (None, "auto") else []
 
-    def selection(self, protocol) -> str:
+    def selection(self, protocol, config) -> str:
         if protocol.validation_split:
-            return f"successive-halving grid search scored on {protocol.validation_split}"
+            if config.search == "halving":
+                return f"successive-halving grid search scored on {protocol.validation_split}"
+            return (f"every grid point fitted on all of {protocol.progress_label(protocol.folds[0])}, scored on "
+                    f"{protocol.validation_split}")
         return "inner grouped CV selects hyperparameters"
 
     def platform(self, manifest: dict, config: dict) -> dict:
@@ -180,7 +195,7 @@ def _fit_predict_fold(spec, config, dataset, protocol, fold, X: np.ndarray, time
     """Select hyperparameters without the test part, fit, and predict the test (and validation) part."""
     y = dataset.labels
     pca = pca_components(config.pca, len(fold.train))
-    estimator = spec.build(seed=config.seed, pca=pca)
+    estimator = spec.build(seed=config.seed, pca=pca, backend=config.svm_backend)
     with timer.phase("fit"), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*(converge|least populated class).*")
         inner_folds = None
@@ -190,15 +205,22 @@ def _fit_predict_fold(spec, config, dataset, protocol, fold, X: np.ndarray, time
             model, params, log = grouped_grid_search(
                 estimator, spec.param_grid, X[fold.train], y[fold.train], groups,
                 cv=inner_cv(groups, folds=config.inner_folds, seed=config.seed), n_jobs=config.n_jobs)
-        else:
+        elif config.search == "halving":
             model, params, log = holdout_halving_search(
                 estimator, spec.param_grid, X[fold.train], y[fold.train], X[fold.val], y[fold.val],
                 seed=config.seed, n_jobs=config.n_jobs, min_samples=config.halving_min_samples)
+        else:
+            model, params, log = holdout_grid_search(
+                estimator, spec.param_grid, X[fold.train], y[fold.train], X[fold.val], y[fold.val],
+                n_jobs=config.n_jobs)
     frames = []
     with timer.phase("predict"):
         for idx, part in protocol.scored_parts(fold):
             frames.append(_predict(model, dataset, idx, X[idx], protocol.column, part))
     svm = model.named_steps["svm"] if hasattr(model, "named_steps") else model
+    if backend_that_ran(svm) != config.svm_backend:  # e.g. oneDAL fell back to libsvm for a parameter
+        raise WorkFailedError(f"{config.model}: the SVM ran on {backend_that_ran(svm)}, not the requested "
+                              f"{config.svm_backend}; rerun with --svm-backend {backend_that_ran(svm)}")
     n_sv = int(svm.n_support_.sum()) if hasattr(svm, "n_support_") else None
     return {"fold": fold.name, "predictions": pd.concat(frames, ignore_index=True), "best_params": params,
             "search_log": log, "n_support_vectors": n_sv, "pca": pca, "inner_folds": inner_folds}

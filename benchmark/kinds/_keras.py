@@ -28,7 +28,7 @@ class Keras(ModelKind):
     def resolve(self, config, spec) -> dict:
         from models import list_models
 
-        from ..options import is_int
+        from ..options import CLASSICAL_ONLY, is_int
 
         if config.features not in (None, "pixels"):
             raise FerBenchError(f"--features does not apply to {config.model}: CNNs learn from pixels")
@@ -43,7 +43,7 @@ class Keras(ModelKind):
                 raise FerBenchError(f"--{key.replace('_', '-')} must be a positive number, got {out[key]}")
         if not (isinstance(out["lr"], (int, float)) and math.isfinite(out["lr"]) and out["lr"] > 0):
             raise FerBenchError(f"--lr must be a positive, finite number, got {out['lr']}")
-        return {**out, "features": "pixels", "cache_dir": None, "pca": None, "halving_min_samples": None,
+        return {**out, "features": "pixels", **{k: None for k in CLASSICAL_ONLY},
                 "augment": bool(config.augment), "class_weights": bool(config.class_weights),
                 "pretrained": bool(config.pretrained)}
 
@@ -109,7 +109,7 @@ class Keras(ModelKind):
                                               ("class_weights", config.class_weights),
                                               ("pretrained", config.pretrained)) if on]
 
-    def selection(self, protocol) -> str:
+    def selection(self, protocol, config) -> str:
         if protocol.validation_split:
             return f"early stopping and checkpoint on {protocol.validation_split}"
         return "a subject-grouped validation split of each training fold drives early stopping and checkpoint"

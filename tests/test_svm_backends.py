@@ -1,0 +1,140 @@
+"""SVM backends (oneDAL and libsvm), the exhaustive search on a validation set, and the histogram kernel."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from benchmark.errors import FerBenchError
+from benchmark.experiment import RunConfig, run_experiment
+from benchmark.selection import holdout_grid_search
+from features import parse_features
+from models import backend_that_ran, get_model, onedal_available, resolve_svm_backend
+
+needs_onedal = pytest.mark.skipif(not onedal_available(), reason="scikit-learn-intelex is not installed here")
+
+
+@pytest.fixture(scope="module")
+def hog_split(synthetic):
+    """HOG features of the synthetic faces, split by subject: 14 subjects to fit on, 6 to predict."""
+    X = parse_features("hog")[0][1].transform(synthetic.images)
+    subject = np.array([int(s[1:]) for s in synthetic.subjects])
+    train = subject < 14
+    return X[train], synthetic.labels[train], X[~train], synthetic.labels[~train]
+
+
+@needs_onedal
+@pytest.mark.parametrize("model, params", [
+    ("svm-linear", {"svm__C": 0.01}),
+    ("svm-poly", {"svm__C": 1.0, "svm__degree": 2}),
+    ("svm-rbf", {"svm__C": 10.0, "svm__gamma": 1e-3}),
+    ("svm-chi2", {"svm__C": 10.0, "svm__gamma": 0.1}),
+])
+def test_onedal_predicts_the_same_labels_as_libsvm(hog_split, model, params):
+    """Both solvers reach the same model up to their tolerance: identical predicted labels on held-out subjects
+    (decision values may differ slightly), and each fitted SVM says which solver ran."""
+    X, y, X_test, y_test = hog_split
+    fitted = {}
+    for backend in ("onedal", "libsvm"):
+        pipeline = get_model(model).build(seed=0, pca=None, backend=backend).set_params(**params).fit(X, y)
+        assert backend_that_ran(pipeline.named_steps["svm"]) == backend
+        fitted[backend] = pipeline
+    np.testing.assert_array_equal(fitted["onedal"].predict(X_test), fitted["libsvm"].predict(X_test))
+    assert (fitted["onedal"].predict(X_test) == y_test).mean() > 0.3  # it learned something (chance: 1/7)
+
+
+def test_auto_picks_onedal_where_installed_and_libsvm_otherwise(monkeypatch):
+    import models._svm as svm
+
+    monkeypatch.setattr(svm, "onedal_available", lambda: True)
+    assert resolve_svm_backend("auto") == "onedal" and resolve_svm_backend("libsvm") == "libsvm"
+    monkeypatch.setattr(svm, "onedal_available", lambda: False)
+    assert resolve_svm_backend("auto") == "libsvm"
+    with pytest.raises(FerBenchError, match="scikit-learn-intelex is not installed"):
+        resolve_svm_backend("onedal")
+    with pytest.raises(FerBenchError, match="--svm-backend must be one of auto, onedal, libsvm"):
+        resolve_svm_backend("cuda")
+
+
+def test_the_backend_is_resolved_recorded_and_hashed():
+    """The config records the backend that will run (never 'auto'), so runs on different backends have different
+    config hashes; CNNs have no backend and keep the config hashes they had before the option existed."""
+    from benchmark.runs import config_hash
+
+    libsvm = RunConfig(dataset="synthetic", model="svm-rbf", svm_backend="libsvm").resolved()
+    auto = RunConfig(dataset="synthetic", model="svm-rbf").resolved()
+    assert libsvm.svm_backend == "libsvm" and auto.svm_backend in ("onedal", "libsvm")
+    if auto.svm_backend == "onedal":
+        assert config_hash(vars(libsvm)) != config_hash(vars(auto))
+    cnn = RunConfig(dataset="synthetic", model="mini-xception", svm_backend="libsvm").resolved()
+    assert cnn.svm_backend is None and cnn.search is None
+    hashed = dict(vars(cnn))
+    del hashed["svm_backend"], hashed["search"]  # as a config written before these options existed
+    assert config_hash(vars(cnn)) == config_hash(hashed)
+
+
+@pytest.mark.slow
+@needs_onedal
+def test_a_run_records_the_backend_that_ran(tmp_path, monkeypatch):
+    """The manifest and config name the backend; a backend that fell back to another solver fails the run
+    rather than recording the wrong one."""
+    common = dict(dataset="synthetic", model="svm-linear", features="lbp", folds=2, inner_folds=2, n_jobs=1,
+                  reports_dir=str(tmp_path / "r"), cache_dir=str(tmp_path / "c"))
+    from rich.console import Console
+
+    quiet = Console(file=open(tmp_path / "log", "w"))
+    paths = {}
+    for backend in ("onedal", "libsvm"):
+        path, _ = run_experiment(RunConfig(**common, svm_backend=backend), console=quiet)
+        assert json.loads((path / "manifest.json").read_text())["svm_backend"] == backend
+        assert json.loads((path / "config.json").read_text())["svm_backend"] == backend
+        paths[backend] = path
+    labels = {b: (p / "predictions.csv").read_text().splitlines() for b, p in paths.items()}
+    assert labels["onedal"][0] == labels["libsvm"][0]
+    import models._svm as svm
+
+    monkeypatch.setattr(svm, "backend_that_ran", lambda fitted: "libsvm")
+    import benchmark.kinds._classical as classical
+
+    monkeypatch.setattr(classical, "backend_that_ran", lambda fitted: "libsvm")
+    with pytest.raises(FerBenchError, match="ran on libsvm, not the requested onedal"):
+        run_experiment(RunConfig(**common, svm_backend="onedal", seed=1), console=quiet)
+
+
+def test_exhaustive_search_fits_every_point_on_all_training_rows_and_scores_on_validation(hog_split):
+    """Every grid point is fitted on the whole training set and scored on the validation set only; the best is
+    returned fitted, ties going to the earlier point."""
+    X, y, X_val, y_val = hog_split
+    estimator = get_model("svm-linear").build(seed=0, pca=None, backend="libsvm")
+    grid = {"svm__C": [1e-4, 1e-3, 1e-2]}
+    model, params, log = holdout_grid_search(estimator, grid, X, y, X_val, y_val, n_jobs=1)
+    scores = []
+    for C in grid["svm__C"]:
+        alone = clone(estimator).set_params(svm__C=C).fit(X, y)
+        scores.append((alone.predict(X_val) == y_val).mean())
+    assert [e["val_accuracy"] for e in log] == pytest.approx(scores)
+    assert all(e["n_train"] == len(y) for e in log)
+    assert params == {"svm__C": grid["svm__C"][int(np.argmax(scores))]}
+    np.testing.assert_array_equal(model.predict(X_val), clone(estimator).set_params(**params).fit(X, y)
+                                  .predict(X_val))
+
+
+def test_search_applies_to_the_official_split_only():
+    fer = RunConfig(dataset="fer2013", model="svm-rbf", search="halving").resolved()
+    assert fer.search == "halving" and fer.halving_min_samples == 3000
+    exhaustive = RunConfig(dataset="fer2013", model="svm-rbf").resolved()
+    assert exhaustive.search == "exhaustive" and exhaustive.halving_min_samples is None
+    ck = RunConfig(dataset="ck+", model="svm-rbf", search="halving").resolved()
+    assert ck.search is None and ck.halving_min_samples is None
+    with pytest.raises(FerBenchError, match="--search must be one of exhaustive, halving"):
+        RunConfig(dataset="fer2013", model="svm-rbf", search="random").resolved()
+
+
+def test_the_chi2_kernel_refuses_features_that_can_be_negative():
+    with pytest.raises(FerBenchError, match="svm-chi2 needs non-negative histogram features .*landmarks can be "
+                                            "negative"):
+        RunConfig(dataset="synthetic", model="svm-chi2", features="hog+landmarks").resolved()
+    assert RunConfig(dataset="synthetic", model="svm-chi2", features="hog+lbp").resolved().features == "hog+lbp"
