@@ -70,7 +70,7 @@ def summary_table(dataset: str, exps: list[Experiment]) -> Table:
                                                      means=f"accuracy on {validation} (%)")))
     columns = [*ROW_LABELS, *[column for _, column in scores], Column("± over", tex=HIDDEN),
                Column("Size (params / mean SVs)", tex="cost"), Column("Train time (s)", tex="cost"),
-               Column("Seeds", short="n", means="seeds")]
+               Column("Ran on", tex="cost"), Column("Seeds", short="n", means="seeds")]
     table = Table(f"{dataset_slug(dataset)}_summary", _summary_caption(dataset, exps), columns,
                   floats={"cost": f"{title_of(dataset)}: size (parameters of a CNN, support vectors of an SVM, "
                                   f"mean over folds and seeds) and training time (mean over seeds) of the "
@@ -87,14 +87,25 @@ def summary_table(dataset: str, exps: list[Experiment]) -> Table:
         seconds = np.nanmean(exp.values("fit_seconds"))
         spread = ("seeds" if len(exp.runs) > 1 else
                   f"{len(exp.runs[0].metrics.get('folds', {}))} folds" if exp.runs[0].metrics.get("folds") else "")
-        cells += [spread, _size(exp), f"{seconds:.0f}" if seconds == seconds else "", str(len(exp.runs))]
+        cells += [spread, _size(exp), f"{seconds:.0f}" if seconds == seconds else "", _ran_on(exp),
+                  str(len(exp.runs))]
         raw["std_over"] = spread
-        raw.update({"size": _size(exp), "fit_seconds": seconds})
+        raw.update({"size": _size(exp), "fit_seconds": seconds, "ran_on": _ran_on(exp)})
         return cells, raw, compared
 
     mark_best(table, list(range(2, 2 + len(scores))), _fill_grouped(table, exps, row))
     _mark_variants(table, exps)
     return table
+
+
+#: How the summary names what computed a row: the SVM solver, or the CNN's device and precision.
+PLATFORM_NAMES = {"onedal": "oneDAL SVC", "libsvm": "libsvm SVC"}
+
+
+def _ran_on(exp: Experiment) -> str:
+    """What computed the row's numbers (every run of an experiment ran on the same platform: it is part of the
+    experiment's key), e.g. "oneDAL SVC" or "CPU, float32"."""
+    return ", ".join(PLATFORM_NAMES.get(str(v), str(v)) for v in exp.runs[0].platform().values() if v)
 
 
 def _summary_caption(dataset: str, exps: list[Experiment]) -> str:
