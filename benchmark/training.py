@@ -16,9 +16,9 @@ import pandas as pd
 from sklearn.utils.class_weight import compute_class_weight
 
 from .errors import FerBenchError
-from .tf_setup import quiet_tensorflow
+from . import tf_setup
 
-quiet_tensorflow()  # before TensorFlow is first imported, just below
+tf_setup.quiet_tensorflow()  # before TensorFlow is first imported, just below
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -53,13 +53,30 @@ class TrainSettings:
 
 
 def input_pipeline(part: Part, *, batch_size: int, shuffle: bool, seed: int):
-    """tf.data pipeline: scale to [0, 1], shuffle with the run's seed (training only), batch, prefetch."""
+    """tf.data pipeline: scale to [0, 1], shuffle with the run's seed (training only), batch, prefetch.
+
+    The training pipeline (``shuffle=True``) yields even-sized batches only: TensorFlow 2.21's oneDNN kernels
+    corrupt the heap when they train on an odd batch (see :func:`benchmark.tf_setup.quiet_tensorflow`). With an
+    even ``batch_size`` every full batch is even, and when the part holds an odd number of images the last image
+    of each epoch's shuffled order is left out, so the last batch is even too (an empty remainder is no batch).
+    Which image sits out is drawn anew each epoch (the shuffle reshuffles every epoch), so every image trains in
+    almost every epoch and no gradient or batch-norm statistic ever sees a padding row. Padding the last batch
+    with zero-weighted rows instead would not be neutral: batch normalisation averages over every row of a batch
+    whatever its sample weight, and dropping the whole remainder would sit out up to ``batch_size - 1`` images
+    per epoch. Validation and prediction (``shuffle=False``) keep every image, at any batch size: forward passes
+    are unaffected by the bug.
+    """
     data = tf.data.Dataset.from_tensor_slices((part.images[..., None], part.labels.astype(np.int32)))
     if shuffle:
-        data = data.shuffle(len(part), seed=seed, reshuffle_each_iteration=True)
+        data = data.shuffle(len(part), seed=seed, reshuffle_each_iteration=True).take(trained_per_epoch(len(part)))
     data = data.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y),
                                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return data.prefetch(tf.data.AUTOTUNE)
+
+
+def trained_per_epoch(n: int) -> int:
+    """Images the training pipeline yields per epoch out of ``n``: all of them, less one when ``n`` is odd."""
+    return n - n % 2
 
 
 def augmenter(seed: int):
@@ -87,6 +104,9 @@ def fit_network(model, train: Part, val: Part, settings: TrainSettings, *, seed:
 
     The weights of the epoch with the lowest validation loss are restored before returning.
     """
+    if settings.batch_size % 2 and tf_setup.onednn_may_be_on() and not tf.config.list_physical_devices("GPU"):
+        raise FerBenchError(f"--batch-size {settings.batch_size}: TensorFlow's oneDNN CPU kernels crash on odd "
+                            f"training batches; use an even batch size (or set TF_ENABLE_ONEDNN_OPTS=0, slower)")
     inputs = keras.Input(model.input_shape[1:])
     network = keras.Model(inputs, model(augmenter(seed)(inputs) if settings.augment else inputs))
     network.compile(optimizer=keras.optimizers.Adam(settings.lr), loss="sparse_categorical_crossentropy",
@@ -101,7 +121,7 @@ def fit_network(model, train: Part, val: Part, settings: TrainSettings, *, seed:
     ]
     if progress is not None:
         callbacks.append(_RichProgress(progress, label, settings.epochs,
-                                       int(np.ceil(len(train) / settings.batch_size))))
+                                       int(np.ceil(trained_per_epoch(len(train)) / settings.batch_size))))
     history = network.fit(
         input_pipeline(train, batch_size=settings.batch_size, shuffle=True, seed=seed),
         validation_data=input_pipeline(val, batch_size=settings.batch_size, shuffle=False, seed=seed),

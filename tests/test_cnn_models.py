@@ -119,25 +119,67 @@ def test_softmax_output_stays_float32_under_mixed_precision(name):
 
 @pytest.mark.slow  # trains in a subprocess
 def test_training_survives_an_odd_sized_last_batch():
-    """Regression: with TensorFlow's oneDNN kernels on, mini-Xception on 63 images (last batch 31) corrupted the
-    heap and killed the process (CK+ folds have such sizes). Run in a subprocess so a crash fails only this test."""
+    """Regression: with TensorFlow's oneDNN kernels on, training mini-Xception on a batch of odd size (63 images at
+    batch 32 left a last batch of 31) corrupted the heap and killed the process (CK+ folds have such sizes). Runs
+    with oneDNN forced on, in a subprocess so a crash fails only this test; validation (15 images) and prediction
+    (31 and 1) keep their odd batches, which forward passes survive, and every image is predicted once."""
+    import os
     import subprocess
     import sys
 
     script = (
         "import numpy as np\n"
         "from benchmark import tf_setup\n"
-        "tf_setup.configure(0)\n"
-        "from benchmark.training import Part, TrainSettings, fit_network\n"
+        "assert tf_setup.configure(0)['onednn'] == '1'\n"
+        "from benchmark.training import Part, TrainSettings, fit_network, predict_proba\n"
         "from models import get_model\n"
         "rng = np.random.default_rng(0)\n"
         "x = rng.integers(0, 255, (63, 48, 48)).astype(np.uint8); y = rng.integers(0, 7, 63)\n"
         "m = get_model('mini-xception').build(n_classes=7)\n"
         "fit_network(m, Part(x, y, np.arange(63)), Part(x[:15], y[:15], np.arange(15)),\n"
-        "            TrainSettings(1, 32, 1e-3, 5, augment=False), seed=0, n_classes=7)\n"
+        "            TrainSettings(2, 32, 1e-3, 5, augment=False), seed=0, n_classes=7)\n"
+        "p = predict_proba(m, x[:31], batch_size=8)\n"
+        "assert p.shape == (31, 7) and np.allclose(p[30], predict_proba(m, x[30:31])[0], atol=1e-5)\n"
         "print('trained')\n")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "1"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0 and "trained" in done.stdout, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("n", [63, 64, 33])
+def test_training_batches_are_even_and_each_epoch_sits_out_at_most_one_image(n):
+    """The training pipeline never yields an odd batch (oneDNN's crash), leaves out one image per epoch only when
+    the part is odd, a different one in different epochs, and never repeats or pads an image; validation and
+    prediction keep every image once, in order."""
+    from benchmark.training import Part, input_pipeline, trained_per_epoch
+
+    images = np.broadcast_to(np.arange(n, dtype=np.uint8)[:, None, None], (n, 48, 48))  # pixels = image index
+    part = Part(np.ascontiguousarray(images), np.zeros(n, int), np.arange(n))
+    index = lambda batch: np.rint(batch[:, 0, 0, 0].numpy() * 255).astype(int)  # noqa: E731
+    data = input_pipeline(part, batch_size=32, shuffle=True, seed=0)
+    left_out = set()
+    for _ in range(6):  # epochs
+        batches = [index(x) for x, _ in data]
+        assert all(len(b) % 2 == 0 and len(b) > 0 for b in batches)
+        seen = np.concatenate(batches)
+        assert len(seen) == len(set(seen)) == trained_per_epoch(n) == n - n % 2
+        left_out |= set(range(n)) - set(seen)
+    assert (1 < len(left_out) <= 6) if n % 2 else not left_out
+    kept = np.concatenate([index(x) for x, _ in input_pipeline(part, batch_size=32, shuffle=False, seed=0)])
+    assert list(kept) == list(range(n))
+
+
+def test_an_odd_batch_size_is_refused_while_onednn_is_on(monkeypatch):
+    from benchmark import tf_setup
+    from benchmark.training import Part, TrainSettings, fit_network
+
+    monkeypatch.setattr(tf_setup, "_ONEDNN", "1")
+    part = Part(np.zeros((4, 48, 48), np.uint8), np.zeros(4, int), np.arange(4))
+    with pytest.raises(FerBenchError, match="--batch-size 33: .*oneDNN.*even batch size"):
+        fit_network(get_model("mini-xception").build(n_classes=7), part, part,
+                    TrainSettings(1, 33, 1e-3, 1, augment=False), seed=0, n_classes=7)
+    monkeypatch.setattr(tf_setup, "_ONEDNN", "0")
+    assert not tf_setup.onednn_may_be_on()
 
 
 def test_every_registration_names_a_known_kind_and_known_datasets():
