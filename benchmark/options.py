@@ -81,7 +81,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("ck_frames", int, 3, "CK+ original release: last N frames of each labelled sequence.", defines_data=True),
     Option("ck_neutral", bool, False, "CK+ original release: add each sequence's first frame as neutral.",
            flags=("--ck-neutral",), defines_data=True),
-    Option("pca", (int, str), "auto", "PCA components before the SVM: auto (200 above 10,000 training images), "
+    Option("pca", (int, str), "auto", "PCA components before the SVM: auto (400 above 10,000 training images), "
            "none, or a number.", cli_kind=str, applies_to=CLASSICAL),
     Option("halving_min_samples", int, 3000, "FER2013 SVMs: training images in the first successive-halving "
            "round (--search halving).", applies_to=CLASSICAL, on_cli=False),

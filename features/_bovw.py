@@ -64,7 +64,7 @@ class DenseSIFTBoVW(ImageTransformer):
     """Spatial-pyramid histograms of visual words: dense SIFT at several patch sizes, each descriptor assigned to
     its nearest word of a vocabulary learned by k-means on training images only.
 
-    ``pyramid`` lists the grid sizes of the levels (``(1, 2)``: the whole face plus its four quadrants); each
+    ``pyramid`` lists the grid sizes of the levels (``(1, 2, 3)``: the whole face, its quadrants, a 3 x 3 grid); each
     cell's histogram is L1-normalised, so the features are non-negative histograms suited to the chi-squared
     and intersection kernels (``svm-chi2``). The vocabulary is fitted per fold (``learns_from_training``), from
     at most ``max_descriptors`` descriptors drawn with ``seed``. ``n_words x sum(g*g for g in pyramid)``
@@ -75,8 +75,8 @@ class DenseSIFTBoVW(ImageTransformer):
 
     learns_from_training = True
 
-    def __init__(self, n_words: int = 256, step: int = 4, patch_sizes: tuple[int, ...] = (8, 12, 16),
-                 pyramid: tuple[int, ...] = (1, 2), max_descriptors: int = 200_000, seed: int = 0):
+    def __init__(self, n_words: int = 512, step: int = 4, patch_sizes: tuple[int, ...] = (8, 12, 16),
+                 pyramid: tuple[int, ...] = (1, 2, 3), max_descriptors: int = 200_000, seed: int = 0):
         self.n_words = n_words
         self.step = step
         self.patch_sizes = patch_sizes

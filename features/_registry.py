@@ -21,8 +21,8 @@ FEATURES: dict[str, tuple[Callable[[], ImageTransformer], str]] = {
                                         window_step=6),
                     "sliding-window HOG of the FER2013 SVM reference: 24-pixel windows, step 6, 8 orientations, "
                     "8x8-pixel cells, 1x1-cell blocks (1,800 values)"),
-    "bovw": (DenseSIFTBoVW, "bag of visual words: dense RootSIFT (patches 8, 12, 16 px, step 4), 256 words "
-             "learned per fold on training images, spatial pyramid 1x1 + 2x2 (1,280 values)"),
+    "bovw": (DenseSIFTBoVW, "bag of visual words: dense RootSIFT (patches 8, 12, 16 px, step 4), 512 words "
+             "learned per fold on training images, spatial pyramid 1x1 + 2x2 + 3x3 (7,168 values)"),
     "lbp": (LBPFeatures, "uniform LBP (8 points, radius 1) histograms over a 6x6 grid (360 values)"),
     "landmarks": (LandmarkFeatures, "dlib 68 landmarks, centred and scale-normalised (136 values)"),
     "landmark-distances": (lambda: LandmarkFeatures(pairwise_distances=True),

@@ -70,6 +70,7 @@ def reports(tmp_path_factory, learnable_fer_plan, write_fer_csv, write_ck48):
         common = dict(dataset=dataset, reports_dir=str(root / "reports"), **options)
         for seed in (0, 1):
             run_experiment(RunConfig(model="svm-linear", features="hog", seed=seed, cache_dir=str(root / "c"),
+                                     svm_backend="libsvm",
                                      **common))
         run_experiment(RunConfig(model="svm-rbf", features="hog+landmark-distances", cache_dir=str(root / "c"),
                                  **common))

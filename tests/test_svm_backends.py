@@ -138,3 +138,13 @@ def test_the_chi2_kernel_refuses_features_that_can_be_negative():
                                             "negative"):
         RunConfig(dataset="synthetic", model="svm-chi2", features="hog+landmarks").resolved()
     assert RunConfig(dataset="synthetic", model="svm-chi2", features="hog+lbp").resolved().features == "hog+lbp"
+
+
+def test_a_selected_value_at_the_end_of_its_grid_is_said():
+    from benchmark.kinds._classical import grid_edges
+
+    grid = {"svm__C": [1.0, 10.0, 100.0], "svm__gamma": [0.5, 1.0, 2.0], "svm__kernel": ["rbf", "poly"]}
+    assert grid_edges(grid, {"PrivateTest": {"svm__C": 10.0, "svm__gamma": 1.0, "svm__kernel": "poly"}}) == []
+    [line] = grid_edges(grid, {"fold-1": {"svm__C": 100.0, "svm__gamma": 1.0},
+                               "fold-2": {"svm__C": 10.0, "svm__gamma": 1.0}})
+    assert line.startswith("the selected C is at an end of its grid [1.0, 10.0, 100.0] in 1 of 2 folds")

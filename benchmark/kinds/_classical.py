@@ -22,7 +22,7 @@ from ._base import ModelKind, adapted_inner_folds, prediction_rows
 
 #: Above this many training images the SVMs project onto PCA components before the kernel (``--pca auto``).
 PCA_AUTO_MIN_TRAIN = 10_000
-PCA_AUTO_COMPONENTS = 200
+PCA_AUTO_COMPONENTS = 400
 #: The SVM implementation of runs recorded before the backend was an option (they all ran libsvm).
 SVM_BACKEND = "libsvm"
 #: How a FER2013 SVM searches its grid on PublicTest (``--search``).
@@ -99,6 +99,8 @@ class Classical(ModelKind):
                     X = features.for_fold(fold)
                 results.append(_fit_predict_fold(spec, config, dataset, protocol, fold, X, timer))
                 bar.advance(fold_task)
+        for line in grid_edges(spec.param_grid, {r["fold"]: r["best_params"] for r in results}):
+            printer(console)(f"note: {line}")
         cached = features.cached
         write_json(run_dir / "search.json", {r["fold"]: r["search_log"] for r in results})
         return {
@@ -167,6 +169,22 @@ class _Features:
                 fitted = clone(extractor).fit(self.dataset.images[fold.train])
                 blocks[name] = self._extract(name, fitted, fingerprint)
         return np.hstack([blocks[name] for name, _ in self.extractors])
+
+
+def grid_edges(param_grid: dict, best: dict) -> list[str]:
+    """One line per parameter whose selected value sits at an end of its grid (in any fold): the optimum may lie
+    beyond it, so a wider grid may do better. Said on the console; ``search.json`` holds every score."""
+    lines = []
+    for key, values in param_grid.items():
+        ordered = sorted(values) if len(values) > 1 and all(isinstance(v, (int, float)) for v in values) else None
+        if ordered is None:
+            continue
+        at_edge = sorted({str(fold) for fold, params in best.items() if params.get(key) in (ordered[0], ordered[-1])})
+        if at_edge:
+            where = f"in {len(at_edge)} of {len(best)} folds" if len(best) > 1 else "on the validation split"
+            lines.append(f"the selected {key.split('__')[-1]} is at an end of its grid {ordered} {where}; the "
+                         f"optimum may lie beyond it (search.json has every score)")
+    return lines
 
 
 def pca_components(option: str, n_train: int) -> int | None:
