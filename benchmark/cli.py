@@ -290,6 +290,8 @@ def models() -> None:
     for spec in list_models():
         grid = ", ".join(f"{k.split('__')[-1]}={v}" for k, v in {**spec.param_grid, **spec.training}.items()
                          if k != "min_delta")
+        for dataset, other in spec.dataset_grids.items():
+            grid += f"; on {dataset}: " + ", ".join(f"{k.split('__')[-1]}={v}" for k, v in other.items())
         defaults = spec.default_features or "pixels"
         if isinstance(defaults, dict):
             defaults = "; ".join(f"{'other datasets' if k == '*' else k}: {v}" for k, v in defaults.items())

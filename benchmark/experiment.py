@@ -86,7 +86,7 @@ def run_experiment(config: RunConfig, *, console: Console | None = None, dataset
                                            part_column=protocol.column, header=header, extra=run["extra"])
             protocol.assignments(dataset).to_csv(tmp / record.SPLITS, index=False)
             write_json(tmp / record.CONFIG, {**config_dict, "config_hash": config_hash(config_dict),
-                                             "param_grid": spec.param_grid, "model_source": spec.source})
+                                             "param_grid": spec.grid_for(dataset.name), "model_source": spec.source})
             write_json(tmp / record.MANIFEST, {
                 "schema_version": record.SCHEMA_VERSION, **started, "run_id": run_id, "seed": config.seed, "config_hash": config_hash(config_dict),
                 "dataset": dataset.summary(), "protocol": protocol.summary(dataset, kind.selection(protocol, config)),

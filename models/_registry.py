@@ -20,7 +20,8 @@ class ModelSpec:
     factory arguments of a published per-dataset variant (e.g. a wider head on CK+); ``pretrainable`` says
     whether ``--pretrained`` can load published weights; ``histograms_only`` that the model's kernel needs
     non-negative histogram features (extractors with ``non_negative = True``); ``defaults_why`` says what
-    measurement chose the default features and grid (``fer-bench models`` prints it). ``kind`` names one of ``benchmark.kinds.KINDS``, whose
+    measurement chose the default features and grid (``fer-bench models`` prints it); ``dataset_grids`` maps a
+    dataset name to the grid searched there instead of ``param_grid`` (a small dataset affords a wider grid). ``kind`` names one of ``benchmark.kinds.KINDS``, whose
     class says how the model is fitted (a registry test checks every kind and variant name).
     """
 
@@ -36,6 +37,7 @@ class ModelSpec:
     pretrainable: bool = False
     histograms_only: bool = False
     defaults_why: str = ""
+    dataset_grids: dict = field(default_factory=dict)
 
     def features_for(self, dataset: str | None) -> str | None:
         """The features this model uses on ``dataset`` when ``--features`` is not given: ``default_features``,
@@ -43,6 +45,10 @@ class ModelSpec:
         if isinstance(self.default_features, dict):
             return self.default_features.get(dataset, self.default_features["*"])
         return self.default_features
+
+    def grid_for(self, dataset: str | None) -> dict:
+        """The grid searched on ``dataset``: its entry of ``dataset_grids``, else ``param_grid``."""
+        return self.dataset_grids.get(dataset, self.param_grid)
 
     def build(self, *, dataset: str | None = None, **kwargs):
         """The model, built with the factory's arguments plus this dataset's published variant (if any)."""
@@ -55,7 +61,7 @@ _MODELS: dict[str, ModelSpec] = {}
 def register_model(name: str, *, kind: str, description: str, param_grid: dict | None = None,
                    default_features: str | dict | None = None, training: dict | None = None, source: str = "",
                    variants: dict | None = None, pretrainable: bool = False, histograms_only: bool = False,
-                   defaults_why: str = ""):
+                   defaults_why: str = "", dataset_grids: dict | None = None):
     """Decorator adding the factory to the registry under ``name``."""
 
     def decorator(factory: Callable) -> Callable:
@@ -63,7 +69,7 @@ def register_model(name: str, *, kind: str, description: str, param_grid: dict |
             raise ValueError(f"model {name!r} registered twice")
         _MODELS[name] = ModelSpec(name, kind, description, factory, dict(param_grid or {}), default_features,
                                   dict(training or {}), source, dict(variants or {}), pretrainable,
-                                  histograms_only, defaults_why)
+                                  histograms_only, defaults_why, dict(dataset_grids or {}))
         return factory
 
     return decorator

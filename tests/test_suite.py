@@ -74,16 +74,21 @@ def test_shipped_suites_parse_and_cover_the_declared_matrix():
     demo = load_suite(REPO / "suites" / "demo.toml")
     assert {c.model for c in demo.configs} == {"svm-linear", "svm-poly", "svm-rbf", "mini-xception"}
     assert {c.dataset for c in demo.configs} == {"synthetic"}
-    # the thesis matrix (README): every registered classical model on hog, lbp, landmarks and hog+landmarks, and
-    # every registered CNN, on FER2013 and CK+; a newly registered model belongs in suites/thesis.toml
-    kinds = {spec.name: spec.kind for spec in list_models()}
+    # the thesis matrix (README): every registered classical model on hog, hog-sliding, lbp, landmarks and
+    # hog+landmarks (the histogram kernel on the bag of words), each dataset's best classical default, and every
+    # registered CNN, on FER2013 and CK+; a newly registered model belongs in suites/thesis.toml
+    specs = {spec.name: spec for spec in list_models()}
+    kinds = {name: spec.kind for name, spec in specs.items()}
     thesis = load_suite(REPO / "suites" / "thesis.toml")
     assert {c.model for c in thesis.configs} <= set(kinds)
     for dataset in ("fer2013", "ck+"):
         classical = {(c.model, c.features) for c in thesis.configs
                      if c.dataset == dataset and kinds[c.model] == "classical"}
-        assert classical == {(m, f) for m, kind in kinds.items() if kind == "classical"
-                             for f in ("hog", "lbp", "landmarks", "hog+landmarks")}, "suites/thesis.toml"
+        expected = {(m, f) for m, spec in specs.items() if spec.kind == "classical" and not spec.histograms_only
+                    for f in ("hog", "hog-sliding", "lbp", "landmarks", "hog+landmarks")}
+        expected |= {(m, "bovw") for m, spec in specs.items() if spec.histograms_only}
+        expected.add(("svm-rbf", specs["svm-rbf"].features_for(dataset)))
+        assert classical == expected, "suites/thesis.toml"
         cnns = {c.model for c in thesis.configs if c.dataset == dataset and kinds[c.model] == "deep"}
         assert cnns == {m for m, kind in kinds.items() if kind == "deep"}, "suites/thesis.toml"
 

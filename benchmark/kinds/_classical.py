@@ -99,7 +99,7 @@ class Classical(ModelKind):
                     X = features.for_fold(fold)
                 results.append(_fit_predict_fold(spec, config, dataset, protocol, fold, X, timer))
                 bar.advance(fold_task)
-        for line in grid_edges(spec.param_grid, {r["fold"]: r["best_params"] for r in results}):
+        for line in grid_edges(spec.grid_for(dataset.name), {r["fold"]: r["best_params"] for r in results}):
             printer(console)(f"note: {line}")
         cached = features.cached
         write_json(run_dir / "search.json", {r["fold"]: r["search_log"] for r in results})
@@ -200,7 +200,7 @@ def _smallest_fit(config, spec, dataset, fold) -> int:
     """The fewest images any SVM of this fold is fitted on: the smallest inner-CV training part, or the first
     successive-halving subsample where the fold has a validation part."""
     if fold.val is not None:
-        return smallest_halving_fit(dataset.labels[fold.train], spec.param_grid,
+        return smallest_halving_fit(dataset.labels[fold.train], spec.grid_for(dataset.name),
                                     min_samples=config.halving_min_samples or len(fold.train))
     subjects = dataset.subjects[fold.train]
     cv = inner_cv(subjects, folds=config.inner_folds, seed=config.seed)
@@ -221,15 +221,15 @@ def _fit_predict_fold(spec, config, dataset, protocol, fold, X: np.ndarray, time
             groups = dataset.subjects[fold.train]
             inner_folds = inner_folds_used(groups, config.inner_folds)
             model, params, log = grouped_grid_search(
-                estimator, spec.param_grid, X[fold.train], y[fold.train], groups,
+                estimator, spec.grid_for(dataset.name), X[fold.train], y[fold.train], groups,
                 cv=inner_cv(groups, folds=config.inner_folds, seed=config.seed), n_jobs=config.n_jobs)
         elif config.search == "halving":
             model, params, log = holdout_halving_search(
-                estimator, spec.param_grid, X[fold.train], y[fold.train], X[fold.val], y[fold.val],
+                estimator, spec.grid_for(dataset.name), X[fold.train], y[fold.train], X[fold.val], y[fold.val],
                 seed=config.seed, n_jobs=config.n_jobs, min_samples=config.halving_min_samples)
         else:
             model, params, log = holdout_grid_search(
-                estimator, spec.param_grid, X[fold.train], y[fold.train], X[fold.val], y[fold.val],
+                estimator, spec.grid_for(dataset.name), X[fold.train], y[fold.train], X[fold.val], y[fold.val],
                 n_jobs=config.n_jobs)
     frames = []
     with timer.phase("predict"):
