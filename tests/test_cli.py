@@ -426,7 +426,10 @@ def test_models_command_lists_models_and_features(monkeypatch):
         # the grid (step__param=values) and the training defaults, by parameter name (min_delta is not shown)
         shown = {k.split("__")[-1]: v for k, v in {**spec.param_grid, **spec.training}.items() if k != "min_delta"}
         assert shown, f"{spec.name} declares neither a grid nor training defaults"
-        assert grid == ", ".join(f"{k}={v}" for k, v in shown.items()), spec.name
+        expected = ", ".join(f"{k}={v}" for k, v in shown.items())
+        for dataset, other in spec.dataset_grids.items():  # a dataset's own grid follows the default one
+            expected += f"; on {dataset}: " + ", ".join(f"{k.split('__')[-1]}={v}" for k, v in other.items())
+        assert grid == expected, spec.name
     for name, (factory, description) in features.items():
         extractor = factory()
         assert rows[name][0] == name and rows[name][2].startswith(description)
