@@ -148,3 +148,47 @@ def test_a_selected_value_at_the_end_of_its_grid_is_said():
     [line] = grid_edges(grid, {"fold-1": {"svm__C": 100.0, "svm__gamma": 1.0},
                                "fold-2": {"svm__C": 10.0, "svm__gamma": 1.0}})
     assert line.startswith("the selected C is at an end of its grid [1.0, 10.0, 100.0] in 1 of 2 folds")
+
+
+def test_mirror_images_train_only_where_asked_and_are_never_scored(tmp_path, monkeypatch):
+    """--mirror: auto mirrors below 10,000 training images. A mirror image joins its original's inner training
+    fold and is never scored, in the inner CV or in the outer test: predictions.csv has one row per image."""
+    import pandas as pd
+    from rich.console import Console
+
+    import benchmark.kinds._classical as classical
+    from benchmark.kinds._classical import mirrors
+
+    assert mirrors("auto", 9_999) and not mirrors("auto", 10_000) and mirrors("on", 10 ** 6)
+    assert not mirrors("off", 10)
+    with pytest.raises(FerBenchError, match="--mirror must be one of auto, on, off"):
+        RunConfig(dataset="synthetic", model="svm-rbf", mirror="yes").resolved()
+    assert RunConfig(dataset="synthetic", model="mini-xception").resolved().mirror is None
+
+    seen = []
+    real = classical.grouped_grid_search
+
+    def spy(estimator, grid, X, y, groups, *, cv, n_jobs):
+        seen.append((len(X), [(set(fit.tolist()), set(score.tolist())) for fit, score in cv]))
+        return real(estimator, grid, X, y, groups, cv=cv, n_jobs=n_jobs)
+
+    monkeypatch.setattr(classical, "grouped_grid_search", spy)
+    common = dict(dataset="synthetic", model="svm-linear", features="hog", folds=3, inner_folds=2, n_jobs=1,
+                  reports_dir=str(tmp_path / "r"), cache_dir=str(tmp_path / "c"))
+    quiet = Console(file=open(tmp_path / "log", "w"))
+    path, metrics = run_experiment(RunConfig(**common), console=quiet)
+    assert metrics["mirrored_training"] is True
+    assert json.loads((path / "manifest.json").read_text())["mirrored_training"] is True
+    predictions = pd.read_csv(path / "predictions.csv", dtype=str)
+    assert len(predictions) == 980 and predictions.sample_id.is_unique
+    assert len(seen) == 3
+    for n_rows, splits in seen:
+        n = n_rows // 2  # originals first, then their mirror images in the same order
+        for fit, score in splits:
+            assert all(i < n for i in score)  # only original images are scored
+            assert {i for i in fit if i >= n} == {i + n for i in fit if i < n}  # each original with its mirror
+    seen.clear()
+    plain, plain_metrics = run_experiment(RunConfig(**common, mirror="off"), console=quiet)
+    assert plain_metrics["mirrored_training"] is False
+    assert len(seen) == 3 and all(len(fit | score) == n_rows for n_rows, splits in seen for fit, score in splits)
+    assert plain.name.split("_")[-1] != path.name.split("_")[-1]  # another experiment (config hash)

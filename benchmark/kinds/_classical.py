@@ -23,6 +23,9 @@ from ._base import ModelKind, adapted_inner_folds, prediction_rows
 #: Above this many training images the SVMs project onto PCA components before the kernel (``--pca auto``).
 PCA_AUTO_MIN_TRAIN = 10_000
 PCA_AUTO_COMPONENTS = 400
+#: Below this many training images the SVMs also train on each training image's mirror image (``--mirror auto``).
+MIRROR_AUTO_MAX_TRAIN = 10_000
+MIRRORS = ("auto", "on", "off")
 #: The SVM implementation of runs recorded before the backend was an option (they all ran libsvm).
 SVM_BACKEND = "libsvm"
 #: How a FER2013 SVM searches its grid on PublicTest (``--search``).
@@ -56,6 +59,8 @@ class Classical(ModelKind):
         if pca not in ("auto", "none") and not (pca.isascii() and pca.isdigit() and int(pca) > 0):
             raise FerBenchError(f"--pca must be 'auto', 'none' or a positive number of components, got "
                                 f"{config.pca!r}")
+        if config.mirror not in MIRRORS:
+            raise FerBenchError(f"--mirror must be one of {', '.join(MIRRORS)}, got {config.mirror!r}")
         if config.search not in (None, *SEARCHES):
             raise FerBenchError(f"--search must be one of {', '.join(SEARCHES)}, got {config.search!r}")
         given = [BY_NAME[k].flag for k in DEEP_ONLY if getattr(config, k) not in (None, BY_NAME[k].default)]
@@ -88,16 +93,21 @@ class Classical(ModelKind):
     def run(self, spec, config, dataset, protocol, timer, console, run_dir) -> dict:
         extractors = parse_features(config.features)
         cache_status: dict = {}
+        mirror = mirrors(config.mirror, len(protocol.folds[0].train))
         with progress(console) as bar:
             features = _Features(extractors, dataset, config, bar, cache_status)
+            mirrored = _Features(extractors, dataset, config, bar, {}, mirrored=True, fitted=features.fitted)
             with timer.phase("features"):
                 features.extract_stateless()
+                if mirror:
+                    mirrored.extract_stateless()
             fold_task = bar.add_task("fit + predict (folds)", total=len(protocol.folds))
             results = []
             for fold in protocol.folds:
                 with timer.phase("features"):
                     X = features.for_fold(fold)
-                results.append(_fit_predict_fold(spec, config, dataset, protocol, fold, X, timer))
+                    X_mirrored = mirrored.for_fold(fold) if mirror else None
+                results.append(_fit_predict_fold(spec, config, dataset, protocol, fold, X, X_mirrored, timer))
                 bar.advance(fold_task)
         for line in grid_edges(spec.grid_for(dataset.name), {r["fold"]: r["best_params"] for r in results}):
             printer(console)(f"note: {line}")
@@ -108,12 +118,13 @@ class Classical(ModelKind):
             "predictions": pd.concat([r["predictions"] for r in results], ignore_index=True),
             "best_params": {r["fold"]: r["best_params"] for r in results},
             "extra": {"n_features": int(X.shape[1]), "pca_components": results[0]["pca"],
+                      "mirrored_training": mirror,
                       "n_support_vectors": {r["fold"]: r["n_support_vectors"] for r in results},
                       "fit_seconds": round(timer.seconds.get("fit", 0.0), 3)},
             "manifest": {"features": {name: {"params": ex.get_params(), "from_cache": cached[name],
                                              "cache": cache_status.get(name),
                                              "fitted_per_fold": ex.learns_from_training} for name, ex in extractors},
-                         "svm_backend": config.svm_backend},
+                         "svm_backend": config.svm_backend, "mirrored_training": mirror},
         }
 
     def describe(self, config, spec) -> list[str]:
@@ -137,14 +148,20 @@ class _Features:
     that learn are fitted per fold on the fold's training images only and cached per fold, keyed by those
     images' ids, so no vocabulary ever sees a validation or test image."""
 
-    def __init__(self, extractors, dataset, config, bar, status: dict) -> None:
+    def __init__(self, extractors, dataset, config, bar, status: dict, *, mirrored: bool = False,
+                 fitted: dict | None = None) -> None:
         self.extractors, self.dataset, self.config, self.bar, self.status = extractors, dataset, config, bar, status
+        # the mirror images (left-right flips) are features of their own, cached under their own key
+        self.images = np.ascontiguousarray(dataset.images[:, :, ::-1]) if mirrored else dataset.images
+        self.tag = "|mirrored" if mirrored else ""
+        #: learned extractors fitted per fold (on original training images), shared with the mirrored view
+        self.fitted: dict = {} if fitted is None else fitted
         self.blocks: dict[str, np.ndarray] = {}
         self.stacked: np.ndarray | None = None
         self.cached: dict[str, bool] = {}
 
     def _extract(self, name: str, extractor, fingerprint: str) -> np.ndarray:
-        X, hit = extract(self.dataset.images, name, extractor, fingerprint=fingerprint,
+        X, hit = extract(self.images, name, extractor, fingerprint=fingerprint + self.tag,
                          cache_dir=Path(self.config.cache_dir), n_jobs=self.config.n_jobs, progress=self.bar,
                          sample_ids=self.dataset.sample_ids, status=self.status,
                          warn=lambda message: printer(self.bar.console)(f"warning: {message}"))
@@ -166,9 +183,17 @@ class _Features:
             if extractor.learns_from_training:
                 train_ids = "\x1f".join(map(str, self.dataset.sample_ids[fold.train]))
                 fingerprint = hashlib.sha256(f"{self.dataset.fingerprint}|{train_ids}".encode()).hexdigest()
-                fitted = clone(extractor).fit(self.dataset.images[fold.train])
-                blocks[name] = self._extract(name, fitted, fingerprint)
+                key = (name, fold.name)
+                if key not in self.fitted:
+                    self.fitted[key] = clone(extractor).fit(self.dataset.images[fold.train])
+                blocks[name] = self._extract(name, self.fitted[key], fingerprint)
         return np.hstack([blocks[name] for name, _ in self.extractors])
+
+
+def mirrors(option: str, n_train: int) -> bool:
+    """Whether the SVMs also train on mirror images (``--mirror``; auto: below :data:`MIRROR_AUTO_MAX_TRAIN`
+    training images, where the extra data helps most and the doubled fit stays cheap)."""
+    return option == "on" or (option == "auto" and n_train < MIRROR_AUTO_MAX_TRAIN)
 
 
 def grid_edges(param_grid: dict, best: dict) -> list[str]:
@@ -209,27 +234,39 @@ def _smallest_fit(config, spec, dataset, fold) -> int:
         return min(len(tr) for tr, _ in cv.split(np.zeros(len(fold.train)), dataset.labels[fold.train], subjects))
 
 
-def _fit_predict_fold(spec, config, dataset, protocol, fold, X: np.ndarray, timer) -> dict:
-    """Select hyperparameters without the test part, fit, and predict the test (and validation) part."""
+def _fit_predict_fold(spec, config, dataset, protocol, fold, X: np.ndarray, X_mirrored: np.ndarray | None,
+                      timer) -> dict:
+    """Select hyperparameters without the test part, fit, and predict the test (and validation) part.
+
+    With mirror images (``X_mirrored``) the training part is the training images plus their mirror images;
+    validation and test images are never mirrored. Inner CV keeps each mirror image in its original's inner
+    fold and scores original images only."""
     y = dataset.labels
+    train = fold.train
+    X_train, y_train = X[train], y[train]
+    if X_mirrored is not None:
+        X_train, y_train = np.vstack([X_train, X_mirrored[train]]), np.concatenate([y_train, y_train])
     pca = pca_components(config.pca, len(fold.train))
     estimator = spec.build(seed=config.seed, pca=pca, backend=config.svm_backend)
     with timer.phase("fit"), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*(converge|least populated class).*")
         inner_folds = None
         if fold.val is None:
-            groups = dataset.subjects[fold.train]
+            groups = dataset.subjects[train]
             inner_folds = inner_folds_used(groups, config.inner_folds)
+            splits = list(inner_cv(groups, folds=config.inner_folds, seed=config.seed)
+                          .split(np.zeros(len(train)), y[train], groups))
+            if X_mirrored is not None:  # a mirror image trains with its original, and is never scored
+                splits = [(np.concatenate([fit, fit + len(train)]), score) for fit, score in splits]
             model, params, log = grouped_grid_search(
-                estimator, spec.grid_for(dataset.name), X[fold.train], y[fold.train], groups,
-                cv=inner_cv(groups, folds=config.inner_folds, seed=config.seed), n_jobs=config.n_jobs)
+                estimator, spec.grid_for(dataset.name), X_train, y_train, None, cv=splits, n_jobs=config.n_jobs)
         elif config.search == "halving":
             model, params, log = holdout_halving_search(
-                estimator, spec.grid_for(dataset.name), X[fold.train], y[fold.train], X[fold.val], y[fold.val],
+                estimator, spec.grid_for(dataset.name), X_train, y_train, X[fold.val], y[fold.val],
                 seed=config.seed, n_jobs=config.n_jobs, min_samples=config.halving_min_samples)
         else:
             model, params, log = holdout_grid_search(
-                estimator, spec.grid_for(dataset.name), X[fold.train], y[fold.train], X[fold.val], y[fold.val],
+                estimator, spec.grid_for(dataset.name), X_train, y_train, X[fold.val], y[fold.val],
                 n_jobs=config.n_jobs)
     frames = []
     with timer.phase("predict"):
