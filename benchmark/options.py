@@ -88,8 +88,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("svm_backend", str, "auto", "SVMs: auto (oneDAL where scikit-learn-intelex is installed, else "
            "libsvm), onedal or libsvm; the backend that ran is recorded.", applies_to=CLASSICAL,
            hashed_when_none=False),
-    Option("mirror", str, "auto", "SVMs: also train on each training image's mirror image (left-right flip): "
-           "auto (where there are fewer than 10,000 training images), on or off.", applies_to=CLASSICAL,
+    Option("mirror", str, "on", "SVMs: also train on each training image's mirror image (left-right flip): on "
+           "or off.", applies_to=CLASSICAL,
            hashed_when_none=False),
     Option("search", str, "exhaustive", "FER2013 SVMs: exhaustive (every grid point fitted on all of Training, "
            "scored on PublicTest) or halving (successive halving over training sizes, for large grids).",

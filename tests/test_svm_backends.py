@@ -151,17 +151,13 @@ def test_a_selected_value_at_the_end_of_its_grid_is_said():
 
 
 def test_mirror_images_train_only_where_asked_and_are_never_scored(tmp_path, monkeypatch):
-    """--mirror: auto mirrors below 10,000 training images. A mirror image joins its original's inner training
-    fold and is never scored, in the inner CV or in the outer test: predictions.csv has one row per image."""
+    """--mirror on (the default): a mirror image joins its original's inner training fold and is never scored,
+    in the inner CV or in the outer test: predictions.csv has one row per image."""
     import pandas as pd
     from rich.console import Console
 
     import benchmark.kinds._classical as classical
-    from benchmark.kinds._classical import mirrors
-
-    assert mirrors("auto", 9_999) and not mirrors("auto", 10_000) and mirrors("on", 10 ** 6)
-    assert not mirrors("off", 10)
-    with pytest.raises(FerBenchError, match="--mirror must be one of auto, on, off"):
+    with pytest.raises(FerBenchError, match="--mirror must be one of on, off"):
         RunConfig(dataset="synthetic", model="svm-rbf", mirror="yes").resolved()
     assert RunConfig(dataset="synthetic", model="mini-xception").resolved().mirror is None
 

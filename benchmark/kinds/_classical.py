@@ -23,9 +23,8 @@ from ._base import ModelKind, adapted_inner_folds, prediction_rows
 #: Above this many training images the SVMs project onto PCA components before the kernel (``--pca auto``).
 PCA_AUTO_MIN_TRAIN = 10_000
 PCA_AUTO_COMPONENTS = 400
-#: Below this many training images the SVMs also train on each training image's mirror image (``--mirror auto``).
-MIRROR_AUTO_MAX_TRAIN = 10_000
-MIRRORS = ("auto", "on", "off")
+#: ``--mirror``: whether the SVMs also train on each training image's mirror image
+MIRRORS = ("on", "off")
 #: The SVM implementation of runs recorded before the backend was an option (they all ran libsvm).
 SVM_BACKEND = "libsvm"
 #: How a FER2013 SVM searches its grid on PublicTest (``--search``).
@@ -93,7 +92,7 @@ class Classical(ModelKind):
     def run(self, spec, config, dataset, protocol, timer, console, run_dir) -> dict:
         extractors = parse_features(config.features)
         cache_status: dict = {}
-        mirror = mirrors(config.mirror, len(protocol.folds[0].train))
+        mirror = config.mirror == "on"
         with progress(console) as bar:
             features = _Features(extractors, dataset, config, bar, cache_status)
             mirrored = _Features(extractors, dataset, config, bar, {}, mirrored=True, fitted=features.fitted)
@@ -188,12 +187,6 @@ class _Features:
                     self.fitted[key] = clone(extractor).fit(self.dataset.images[fold.train])
                 blocks[name] = self._extract(name, self.fitted[key], fingerprint)
         return np.hstack([blocks[name] for name, _ in self.extractors])
-
-
-def mirrors(option: str, n_train: int) -> bool:
-    """Whether the SVMs also train on mirror images (``--mirror``; auto: below :data:`MIRROR_AUTO_MAX_TRAIN`
-    training images, where the extra data helps most and the doubled fit stays cheap)."""
-    return option == "on" or (option == "auto" and n_train < MIRROR_AUTO_MAX_TRAIN)
 
 
 def grid_edges(param_grid: dict, best: dict) -> list[str]:
