@@ -92,20 +92,22 @@ class Classical(ModelKind):
     def run(self, spec, config, dataset, protocol, timer, console, run_dir) -> dict:
         extractors = parse_features(config.features)
         cache_status: dict = {}
+        mirror_status: dict = {}
         mirror = config.mirror == "on"
         with progress(console) as bar:
             features = _Features(extractors, dataset, config, bar, cache_status)
-            mirrored = _Features(extractors, dataset, config, bar, {}, mirrored=True, fitted=features.fitted)
+            mirrored = (_Features(extractors, dataset, config, bar, mirror_status, mirrored=True,
+                                  fitted=features.fitted) if mirror else None)
             with timer.phase("features"):
                 features.extract_stateless()
-                if mirror:
+                if mirrored is not None:
                     mirrored.extract_stateless()
             fold_task = bar.add_task("fit + predict (folds)", total=len(protocol.folds))
             results = []
             for fold in protocol.folds:
                 with timer.phase("features"):
                     X = features.for_fold(fold)
-                    X_mirrored = mirrored.for_fold(fold) if mirror else None
+                    X_mirrored = mirrored.for_fold(fold) if mirrored is not None else None
                 results.append(_fit_predict_fold(spec, config, dataset, protocol, fold, X, X_mirrored, timer))
                 bar.advance(fold_task)
         for line in grid_edges(spec.grid_for(dataset.name), {r["fold"]: r["best_params"] for r in results}):
@@ -122,6 +124,7 @@ class Classical(ModelKind):
                       "fit_seconds": round(timer.seconds.get("fit", 0.0), 3)},
             "manifest": {"features": {name: {"params": ex.get_params(), "from_cache": cached[name],
                                              "cache": cache_status.get(name),
+                                             "mirror_cache": mirror_status.get(name),
                                              "fitted_per_fold": ex.learns_from_training} for name, ex in extractors},
                          "svm_backend": config.svm_backend, "mirrored_training": mirror},
         }
