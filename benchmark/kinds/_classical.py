@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import warnings
 from pathlib import Path
 
@@ -97,7 +98,7 @@ class Classical(ModelKind):
         with progress(console) as bar:
             features = _Features(extractors, dataset, config, bar, cache_status)
             mirrored = (_Features(extractors, dataset, config, bar, mirror_status, mirrored=True,
-                                  fitted=features.fitted) if mirror else None)
+                                  fitted=features.fitted, warned=features.warned) if mirror else None)
             with timer.phase("features"):
                 features.extract_stateless()
                 if mirrored is not None:
@@ -151,13 +152,15 @@ class _Features:
     images' ids, so no vocabulary ever sees a validation or test image."""
 
     def __init__(self, extractors, dataset, config, bar, status: dict, *, mirrored: bool = False,
-                 fitted: dict | None = None) -> None:
+                 fitted: dict | None = None, warned: set | None = None) -> None:
         self.extractors, self.dataset, self.config, self.bar, self.status = extractors, dataset, config, bar, status
         # the mirror images (left-right flips) are features of their own, cached under their own key
         self.images = np.ascontiguousarray(dataset.images[:, :, ::-1]) if mirrored else dataset.images
         self.tag = "|mirrored" if mirrored else ""
         #: learned extractors fitted per fold (on original training images), shared with the mirrored view
         self.fitted: dict = {} if fitted is None else fitted
+        #: warnings already printed (an unwritable cache is said once, not once per view and extractor)
+        self.warned: set = set() if warned is None else warned
         self.blocks: dict[str, np.ndarray] = {}
         self.stacked: np.ndarray | None = None
         self.cached: dict[str, bool] = {}
@@ -166,9 +169,17 @@ class _Features:
         X, hit = extract(self.images, name, extractor, fingerprint=fingerprint + self.tag,
                          cache_dir=Path(self.config.cache_dir), n_jobs=self.config.n_jobs, progress=self.bar,
                          sample_ids=self.dataset.sample_ids, status=self.status,
-                         warn=lambda message: printer(self.bar.console)(f"warning: {message}"))
+                         warn=self._warn)
         self.cached[name] = self.cached.get(name, True) and hit
         return X
+
+    def _warn(self, message: str) -> None:
+        """Print a warning once per run: the same warning about another cache file (the mirror images', another
+        extractor's) adds nothing."""
+        key = re.sub(r"\S*/\S*", "<path>", message)
+        if key not in self.warned:
+            self.warned.add(key)
+            printer(self.bar.console)(f"warning: {message}")
 
     def extract_stateless(self) -> None:
         for name, extractor in self.extractors:
