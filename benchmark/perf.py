@@ -20,15 +20,10 @@ def _timed(fn):
     return result, time.perf_counter() - t0
 
 
-def onedal_available() -> bool:
-    from models import onedal_available as available
-
-    return available()
-
-
 def run_benchmark(*, n_images: int, svm_samples: int, cnn: str | None, cnn_steps: int, seed: int = 0) -> list[tuple[str, str, str]]:
     """(stage, measured figure, what it means at FER2013 scale) rows."""
     from features import FEATURES
+    from models import onedal_available
 
     from .datasets import make_synthetic
 
