@@ -5,8 +5,10 @@ Kept in one place so a deep run is reproducible the same way whichever architect
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import tempfile
 
 _ONEDNN: str | None = None
 
@@ -31,6 +33,36 @@ def quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     _ONEDNN = os.environ["TF_ENABLE_ONEDNN_OPTS"]
+    with _without_startup_chatter():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")  # where the CUDA probe logs, once per process
+
+
+#: TensorFlow's start-up lines that reach stderr before its logging is set up, so TF_CPP_MIN_LOG_LEVEL cannot
+#: silence them; they say nothing a run does not record (device and oneDNN setting are in the manifest).
+_CHATTER = ("All log messages before absl::InitializeLog()", "oneDNN custom operations are",
+            "Could not find cuda drivers", "failed call to cuInit", "Unable to register cu")
+
+
+@contextlib.contextmanager
+def _without_startup_chatter():
+    """Hold the process's stderr (file descriptor 2, where TensorFlow's C++ code writes) in a temporary file, then
+    pass on every line but the known start-up chatter; a real error still reaches the user."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            for line in held.read().decode(errors="replace").splitlines():
+                if line.strip() and not any(text in line for text in _CHATTER):
+                    print(line, file=sys.stderr)
 
 
 def onednn_may_be_on() -> bool:
