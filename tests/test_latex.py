@@ -105,7 +105,7 @@ def test_the_worst_case_is_real(reports):
     summary = (reports / "tables" / "fer2013_summary.md").read_text()
     for text in ("svm-linear (svm_backend=onedal)", "mini-xception (device=GPU, precision=mixed_float16)",
                  "hog+landmark-distances", "PublicTest acc. (%)", " ± ", "Ran on", "| oneDAL |", "| libsvm |",
-                 "| CPU fp32 |", "| GPU mixed fp16 |"):
+                 "| oneDNN fp32 |", "| GPU mixed fp16 |"):
         assert text in summary, text
     assert "contempt" in (reports / "tables" / "ckplus_per_class_f1.md").read_text()
     assert "mirror\\_without\\_any\\_spaces" in (reports / "report.tex").read_text()

@@ -266,7 +266,9 @@ def test_identical_duplicates_are_used_once(source, tmp_path):
      {"svm_backend=libsvm", "svm_backend=onedal"}),
     ("mini-xception", lambda m: m.update(training_device={**m["training_device"], "device": "GPU",
                                                           "precision": "mixed_float16"}),
-     {"device=CPU, precision=float32", "device=GPU, precision=mixed_float16"}),
+     {"device=CPU (oneDNN), precision=float32", "device=GPU, precision=mixed_float16"}),
+    ("mini-xception", lambda m: m.update(training_device={**m["training_device"], "onednn": "0"}),
+     {"device=CPU (oneDNN)", "device=CPU"}),
 ])
 def test_runs_on_another_device_or_backend_are_variants_not_duplicates(source, tmp_path, model, edit, variants):
     reports = _reports_with(tmp_path, source, model)

@@ -115,5 +115,10 @@ class Keras(ModelKind):
         return "a subject-grouped validation split of each training fold drives early stopping and checkpoint"
 
     def platform(self, manifest: dict, config: dict) -> dict:
+        # oneDNN's CPU kernels sum in another order, so CPU runs with and without them are variants, never
+        # duplicates (runs before fer-bench turned them on recorded "0")
         device = manifest.get("training_device") or {}
-        return {"device": device.get("device"), "precision": device.get("precision")}
+        name = device.get("device")
+        if name == "CPU" and str(device.get("onednn")).strip().lower() in ("1", "true"):
+            name = "CPU (oneDNN)"
+        return {"device": name, "precision": device.get("precision")}

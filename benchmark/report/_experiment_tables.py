@@ -99,12 +99,14 @@ def summary_table(dataset: str, exps: list[Experiment]) -> Table:
 
 
 #: How the summary names what computed a row: the SVM solver, or the CNN's device and precision.
-PLATFORM_NAMES = {"onedal": "oneDAL", "libsvm": "libsvm", "float32": "fp32", "mixed_float16": "mixed fp16"}
+PLATFORM_NAMES = {"onedal": "oneDAL", "libsvm": "libsvm", "float32": "fp32", "mixed_float16": "mixed fp16",
+                  "CPU (oneDNN)": "oneDNN"}
 
 
 def _ran_on(exp: Experiment) -> str:
     """What computed the row's numbers (every run of an experiment ran on the same platform: it is part of the
-    experiment's key), e.g. "oneDAL" (the SVM solver) or "CPU fp32" (a CNN's device and precision)."""
+    experiment's key), e.g. "oneDAL" (the SVM solver), "CPU fp32" or "oneDNN fp32" (a CNN's device, with
+    TensorFlow's oneDNN CPU kernels, and precision)."""
     return " ".join(PLATFORM_NAMES.get(str(v), str(v)) for v in exp.runs[0].platform().values() if v)
 
 
