@@ -85,9 +85,11 @@ class UnitVariance(TransformerMixin, BaseEstimator):
         return np.asarray(X) / self.scale_
 
 
-def _pipeline(svm, pca: int | None, seed: int, *, unit_variance: bool = False) -> Pipeline:
+def _pipeline(svm, pca: int | None, seed: int, *, unit_variance: bool = False, first=None) -> Pipeline:
+    """``first`` (default: a standard scaler, as ``("scale", ...)``) -> optional PCA -> optional unit total
+    variance -> the SVM."""
     reducer = PCA(n_components=pca, random_state=seed) if pca else "passthrough"
-    steps = [("scale", StandardScaler()), ("pca", reducer)]
+    steps = [first or ("scale", StandardScaler()), ("pca", reducer)]
     return Pipeline([*steps, *([("unit", UnitVariance())] if unit_variance else []), ("svm", svm)])
 
 
@@ -111,8 +113,7 @@ def svm_poly(*, seed: int = 0, pca: int | None = None, backend: str = "libsvm") 
                              "inner-CV accuracy, mean over the 10 outer folds), all with mirror images. FER2013: "
                              "the bag of visual words beside hog+landmarks lifts PublicTest from 0.602 to 0.622, "
                              "0.634 with mirror images, 0.637 with lbp too. CK+: hog+lbp+landmarks 0.929 against "
-                             "0.915 for "
-                             "hog+landmarks; the bag of words, finer HOG cells and landmark distances did not help "
+                             "0.915 for hog+landmarks; the bag of words, finer HOG cells and landmark distances did not help "
                              "there.",
                 description="RBF-kernel SVM; grid over C and gamma (in units of 1 / total feature variance)")
 def svm_rbf(*, seed: int = 0, pca: int | None = None, backend: str = "libsvm") -> Pipeline:
@@ -127,6 +128,4 @@ def svm_chi2(*, seed: int = 0, pca: int | None = None, backend: str = "libsvm") 
     Euclidean distance between mapped histograms approximates their chi-squared distance, so an RBF SVM on the
     map is the exponential chi-squared kernel of bag-of-words classification, at RBF speed on either backend.
     No scaler: the map needs the raw non-negative histograms."""
-    reducer = PCA(n_components=pca, random_state=seed) if pca else "passthrough"
-    return Pipeline([("chi2", AdditiveChi2Sampler(sample_steps=2)), ("pca", reducer),
-                     ("svm", _svc(backend, kernel="rbf"))])
+    return _pipeline(_svc(backend, kernel="rbf"), pca, seed, first=("chi2", AdditiveChi2Sampler(sample_steps=2)))
