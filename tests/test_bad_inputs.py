@@ -202,7 +202,10 @@ CASES = [
          ("_emotion.txt", "expected one number")),
     Case("fer-pca-beyond-training-images", run_on(lambda env: _fer_csv(
         env, [f"{k},{PIXELS},Training" for k in range(7)] + [f"0,{PIXELS},PublicTest", f"1,{PIXELS},PrivateTest"]),
-        "fer2013", "--pca", "50"), 2, ("--pca 50", "at most 7")),
+        "fer2013", "--pca", "50", "--mirror", "off"), 2, ("--pca 50", "at most 7")),
+    Case("fer-pca-beyond-training-and-mirror-images", run_on(lambda env: _fer_csv(
+        env, [f"{k},{PIXELS},Training" for k in range(7)] + [f"0,{PIXELS},PublicTest", f"1,{PIXELS},PrivateTest"]),
+        "fer2013", "--pca", "50"), 2, ("--pca 50", "at most 14", "mirror images included")),
     Case("ck48-bad-file-name", run_on(lambda env: _ck48(env, bad_name=True), "ck+"), 2,
          ("face.png", "S###_###_########.png")),
     Case("ck48-corrupt-image-strict", run_on(lambda env: _ck48(env, corrupt=True), "ck+", "--strict"), 2,

@@ -88,7 +88,8 @@ class Classical(ModelKind):
         if int(config.pca) > limit:
             raise FerBenchError(f"--pca {config.pca}: more components than the data allows (at most {limit}: the "
                                 f"features have {n_features} values and the smallest training set an SVM is "
-                                f"fitted on has {smallest} images)")
+                                f"fitted on has {smallest} images"
+                                f"{', mirror images included' if config.mirror == 'on' else ''})")
 
     def run(self, spec, config, dataset, protocol, timer, console, run_dir) -> dict:
         extractors = parse_features(config.features)
@@ -230,15 +231,18 @@ def pca_components(option: str, n_train: int) -> int | None:
 
 def _smallest_fit(config, spec, dataset, fold) -> int:
     """The fewest images any SVM of this fold is fitted on: the smallest inner-CV training part, or the first
-    successive-halving subsample where the fold has a validation part."""
+    successive-halving subsample where the fold has a validation part; mirror images count (``--mirror on``
+    doubles every training part, as :func:`_fit_predict_fold` fits on originals and mirrors)."""
+    copies = 2 if config.mirror == "on" else 1
     if fold.val is not None:
-        return smallest_halving_fit(dataset.labels[fold.train], spec.grid_for(dataset.name),
-                                    min_samples=config.halving_min_samples or len(fold.train))
+        return smallest_halving_fit(np.tile(dataset.labels[fold.train], copies), spec.grid_for(dataset.name),
+                                    min_samples=config.halving_min_samples or copies * len(fold.train))
     subjects = dataset.subjects[fold.train]
     cv = inner_cv(subjects, folds=config.inner_folds, seed=config.seed)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*least populated class.*")
-        return min(len(tr) for tr, _ in cv.split(np.zeros(len(fold.train)), dataset.labels[fold.train], subjects))
+        return copies * min(len(tr) for tr, _ in cv.split(np.zeros(len(fold.train)), dataset.labels[fold.train],
+                                                          subjects))
 
 
 def _fit_predict_fold(spec, config, dataset, protocol, fold, X: np.ndarray, X_mirrored: np.ndarray | None,
