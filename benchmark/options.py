@@ -59,8 +59,8 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("dataset", str, None, "fer2013, ck+ or synthetic.", flags=("--dataset", "-d"), defines_data=True,
-           in_suite=False, required=True),
+    Option("dataset", str, None, "fer2013, ferplus, ck+ or synthetic.", flags=("--dataset", "-d"),
+           defines_data=True, in_suite=False, required=True),
     Option("model", str, None, "A registered model (see 'fer-bench models').", flags=("--model", "-m"),
            in_suite=False, required=True),
     Option("features", Optional[str], None, "Features for classical models, joined by + (default: the model's, "
@@ -81,6 +81,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("ck_frames", int, 3, "CK+ original release: last N frames of each labelled sequence.", defines_data=True),
     Option("ck_neutral", bool, False, "CK+ original release: add each sequence's first frame as neutral.",
            flags=("--ck-neutral",), defines_data=True),
+    Option("ferplus_labels", str, "majority", "FER+: how the ten annotators' votes become one label: majority "
+           "(FERPlus's rule; images without one are dropped) or plurality.", defines_data=True,
+           hashed_when_none=False),
     Option("pca", (int, str), "auto", "PCA components before the SVM: auto (400 above 10,000 training images), "
            "none, or a number.", cli_kind=str, applies_to=CLASSICAL),
     Option("halving_min_samples", int, 3000, "FER2013 SVMs: training images in the first successive-halving "
@@ -227,6 +230,10 @@ def check_ranges(config) -> None:
             raise FerBenchError(f"{BY_NAME[option].flag} is empty; give a folder (or leave the option out)")
     if config.ck_frames is not None and (not is_int(config.ck_frames) or config.ck_frames < 1):
         raise bad("ck-frames", "a positive integer", config.ck_frames)
+    from .datasets._ferplus import LABEL_RULES
+
+    if config.ferplus_labels is not None and config.ferplus_labels not in LABEL_RULES:
+        raise bad("ferplus-labels", " or ".join(LABEL_RULES), config.ferplus_labels)
     if config.halving_min_samples is not None and (not is_int(config.halving_min_samples)
                                                    or config.halving_min_samples < 1):
         raise FerBenchError(f"halving_min_samples must be a positive integer, got {config.halving_min_samples!r}")

@@ -25,6 +25,8 @@ class Dataset:
     ``skipped`` lists inputs left out, ``converted`` files that were not already 48 x 48 grayscale (path and
     original size and mode). ``split_is_official`` says whether ``splits`` is the source's own split (False when
     a loader had to make one up, None where there are no splits), so no reader has to parse ``notes``.
+    ``dropped`` counts the images a source's labelling rule left out, ``{reason: {"all": n, split: n}}`` (FER+'s
+    vote rules); empty where the source labels every image.
     """
 
     name: str
@@ -40,6 +42,7 @@ class Dataset:
     converted: list[dict] = field(default_factory=list)
     split_is_official: bool | None = None
     notes: list[str] = field(default_factory=list)
+    dropped: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(self.images)
@@ -105,6 +108,7 @@ class Dataset:
             "skipped": self.skipped,
             "split_is_official": self.split_is_official,
             "notes": self.notes,
+            "dropped": self.dropped,
             "diagnostics": self.diagnostics,
         }
 

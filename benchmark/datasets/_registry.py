@@ -11,12 +11,14 @@ from ..errors import DataError, os_error_text
 from ._base import Dataset
 from ._ckplus import has_ck48_folders, has_ck_original, load_ck48, load_ck_original
 from ._fer2013 import find_csv, has_fer_folders, load_fer2013_csv, load_fer2013_folders
+from ._ferplus import find_ferplus_csv, has_ferplus_folders, load_ferplus_csv, load_ferplus_folders
 from ._synthetic import make_synthetic
 
 @dataclass(frozen=True)
 class Layout:
     """One on-disk layout of a dataset: ``find(path)`` says where it starts under ``path`` (or None), ``load``
-    reads it (keyword options: strict, seed, ck_frames, ck_neutral; each layout takes those it uses)."""
+    reads it (keyword options: strict, seed, ck_frames, ck_neutral, ferplus_labels; each layout takes those it
+    uses)."""
 
     name: str
     find: Callable[[Path], Path | None]
@@ -63,6 +65,18 @@ _ENTRIES = (
                 lambda where, *, strict, seed, **_: load_fer2013_folders(where, strict=strict, seed=seed)),
          Layout("fer2013-csv", find_csv, lambda where, *, strict, **_: load_fer2013_csv(where, strict=strict))),
         protocol="official-split", expected_splits={"Training": 28709, "PublicTest": 3589, "PrivateTest": 3589}),
+    DatasetEntry(
+        "ferplus", "FER+", "ferplus",
+        "FER+ (Microsoft): the FER2013 images relabelled by 10 annotators each, 8 classes, FER2013's official split",
+        ("ferplus", "FERPlus", "FER+"), "FER2013Train/ + FER2013Valid/ + FER2013Test/ (fer#######.png and "
+        "label.csv each), or fer2013.csv beside fer2013new.csv",
+        (Layout("ferplus-folders", _if(has_ferplus_folders),
+                lambda where, *, strict, ferplus_labels, **_: load_ferplus_folders(
+                    where, strict=strict, labels=ferplus_labels)),
+         Layout("ferplus-csv", find_ferplus_csv,
+                lambda where, *, strict, ferplus_labels, **_: load_ferplus_csv(
+                    where, strict=strict, labels=ferplus_labels))),
+        protocol="official-split", own_options=("ferplus_labels",)),
     DatasetEntry(
         "ck+", "CK+", "ckplus",
         "CK+ (Cohn-Kanade extended): posed sequences of 118-123 subjects, subject-independent folds",
@@ -139,7 +153,7 @@ def detect_layout(name: str, path: Path) -> tuple[str, Path]:
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None, *, strict: bool = False, seed: int = 0,
-                 ck_frames: int = 3, ck_neutral: bool = False) -> Dataset:
+                 ck_frames: int = 3, ck_neutral: bool = False, ferplus_labels: str = "majority") -> Dataset:
     """Load dataset ``name`` from ``data_dir`` (default: :func:`default_data_dir`), whatever its layout."""
     entry = dataset_entry(name)
     if entry.embedded is not None:
@@ -147,7 +161,8 @@ def load_dataset(name: str, data_dir: str | Path | None = None, *, strict: bool 
     path = Path(data_dir).expanduser() if data_dir else default_data_dir(name)
     try:
         layout, where = find_layout(name, path)
-        return layout.load(where, strict=strict, seed=seed, ck_frames=ck_frames, ck_neutral=ck_neutral)
+        return layout.load(where, strict=strict, seed=seed, ck_frames=ck_frames, ck_neutral=ck_neutral,
+                           ferplus_labels=ferplus_labels)
     except UnicodeDecodeError as exc:  # a text file (CSV, label file) with bytes that are not UTF-8
         raise DataError(f"{path}: not UTF-8 text (byte {exc.start} of a line); expected "
                         f"{entry.expected_layouts}") from None
