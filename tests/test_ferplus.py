@@ -322,6 +322,8 @@ def test_detection_tells_ferplus_from_fer2013(tmp_path, folders, csv_dir):
     shutil.copy(csv_dir / "fer2013.csv", fer_only)
     with pytest.raises(DataError, match="no ferplus data found; this looks like FER2013"):
         detect_layout("ferplus", fer_only)
+    with pytest.raises(DataError, match="expected one FER2013 CSV .* and one fer2013new.csv"):
+        load_ferplus_csv(fer_only)
     new_only = tmp_path / "new-only"
     new_only.mkdir()
     shutil.copy(csv_dir / "fer2013new.csv", new_only)

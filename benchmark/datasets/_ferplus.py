@@ -164,7 +164,8 @@ def load_ferplus_folders(root: Path, *, strict: bool = False, labels: str = "maj
             named.add(name)
             votes = _votes(row[-len(VOTE_COLUMNS):], where)
             if not (folder / name).is_file():
-                raise DataError(f"{where}: names {name}, which is not in {folder}")
+                raise DataError(f"{where}: names {name}, which is not in {folder} (FERPlus's "
+                                f"generate_training_data.py writes the images)")
             label = labeller.label(votes, split)
             if label is not None:
                 paths.append(folder / name)
@@ -174,6 +175,8 @@ def load_ferplus_folders(root: Path, *, strict: bool = False, labels: str = "maj
         unnamed = sum(1 for f in folder.iterdir() if is_image_file(f) and f.name not in named)
         labeller.drop("no_label", split, unnamed)
     images, kept = load_images(paths, root, log, IMAGE_SIZE)
+    if paths and not images:
+        raise DataError(f"{root}: none of the {len(paths)} labelled image files could be read")
     return _dataset("ferplus-folders", root, images, [kept_labels[i] for i in kept], [ids[i] for i in kept],
                     [splits[i] for i in kept], labeller, log)
 
@@ -216,7 +219,11 @@ def load_ferplus_csv(folder: Path, *, strict: bool = False, labels: str = "major
     ``fer#######.png`` naming its own row; any mismatch is fatal, naming the row. Rows with an empty image name
     are the images FER+ dropped (``no_label``).
     """
-    fer_csv, new_csv = find_csv(folder), _new_csvs(folder)[0]
+    fer_csv, new_csvs = find_csv(folder), _new_csvs(folder)
+    if fer_csv is None or len(new_csvs) != 1:
+        raise DataError(f"{folder}: expected one FER2013 CSV (emotion,pixels,Usage) and one fer2013new.csv "
+                        f"({','.join(NEW_CSV_HEADER)}) in this folder")
+    new_csv = new_csvs[0]
     labeller = _Labels(labels)
     fer = load_fer2013_csv(fer_csv, strict=strict)
     rows = list(_rows(new_csv))[1:]  # less the header
