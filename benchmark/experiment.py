@@ -70,6 +70,7 @@ def run_experiment(config: RunConfig, *, console: Console | None = None, dataset
     try:
         with run_folder(runs_dir, run_id) as tmp:
             run = kind.run(spec, config, dataset, protocol, timer, console, tmp)
+            run.pop("fold_models", None)  # each fold's fitted model (saved_models.FoldModel), saved by the kind
             adapted = run.pop("adapted", {})
             for option, used in adapted.items():
                 asked = getattr(config, option)

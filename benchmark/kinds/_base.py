@@ -31,8 +31,10 @@ class ModelKind:
         """Limits the loaded data puts on this kind's options (exit 2 before any work when broken)."""
 
     def run(self, spec, config, dataset: Dataset, protocol, timer, console: Console, run_dir: Path) -> dict:
-        """Fit and predict every fold; returns ``predictions``, ``best_params`` (per fold), ``extra`` (for
-        metrics.json), ``manifest`` (for manifest.json) and ``adapted`` (options changed to fit the data)."""
+        """Fit and predict every fold, saving each fold's model in ``run_dir`` (``benchmark.saved_models``);
+        returns ``predictions``, ``best_params`` (per fold), ``extra`` (for metrics.json), ``manifest`` (for
+        manifest.json, with the model files' hashes), ``adapted`` (options changed to fit the data) and
+        ``fold_models`` (each fold's fitted :class:`~benchmark.saved_models.FoldModel`, by fold name)."""
         raise NotImplementedError  # pragma: no cover - abstract
 
     def describe(self, config, spec) -> list[str]:

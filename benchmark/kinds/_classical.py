@@ -18,6 +18,7 @@ from ..console import printer, progress
 from ..errors import FerBenchError, WorkFailedError
 from ..protocols import inner_cv, inner_folds_used
 from ..runs import write_json
+from ..saved_models import MODEL_CHECK, MODEL_FILES, SVMFoldModel, check_saved_svm, model_stem, save_svm
 from ..selection import grouped_grid_search, holdout_grid_search, holdout_halving_search, smallest_halving_fit
 from ._base import ModelKind, adapted_inner_folds, prediction_rows
 
@@ -30,6 +31,8 @@ MIRRORS = ("on", "off")
 SVM_BACKEND = "libsvm"
 #: How a FER2013 SVM searches its grid on PublicTest (``--search``).
 SEARCHES = ("exhaustive", "halving")
+#: Test images whose features a saved SVM's rebuilt extractors must reproduce (its pipeline is checked on all).
+SAVE_CHECK_IMAGES = 8
 
 
 class Classical(ModelKind):
@@ -105,18 +108,32 @@ class Classical(ModelKind):
                 if mirrored is not None:
                     mirrored.extract_stateless()
             fold_task = bar.add_task("fit + predict (folds)", total=len(protocol.folds))
-            results = []
+            results, fold_models, model_files, model_checks = [], {}, {}, {}
             for fold in protocol.folds:
                 with timer.phase("features"):
                     X = features.for_fold(fold)
                     X_mirrored = mirrored.for_fold(fold) if mirrored is not None else None
-                results.append(_fit_predict_fold(spec, config, dataset, protocol, fold, X, X_mirrored, timer))
+                result = _fit_fold(spec, config, dataset, fold, X, X_mirrored, timer)
+                fitted = SVMFoldModel(fold.name, dataset.class_names, features.extractors_for(fold),
+                                      result.pop("model"))
+                with timer.phase("save"):
+                    stem = run_dir / model_stem(self.name, fold.name, len(protocol.folds))
+                    model_files.update(save_svm(stem, fitted))
+                    saved, model_checks[fold.name] = check_saved_svm(
+                        stem, fitted, X[fold.test], dataset.images[fold.test[:SAVE_CHECK_IMAGES]])
+                with timer.phase("predict"):  # by the saved model, so its file reproduces predictions.csv exactly
+                    result["predictions"] = pd.concat([_predict(saved, dataset, idx, X[idx], protocol.column, part)
+                                                       for idx, part in protocol.scored_parts(fold)],
+                                                      ignore_index=True)
+                fold_models[fold.name] = saved
+                results.append(result)
                 bar.advance(fold_task)
         for line in grid_edges(spec.grid_for(dataset.name), {r["fold"]: r["best_params"] for r in results}):
             printer(console)(f"note: {line}")
         cached = features.cached
         write_json(run_dir / "search.json", {r["fold"]: r["search_log"] for r in results})
         return {
+            "fold_models": fold_models,
             "adapted": adapted_inner_folds(config, {r["fold"]: r["inner_folds"] for r in results}),
             "predictions": pd.concat([r["predictions"] for r in results], ignore_index=True),
             "best_params": {r["fold"]: r["best_params"] for r in results},
@@ -128,7 +145,8 @@ class Classical(ModelKind):
                                              "cache": cache_status.get(name),
                                              "mirror_cache": mirror_status.get(name),
                                              "fitted_per_fold": ex.learns_from_training} for name, ex in extractors},
-                         "svm_backend": config.svm_backend, "mirrored_training": mirror},
+                         "svm_backend": config.svm_backend, "mirrored_training": mirror,
+                         MODEL_FILES: model_files, MODEL_CHECK: model_checks},
         }
 
     def describe(self, config, spec) -> list[str]:
@@ -187,6 +205,11 @@ class _Features:
             if not extractor.learns_from_training:
                 self.blocks[name] = self._extract(name, extractor, self.dataset.fingerprint)
 
+    def extractors_for(self, fold) -> list:
+        """The fold's extractors as its model uses them: learned ones as fitted on the fold (after ``for_fold``)."""
+        return [(name, self.fitted[(name, fold.name)] if extractor.learns_from_training else extractor)
+                for name, extractor in self.extractors]
+
     def for_fold(self, fold) -> np.ndarray:
         if not any(extractor.learns_from_training for _, extractor in self.extractors):
             if self.stacked is None:  # the same matrix for every fold: stacked once
@@ -232,7 +255,7 @@ def pca_components(option: str, n_train: int) -> int | None:
 def _smallest_fit(config, spec, dataset, fold) -> int:
     """The fewest images any SVM of this fold is fitted on: the smallest inner-CV training part, or the first
     successive-halving subsample where the fold has a validation part; mirror images count (``--mirror on``
-    doubles every training part, as :func:`_fit_predict_fold` fits on originals and mirrors)."""
+    doubles every training part, as :func:`_fit_fold` fits on originals and mirrors)."""
     copies = 2 if config.mirror == "on" else 1
     if fold.val is not None:
         return smallest_halving_fit(np.tile(dataset.labels[fold.train], copies), spec.grid_for(dataset.name),
@@ -245,9 +268,8 @@ def _smallest_fit(config, spec, dataset, fold) -> int:
                                                           subjects))
 
 
-def _fit_predict_fold(spec, config, dataset, protocol, fold, X: np.ndarray, X_mirrored: np.ndarray | None,
-                      timer) -> dict:
-    """Select hyperparameters without the test part, fit, and predict the test (and validation) part.
+def _fit_fold(spec, config, dataset, fold, X: np.ndarray, X_mirrored: np.ndarray | None, timer) -> dict:
+    """Select hyperparameters without the test part and fit (the caller saves the model and predicts with it).
 
     With mirror images (``X_mirrored``) the training part is the training images plus their mirror images;
     validation and test images are never mirrored. Inner CV keeps each mirror image in its original's inner
@@ -279,25 +301,16 @@ def _fit_predict_fold(spec, config, dataset, protocol, fold, X: np.ndarray, X_mi
             model, params, log = holdout_grid_search(
                 estimator, spec.grid_for(dataset.name), X_train, y_train, X[fold.val], y[fold.val],
                 n_jobs=config.n_jobs)
-    frames = []
-    with timer.phase("predict"):
-        for idx, part in protocol.scored_parts(fold):
-            frames.append(_predict(model, dataset, idx, X[idx], protocol.column, part))
     svm = model.named_steps["svm"] if hasattr(model, "named_steps") else model
     if backend_that_ran(svm) != config.svm_backend:  # e.g. oneDAL fell back to libsvm for a parameter
         raise WorkFailedError(f"{config.model}: the SVM ran on {backend_that_ran(svm)}, not the requested "
                               f"{config.svm_backend}; rerun with --svm-backend {backend_that_ran(svm)}")
     n_sv = int(svm.n_support_.sum()) if hasattr(svm, "n_support_") else None
-    return {"fold": fold.name, "predictions": pd.concat(frames, ignore_index=True), "best_params": params,
+    return {"fold": fold.name, "model": model, "best_params": params,
             "search_log": log, "n_support_vectors": n_sv, "pca": pca, "inner_folds": inner_folds}
 
 
-def _predict(model, dataset, idx: np.ndarray, X: np.ndarray, column: str, part: str) -> pd.DataFrame:
-    """Predictions of a fitted SVM pipeline, with its per-class decision values (NaN for a class it never saw)."""
-    scores = None
-    if hasattr(model, "decision_function"):
-        raw = np.asarray(model.decision_function(X))
-        if raw.ndim == 2 and raw.shape[1] == len(model.classes_):
-            scores = np.full((len(X), len(dataset.class_names)), np.nan)
-            scores[:, model.classes_] = raw
-    return prediction_rows(dataset, idx, column, part, model.predict(X), scores)
+def _predict(model: SVMFoldModel, dataset, idx: np.ndarray, X: np.ndarray, column: str, part: str) -> pd.DataFrame:
+    """Predictions of a fold's SVM on its features, with per-class decision values (NaN for a class it never
+    saw)."""
+    return prediction_rows(dataset, idx, column, part, model.pipeline.predict(X), model.scores_of_features(X))

@@ -11,6 +11,8 @@ from ..console import printer, progress
 from ..errors import FerBenchError
 from ..evaluation import write_history
 from ..protocols import carve_validation, inner_folds_used
+from ..saved_models import (KERAS_CHECK_IMAGES, MODEL_CHECK, MODEL_FILES, KerasFoldModel, check_saved_keras,
+                            file_sha256, model_stem)
 from ._base import ModelKind, adapted_inner_folds, prediction_rows
 
 #: The published training settings a CNN run may override.
@@ -60,6 +62,7 @@ class Keras(ModelKind):
                          f"patience {settings.patience}, augment {settings.augment}")
         part = lambda idx: Part(dataset.images[idx], dataset.labels[idx], dataset.sample_ids[idx])  # noqa: E731
         frames, histories, roles, facts, inner = [], [], [], {}, {}
+        fold_models, model_files, model_checks = {}, {}, {}
         n_params = None
         with progress(console) as bar:
             fold_task = bar.add_task("folds", total=len(protocol.folds))
@@ -82,7 +85,14 @@ class Keras(ModelKind):
                         proba = predict_proba(model, dataset.images[idx])
                         frames.append(prediction_rows(dataset, idx, protocol.column, name, proba.argmax(axis=1),
                                                       proba))
-                model.save(run_dir / ("model.keras" if len(protocol.folds) == 1 else f"model_{fold.name}.keras"))
+                fold_model = KerasFoldModel(fold.name, dataset.class_names, model)
+                with timer.phase("save"):  # the model file, reloaded in safe mode and checked on test images
+                    path = run_dir / f"{model_stem(self.name, fold.name, len(protocol.folds))}.keras"
+                    model.save(path)
+                    model_files[path.name] = file_sha256(path)
+                    model_checks[fold.name] = check_saved_keras(
+                        path, fold_model, dataset.images[fold.test[:KERAS_CHECK_IMAGES]])
+                fold_models[fold.name] = fold_model
                 roles.append(pd.DataFrame({"fold": fold.name, "sample_id": dataset.sample_ids[
                     np.concatenate([fold.train, fold.val])], "role": ["train"] * len(fold.train) +
                     ["validation"] * len(fold.val)}))
@@ -92,6 +102,7 @@ class Keras(ModelKind):
         write_history(run_dir, history, f"{config.model} on {dataset.name}")
         pd.concat(roles, ignore_index=True).to_csv(run_dir / "training_roles.csv", index=False)
         return {
+            "fold_models": fold_models,
             "adapted": adapted_inner_folds(config, inner),
             "predictions": pd.concat(frames, ignore_index=True),
             "best_params": {name: {"best_epoch": f["best_epoch"]} for name, f in facts.items()},
@@ -100,7 +111,7 @@ class Keras(ModelKind):
                                                           "class_weights")},
                       "folds_training": facts, "fit_seconds": round(timer.seconds.get("fit", 0.0), 3),
                       "device": device["device"]},
-            "manifest": {"training_device": device},
+            "manifest": {"training_device": device, MODEL_FILES: model_files, MODEL_CHECK: model_checks},
         }
 
     def describe(self, config, spec) -> list[str]:

@@ -140,6 +140,29 @@ class _Broken(Exception):
     pass
 
 
+def load_run(folder: Path) -> Run:
+    """One complete run folder whose files agree with each other (``check_run``), for commands that use a run's
+    models (``predict``, ``export``); anything else is a :class:`FerBenchError` (exit 2) naming the folder."""
+    from ..errors import FerBenchError
+    from ._verify import check_run
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FerBenchError(f"{folder}: no such run folder (runs are under <reports>/runs/)")
+    if folder.name.startswith(INCOMPLETE_PREFIX):
+        raise FerBenchError(f"{folder}: an incomplete run (still running, or abandoned by a killed process)")
+    try:
+        run = _load(folder)
+    except _Broken as exc:
+        raise FerBenchError(f"{folder}: not a complete run ({exc})") from None
+    except Exception as exc:
+        raise FerBenchError(f"{folder}: unreadable run ({exception_text(exc)})") from None
+    problem = check_run(run)
+    if problem is not None:
+        raise FerBenchError(f"{folder}: its files disagree ({problem}); not using it")
+    return run
+
+
 def _json_object(path: Path) -> dict:
     """A run file that must hold a JSON object; anything else makes the run broken, naming the file."""
     try:
