@@ -309,6 +309,34 @@ def models() -> None:
     out.print(feats)
 
 
+@app.command()
+def export(
+    run_dir: Path = typer.Argument(..., help="A complete run folder, e.g. reports/runs/<run-id>."),
+    fmt: str = typer.Option("onnx", "--format", "-f", help="onnx, tflite or savedmodel (SVM runs: onnx only, "
+                               "the classifier on feature vectors)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Folder the exports are written into (default: "
+                                       "exports/<run-id>/ in the current folder; never inside the run folder)."),
+    fold: Optional[str] = typer.Option(None, "--fold", help="Only this fold's model (fold-3, or 3); default: every "
+                                       "fold's model, one file each."),
+    data_dir: Optional[str] = typer.Option(None, "--data-dir", help="Where the run's dataset is now, for the check "
+                                           "on its test images (default: where the run read it)."),
+) -> None:
+    """Export a run's trained models (ONNX, TFLite, SavedModel), each checked against the run's own model on its
+    test images; a failed check writes nothing."""
+    from .export import export_run
+
+    with _one_line_errors("interrupted; no export was written"):
+        written = export_run(run_dir, fmt, out=out_dir, fold=fold, data_dir=data_dir,
+                             log=lambda line: err.print(line, highlight=False, markup=False, soft_wrap=True))
+    for item in written:
+        out.print(f"{item.path}  {item.size_bytes / 1e6:.2f} MB  {item.fold}, {item.format} via {item.route}, "
+                  f"{item.seconds:.1f} s", highlight=False, markup=False, soft_wrap=True)
+        out.print(f"  check: {item.parity.describe()}", highlight=False, markup=False, soft_wrap=True)
+        for note in item.notes:
+            out.print(f"  note: {note}", highlight=False, markup=False, soft_wrap=True)
+        out.print(f"  provenance: {item.sidecar}", highlight=False, markup=False, soft_wrap=True)
+
+
 def _ignore_interrupts() -> None:
     import signal
 
