@@ -12,7 +12,7 @@ from ._base import Dataset
 from ._ckplus import has_ck48_folders, has_ck_original, load_ck48, load_ck_original
 from ._fer2013 import find_csv, has_fer_folders, load_fer2013_csv, load_fer2013_folders
 from ._ferplus import find_ferplus_csv, has_ferplus_folders, load_ferplus_csv, load_ferplus_folders
-from ._synthetic import make_synthetic
+from ._synthetic import make_synthetic, make_synthetic_b
 
 @dataclass(frozen=True)
 class Layout:
@@ -92,6 +92,11 @@ _ENTRIES = (
         "synthetic", "synthetic", "synthetic",
         "embedded procedural faces (no files): for tests, the demo and quick checks", (), "none", (),
         protocol="subject-kfold", embedded=make_synthetic),
+    DatasetEntry(
+        "synthetic-b", "synthetic B", "synthetic-b",
+        "a second embedded procedural dataset (other seed, face geometry and contrast; CK+'s class names, contempt "
+        "and no neutral): the target of cross-dataset tests", (), "none", (),
+        protocol="subject-kfold", embedded=make_synthetic_b),
 )
 #: Every dataset by name, in the order commands list them.
 DATASETS: dict[str, DatasetEntry] = {entry.name: entry for entry in _ENTRIES}
