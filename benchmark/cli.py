@@ -279,6 +279,39 @@ def _print_diagnostics(diagnostics: dict) -> None:
 
 
 @app.command()
+def predict(
+    run_dir: Path = typer.Argument(..., help="A complete run folder, e.g. reports/runs/<run-id>."),
+    inputs: list[Path] = typer.Argument(..., help="Image files, folders of images, video files."),
+    out_file: Path = typer.Option(Path("predictions.csv"), "--out", help="CSV: one row per face (and OUT.json "
+                                  "beside it: run, detector settings, inputs without a face)."),
+    annotate: Optional[Path] = typer.Option(None, "--annotate", help="Folder for copies of the inputs with boxes "
+                                            "and predicted classes drawn (video: each sampled frame)."),
+    every: int = typer.Option(10, "--every", help="Videos: predict every Nth frame."),
+    fold: Optional[str] = typer.Option(None, "--fold", help="k-fold runs: use this fold's model only (default: "
+                                       "the mean of every fold model's scores)."),
+    no_detect: bool = typer.Option(False, "--no-detect", help="Each image is already a cropped face: no "
+                                   "detection, no alignment, just grayscale and resize to 48x48."),
+    upsample: int = typer.Option(1, "--upsample", help="dlib detector upsampling steps (each finds faces half as "
+                                 "large, at 4x the time)."),
+    min_score: float = typer.Option(0.5, "--min-score", help="Smallest dlib detection score kept (astronaut(): "
+                                    "face 1.16, mission patch 0.12)."),
+) -> None:
+    """Predict the expression of every face in your own photos and videos with a run's saved models."""
+    from .predict import PredictSettings
+    from .predict import predict as predict_faces
+
+    settings = PredictSettings(detect=not no_detect, upsample=upsample, min_score=min_score, every=every, fold=fold)
+    with _one_line_errors(f"interrupted; {out_file} was not written"):
+        result = predict_faces(run_dir, inputs, out=out_file, annotate=annotate, settings=settings, console=err)
+    counts = result.sidecar["counts"]
+    out.print(f"{counts['faces']} faces in {counts['frames']} images/frames of {counts['inputs']} inputs "
+              f"({counts['inputs_without_face']} without a face, {counts['unreadable']} unreadable) -> {out_file}",
+              highlight=False, markup=False, soft_wrap=True)
+    if annotate is not None:
+        out.print(f"annotated copies in {annotate}", highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command()
 def models() -> None:
     """List the registered models and the feature extractors classical models can use."""
     from features import FEATURES

@@ -1,0 +1,220 @@
+"""``fer-bench predict``: a run's saved models on faces found in the user's own photos and videos.
+
+inputs -> frames -> faces (dlib detector + 68 landmarks) -> aligned 48 x 48 crops (the run's dataset template) ->
+the run's fold models (the fold ensemble by default) -> one CSV row per face, plus a JSON sidecar that records
+the run, the detector settings and which inputs had no face or could not be read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+
+from .. import __version__
+from ..console import printer, progress
+from ..errors import FerBenchError, WorkFailedError
+from ..files import temporary_name, write_text_atomically
+from ..saved_models import ensemble_scores, load_fold_models
+from ._faces import (ALIGN_POINTS, DEFAULT_MIN_SCORE, DEFAULT_UPSAMPLE, OVERSAMPLE, FaceFinder, aligned_crop,
+                     whole_image_crop)
+from ._inputs import UnreadableInput, collect_inputs, is_video, read_frames
+from ._templates import template_for
+
+#: CSV columns before the per-class scores
+COLUMNS = ("input", "frame", "face", "left", "top", "right", "bottom", "detection_score", "predicted")
+
+
+@dataclass
+class PredictSettings:
+    """How faces are found and scored; all recorded in the sidecar."""
+
+    detect: bool = True
+    upsample: int = DEFAULT_UPSAMPLE
+    min_score: float = DEFAULT_MIN_SCORE
+    every: int = 10
+    fold: str | None = None
+
+    def check(self) -> None:
+        if not isinstance(self.every, int) or self.every < 1:
+            raise FerBenchError(f"--every must be a positive number of frames, got {self.every!r}")
+        if not isinstance(self.upsample, int) or not 0 <= self.upsample <= 4:
+            raise FerBenchError(f"--upsample must be 0 to 4 (each step doubles the image), got {self.upsample!r}")
+        if not np.isfinite(self.min_score):
+            raise FerBenchError(f"--min-score must be a finite number, got {self.min_score!r}")
+
+
+@dataclass
+class PredictResult:
+    rows: pd.DataFrame
+    no_face: list[str] = field(default_factory=list)
+    unreadable: list[dict] = field(default_factory=list)
+    frames: int = 0
+    sidecar: dict = field(default_factory=dict)
+
+
+def predict(run_dir: Path, inputs: list[Path], *, out: Path, annotate: Path | None = None,
+            settings: PredictSettings | None = None, console: Console | None = None) -> PredictResult:
+    """Predict every face of ``inputs`` with the run's models; write ``out`` (CSV) and ``out``.json atomically.
+
+    Problems found before any work (a run folder that is not a complete run, a model file whose hash differs,
+    a missing input, an unwritable output) raise :class:`FerBenchError` (exit 2); inputs that cannot be decoded
+    and inputs without a face are listed, never fatal.
+    """
+    from ..record import load_run
+
+    settings = settings or PredictSettings()
+    settings.check()
+    console = console or Console(stderr=True)
+    say = printer(console)
+    run = load_run(Path(run_dir))
+    files = collect_inputs(inputs)
+    out = Path(out)
+    _check_writable(out.parent, "--out")
+    if annotate is not None:
+        annotate = Path(annotate)
+        annotate.mkdir(parents=True, exist_ok=True)
+        _check_writable(annotate, "--annotate")
+    models = load_fold_models(run.path, settings.fold)
+    class_names = list(models[0].class_names)
+    template_name, template = template_for(run.dataset)
+    finder = FaceFinder(upsample=settings.upsample, min_score=settings.min_score) if settings.detect else None
+    say(f"{run.run_id}: {run.metrics['model']} ({run.metrics['features']}) on {run.dataset}; "
+        f"{'fold ' + models[0].fold if len(models) == 1 else f'ensemble of {len(models)} fold models'}; "
+        + (f"faces by dlib's HOG detector (upsample {settings.upsample}, score >= {settings.min_score}), aligned "
+           f"to the {template_name} crop" if finder else "every image taken as an already-cropped face"))
+
+    frames_seen, rows, no_face, unreadable = 0, [], [], []
+    with progress(console) as bar:
+        task = bar.add_task("predict (inputs)", total=len(files))
+        for n, path in enumerate(files):
+            try:
+                found = []  # (frame, face or None, crop)
+                pictures = []
+                for frame in read_frames(path, settings.every):
+                    frames_seen += 1
+                    pictures.append(frame)
+                    if finder is None:
+                        found.append((frame, None, whole_image_crop(frame.pixels)))
+                    else:
+                        found.extend((frame, face, aligned_crop(frame.pixels, face, template))
+                                     for face in finder.find(frame.pixels))
+            except UnreadableInput as exc:
+                unreadable.append({"input": str(path), "reason": str(exc)})
+                bar.advance(task)
+                continue
+            if not found:
+                no_face.append(str(path))
+            else:
+                crops = np.stack([crop for _, _, crop in found])
+                scores = ensemble_scores(models, crops) if len(models) > 1 else models[0].scores(crops)
+                predicted = np.where(np.isnan(scores), -np.inf, scores).argmax(axis=1)
+                rows.extend(_row(path, frame, face, frame_faces_index(found, i), class_names, predicted[i], scores[i])
+                            for i, (frame, face, _) in enumerate(found))
+                if annotate is not None:
+                    _annotate(annotate, n, path, pictures, found, [class_names[k] for k in predicted])
+            bar.advance(task)
+    table = pd.DataFrame(rows, columns=[*COLUMNS, *(f"score_{c}" for c in class_names)])
+    sidecar = _sidecar(run, models, settings, template_name, files, frames_seen, table, no_face, unreadable,
+                       annotate)
+    _write(out, table, sidecar)
+    for path in no_face:
+        say(f"no face: {path}")
+    for item in unreadable:
+        say(f"unreadable: {item['input']}: {item['reason']}")
+    return PredictResult(table, no_face, unreadable, frames_seen, sidecar)
+
+
+def frame_faces_index(found: list, i: int) -> int:
+    """The face's number within its frame (0 = best detection score)."""
+    frame = found[i][0]
+    return sum(1 for f, _, _ in found[:i] if f is frame)
+
+
+def _row(path, frame, face, index, class_names, predicted, scores) -> list:
+    if face is None:  # --no-detect: the whole picture
+        h, w = frame.pixels.shape[:2]
+        box, score = (0, 0, w - 1, h - 1), None
+    else:
+        box, score = face.box, round(face.score, 4)
+    return [str(path), "" if frame.index is None else frame.index, index, *box, score, class_names[predicted],
+            *scores]
+
+
+def _check_writable(folder: Path, option: str) -> None:
+    from ..files import writable
+
+    if not folder.is_dir():
+        raise FerBenchError(f"{option}: {folder} is not an existing folder")
+    problem = writable(folder)
+    if problem is not None:
+        raise FerBenchError(f"{option}: cannot write into {folder} ({problem.strerror or problem})")
+
+
+def _write(out: Path, table: pd.DataFrame, sidecar: dict) -> None:
+    """The CSV and its sidecar, each through a temporary name (never half a file under the real name)."""
+    tmp = temporary_name(out)
+    try:
+        table.to_csv(tmp, index=False)
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    write_text_atomically(out.with_suffix(out.suffix + ".json"), json.dumps(sidecar, indent=2, default=str) + "\n")
+
+
+def _sidecar(run, models, settings, template_name, files, frames_seen, table, no_face, unreadable, annotate) -> dict:
+    import dlib
+
+    return {
+        "tool": "fer-bench", "tool_version": __version__,
+        "written_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "run_id": run.run_id, "run_dir": str(run.path.resolve()), "model": run.metrics["model"],
+        "features": run.metrics["features"], "dataset": run.dataset,
+        "dataset_fingerprint": run.manifest["dataset"]["fingerprint"],
+        "folds": [m.fold for m in models], "combined": "mean of fold scores" if len(models) > 1 else "one fold",
+        "scores": models[0].score_kind, "class_names": list(models[0].class_names),
+        "faces": ({"detector": "dlib HOG frontal face detector", "dlib_version": dlib.__version__,
+                   "upsample": settings.upsample, "min_score": settings.min_score,
+                   "landmarks": "dlib 68-point shape predictor", "template": template_name,
+                   "aligned_on_landmarks": [int(ALIGN_POINTS[0]), int(ALIGN_POINTS[-1])], "eyes_level": True,
+                   "render_oversample": OVERSAMPLE}
+                  if settings.detect else {"detector": None, "note": "--no-detect: each image is one face"}),
+        "every_nth_video_frame": settings.every,
+        "counts": {"inputs": len(files), "videos": sum(map(is_video, files)), "frames": frames_seen,
+                   "faces": int(len(table)), "inputs_without_face": len(no_face), "unreadable": len(unreadable)},
+        "inputs_without_face": no_face, "unreadable": unreadable,
+        "annotated": str(annotate) if annotate is not None else None,
+    }
+
+
+def _annotate(folder: Path, n: int, path: Path, pictures: list, found: list, labels: list[str]) -> None:
+    """Copies of the input (or of each sampled video frame) with each face's box and predicted class drawn."""
+    from PIL import Image, ImageDraw
+
+    for frame in pictures:
+        faces = [(face, label) for (f, face, _), label in zip(found, labels) if f is frame]
+        if not faces:
+            continue
+        image = Image.fromarray(frame.pixels).convert("RGB")
+        draw = ImageDraw.Draw(image)
+        width = max(2, image.width // 300)
+        for face, label in faces:
+            box = face.box if face is not None else (0, 0, image.width - 1, image.height - 1)
+            draw.rectangle(box, outline=(255, 40, 40), width=width)
+            draw.text((box[0] + width, max(0, box[1] - 12 - width)), label, fill=(255, 40, 40))
+        suffix = "" if frame.index is None else f"_frame{frame.index:06d}"
+        target = folder / f"{n:04d}_{path.stem}{suffix}.png"
+        tmp = temporary_name(target)
+        try:
+            image.save(tmp, format="PNG")
+            os.replace(tmp, target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise WorkFailedError(f"--annotate: cannot write {target} ({exc.strerror or exc})") from None
