@@ -1,0 +1,113 @@
+"""Saved models: SVM pipelines as arrays + JSON rebuilt into stock scikit-learn, hashes verified before any use."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmark.errors import FerBenchError
+from benchmark.saved_models import (MODEL_FILES, SVMFoldModel, check_saved_svm, ensemble_scores, load_fold_models,
+                                    save_svm, verified_model_path)
+from features import HOGFeatures
+from features._bovw import DenseSIFTBoVW
+from models import get_model, onedal_available
+from models._files import STEP_CLASSES, ModelFileError, from_arrays, pipeline_from_arrays, pipeline_to_arrays
+
+BACKENDS = ["libsvm"] + (["onedal"] if onedal_available() else [])
+
+
+def _data(n=160, d=30, classes=4, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % classes
+    X = rng.normal(size=(n, d)) + y[:, None] * 0.4
+    return X, y
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("model,pca", [("svm-rbf", 10), ("svm-rbf", None), ("svm-linear", None), ("svm-poly", 8)])
+def test_fitted_pipelines_rebuild_as_stock_scikit_learn_with_identical_predictions(model, pca, backend):
+    X, y = _data()
+    fitted = get_model(model).build(seed=0, pca=pca, backend=backend).fit(X, y)
+    steps, arrays = pipeline_to_arrays(fitted)
+    json.dumps(steps)  # plain JSON: no object survives as anything but numbers, strings and arrays
+    rebuilt = pipeline_from_arrays(json.loads(json.dumps(steps)), arrays)
+    assert type(rebuilt.named_steps["svm"]).__module__.startswith("sklearn.svm")
+    np.testing.assert_array_equal(rebuilt.predict(X), fitted.predict(X))
+    scale = np.abs(fitted.decision_function(X)).max()
+    np.testing.assert_allclose(rebuilt.decision_function(X), fitted.decision_function(X), atol=1e-4 * scale)
+
+
+def test_chi2_pipeline_and_learned_vocabulary_round_trip(tmp_path, synthetic):
+    images, y = synthetic.images[:140], synthetic.labels[:140]
+    bovw = DenseSIFTBoVW(n_words=16, max_descriptors=4000).fit(images)
+    extractors = [("bovw", bovw), ("hog", HOGFeatures())]
+    X = np.hstack([e.transform(images) for _, e in extractors])
+    pipeline = get_model("svm-chi2").build(seed=0, backend="libsvm").fit(X, y)
+    fitted = SVMFoldModel("fold-0", synthetic.class_names, extractors, pipeline)
+    save_svm(tmp_path / "svm", fitted)
+    rebuilt, check = check_saved_svm(tmp_path / "svm", fitted, X, images[:4])
+    assert check["max_abs_feature_diff"] == 0.0 and check["labels_differing_from_solver"] == 0
+    np.testing.assert_array_equal(rebuilt.extractors[0][1].vocabulary_, bovw.vocabulary_)
+    assert rebuilt.extractors[0][1].get_params() == bovw.get_params()  # tuples stay tuples
+    np.testing.assert_array_equal(rebuilt.predict(images), pipeline.predict(X))
+    with np.load(tmp_path / "svm.npz", allow_pickle=False) as arrays:  # never needs unpickling
+        assert all(arrays[k].dtype != object for k in arrays.files)
+
+
+def test_a_class_outside_the_allow_list_is_never_constructed():
+    with pytest.raises(ModelFileError, match="not one fer-bench rebuilds"):
+        from_arrays({"class": "Popen", "params": {"args": ["true"]}, "attributes": {}}, {}, STEP_CLASSES)
+
+
+def test_ensemble_averages_scores_and_keeps_classes_no_fold_saw_as_nan():
+    class Fixed:
+        def __init__(self, scores):
+            self._scores = np.array(scores, dtype=float)
+
+        def scores(self, images):
+            return self._scores
+
+    mean = ensemble_scores([Fixed([[1.0, np.nan, 3.0]]), Fixed([[3.0, np.nan, np.nan]])], np.zeros((1, 48, 48)))
+    np.testing.assert_allclose(mean[0, [0, 2]], [2.0, 3.0])
+    assert np.isnan(mean[0, 1])
+
+
+@pytest.mark.slow
+def test_a_runs_saved_models_reproduce_its_recorded_predictions_exactly(synthetic_linear_run, synthetic):
+    run_dir = synthetic_linear_run.run_dir
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert set(manifest[MODEL_FILES]) == {f"svm_fold-{k}.{ext}" for k in range(3) for ext in ("npz", "json")}
+    assert all(c["max_abs_score_diff"] <= 1e-4 for c in manifest["model_check"].values())
+    predictions = pd.read_csv(run_dir / "predictions.csv")
+    position = {s: i for i, s in enumerate(synthetic.sample_ids)}
+    for model in load_fold_models(run_dir):
+        rows = predictions[predictions.fold == model.fold]
+        images = synthetic.images[[position[s] for s in rows.sample_id]]
+        names = np.asarray(synthetic.class_names)[model.predict(images)]
+        assert list(names) == list(rows.y_pred)
+        recorded = rows[[f"score_{c}" for c in synthetic.class_names]].to_numpy()
+        np.testing.assert_array_equal(model.scores(images), recorded)
+
+
+@pytest.mark.slow
+def test_a_changed_model_file_or_a_run_without_hashes_is_refused(synthetic_linear_run, tmp_path):
+    run_dir = tmp_path / synthetic_linear_run.run_dir.name
+    shutil.copytree(synthetic_linear_run.run_dir, run_dir)
+    data = bytearray((run_dir / "svm_fold-1.npz").read_bytes())
+    data[-40] ^= 0xFF
+    (run_dir / "svm_fold-1.npz").write_bytes(bytes(data))
+    assert verified_model_path(run_dir, "svm_fold-0.npz").name == "svm_fold-0.npz"
+    with pytest.raises(FerBenchError, match="svm_fold-1.npz: SHA-256 .* differs"):
+        load_fold_models(run_dir)
+    assert [m.fold for m in load_fold_models(run_dir, "fold-2")] == ["fold-2"]
+    with pytest.raises(FerBenchError, match="--fold fold-9: .* has folds fold-0, fold-1, fold-2"):
+        load_fold_models(run_dir, "fold-9")
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    del manifest[MODEL_FILES]
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(FerBenchError, match="recorded before fer-bench saved and hashed its models; re-run it"):
+        load_fold_models(run_dir, "fold-0")
