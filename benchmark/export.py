@@ -47,6 +47,10 @@ FORMATS = ("onnx", "tflite", "savedmodel")
 #: Largest difference in a class probability between an exported CNN and the Keras model (float32 throughout;
 #: measured differences are about 1e-7).
 CNN_TOLERANCE = 1e-4
+#: The same for a model trained in mixed precision (on a GPU: float16 layers, float32 softmax): float16 rounds at
+#: about 5e-4 and TensorFlow and onnxruntime round in different places (measured 2e-3 and 3e-3 on two briefly
+#: trained mini-Xceptions, 180 images each, every predicted class the same).
+MIXED_PRECISION_TOLERANCE = 1e-2
 #: Largest difference in a one-vs-rest decision value between the ONNX classifier and the scikit-learn pipeline:
 #: onnxruntime's SVMClassifier computes kernels in float32, scikit-learn in float64 (measured: ~1e-6).
 SVM_TOLERANCE = 1e-4
@@ -57,7 +61,8 @@ CHECK_BATCH = 256
 #: The class-score output of each kind, as the sidecar describes it.
 OUTPUTS = {"deep": "softmax probabilities, one per class (class_names order)",
            "classical": "label: the class index; probabilities: one-vs-rest decision values of the classes the "
-                        "fold trained on (classes order), not probabilities"}
+                        "fold trained on (classes order), not probabilities; with two classes, column 0 is the one "
+                        "decision value (positive for the second class) and column 1 its negation"}
 
 
 @dataclass
@@ -208,7 +213,7 @@ def _export_fold(run, fold: str, fmt: str, dataset, out: Path, log) -> tuple[Pat
     log(f"{fold}: exporting {stem} as {fmt}, checked on {len(images)} test images")
     started = time.perf_counter()
     if run.kind == "deep":
-        route, tried, parity, details = _export_keras(model.model, fmt, images, tmp)
+        route, tried, parity, details = export_keras(model.model, fmt, images, tmp)
         if parity is None:
             raise WorkFailedError(f"{final}: no route converts {run.path.name} {fold} to {fmt} (" + "; ".join(
                 f"{t['route']}: {t['error']}" for t in tried) + "); nothing was written")
@@ -217,8 +222,9 @@ def _export_fold(run, fold: str, fmt: str, dataset, out: Path, log) -> tuple[Pat
     else:
         route, tried, parity, details = _export_svm(model, images, tmp, run.config.get("features"))
         source = [f"{stem}.npz", f"{stem}.json"]
-        notes = [f"input: the {details['input']['shape'][1]}-value feature vector ({run.config.get('features')}) "
-                 f"as fer-bench computes it, not the image; the feature extractors are not in the export"]
+        notes = [f"the input is the {details['input']['shape'][1]}-value feature vector "
+                 f"({run.config.get('features')}) as fer-bench computes it, not the image; the feature extractors "
+                 f"are not in the export"]
     seconds = time.perf_counter() - started
     if not parity.passed:
         raise WorkFailedError(f"{final}: the {fmt} export of {run.path.name} {fold} does not reproduce the run's "
@@ -264,10 +270,22 @@ def _pixels(images: np.ndarray) -> np.ndarray:
     return (np.asarray(images, dtype=np.uint8)[..., None].astype(np.float32) / np.float32(255.0))
 
 
-def _export_keras(model, fmt: str, images: np.ndarray, target: Path) -> tuple[str, list, Parity, dict]:
-    """Write ``model`` as ``fmt`` to ``target``; (route, routes tried with their failures, parity, details)."""
+def export_keras(model, fmt: str, images: np.ndarray, target: Path) -> tuple[str, list, Parity | None, dict]:
+    """Write the Keras ``model`` as ``fmt`` to ``target``, trying each route of the format until one converts and
+    reproduces the model's probabilities on ``images`` (uint8 faces) within :data:`CNN_TOLERANCE`
+    (:data:`MIXED_PRECISION_TOLERANCE` for a mixed-precision model, which TFLite cannot take: FerBenchError).
+
+    Returns (route, every route tried with why it failed, the :class:`Parity` of the last route checked, details
+    for the sidecar); ``target`` exists only when that parity passed. Parity is None when no route converted.
+    """
     from .training import predict_proba
 
+    half = computes_in_float16(model)
+    if half and fmt == "tflite":
+        raise FerBenchError("--format tflite: not supported for a CNN trained in mixed precision (float16 layers, "
+                            "as fer-bench trains on a GPU): TFLite's converter cannot translate its float16 "
+                            "convolutions; use --format onnx or savedmodel")
+    tolerance = MIXED_PRECISION_TOLERANCE if half else CNN_TOLERANCE
     with _held_stderr():  # Keras' retracing notices for each freshly loaded model
         reference = predict_proba(model, images)
     x = _pixels(images)
@@ -294,7 +312,7 @@ def _export_keras(model, fmt: str, images: np.ndarray, target: Path) -> tuple[st
             except Exception as exc:  # a converter's own error: try the next route, say why this one failed
                 tried.append({"route": route, "error": exception_text(exc, 200)})
                 continue
-            parity = _compare(outputs, reference, CNN_TOLERANCE)
+            parity = _compare(outputs, reference, tolerance)
             tried.append({"route": route, "error": None if parity.passed else f"check failed: {parity.describe()}"})
             if parity.passed:
                 for end in ("input", "output"):  # the ONNX graph's own names, where the route gives them
@@ -303,6 +321,12 @@ def _export_keras(model, fmt: str, images: np.ndarray, target: Path) -> tuple[st
                 return route, tried, parity, {**details, **extra}
         _remove(target)
     return route, tried, parity, details  # no route passed: the caller says why (parity None: none converted)
+
+
+def computes_in_float16(model) -> bool:
+    """Whether any layer of the Keras ``model`` computes in float16 (a mixed-precision model)."""
+    layers = [model, *model._flatten_layers(include_self=False, recursive=True)]
+    return any(getattr(getattr(layer, "dtype_policy", None), "compute_dtype", None) == "float16" for layer in layers)
 
 
 def _erfc(ctx, node, name, args):
@@ -416,9 +440,10 @@ def svm_pipeline_to_onnx(pipeline, X: np.ndarray):
     and ``UnitVariance`` (no skl2onnx converter) becomes the equivalent ``StandardScaler(with_mean=False)`` whose
     ``scale_`` is the learned scalar. The check: the ONNX labels equal ``pipeline.predict(X)`` on every row and
     the ONNX ``probabilities`` output (skl2onnx's name; for an SVC without probability estimates it holds the
-    one-vs-rest decision values, columns in ``classes_`` order) is within :data:`SVM_TOLERANCE` of
-    ``pipeline.decision_function(X)``. A pipeline with another step (svm-chi2's AdditiveChi2Sampler, a oneDAL
-    SVC) is a :class:`FerBenchError` saying it cannot be exported.
+    one-vs-rest decision values, columns in ``classes_`` order; with two classes, column 0 is scikit-learn's one
+    decision value) is within :data:`SVM_TOLERANCE` of ``pipeline.decision_function(X)``. A pipeline with
+    another step (svm-chi2's AdditiveChi2Sampler, a oneDAL SVC) is a :class:`FerBenchError` saying it cannot be
+    exported.
     """
     import onnxruntime as ort
     from skl2onnx import convert_sklearn
@@ -433,8 +458,8 @@ def svm_pipeline_to_onnx(pipeline, X: np.ndarray):
     labels, scores = session.run(["label", "probabilities"], {"features": X.astype(np.float32)})
     expected_labels = np.asarray(pipeline.predict(X))
     reference = np.asarray(pipeline.decision_function(X), dtype=np.float64)
-    if reference.ndim == 1:  # two classes: scikit-learn gives one value, positive for classes_[1]
-        scores = np.asarray(scores)[:, -1]
+    if reference.ndim == 1:  # two classes: scikit-learn gives one value, positive for classes_[1]; skl2onnx
+        scores = np.asarray(scores)[:, 0]  # writes that value in column 0 and its negation in column 1
     diff = float(np.abs(np.asarray(scores, dtype=np.float64) - reference).max()) if len(X) else 0.0
     same = int((np.asarray(labels) == expected_labels).sum())
     return onx, Parity(len(X), diff, SVM_TOLERANCE, same, labels_must_agree=True)
@@ -554,5 +579,6 @@ def _versions(kind: str, fmt: str) -> dict:
     return {name: _version(name) for name in names}
 
 
-__all__ = ["CNN_TOLERANCE", "Exported", "FORMATS", "Parity", "SVM_TOLERANCE", "export_run", "exportable_svm_pipeline",
-           "run_dataset", "svm_pipeline_to_onnx"]
+__all__ = ["CNN_TOLERANCE", "Exported", "FORMATS", "MIXED_PRECISION_TOLERANCE", "Parity", "SVM_TOLERANCE",
+           "computes_in_float16", "export_keras", "export_run", "exportable_svm_pipeline", "run_dataset",
+           "svm_pipeline_to_onnx"]
