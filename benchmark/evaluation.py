@@ -28,24 +28,28 @@ __all__ = ["compute_metrics", "normalise_rows", "summarise", "write_confusion_cs
 
 
 def write_evaluation(run_dir: Path, predictions: pd.DataFrame, class_names, *, part_column: str,
-                     header: dict, extra: dict | None = None) -> dict:
+                     header: dict, extra: dict | None = None, test_part: str = TEST_SPLIT) -> dict:
     """Write metrics.json, the classification report, the confusion matrix and predictions.csv; return metrics.
 
     ``header`` holds the run's identity (dataset, model, features, protocol, seed, best_params...) and goes
-    first in ``metrics.json``; ``extra`` (timings, model sizes) goes last.
+    first in ``metrics.json``; ``extra`` (timings, model sizes) goes last. ``test_part`` names the reported part
+    where ``part_column`` is not ``"fold"`` (PrivateTest; ``target`` on a cross-dataset run).
     """
     run_dir = Path(run_dir)
     missing = [c for c in (*PREDICTION_COLUMNS, part_column) if c not in predictions.columns]
     if missing:
         raise ValueError(f"predictions lack columns {missing}")
-    metrics = {**header, **summarise(predictions, class_names, part_column=part_column), **(extra or {})}
+    metrics = {**header, **summarise(predictions, class_names, part_column=part_column, test_part=test_part),
+               **(extra or {})}
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json_default) + "\n")
 
-    scored = predictions if part_column == "fold" else predictions[predictions[part_column] == TEST_SPLIT]
+    scored = predictions if part_column == "fold" else predictions[predictions[part_column] == test_part]
     labels = list(class_names)
     title = f"{header.get('model', '')} on {header.get('dataset', '')}"
+    if header.get("test_dataset"):
+        title = f"{header.get('model', '')} trained on {header.get('dataset', '')}, scored on {header['test_dataset']}"
     text = classification_report(scored.y_true, scored.y_pred, labels=labels, digits=4, zero_division=0)
-    scope = "pooled over folds" if part_column == "fold" else TEST_SPLIT
+    scope = "pooled over folds" if part_column == "fold" else test_part
     (run_dir / "classification_report.txt").write_text(f"{title} ({scope})\n\n{text}")
     report = classification_report(scored.y_true, scored.y_pred, labels=labels, output_dict=True, zero_division=0)
     pd.DataFrame(_report_rows(report)).to_csv(run_dir / "classification_report.csv", index=False)

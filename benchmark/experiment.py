@@ -16,25 +16,28 @@ from rich.console import Console
 
 from models import get_model
 
+from .cross_dataset import load_target, score_target, source_part
 from .datasets import Dataset, load_dataset
 from .errors import EXIT_USAGE, FerBenchError, WorkFailedError
 from .evaluation import write_evaluation
+from .metrics import TEST_SPLIT
 from .kinds import kind_of
 from . import record
 from .console import printer
 from .options import RunConfig, data_options, ignored_options
-from .protocols import Protocol, make_protocol
+from .protocols import CrossDataset, Protocol, make_protocol
 from .runs import (PhaseTimer, check_runs_dir, clean_stale_incomplete, config_hash, make_run_id, run_folder,
                    system_info, write_json)
 
 __all__ = ["RunConfig", "check_data_limits", "dataset_warnings", "run_experiment"]
 
 
-def run_experiment(config: RunConfig, *, console: Console | None = None, dataset: Dataset | None = None
-                   ) -> tuple[Path, dict]:
+def run_experiment(config: RunConfig, *, console: Console | None = None, dataset: Dataset | None = None,
+                   target: Dataset | None = None) -> tuple[Path, dict]:
     """Run one experiment and write its run folder; returns the folder and its metrics.
 
-    ``dataset`` skips loading when the caller (a suite) already holds it; it must be what the config loads.
+    ``dataset`` skips loading when the caller (a suite) already holds it; it must be what the config loads
+    (``target`` likewise for ``--test-dataset``: see :mod:`benchmark.cross_dataset`).
     Everything that can be checked is checked before any work starts (options, the reports folder, the data,
     the limits the data puts on the options): such problems raise :class:`FerBenchError` (exit 2). A failure
     after work started raises :class:`WorkFailedError` (exit 1). The folder is written under a temporary,
@@ -52,16 +55,23 @@ def run_experiment(config: RunConfig, *, console: Console | None = None, dataset
     with timer.phase("load"):
         if dataset is None:
             dataset = load_dataset(config.dataset, config.data_dir, **data_options(config))
+        if config.test_dataset is not None and target is None:
+            target = load_target(config)
     with timer.phase("split"):
         protocol = make_protocol(dataset, seed=config.seed, folds=config.folds)
+        cross = CrossDataset.build(protocol, dataset, target) if config.test_dataset is not None else None
     check_data_limits(config, dataset, protocol)
     say = printer(console)
     say(f"{dataset.name} ({dataset.layout}): {len(dataset)} images, {len(dataset.class_names)} classes; "
         f"protocol {protocol.title}: {protocol.description}; {kind.selection(protocol, config)}")
+    if cross is not None:
+        say(cross_dataset_line(cross, target))
     for flag in ignored_options(requested, config):
         say(f"note: {flag} does not apply to {config.model} on {dataset.name} ({protocol.title}); ignored")
     for line in dataset_warnings(dataset):
         say(f"warning: {line}")
+    for line in dataset_warnings(target) if cross is not None else ():
+        say(f"warning: {target.name}: {line}")
     for line in clean_stale_incomplete(runs_dir):
         say(f"note: {line}")
 
@@ -70,7 +80,7 @@ def run_experiment(config: RunConfig, *, console: Console | None = None, dataset
     try:
         with run_folder(runs_dir, run_id) as tmp:
             run = kind.run(spec, config, dataset, protocol, timer, console, tmp)
-            run.pop("fold_models", None)  # each fold's fitted model (saved_models.FoldModel), saved by the kind
+            fold_models = run.pop("fold_models", None)  # each fold's fitted model (saved_models.FoldModel)
             adapted = run.pop("adapted", {})
             for option, used in adapted.items():
                 asked = getattr(config, option)
@@ -78,19 +88,32 @@ def run_experiment(config: RunConfig, *, console: Console | None = None, dataset
                 say(f"note: --{option.replace('_', '-')} {asked} was reduced where a training fold has too few "
                     f"subjects ({reduced}); manifest.json records the value used per fold")
             header = {"dataset": dataset.name, "model": config.model, "features": config.features,
-                      "protocol": protocol.name, "seed": config.seed,
+                      "protocol": (cross or protocol).name, "seed": config.seed,
                       "best_params": (run["best_params"] if protocol.per_fold
                                       else next(iter(run["best_params"].values()))),
                       "kind": kind.name}
+            # the headline: the protocol's test parts, or (--test-dataset) the target scored by the source's models
+            reported, scored, class_names = protocol, dataset, dataset.class_names
+            predictions, extra, cross_manifest = run["predictions"], run["extra"], {}
+            if cross is not None:
+                with timer.phase("target"):
+                    source_figures = source_part(tmp, predictions, dataset, protocol)
+                    predictions, facts = score_target(cross, fold_models, target, config)
+                reported, scored, class_names = cross, target, cross.mapping.shared_target_names
+                header["test_dataset"] = target.name
+                extra = {**extra, "source": source_figures, "cross_dataset": facts}
+                cross_manifest = {"test_dataset": target.summary(), "class_mapping": cross.mapping.summary(),
+                                  "cross_dataset": facts}
             with timer.phase("evaluate"):
-                metrics = write_evaluation(tmp, run["predictions"], dataset.class_names,
-                                           part_column=protocol.column, header=header, extra=run["extra"])
-            protocol.assignments(dataset).to_csv(tmp / record.SPLITS, index=False)
+                metrics = write_evaluation(tmp, predictions, class_names, part_column=reported.column,
+                                           header=header, extra=extra, test_part=reported.test_part or TEST_SPLIT)
+            reported.assignments(scored).to_csv(tmp / record.SPLITS, index=False)
             write_json(tmp / record.CONFIG, {**config_dict, "config_hash": config_hash(config_dict),
                                              "param_grid": spec.grid_for(dataset.name), "model_source": spec.source})
             write_json(tmp / record.MANIFEST, {
                 "schema_version": record.SCHEMA_VERSION, **started, "run_id": run_id, "seed": config.seed, "config_hash": config_hash(config_dict),
-                "dataset": dataset.summary(), "protocol": protocol.summary(dataset, kind.selection(protocol, config)),
+                "dataset": dataset.summary(), **cross_manifest,
+                "protocol": reported.summary(scored, kind.selection(protocol, config)),
                 **run["manifest"], "adapted": adapted,
                 "wall_seconds": timer.summary(),
                 "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -100,6 +123,19 @@ def run_experiment(config: RunConfig, *, console: Console | None = None, dataset
             raise WorkFailedError(str(exc)) from None
         raise
     return runs_dir / run_id, metrics
+
+
+def cross_dataset_line(cross: CrossDataset, target: Dataset) -> str:
+    """What a cross-dataset run will score, said before the work starts: the target, the emotions both datasets
+    know, and what is dropped (and why)."""
+    mapping = cross.mapping
+    dropped = [f"{int((cross.parts == part).sum())} {part}" for part in cross.DROPPED if (cross.parts == part).any()]
+    return (f"cross-dataset: {len(cross.folds[0].test)} of {len(target)} {target.name} ({target.layout}) images scored "
+            f"over the {len(mapping.shared)} emotions both know ("
+            + ", ".join(f"{mapping.source_names[s]}={mapping.target_names[t]}" for _, s, t in mapping.shared) + ")"
+            + (f"; dropped: {', '.join(dropped)}" if dropped else "")
+            + (f"; a top class of {' or '.join(mapping.source_only)} (not in {target.name}) is counted as outside"
+               if mapping.source_only else ""))
 
 
 def dataset_warnings(dataset: Dataset) -> list[str]:

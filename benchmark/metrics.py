@@ -59,11 +59,12 @@ def _as_names(y, labels) -> np.ndarray:
     return y.astype(object)
 
 
-def summarise(predictions: pd.DataFrame, class_names, *, part_column: str) -> dict:
+def summarise(predictions: pd.DataFrame, class_names, *, part_column: str, test_part: str = TEST_SPLIT) -> dict:
     """The figures of ``metrics.json`` (without the run's header) for a predictions table.
 
-    ``part_column`` is ``"fold"`` (k-fold: mean and std over folds, pooled matrix) or ``"split"`` (official
-    split: PrivateTest is the headline, PublicTest the validation figure).
+    ``part_column`` is ``"fold"`` (k-fold: mean and std over folds, pooled matrix) or another column whose
+    ``test_part`` rows are the headline: PrivateTest on the official split (with PublicTest as the validation
+    figure), ``target`` on a cross-dataset run.
     """
     if part_column == "fold":
         per_fold = {str(name): _scores(compute_metrics(g.y_true, g.y_pred, class_names))
@@ -77,10 +78,10 @@ def summarise(predictions: pd.DataFrame, class_names, *, part_column: str) -> di
         return {**out, "n_test": pooled["n"], "folds": per_fold, "pooled": _scores(pooled),
                 "per_class": pooled["per_class"], "confusion_matrix": pooled["confusion_matrix"],
                 "class_names": list(class_names)}
-    test = predictions[predictions[part_column] == TEST_SPLIT]
+    test = predictions[predictions[part_column] == test_part]
     val = predictions[predictions[part_column] == VALIDATION_SPLIT]
     headline = compute_metrics(test.y_true, test.y_pred, class_names)
-    out = {**_scores(headline), "accuracy_std": None, "n_test": headline["n"], "test_split": TEST_SPLIT,
+    out = {**_scores(headline), "accuracy_std": None, "n_test": headline["n"], "test_split": test_part,
            "per_class": headline["per_class"], "confusion_matrix": headline["confusion_matrix"],
            "class_names": list(class_names)}
     if len(val):

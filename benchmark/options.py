@@ -67,6 +67,11 @@ OPTIONS: tuple[Option, ...] = (
            "hog+landmarks for the SVMs).", in_suite=False),
     Option("data_dir", str, None, "Dataset folder or file (default: $FER_BENCH_DATA/<dataset> or "
            "./data/<dataset>).", changes_results=False, defines_data=True),
+    Option("test_dataset", str, None, "Cross-dataset evaluation: fit and select on --dataset as its own protocol "
+           "does, then score every image of this dataset once (classes matched by emotion; see the README).",
+           hashed_when_none=False),
+    Option("test_data_dir", str, None, "Folder or file of --test-dataset (default: $FER_BENCH_DATA/<test dataset> "
+           "or ./data/<test dataset>).", changes_results=False, hashed_when_none=False),
     # the seed also picks FER2013's halves when the test/ folder has no split prefixes
     Option("seed", int, 0, "Seed for folds, subsampling and models; recorded in the run.", defines_data=True,
            in_suite=False),
@@ -197,7 +202,28 @@ def resolve(config):
     kind = kind_of(spec)
     check_ranges(config)
     unused = (*protocol_class(entry.protocol).unused_options(kind.selects_by_search), *entry.unused_options())
+    unused = _cross_dataset_unused(config, unused)
     return RunConfig(**{**asdict(config), **kind.resolve(config, spec), **{k: None for k in unused}})
+
+
+def _cross_dataset_unused(config, unused: tuple[str, ...]) -> tuple[str, ...]:
+    """``unused`` adjusted for ``--test-dataset``: the target's own data options (``--ck-frames`` for a CK+ target)
+    load the target, so they are kept; ``--test-data-dir`` is unused without a target or for an embedded one. A
+    target that is the source itself is refused."""
+    from .datasets import DATASETS
+
+    if config.test_dataset is None:
+        return (*unused, "test_data_dir")
+    target = DATASETS.get(config.test_dataset)
+    if target is None:
+        raise FerBenchError(f"--test-dataset: unknown dataset {config.test_dataset!r}; choose one of "
+                            f"{', '.join(DATASETS)}")
+    if config.test_dataset == config.dataset:
+        raise FerBenchError(f"--test-dataset {config.test_dataset} is --dataset itself; cross-dataset evaluation "
+                            f"scores another dataset (leave out --test-dataset to score {config.dataset} by its own "
+                            f"protocol)")
+    kept = tuple(o for o in unused if o not in target.own_options)
+    return (*kept, "test_data_dir") if target.embedded is not None else kept
 
 
 def ignored_options(requested, resolved) -> list[str]:
@@ -224,7 +250,7 @@ def check_ranges(config) -> None:
     cores = os.cpu_count() or 1
     if config.n_jobs > cores:
         raise bad("n-jobs", f"at most this machine's {cores} cores (-1 uses them all)", config.n_jobs)
-    for option in ("reports_dir", "cache_dir", "data_dir"):
+    for option in ("reports_dir", "cache_dir", "data_dir", "test_data_dir"):
         value = getattr(config, option)
         if value is not None and not str(value).strip():
             raise FerBenchError(f"{BY_NAME[option].flag} is empty; give a folder (or leave the option out)")

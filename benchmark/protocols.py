@@ -10,7 +10,11 @@ how that is worded), which options do not apply to it, and how the report captio
   are selected by an inner grouped CV inside each training fold. Folds depend only on labels, subjects, seed and
   k, so every model run on the same dataset and seed gets identical folds.
 
-A new protocol (a cross-dataset one, say) is one more subclass registered in :data:`PROTOCOLS`.
+- :class:`CrossDataset` (``cross-dataset``, ``--test-dataset``): the source dataset is fitted and selected by its
+  own protocol (one of the above); every image of another dataset, of a class the source knows, is then scored
+  once by the source's model (the mean over its fold models on k-fold). Its one tested part is ``target``.
+
+A new protocol is one more subclass registered in :data:`PROTOCOLS`.
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ class Protocol:
     column: ClassVar[str]
     per_fold: ClassVar[bool]
     validation_split: ClassVar[str | None]  # the held-out part models select on (None: they carve their own)
+    test_part: ClassVar[str | None] = None  # the part reported where results are not per fold
 
     @classmethod
     def report_caption(cls, runs) -> str:  # pragma: no cover - abstract
@@ -115,6 +120,7 @@ class OfficialSplit(Protocol):
     column = "split"
     per_fold = False
     validation_split = "PublicTest"
+    test_part = "PrivateTest"
 
     @classmethod
     def report_caption(cls, runs) -> str:
@@ -214,8 +220,90 @@ class SubjectKFold(Protocol):
         return cls(out, seed, f"{folds}-fold stratified, grouped by subject (seed {seed})", "subject k-fold")
 
 
+@dataclass(frozen=True, eq=False)
+class CrossDataset(Protocol):
+    """Fit and select on a source dataset by its own protocol (:attr:`source`); score another dataset's images.
+
+    Its assignments are the target's images: ``target`` (scored once), ``class-not-in-source`` (a class the
+    source never learned, e.g. CK+'s contempt for a FER2013 model) or ``image-in-source`` (pixel-identical to a
+    source image, which the source's models may have trained on: FER+ holds FER2013's images). The last two are
+    dropped and counted, never scored.
+    """
+
+    source: Protocol | None = None
+    source_dataset: Dataset | None = None
+    mapping: object = None  # datasets._emotions.ClassMapping
+    parts: np.ndarray | None = None
+
+    name = "cross-dataset"
+    column = "part"
+    per_fold = False
+    validation_split = None
+    test_part = "target"
+    #: Why a target image is not scored, by the part splits.csv gives it.
+    DROPPED = ("class-not-in-source", "image-in-source")
+
+    @classmethod
+    def report_caption(cls, runs) -> str:
+        return ("cross-dataset: fitted and selected on the source by its own protocol, every target image of an "
+                "emotion the source knows scored once; accuracy and macro-F1 over the shared emotions")
+
+    def _parts(self, dataset: Dataset) -> np.ndarray:
+        return self.parts
+
+    def scored_parts(self, fold: Fold) -> list[tuple[np.ndarray, str]]:
+        return [(fold.test, self.test_part)]
+
+    def progress_label(self, fold: Fold) -> str:
+        return "target"
+
+    @staticmethod
+    def unused_options(selects_by_search: bool) -> tuple[str, ...]:
+        return ()  # options resolve by the source's own protocol
+
+    def summary(self, dataset: Dataset, selection: str | None = None) -> dict:
+        """The target's assignment (fingerprint, scored and dropped counts) with the source protocol's own summary
+        (its folds, their sizes and fingerprint) under ``source``; ``train`` is None: the target trains nothing."""
+        dropped = {part: int((self.parts == part).sum()) for part in self.DROPPED}
+        return {"kind": self.name, "description": self.description, "seed": self.seed, "n_folds": 1,
+                "fingerprint": self.fingerprint(dataset),
+                "sizes": {self.test_part: {"train": None, "val": None, "test": len(self.folds[0].test)}},
+                "dropped": dropped,
+                "source": self.source.summary(self.source_dataset, selection)}
+
+    @classmethod
+    def build(cls, source_protocol: Protocol, source: Dataset, target: Dataset) -> "CrossDataset":
+        """The target's assignment for a model fitted on ``source`` under ``source_protocol``: classes matched
+        through the canonical emotion table (no shared emotion, or nothing left to score, is refused)."""
+        from .datasets._emotions import class_mapping
+
+        mapping = class_mapping(source.class_names, target.class_names, source=source.name, target=target.name)
+        shared = np.isin(target.labels, [t for _, _, t in mapping.shared])
+        seen = _pixel_hashes(source.images)
+        in_source = np.array([h in seen for h in _pixel_hashes(target.images)], dtype=bool)
+        parts = np.where(~shared, cls.DROPPED[0], np.where(in_source, cls.DROPPED[1], cls.test_part)).astype(object)
+        scored = np.flatnonzero(parts == cls.test_part)
+        if len(scored) == 0:
+            why = ("all of them are pixel-identical to source images" if shared.any() else
+                   f"none is of an emotion {source.name} knows")
+            raise FerBenchError(f"--test-dataset {target.name}: no image left to score ({why})")
+        n = len(source_protocol.folds)
+        by = f"the mean score of its {n} fold models" if n > 1 else "its model"
+        description = (f"fit and select on {source.name} ({source_protocol.description}); every {target.name} image "
+                       f"of an emotion {source.name} knows scored once by {by}")
+        return cls((Fold(cls.test_part, train=np.array([], dtype=int), test=scored),), source_protocol.seed,
+                   description, f"cross-dataset {source.name} -> {target.name}", source=source_protocol,
+                   source_dataset=source, mapping=mapping, parts=parts)
+
+
+def _pixel_hashes(images: np.ndarray) -> list[bytes]:
+    """A digest per image (shape and pixels), to find images two datasets share."""
+    return [hashlib.blake2b(f"{img.shape}".encode() + np.ascontiguousarray(img).tobytes(),
+                            digest_size=16).digest() for img in images]
+
+
 #: Every protocol by the name run folders record.
-PROTOCOLS: dict[str, type[Protocol]] = {p.name: p for p in (OfficialSplit, SubjectKFold)}
+PROTOCOLS: dict[str, type[Protocol]] = {p.name: p for p in (OfficialSplit, SubjectKFold, CrossDataset)}
 
 
 def protocol_class(name: str) -> type[Protocol]:

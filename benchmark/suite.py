@@ -16,6 +16,11 @@ A suite file is plain TOML data::
     seeds = [0, 1]
     options = { inner_folds = 3 }
 
+    [[experiment]]        # cross-dataset: fitted on the datasets, each scored on test_dataset
+    datasets = ["ck+"]
+    models = ["svm-rbf"]
+    options = { test_dataset = "fer2013" }
+
 Experiments share the loaded datasets, the folds (which depend only on data + seed + folds) and the feature
 cache. An experiment whose complete run folder already exists for the same config and the same data is
 skipped, so an interrupted suite resumes where it stopped.
@@ -111,9 +116,11 @@ def load_suite(path: Path, *, reports_dir: str = "reports", data_dirs: dict[str,
             for model in block["models"]:
                 for feature in features:
                     for seed in seeds:
+                        dirs = data_dirs or {}
                         config = RunConfig(dataset=dataset, model=model, features=feature, seed=seed,
-                                           reports_dir=reports_dir, **{"data_dir": (data_dirs or {}).get(dataset),
-                                                                      **options})
+                                           reports_dir=reports_dir, **{
+                                               "data_dir": dirs.get(dataset),
+                                               "test_data_dir": dirs.get(options.get("test_dataset")), **options})
                         try:
                             configs.append(config.resolved())
                         except FerBenchError as exc:
@@ -156,13 +163,14 @@ def describe(config: RunConfig) -> str:
 
     spec = get_model(config.model)
     parts = kind_of(spec).describe(config, spec)
-    return (f"{config.dataset:9s} {config.model:14s} {config.features:14s} seed {config.seed}"
+    dataset = config.dataset + (f" -> {config.test_dataset}" if config.test_dataset else "")
+    return (f"{dataset:9s} {config.model:14s} {config.features:14s} seed {config.seed}"
             + (f" ({', '.join(parts)})" if parts else ""))
 
 
 def completed_runs(runs_dir: Path, *, only_hash: str | None = None) -> dict[str, list[tuple[Path, str]]]:
     """Complete run folders by config hash, each with the fingerprint of the data it ran on (``only_hash``:
-    just the runs of that config).
+    just the runs of that config; a cross-dataset run's is both datasets', see :func:`data_fingerprint`).
 
     "Complete" is the report's definition: a folder the report would skip as broken, or set aside as
     inconsistent (its predictions, splits and metrics disagree), is never counted as done, so a resumed suite
@@ -175,8 +183,19 @@ def completed_runs(runs_dir: Path, *, only_hash: str | None = None) -> dict[str,
     runs, _ = verify_runs(runs)
     for run in runs:
         if "config_hash" in run.config:
-            found.setdefault(run.config["config_hash"], []).append((run.path, run.manifest["dataset"]["fingerprint"]))
+            target = run.manifest["test_dataset"]["fingerprint"] if run.cross_dataset else None
+            found.setdefault(run.config["config_hash"], []).append(
+                (run.path, _fingerprint(run.manifest["dataset"]["fingerprint"], target)))
     return found
+
+
+def data_fingerprint(dataset, target=None) -> str:
+    """What a run's data is: the dataset's fingerprint, and the target's after it on a cross-dataset run."""
+    return _fingerprint(dataset.fingerprint, target.fingerprint if target is not None else None)
+
+
+def _fingerprint(dataset: str, target: str | None) -> str:
+    return dataset if target is None else f"{dataset}+{target}"
 
 
 class _DataCache:
@@ -193,10 +212,17 @@ class _DataCache:
             self.loaded[key] = load_dataset(config.dataset, config.data_dir, **data_options(config))
         return self.loaded[key]
 
+    def target(self, config: RunConfig):
+        """The ``test_dataset`` of a cross-dataset experiment (None for the others), loaded once too."""
+        from .cross_dataset import target_config
 
-def _previous(config: RunConfig, dataset, done: dict) -> list[Path]:
-    """Complete runs of exactly this experiment on exactly this data."""
-    return [run for run, fp in done.get(config_hash(asdict(config)), []) if fp == dataset.fingerprint]
+        return self.get(target_config(config)) if config.test_dataset is not None else None
+
+
+def _previous(config: RunConfig, dataset, done: dict, target=None) -> list[Path]:
+    """Complete runs of exactly this experiment on exactly this data (and target)."""
+    return [run for run, fp in done.get(config_hash(asdict(config)), [])
+            if fp == data_fingerprint(dataset, target)]
 
 
 def plan_suite(suite: Suite) -> list[tuple[RunConfig, str]]:
@@ -206,7 +232,7 @@ def plan_suite(suite: Suite) -> list[tuple[RunConfig, str]]:
     check_suite(suite, data)
     done = completed_runs(Path(suite.configs[0].reports_dir) / "runs")
     for config in suite.configs:
-        previous = _previous(config, data.get(config), done)
+        previous = _previous(config, data.get(config), done, data.target(config))
         plan.append((config, f"complete ({previous[-1].name})" if previous else "to run"))
     return plan
 
@@ -222,15 +248,20 @@ def check_suite(suite: Suite, data: "_DataCache") -> None:
     features). Raises :class:`FerBenchError` (exit 2) naming the experiment."""
     from .datasets import default_data_dir, detect_layout
     from .experiment import check_data_limits
-    from .protocols import make_protocol
+    from .protocols import CrossDataset, make_protocol
 
-    for name, data_dir in sorted({(c.dataset, c.data_dir or "") for c in suite.configs}):
+    wanted = {(c.dataset, c.data_dir or "") for c in suite.configs}
+    wanted |= {(c.test_dataset, c.test_data_dir or "") for c in suite.configs if c.test_dataset is not None}
+    for name, data_dir in sorted(wanted):
         # every dataset is found before the first experiment starts, not hours into the suite
         detect_layout(name, Path(data_dir).expanduser() if data_dir else default_data_dir(name))
     for config in suite.configs:
         dataset = data.get(config)
         try:
-            check_data_limits(config, dataset, make_protocol(dataset, seed=config.seed, folds=config.folds))
+            protocol = make_protocol(dataset, seed=config.seed, folds=config.folds)
+            check_data_limits(config, dataset, protocol)
+            if config.test_dataset is not None:  # the emotions both share, and images left to score
+                CrossDataset.build(protocol, dataset, data.target(config))
         except FerBenchError as exc:
             raise FerBenchError(f"{suite.path}: {describe(config).strip()}: {exc}") from None
 
@@ -264,19 +295,19 @@ def run_suite(suite: Suite, *, console, progress_console=None) -> list[dict]:
         for k, config in enumerate(suite.configs, 1):
             label = f"[{k}/{len(suite.configs)}] {describe(config)}"
             dataset = data.get(config)
-            records.append(_run_one(config, dataset, label, runs_dir, done, bar.console))
+            records.append(_run_one(config, dataset, label, runs_dir, done, bar.console, data.target(config)))
             _write_status(reports_dir, suite, records, say)
             bar.advance(task)
     return records
 
 
-def _run_one(config: RunConfig, dataset, label: str, runs_dir: Path, done: dict, console) -> dict:
+def _run_one(config: RunConfig, dataset, label: str, runs_dir: Path, done: dict, console, target=None) -> dict:
     """One experiment of a suite: skipped if complete, claimed, run, released; a failure is a record."""
     from .leases import Lease
 
     say = printer(console)
     record = {"config": config, "experiment": describe(config), "run_dir": None}
-    previous = _previous(config, dataset, done)
+    previous = _previous(config, dataset, done, target)
     if previous:
         say(f"{label}: already complete in {previous[-1].name}, skipped")
         return {**record, "run_dir": previous[-1], "status": "skipped"}
@@ -287,13 +318,13 @@ def _run_one(config: RunConfig, dataset, label: str, runs_dir: Path, done: dict,
     try:
         # another process may have completed it between our look at the runs folder and our claim
         done.update(completed_runs(runs_dir, only_hash=config_hash(asdict(config))))
-        previous = _previous(config, dataset, done)
+        previous = _previous(config, dataset, done, target)
         if previous:
             say(f"{label}: completed meanwhile in {previous[-1].name}, skipped")
             return {**record, "run_dir": previous[-1], "status": "skipped"}
         say(f"{label}: running")
         try:
-            run_dir, metrics = run_experiment(config, console=console, dataset=dataset)
+            run_dir, metrics = run_experiment(config, console=console, dataset=dataset, target=target)
         except (FerBenchError, OSError) as exc:
             reason = str(exc) if isinstance(exc, FerBenchError) else os_error_text(exc)
             say(f"{label}: FAILED: {reason}")
@@ -305,7 +336,7 @@ def _run_one(config: RunConfig, dataset, label: str, runs_dir: Path, done: dict,
             say(f"{label}: FAILED: {reason}")
             return {**record, "status": "failed", "reason": reason, "traceback": traceback.format_exc()}
         say(f"{label}: accuracy {metrics['accuracy']:.4f} -> {run_dir}")
-        done.setdefault(config_hash(asdict(config)), []).append((run_dir, dataset.fingerprint))
+        done.setdefault(config_hash(asdict(config)), []).append((run_dir, data_fingerprint(dataset, target)))
         return {**record, "run_dir": run_dir, "status": "ran"}
     finally:
         claim.release()

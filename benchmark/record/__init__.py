@@ -7,10 +7,10 @@ predictions, splits and metrics agree).
 """
 
 from ._run import Run, collect_runs, load_run
-from ._schema import (CONFIG, HISTORY, INCOMPLETE_PREFIX, MANIFEST, METRICS, PREDICTIONS, REQUIRED_FILES,
-                      SCHEMA_VERSION, SEARCH, SPLITS, TRAINING_ROLES)
+from ._schema import (CONFIG, CROSS_DATASET_FILES, HISTORY, INCOMPLETE_PREFIX, MANIFEST, METRICS, PREDICTIONS,
+                      REQUIRED_FILES, SCHEMA_VERSION, SEARCH, SOURCE_PREDICTIONS, SOURCE_SPLITS, SPLITS, TRAINING_ROLES)
 from ._verify import check_run, verify_runs
 
-__all__ = ["CONFIG", "HISTORY", "INCOMPLETE_PREFIX", "MANIFEST", "METRICS", "PREDICTIONS", "REQUIRED_FILES",
-           "Run", "SCHEMA_VERSION", "SEARCH", "SPLITS", "TRAINING_ROLES", "check_run", "collect_runs", "load_run",
-           "verify_runs"]
+__all__ = ["CONFIG", "CROSS_DATASET_FILES", "HISTORY", "INCOMPLETE_PREFIX", "MANIFEST", "METRICS", "PREDICTIONS",
+           "REQUIRED_FILES", "Run", "SCHEMA_VERSION", "SEARCH", "SOURCE_PREDICTIONS", "SOURCE_SPLITS", "SPLITS",
+           "TRAINING_ROLES", "check_run", "collect_runs", "load_run", "verify_runs"]

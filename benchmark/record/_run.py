@@ -14,10 +14,10 @@ import pandas as pd
 
 from ..errors import exception_text
 from ..leases import folder_is_stale
-from ..options import IDENTITY, NON_RESULT_OPTIONS
-from ..protocols import PROTOCOLS, Protocol
-from ._schema import (CONFIG, INCOMPLETE_PREFIX, MANIFEST, METRICS, PREDICTIONS, REQUIRED_FILES, SCHEMA_VERSION,
-                      SPLITS)
+from ..options import IDENTITY, NON_RESULT_OPTIONS, UNHASHED_WHEN_NONE
+from ..protocols import PROTOCOLS, CrossDataset, Protocol
+from ._schema import (CONFIG, CROSS_DATASET_FILES, INCOMPLETE_PREFIX, MANIFEST, METRICS, PREDICTIONS, REQUIRED_FILES,
+                      SCHEMA_VERSION, SOURCE_PREDICTIONS, SOURCE_SPLITS, SPLITS)
 
 REQUIRED_METRICS = ("dataset", "model", "features", "protocol", "seed", "accuracy", "macro_f1",
                     "balanced_accuracy", "per_class", "confusion_matrix", "class_names")
@@ -37,10 +37,35 @@ class Run:
     manifest: dict
     predictions: pd.DataFrame
     splits: pd.DataFrame
+    #: cross-dataset runs only: the source's own test predictions and assignment (None otherwise)
+    source_predictions: pd.DataFrame | None = None
+    source_splits: pd.DataFrame | None = None
 
     @property
     def dataset(self) -> str:
+        """The dataset the models were fitted on (the source of a cross-dataset run)."""
         return self.metrics["dataset"]
+
+    @property
+    def cross_dataset(self) -> bool:
+        """Whether the run scored another dataset (``--test-dataset``) than the one its models were fitted on."""
+        return self.metrics["protocol"] == CrossDataset.name
+
+    @property
+    def test_dataset(self) -> str | None:
+        """The dataset a cross-dataset run scored (None for every other run)."""
+        return self.metrics.get("test_dataset") if self.cross_dataset else None
+
+    def model_folds(self) -> list[str]:
+        """The folds the run fitted a model on (one saved model each): the source protocol's on a cross-dataset
+        run, whose own protocol has the one scored part ``target``."""
+        protocol = self.manifest["protocol"]
+        return [str(fold) for fold in (protocol["source"] if self.cross_dataset else protocol)["sizes"]]
+
+    def model_class_names(self) -> list[str]:
+        """The classes the run's models score, in their order (the source's on a cross-dataset run, whose
+        metrics.json class_names are the target's classes shared with it)."""
+        return list((self.metrics["source"] if self.cross_dataset else self.metrics)["class_names"])
 
     @property
     def kind(self) -> str:
@@ -78,8 +103,13 @@ class Run:
         """The options that make this run's experiment, without seed and paths, plus the data it ran on and the
         platform that ran it: runs of one model on two different copies or layouts of a dataset, or on a GPU and
         a CPU, are never averaged together."""
-        return {**{k: v for k, v in self.config.items() if k not in NOT_A_VARIANT},
-                "data": self.manifest["dataset"]["fingerprint"][:12], **self.platform()}
+        # an option added after runs were recorded counts only where it applies (as in the config hash), so a run
+        # recorded before it existed and one recording it as None are the same experiment
+        return {**{k: v for k, v in self.config.items()
+                   if k not in NOT_A_VARIANT and not (v is None and k in UNHASHED_WHEN_NONE)},
+                "data": self.manifest["dataset"]["fingerprint"][:12],
+                **({"test_data": self.manifest["test_dataset"]["fingerprint"][:12]} if self.cross_dataset else {}),
+                **self.platform()}
 
     def experiment_key(self) -> tuple:
         """What identifies this run's experiment (every run of one key is a seed of one table row). Two runs
@@ -207,4 +237,28 @@ def _load(folder: Path) -> Run:
         str(manifest["finished_utc"])
     except (KeyError, TypeError, ValueError):
         raise _Broken("manifest.json lacks the dataset or protocol fingerprint, split sizes or finish time") from None
-    return Run(folder.name, folder, config, metrics, manifest, predictions, splits)
+    run = Run(folder.name, folder, config, metrics, manifest, predictions, splits)
+    if run.cross_dataset:
+        _load_cross_dataset(run)
+    return run
+
+
+def _load_cross_dataset(run: Run) -> None:
+    """A cross-dataset run's extra parts: both datasets' fingerprints, the source protocol's folds, the source's
+    figures in metrics.json and its own predictions and assignment."""
+    missing = [name for name in CROSS_DATASET_FILES if not (run.path / name).is_file()]
+    if missing:
+        raise _Broken(f"missing {', '.join(missing)} (a cross-dataset run keeps the source's own predictions)")
+    absent = [key for key in ("test_dataset", "source", "cross_dataset") if not isinstance(run.metrics.get(key),
+                                                                                           (str, dict))]
+    if absent:
+        raise _Broken(f"metrics.json lacks {', '.join(absent)} (a cross-dataset run records them)")
+    try:
+        run.manifest["test_dataset"]["fingerprint"][:12], run.manifest["protocol"]["source"]["fingerprint"][:12]
+        dict(run.manifest["protocol"]["source"]["sizes"]), dict(run.manifest["class_mapping"])
+        list(run.metrics["source"]["class_names"])
+    except (KeyError, TypeError, ValueError):
+        raise _Broken("manifest.json lacks the test dataset's fingerprint, the source protocol or the class "
+                      "mapping") from None
+    run.source_predictions = _table(run.path / SOURCE_PREDICTIONS, {"sample_id": str, "subject": str})
+    run.source_splits = _table(run.path / SOURCE_SPLITS, str)

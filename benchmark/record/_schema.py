@@ -2,11 +2,16 @@
 
 Version 1 is every run written before manifests recorded a version; version 2 adds ``schema_version`` to the
 manifest, ``split_is_official`` and ``diagnostics`` to its dataset entry, ``svm_backend``, the feature cache
-status and ``adapted`` (options changed to fit the data). A reader takes every version up to
-:data:`SCHEMA_VERSION` and lists a newer one as written by a newer fer-bench, never misreading it.
+status and ``adapted`` (options changed to fit the data). Version 3 adds cross-dataset runs (protocol
+``cross-dataset``): the manifest's ``test_dataset`` (the target's summary and fingerprint), ``class_mapping`` and
+``protocol.source`` (the source protocol's own summary); metrics.json's ``test_dataset``, ``source`` (the
+in-domain figures) and ``cross_dataset`` (drop counts, the unrestricted top class outside the target's classes);
+and the files :data:`SOURCE_PREDICTIONS` and :data:`SOURCE_SPLITS`. Runs of the other protocols are unchanged. A
+reader takes every version up to :data:`SCHEMA_VERSION` and lists a newer one as written by a newer fer-bench,
+never misreading it.
 """
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 METRICS = "metrics.json"
 CONFIG = "config.json"
@@ -16,7 +21,12 @@ SPLITS = "splits.csv"
 SEARCH = "search.json"
 HISTORY = "history.csv"
 TRAINING_ROLES = "training_roles.csv"
+#: Cross-dataset runs: the source's own test predictions and its assignment (what its protocol reports).
+SOURCE_PREDICTIONS = "source_predictions.csv"
+SOURCE_SPLITS = "source_splits.csv"
 #: Without these a folder is not a run the report or a resumed suite can use.
 REQUIRED_FILES = (METRICS, CONFIG, MANIFEST, PREDICTIONS, SPLITS)
+#: ... and a cross-dataset run needs these too.
+CROSS_DATASET_FILES = (SOURCE_PREDICTIONS, SOURCE_SPLITS)
 #: A run is written under this prefix and renamed to its run id only once complete.
 INCOMPLETE_PREFIX = ".incomplete-"

@@ -12,16 +12,25 @@ built from such a run would print a number nobody can defend. So a run is used o
   figures and the confusion matrix recomputed from the predictions by the function that wrote them
   (:func:`benchmark.metrics.summarise`) equal ``metrics.json``.
 
+A cross-dataset run (``--test-dataset``) passes these on its target part, and :func:`_check_cross_dataset` on the
+rest: the source's own predictions pass every check above against its own protocol and figures; the class
+mapping, recomputed from the canonical emotion table, is the recorded one; every prediction is the argmax of its
+row's recorded source scores over the shared emotions; the unrestricted top class, the "top class outside" counts
+and the drop counts recomputed from predictions.csv and splits.csv equal metrics.json's.
+
 Each check returns the first disagreement as one line naming the file and what disagrees.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from numbers import Real
 
-from ..errors import exception_text
-from ..metrics import SCORES, summarise
+import numpy as np
+
+from ..errors import FerBenchError, exception_text
+from ..metrics import SCORES, TEST_SPLIT, summarise
 from ._run import Run
 
 #: Largest difference between a recorded and a recomputed figure that still counts as equal (JSON round-trip).
@@ -55,7 +64,7 @@ def check_run(run: Run) -> str | None:
         reason = check(run, column)
         if reason:
             return reason
-    return None
+    return _check_cross_dataset(run) if run.cross_dataset else None
 
 
 def _check_identity(run: Run) -> str | None:
@@ -71,6 +80,11 @@ def _check_identity(run: Run) -> str | None:
                 "model": (config.get("model"),), "features": (config.get("features"),),
                 "seed": (config.get("seed"), manifest.get("seed")),
                 "protocol": ((manifest.get("protocol") or {}).get("kind"),)}
+    if run.cross_dataset:
+        expected["test_dataset"] = (config.get("test_dataset"), (manifest.get("test_dataset") or {}).get("name"))
+    elif config.get("test_dataset") is not None:
+        return (f"config.json names a test dataset ({config['test_dataset']!r}) but metrics.json's protocol is "
+                f"{m.get('protocol')!r}, not a cross-dataset one")
     for key, sources in expected.items():
         for value in sources:
             if value is not None and value != m.get(key):
@@ -160,7 +174,8 @@ def _check_samples(run: Run, column: str) -> str | None:
 def _check_metrics(run: Run, column: str) -> str | None:
     """metrics.json equals what :func:`summarise` computes from predictions.csv, for every entry the report reads."""
     try:
-        recomputed = summarise(run.predictions, run.metrics["class_names"], part_column=column)
+        recomputed = summarise(run.predictions, run.metrics["class_names"], part_column=column,
+                               test_part=run.protocol.test_part or TEST_SPLIT)
     except (IndexError, KeyError, TypeError, ValueError) as exc:
         return f"predictions.csv cannot be scored with metrics.json's class_names ({type(exc).__name__}: {exc})"
     recorded = run.metrics
@@ -179,6 +194,87 @@ def _check_metrics(run: Run, column: str) -> str | None:
                 return f"metrics.json {path} differs from the one predictions.csv gives"
             return f"metrics.json {path} is {_show(was)} but predictions.csv gives {_show(now)}"
     return None
+
+
+def _check_cross_dataset(run: Run) -> str | None:
+    """The parts only a cross-dataset run has (see the module docstring), first disagreement in one line."""
+    from ..cross_dataset import TOP_CLASS, dropped_counts_of, outside_counts, restricted_predictions, score_columns
+    from ..datasets._emotions import class_mapping
+
+    m, manifest = run.metrics, run.manifest
+    source, facts = m["source"], m["cross_dataset"]
+    if source.get("dataset") != m["dataset"]:
+        return f"metrics.json's source names dataset {source.get('dataset')!r} but the run's is {m['dataset']!r}"
+    if source.get("protocol") != manifest["protocol"]["source"].get("kind"):
+        return (f"metrics.json's source protocol {source.get('protocol')!r} is not manifest.json's "
+                f"{manifest['protocol']['source'].get('kind')!r}")
+    reason = _check_source_part(run)
+    if reason:
+        return reason
+    try:
+        mapping = class_mapping(source["class_names"], manifest["test_dataset"]["class_names"])
+    except (FerBenchError, KeyError, TypeError) as exc:
+        return f"the class mapping cannot be rebuilt from the two datasets' class names ({exc})"
+    if list(m["class_names"]) != list(mapping.shared_target_names):
+        return (f"metrics.json's class_names {m['class_names']} are not the emotions the two datasets share "
+                f"({list(mapping.shared_target_names)})")
+    if manifest.get("class_mapping") != mapping.summary():
+        return "manifest.json's class_mapping differs from the canonical emotion table's"
+    columns = score_columns(mapping.source_names)
+    absent = [c for c in (*columns, TOP_CLASS) if c not in run.predictions.columns]
+    if absent:
+        return f"predictions.csv lacks {', '.join(absent[:3])}, needed to check its predictions"
+    try:
+        scores = run.predictions[columns].to_numpy(dtype=float)
+    except (TypeError, ValueError):
+        return "predictions.csv has scores that are not numbers"
+    predicted, top = restricted_predictions(scores, mapping)
+    names = np.asarray(mapping.target_names, dtype=object)
+    differ = np.flatnonzero(names[predicted] != run.predictions.y_pred.astype(str).to_numpy())
+    if len(differ):
+        row = run.predictions.iloc[differ[0]]
+        return (f"predictions.csv predicts {row.y_pred} for sample {row.sample_id}, but the argmax of its scores "
+                f"over the shared emotions is {names[predicted[differ[0]]]} ({len(differ)} such rows)")
+    tops = np.asarray(mapping.source_names, dtype=object)[top]
+    if not np.array_equal(tops, run.predictions[TOP_CLASS].astype(str).to_numpy()):
+        return f"predictions.csv's {TOP_CLASS} is not the top of its scores over every source class"
+    where = _first_difference(facts.get("top_class_outside", _MISSING), outside_counts(top, mapping),
+                              "cross_dataset.top_class_outside")
+    if where is not None:
+        return f"metrics.json {where[0]} is {_show(where[1])} but predictions.csv gives {_show(where[2])}"
+    if facts.get("n_scored") != len(run.predictions):
+        return f"metrics.json says {facts.get('n_scored')} target images were scored; predictions.csv has " \
+               f"{len(run.predictions)}"
+    dropped = dropped_counts_of(run.splits, run.part_column)
+    if facts.get("dropped") != dropped or facts.get("n_dropped") != sum(sum(v.values()) for v in dropped.values()):
+        return f"metrics.json's drop counts {facts.get('dropped')} are not splits.csv's {dropped}"
+    if manifest.get("cross_dataset") != facts:
+        return "manifest.json's cross_dataset figures differ from metrics.json's"
+    return None
+
+
+def _check_source_part(run: Run) -> str | None:
+    """The source's own predictions against its own protocol, assignment and figures: the checks every run
+    passes, on ``source_predictions.csv``, ``source_splits.csv``, ``metrics.json["source"]`` and the manifest's
+    ``protocol.source``."""
+    source = run.metrics["source"]
+    if source.get("protocol") not in _in_domain_protocols():
+        return f"metrics.json's source protocol {source.get('protocol')!r} is not one a source is fitted under"
+    view = Run(run.run_id, run.path, run.config, {**source, "dataset": run.metrics["dataset"]},
+               {**run.manifest, "protocol": run.manifest["protocol"]["source"]}, run.source_predictions,
+               run.source_splits)
+    for check in (_check_columns, _check_parts, _check_samples, _check_metrics):
+        reason = check(view, view.part_column)
+        if reason:
+            reason = re.sub(r"\b(predictions|splits)\.csv", r"source_\1.csv", reason)
+            return "the source's own part: " + reason.replace("metrics.json", "metrics.json source")
+    return None
+
+
+def _in_domain_protocols() -> set[str]:
+    from ..protocols import PROTOCOLS, CrossDataset
+
+    return set(PROTOCOLS) - {CrossDataset.name}
 
 
 _MISSING = object()

@@ -3,7 +3,8 @@
 Only runs that pass every check are used: complete and self-consistent (:mod:`benchmark.record`) and,
 where an experiment and seed was run more than once, agreeing with its duplicates (:mod:`._duplicates`). Runs
 of the same experiment (same dataset, model, features, options and platform) with different seeds are
-aggregated as mean +/- std with n. Everything written is a function of the run folders only (no build time,
+aggregated as mean +/- std with n. Cross-dataset runs (``--test-dataset``) get a table of their own
+(:mod:`._cross_tables`) and never enter the in-domain tables. Everything written is a function of the run folders only (no build time,
 fixed bootstrap seed), so rebuilding from the same runs gives byte-identical tables; outputs are built in a
 staging folder and swapped in at the end (:mod:`._output`).
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from ..errors import FerBenchError, WorkFailedError
 from ..record import collect_runs, verify_runs
+from ._cross_tables import SECTION, cross_dataset_table, split_cross_dataset
 from ._document import write_documents
 from ._duplicates import resolve_duplicates
 from ._experiment_tables import confidence_table, per_class_table, summary_table, tests_table
@@ -44,7 +46,8 @@ def build_report(reports_dir: Path) -> dict:
     duplicates = resolve_duplicates(runs)
     if not duplicates.runs:
         raise WorkFailedError(_no_runs(runs_dir, skipped, inconsistent, duplicates.conflicting))
-    by_dataset = group_experiments(duplicates.runs)
+    in_domain, cross = split_cross_dataset(duplicates.runs)
+    by_dataset = group_experiments(in_domain)
     with staged(reports_dir) as stage:
         sections = []
         for dataset, exps in by_dataset.items():
@@ -56,11 +59,15 @@ def build_report(reports_dir: Path) -> dict:
                 table.write(stage / "tables")
             figures = write_figures(dataset, exps, stage / "figures")
             sections.append((dataset, tables, figures, significance is None))
+        if cross:
+            table = cross_dataset_table(cross)
+            table.write(stage / "tables")
+            sections.append((SECTION, [table], [], False))
         write_documents(stage, duplicates.runs, sections, unused=_unused(skipped, inconsistent, duplicates),
                         warnings=duplicates.warnings, n_inconsistent=len(inconsistent))
     return {"runs": len(duplicates.runs), "skipped": skipped, "inconsistent": inconsistent,
             "duplicates": duplicates.identical, "conflicting": duplicates.conflicting,
-            "warnings": duplicates.warnings, "datasets": list(by_dataset), "tables": reports_dir / "tables",
+            "warnings": duplicates.warnings, "datasets": list(by_dataset) + ([SECTION] if cross else []), "tables": reports_dir / "tables",
             "figures": reports_dir / "figures", "report": reports_dir / "report.md"}
 
 

@@ -31,9 +31,10 @@ def provenance(runs: list[Run], n_inconsistent: int = 0) -> list[str]:
     versions = unique(r.manifest.get("tool_version") for r in runs)
     commits = unique((r.manifest.get("git_commit") or "")[:12] + (" (uncommitted changes)" if r.manifest.get(
         "git_dirty") else "") for r in runs if r.manifest.get("git_commit"))
-    data = unique(f"{title_of(r.dataset)} ({r.manifest['dataset'].get('layout', '?')}, "
-                  f"{r.manifest['dataset'].get('n_images', r.manifest['dataset'].get('size', '?'))} images, "
-                  f"fingerprint {str(r.manifest['dataset'].get('fingerprint', ''))[:12]})" for r in runs)
+    data = unique(f"{title_of(d.get('name', r.dataset))} ({d.get('layout', '?')}, "
+                  f"{d.get('n_images', d.get('size', '?'))} images, "
+                  f"fingerprint {str(d.get('fingerprint', ''))[:12]})"
+                  for r in runs for d in (r.manifest["dataset"], r.manifest.get("test_dataset")) if d)
     protocols = unique(f"{title_of(r.dataset)}: {r.manifest['protocol'].get('description')} "
                        f"(split fingerprint {str(r.manifest['protocol'].get('fingerprint', ''))[:12]})"
                        for r in runs)

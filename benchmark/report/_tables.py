@@ -27,8 +27,9 @@ _LATEX_RE = re.compile("|".join(re.escape(k) for k in _LATEX_SPECIALS))
 
 
 def latex_escape(text: str) -> str:
-    """Escape LaTeX's special characters; "±" becomes ``$\\pm$``."""
-    return _LATEX_RE.sub(lambda m: _LATEX_SPECIALS[m.group()], str(text)).replace("±", r"$\pm$")
+    """Escape LaTeX's special characters; "±" becomes ``$\\pm$``, "→" ``$\\rightarrow$``."""
+    return (_LATEX_RE.sub(lambda m: _LATEX_SPECIALS[m.group()], str(text)).replace("±", r"$\pm$")
+            .replace("→", r"$\rightarrow$"))
 
 
 #: Where LaTeX puts a column (:attr:`Column.tex`); any other value names an extra float (:attr:`Table.floats`).
