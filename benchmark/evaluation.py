@@ -47,7 +47,8 @@ def write_evaluation(run_dir: Path, predictions: pd.DataFrame, class_names, *, p
     labels = list(class_names)
     title = f"{header.get('model', '')} on {header.get('dataset', '')}"
     if header.get("test_dataset"):
-        title = f"{header.get('model', '')} trained on {header.get('dataset', '')}, scored on {header['test_dataset']}"
+        title = (f"{header.get('model', '')} trained on {header.get('dataset', '')}, scored on "
+                 f"{header['test_dataset']}")
     text = classification_report(scored.y_true, scored.y_pred, labels=labels, digits=4, zero_division=0)
     scope = "pooled over folds" if part_column == "fold" else test_part
     (run_dir / "classification_report.txt").write_text(f"{title} ({scope})\n\n{text}")

@@ -209,7 +209,7 @@ def load_fold_models(run_dir: Path, fold: str | None = None) -> list[FoldModel]:
         if fold not in stems:
             raise FerBenchError(f"--fold {fold}: {run.path.name} has folds {', '.join(stems)}")
         stems = {fold: stems[fold]}
-    class_names = tuple(run.metrics["class_names"])
+    class_names = tuple(run.model_class_names())  # a cross-dataset run's models score its source's classes
     models = []
     for name, stem in stems.items():
         if run.kind == "deep":
@@ -223,8 +223,8 @@ def load_fold_models(run_dir: Path, fold: str | None = None) -> list[FoldModel]:
 
 
 def _fold_stems(run) -> dict[str, str]:
-    """{fold name: model file stem} for a run, from its recorded folds."""
-    folds = list(run.manifest["protocol"]["sizes"])
+    """{fold name: model file stem} for a run, from its recorded folds (a cross-dataset run's source folds)."""
+    folds = run.model_folds()
     return {fold: model_stem(run.kind, fold, len(folds)) for fold in folds}
 
 
