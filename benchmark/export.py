@@ -122,13 +122,13 @@ def export_run(run_dir: Path, fmt: str, *, out: Path | None = None, fold: str | 
     folds = _chosen_folds(run, fold)
     out = _output_folder(run, out)
     dataset = run_dataset(run, data_dir, log)
-    staged: list[tuple[Path, Path, Exported, dict]] = []
+    staged: list[tuple[Path, Path, Exported]] = []
     try:
         for name in folds:
             staged.append(_export_fold(run, name, fmt, dataset, out, log))
-        return [_commit(tmp, tmp_sidecar, exported, meta) for tmp, tmp_sidecar, exported, meta in staged]
+        return [_commit(*item) for item in staged]
     finally:
-        for tmp, tmp_sidecar, _, _ in staged:  # whatever a failure left under temporary names
+        for tmp, tmp_sidecar, _ in staged:  # whatever a failure left under temporary names
             _remove(tmp)
             _remove(tmp_sidecar)
 
@@ -200,57 +200,73 @@ def _test_images(run, fold: str, dataset) -> tuple[np.ndarray, np.ndarray]:
     return dataset.images[idx], np.asarray(rows.sample_id)
 
 
-def _export_fold(run, fold: str, fmt: str, dataset, out: Path, log) -> tuple[Path, Path, Exported, dict]:
-    """Convert and check one fold's model under temporary names; (export, sidecar, result, sidecar content)."""
+def _export_fold(run, fold: str, fmt: str, dataset, out: Path, log) -> tuple[Path, Path, Exported]:
+    """Convert and check one fold's model under temporary names; (export, sidecar, what was exported)."""
     from .files import temporary_name
-    from .saved_models import file_sha256, load_fold_models, model_stem
+    from .saved_models import load_fold_models, model_stem
 
     stem = model_stem(run.kind, fold, len(run.manifest["protocol"]["sizes"]))
     (model,) = load_fold_models(run.path, fold)  # every model file's SHA-256 checked against the manifest
     images, _ = _test_images(run, fold, dataset)
     final = out / (f"{stem}.{fmt}" if fmt != "savedmodel" else f"{stem}_savedmodel")
     tmp = temporary_name(final, "partial")
-    log(f"{fold}: exporting {stem} as {fmt}, checked on {len(images)} test images")
-    started = time.perf_counter()
-    if run.kind == "deep":
-        route, tried, parity, details = export_keras(model.model, fmt, images, tmp)
-        if parity is None:
-            raise WorkFailedError(f"{final}: no route converts {run.path.name} {fold} to {fmt} (" + "; ".join(
-                f"{t['route']}: {t['error']}" for t in tried) + "); nothing was written")
-        source = [f"{stem}.keras"]
-        notes = []
-    else:
-        route, tried, parity, details = _export_svm(model, images, tmp, run.config.get("features"))
-        source = [f"{stem}.npz", f"{stem}.json"]
-        notes = [f"the input is the {details['input']['shape'][1]}-value feature vector "
-                 f"({run.config.get('features')}) as fer-bench computes it, not the image; the feature extractors "
-                 f"are not in the export"]
-    seconds = time.perf_counter() - started
-    if not parity.passed:
-        raise WorkFailedError(f"{final}: the {fmt} export of {run.path.name} {fold} does not reproduce the run's "
-                              f"model ({parity.describe()}); nothing was written")
-    size = _size(tmp)
-    exported = Exported(fold, fmt, final, final.with_name(final.name + ".json"), route, parity, size, seconds, notes)
-    meta = {
+    tmp_sidecar = temporary_name(final.with_name(final.name + ".json"), "partial")
+    try:
+        log(f"{fold}: exporting {stem} as {fmt}, checked on {len(images)} test images")
+        started = time.perf_counter()
+        if run.kind == "deep":
+            route, tried, parity, details = export_keras(model.model, fmt, images, tmp)
+            if parity is None:
+                raise WorkFailedError(f"{final}: no route converts {run.path.name} {fold} to {fmt} (" + "; ".join(
+                    f"{t['route']}: {t['error']}" for t in tried) + "); nothing was written")
+            source = [f"{stem}.keras"]
+            notes = []
+        else:
+            route, tried, parity, details = _export_svm(model, images, tmp, run.config.get("features"))
+            source = [f"{stem}.npz", f"{stem}.json"]
+            notes = [f"the input is the {details['input']['shape'][1]}-value feature vector "
+                     f"({run.config.get('features')}) as fer-bench computes it, not the image; the feature "
+                     f"extractors are not in the export"]
+        seconds = time.perf_counter() - started
+        if not parity.passed:
+            raise WorkFailedError(f"{final}: the {fmt} export of {run.path.name} {fold} does not reproduce the "
+                                  f"run's model ({parity.describe()}); nothing was written")
+        size = _size(tmp)
+        exported = Exported(fold, fmt, final, final.with_name(final.name + ".json"), route, parity, size, seconds,
+                            notes)
+        sidecar = _sidecar(run, exported, tmp, tried, details, source, dataset.fingerprint)
+        tmp_sidecar.write_text(json.dumps(sidecar, indent=2) + "\n")
+        return tmp, tmp_sidecar, exported
+    except BaseException:  # a failed conversion or check, or Ctrl-C: nothing of this fold stays behind
+        _remove(tmp)
+        _remove(tmp_sidecar)
+        raise
+
+
+def _sidecar(run, exported: Exported, path: Path, tried: list, details: dict, source: list[str],
+             fingerprint: str) -> dict:
+    """What the JSON beside an export records: the run and fold it came from, the source model files' SHA-256s,
+    the route, input and output, the check's figures and the converters' versions."""
+    from .saved_models import file_sha256
+
+    parity = exported.parity
+    return {
         "fer_bench": _version("fer-bench"), "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "run_id": run.run_id, "run_dir": str(run.path.resolve()), "model": run.metrics["model"],
-        "features": run.metrics["features"], "dataset": run.metrics["dataset"], "kind": run.kind, "fold": fold,
-        "source_files": {name: run.manifest["model_files"][name] for name in source},
-        "format": fmt, "file": final.name, "size_bytes": size,
-        "sha256": file_sha256(tmp) if tmp.is_file() else None, "route": route, "routes_tried": tried,
+        "features": run.metrics["features"], "dataset": run.metrics["dataset"], "kind": run.kind,
+        "fold": exported.fold, "source_files": {name: run.manifest["model_files"][name] for name in source},
+        "format": exported.format, "file": exported.path.name, "size_bytes": exported.size_bytes,
+        "sha256": file_sha256(path) if path.is_file() else None, "route": exported.route, "routes_tried": tried,
         **details, "class_names": list(run.metrics["class_names"]),
-        "check": {"reference": "the run's own model file, loaded as saved", "fold": fold,
-                  "test_images": parity.images, "data_fingerprint": dataset.fingerprint,
-                  "tolerance": parity.tolerance, "max_abs_diff": parity.max_abs_diff,
-                  "argmax_agree": parity.argmax_agree, "passed": True},
-        "seconds": round(seconds, 3), "notes": notes, "versions": _versions(run.kind, fmt),
+        "check": {"reference": "the run's own model file, loaded as saved", "fold": exported.fold,
+                  "test_images": parity.images, "data_fingerprint": fingerprint, "tolerance": parity.tolerance,
+                  "max_abs_diff": parity.max_abs_diff, "argmax_agree": parity.argmax_agree, "passed": parity.passed},
+        "seconds": round(exported.seconds, 3), "notes": exported.notes,
+        "versions": _versions(run.kind, exported.format),
     }
-    tmp_sidecar = temporary_name(exported.sidecar, "partial")
-    tmp_sidecar.write_text(json.dumps(meta, indent=2) + "\n")
-    return tmp, tmp_sidecar, exported, meta
 
 
-def _commit(tmp: Path, tmp_sidecar: Path, exported: Exported, meta: dict) -> Exported:
+def _commit(tmp: Path, tmp_sidecar: Path, exported: Exported) -> Exported:
     """Move a checked export and its sidecar to their names (an older export of the same name is replaced)."""
     from .files import temporary_name
 

@@ -287,3 +287,18 @@ def test_svm_run_exports_its_classifier_on_features_per_fold(synthetic_linear_ru
 
     refused = _export(run_dir, "--format", "tflite")
     assert refused.exit_code == 2 and "not supported" in refused.stderr and refused.stderr.count("error:") == 1
+
+    import benchmark.export as export
+
+    real, calls = export.svm_pipeline_to_onnx, []
+
+    def second_fold_fails(pipeline, X):  # fold-0 passes and is staged; fold-1's check fails
+        onx, parity = real(pipeline, X)
+        calls.append(1)
+        return onx, (parity if len(calls) == 1 else export.Parity(len(X), 1.0, SVM_TOLERANCE, len(X), True))
+
+    monkeypatch.setattr(export, "svm_pipeline_to_onnx", second_fold_fails)
+    failed = _export(run_dir, "--out", tmp_path / "failed")
+    assert failed.exit_code == 1 and "svm_fold-1.onnx: the onnx export" in failed.stderr and len(calls) == 2
+    assert "does not reproduce the run's model" in failed.stderr
+    assert list((tmp_path / "failed").iterdir()) == []  # fold-0's passed export is not kept either
