@@ -152,8 +152,9 @@ def _output_folder(run, out: Path | None) -> Path:
 
 
 def _chosen_folds(run, fold: str | None) -> list[str]:
-    """The run's folds (as its manifest records them), or the one ``--fold`` names (``3`` means ``fold-3``)."""
-    folds = list(run.manifest["protocol"]["sizes"])
+    """The folds the run saved a model for (a cross-dataset run's source folds), or the one ``--fold`` names
+    (``3`` means ``fold-3``)."""
+    folds = run.model_folds()
     if fold is None:
         return folds
     if fold not in folds and f"fold-{fold}" in folds:
@@ -189,12 +190,20 @@ def run_dataset(run, data_dir: str | None = None, log: Callable[[str], None] = l
 
 
 def _test_images(run, fold: str, dataset) -> tuple[np.ndarray, np.ndarray]:
-    """The fold's test images (predictions.csv rows of the fold's own test part) and their sample ids."""
-    rows = run.predictions[run.predictions[run.part_column] == fold]
+    """The fold's test images (predictions.csv rows of the fold's own test part; a cross-dataset run's models are
+    checked on the source's own test images, source_predictions.csv) and their sample ids."""
+    from .protocols import PROTOCOLS
+    from .record import PREDICTIONS, SOURCE_PREDICTIONS
+
+    table, column, name = run.predictions, run.part_column, PREDICTIONS
+    if run.cross_dataset:
+        table, name = run.source_predictions, SOURCE_PREDICTIONS
+        column = PROTOCOLS[run.metrics["source"]["protocol"]].column
+    rows = table[table[column] == fold]
     position = {sample_id: i for i, sample_id in enumerate(dataset.sample_ids)}
     missing = [s for s in rows.sample_id if s not in position]
     if missing or rows.empty:
-        raise FerBenchError(f"{run.path / 'predictions.csv'}: " + (
+        raise FerBenchError(f"{run.path / name}: " + (
             f"sample {missing[0]} of {fold} is not in the loaded data" if missing else f"no test rows of {fold}"))
     idx = np.array([position[s] for s in rows.sample_id])
     return dataset.images[idx], np.asarray(rows.sample_id)
@@ -205,7 +214,7 @@ def _export_fold(run, fold: str, fmt: str, dataset, out: Path, log) -> tuple[Pat
     from .files import temporary_name
     from .saved_models import load_fold_models, model_stem
 
-    stem = model_stem(run.kind, fold, len(run.manifest["protocol"]["sizes"]))
+    stem = model_stem(run.kind, fold, len(run.model_folds()))
     (model,) = load_fold_models(run.path, fold)  # every model file's SHA-256 checked against the manifest
     images, _ = _test_images(run, fold, dataset)
     final = out / (f"{stem}.{fmt}" if fmt != "savedmodel" else f"{stem}_savedmodel")
@@ -257,7 +266,7 @@ def _sidecar(run, exported: Exported, path: Path, tried: list, details: dict, so
         "fold": exported.fold, "source_files": {name: run.manifest["model_files"][name] for name in source},
         "format": exported.format, "file": exported.path.name, "size_bytes": exported.size_bytes,
         "sha256": file_sha256(path) if path.is_file() else None, "route": exported.route, "routes_tried": tried,
-        **details, "class_names": list(run.metrics["class_names"]),
+        **details, "class_names": run.model_class_names(),
         "check": {"reference": "the run's own model file, loaded as saved", "fold": exported.fold,
                   "test_images": parity.images, "data_fingerprint": fingerprint, "tolerance": parity.tolerance,
                   "max_abs_diff": parity.max_abs_diff, "argmax_agree": parity.argmax_agree, "passed": parity.passed},

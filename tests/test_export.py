@@ -302,3 +302,25 @@ def test_svm_run_exports_its_classifier_on_features_per_fold(synthetic_linear_ru
     assert failed.exit_code == 1 and "svm_fold-1.onnx: the onnx export" in failed.stderr and len(calls) == 2
     assert "does not reproduce the run's model" in failed.stderr
     assert list((tmp_path / "failed").iterdir()) == []  # fold-0's passed export is not kept either
+
+
+@pytest.mark.slow
+def test_cross_dataset_run_exports_its_source_models_checked_on_the_source_test_images(tmp_path, write_fer_csv):
+    from conftest import fer_split_plan
+
+    from benchmark.datasets import make_synthetic
+
+    other_faces = make_synthetic(n_subjects=4, images_per_class=2, seed=7).images  # none of the source's images
+    csv = write_fer_csv(tmp_path / "fer2013" / "fer2013.csv", fer_split_plan(), images=other_faces)
+    ran = CliRunner().invoke(app, ["run", "--dataset", "synthetic", "--model", "svm-linear", "--features", "hog",
+                                   "--folds", "2", "--inner-folds", "2", "--test-dataset", "fer2013",
+                                   "--test-data-dir", str(csv), "--reports-dir", str(tmp_path / "reports"),
+                                   "--cache-dir", str(tmp_path / "cache")])
+    assert ran.exit_code == 0, ran.output
+    (run_dir,) = (tmp_path / "reports" / "runs").iterdir()
+    result = _export(run_dir, "--fold", "1", "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "out" / "svm_fold-1.onnx.json").read_text())
+    source = pd.read_csv(run_dir / "source_predictions.csv")
+    assert meta["check"]["test_images"] == int((source.fold == "fold-1").sum()) > 0  # the source's fold-1 part
+    assert meta["class_names"] == json.loads((run_dir / "metrics.json").read_text())["source"]["class_names"]
