@@ -225,7 +225,8 @@ def test_run_folder_records_both_datasets_and_the_source_s_own_score(runs, datas
     run_dir, metrics = runs["a_to_b"]
     a, b = datasets
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    assert manifest["dataset"]["fingerprint"] == a.fingerprint and manifest["test_dataset"]["fingerprint"] == b.fingerprint
+    assert manifest["dataset"]["fingerprint"] == a.fingerprint
+    assert manifest["test_dataset"]["fingerprint"] == b.fingerprint
     assert manifest["schema_version"] == 3 and manifest["protocol"]["kind"] == "cross-dataset"
     assert list(manifest["protocol"]["source"]["sizes"]) == ["fold-0", "fold-1", "fold-2"]
     assert manifest["class_mapping"]["target_only"] == ["contempt"] and manifest["class_mapping"]["source_only"] == [
@@ -305,7 +306,8 @@ def test_report_has_a_cross_dataset_table_and_keeps_those_runs_out_of_in_domain_
     row = table[table.pair == "synthetic → synthetic B"].iloc[0]
     metrics = runs["a_to_b"][1]
     assert row.model == "svm-linear" and row.accuracy == pytest.approx(metrics["accuracy"])
-    assert row.n_scored == metrics["cross_dataset"]["n_scored"] and row.n_dropped == metrics["cross_dataset"]["n_dropped"]
+    assert row.n_scored == metrics["cross_dataset"]["n_scored"]
+    assert row.n_dropped == metrics["cross_dataset"]["n_dropped"]
     assert row.source_accuracy == pytest.approx(metrics["source"]["accuracy"])
     assert row.top_class_outside_rate == pytest.approx(metrics["cross_dataset"]["top_class_outside"]["rate"])
     summary = pd.read_csv(reports / "tables" / "synthetic_summary.csv")
@@ -314,6 +316,29 @@ def test_report_has_a_cross_dataset_table_and_keeps_those_runs_out_of_in_domain_
     text = (reports / "report.md").read_text()
     assert "## Cross-dataset evaluation" in text and "synthetic → synthetic B" in text
     assert r"$\rightarrow$" in (reports / "tables" / "cross_dataset.tex").read_text()
+
+
+def test_an_official_split_source_scores_with_its_one_model(tmp_path, learnable_fer_plan, write_fer_csv, datasets):
+    """FER2013-like source: fitted on Training, selected on PublicTest; its one model scores the target; its own
+    PublicTest and PrivateTest predictions are kept as the source part, PrivateTest its in-domain score."""
+    plan, images = learnable_fer_plan
+    csv = write_fer_csv(tmp_path / "fer2013" / "fer2013.csv", plan, images=images)
+    target = datasets[1]
+    config = RunConfig(dataset="fer2013", data_dir=str(csv), test_dataset="synthetic-b",
+                       reports_dir=str(tmp_path / "reports"), cache_dir=str(tmp_path / "cache"),
+                       **{**FAST, "folds": 10})
+    run_dir, metrics = run_experiment(config, target=target)
+    run = load_run(run_dir)
+    assert run.model_folds() == ["PrivateTest"] and {"svm.npz", "svm.json"} <= {p.name for p in run_dir.iterdir()}
+    (model,) = load_fold_models(run_dir)
+    kept = np.flatnonzero(np.asarray(target.class_names)[target.labels] != "contempt")
+    np.testing.assert_allclose(_scores(run.predictions, FER_CLASSES), model.scores(target.images[kept]), atol=1e-9)
+    assert metrics["source"]["protocol"] == "official-split" and metrics["source"]["test_split"] == "PrivateTest"
+    assert metrics["source"]["validation"]["split"] == "PublicTest"
+    private = run.source_predictions[run.source_predictions.split == "PrivateTest"]
+    assert metrics["source"]["accuracy"] == pytest.approx(float(np.mean(private.y_true == private.y_pred)))
+    assert set(run.source_predictions.split) == {"PublicTest", "PrivateTest"}
+    assert metrics["cross_dataset"]["scored_by"] == "the model's decision values"
 
 
 # ------------------------------------------------------------------------------------------ suites
@@ -326,12 +351,30 @@ def test_suites_accept_test_dataset_and_say_it(tmp_path):
                      'options = { test_dataset = "synthetic-b", folds = 3 }\n')
     (config,) = load_suite(suite).configs
     assert config.test_dataset == "synthetic-b" and "synthetic -> synthetic-b" in describe(config)
-    suite.write_text('[[experiment]]\ndatasets = ["ck+"]\nmodels = ["svm-linear"]\noptions = { test_dataset = "ck+" }\n')
+    suite.write_text('[[experiment]]\ndatasets = ["ck+"]\nmodels = ["svm-linear"]\n'
+                     'options = { test_dataset = "ck+" }\n')
     with pytest.raises(FerBenchError, match=r"#1 \(ck\+, svm-linear\): --test-dataset ck\+ is --dataset itself"):
         load_suite(suite)
     suite.write_text('[[experiment]]\ndatasets = ["ck+"]\nmodels = ["svm-linear"]\noptions = { test_dataset = 3 }\n')
     with pytest.raises(FerBenchError, match="test_dataset = 3 should be a string"):
         load_suite(suite)
+
+
+def test_a_suite_checks_its_targets_before_the_first_experiment(tmp_path):
+    """The dry run loads each target once and checks the emotions it shares with the source: a CK+ target that is
+    missing stops the suite before anything runs, naming its folder."""
+    from benchmark.suite import load_suite, plan_suite
+
+    suite = tmp_path / "s.toml"
+    suite.write_text('[[experiment]]\ndatasets = ["synthetic"]\nmodels = ["svm-linear"]\nfeatures = ["hog"]\n'
+                     'options = { test_dataset = "synthetic-b", folds = 3 }\n')
+    plan = plan_suite(load_suite(suite, reports_dir=str(tmp_path / "reports")))
+    assert [state for _, state in plan] == ["to run"]
+    suite.write_text('[[experiment]]\ndatasets = ["synthetic"]\nmodels = ["svm-linear"]\n'
+                     'options = { test_dataset = "ck+" }\n')
+    with pytest.raises(FerBenchError, match="no-ck-here"):
+        plan_suite(load_suite(suite, reports_dir=str(tmp_path / "reports"),
+                              data_dirs={"ck+": str(tmp_path / "no-ck-here")}))
 
 
 def test_suite_gives_the_target_its_data_dir(tmp_path):
