@@ -92,9 +92,19 @@ class KerasFoldModel(FoldModel):
     score_kind: str = "probability"
 
     def scores(self, images: np.ndarray) -> np.ndarray:
+        import logging
+
         from .training import predict_proba
 
-        return predict_proba(self.model, np.asarray(images, dtype=np.uint8))
+        # each fold's model traces its own predict function: TensorFlow's "triggered tf.function retracing"
+        # warning about that says nothing the user can act on
+        tf_logger = logging.getLogger("tensorflow")
+        level = tf_logger.level
+        tf_logger.setLevel(logging.ERROR)
+        try:
+            return predict_proba(self.model, np.asarray(images, dtype=np.uint8))
+        finally:
+            tf_logger.setLevel(level)
 
 
 def ensemble_scores(models: list[FoldModel], images: np.ndarray) -> np.ndarray:
