@@ -287,8 +287,8 @@ def predict(
     annotate: Optional[Path] = typer.Option(None, "--annotate", help="Folder for copies of the inputs with boxes "
                                             "and predicted classes drawn (video: each sampled frame)."),
     every: int = typer.Option(10, "--every", help="Videos: predict every Nth frame."),
-    fold: Optional[str] = typer.Option(None, "--fold", help="k-fold runs: use this fold's model only (default: "
-                                       "the mean of every fold model's scores)."),
+    fold: Optional[str] = typer.Option(None, "--fold", help="k-fold runs: use this fold's model only (fold-3, or "
+                                       "3; default: the mean of every fold model's scores)."),
     no_detect: bool = typer.Option(False, "--no-detect", help="Each image is already a cropped face: no "
                                    "detection, no alignment, just grayscale and resize to 48x48."),
     upsample: int = typer.Option(1, "--upsample", help="dlib detector upsampling steps (each finds faces half as "

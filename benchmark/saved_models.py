@@ -216,6 +216,8 @@ def load_fold_models(run_dir: Path, fold: str | None = None) -> list[FoldModel]:
     run = load_run(Path(run_dir))
     stems = _fold_stems(run)
     if fold is not None:
+        if fold not in stems and f"fold-{fold}" in stems:  # "3" for "fold-3", as export takes it
+            fold = f"fold-{fold}"
         if fold not in stems:
             raise FerBenchError(f"--fold {fold}: {run.path.name} has folds {', '.join(stems)}")
         stems = {fold: stems[fold]}

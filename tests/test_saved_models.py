@@ -104,6 +104,7 @@ def test_a_changed_model_file_or_a_run_without_hashes_is_refused(synthetic_linea
     with pytest.raises(FerBenchError, match="svm_fold-1.npz: SHA-256 .* differs"):
         load_fold_models(run_dir)
     assert [m.fold for m in load_fold_models(run_dir, "fold-2")] == ["fold-2"]
+    assert [m.fold for m in load_fold_models(run_dir, "2")] == ["fold-2"]
     with pytest.raises(FerBenchError, match="--fold fold-9: .* has folds fold-0, fold-1, fold-2"):
         load_fold_models(run_dir, "fold-9")
     manifest = json.loads((run_dir / "manifest.json").read_text())
