@@ -8,13 +8,37 @@ sidecar JSON records what the array is (the key's fields, shape, dtype, SHA-256 
 checks all of it, plus finiteness and a fresh extraction of the first image. A file that fails a check is
 recomputed and replaced; a cache that cannot be written is done without. Either is one warning line and never
 an error: the cache only saves time, it must neither change a number nor stop a run.
+
+Several processes, on several hosts sharing the folder, may write and read one entry at once, so the data and
+its sidecar change together. An entry is its sidecar ``<name>-<key>.json``, and the sidecar names its data file,
+``<name>-<key>.<sha12>.<uuid12>.npy``: a name used by one write only (the first 12 hex digits of the array's
+SHA-256, for whoever lists the folder, and a fresh uuid; the sidecar's full SHA-256 is what is checked). A write
+installs its sidecar with ``os.replace`` (atomic), then moves its data file into place under that new name; so
+a reader, which reads the sidecar first and opens exactly the file it names, only ever pairs a sidecar with
+the data written with it, and no writer ever overwrites a data file a reader may be using. In the instant
+between the two moves (or when a superseded file was removed after the reader read the sidecar) the named
+file is not there: the reader reads the sidecar again and retries a few times over a fraction of a second, and
+only then calls the entry corrupt (recomputed). The data goes in after its sidecar, not before, so that
+cleaning up is safe without locks, which hosts sharing a folder do not reliably have: a writer lists the entry's
+data files, then reads the sidecar, and removes the listed files it does not name. A file listed was moved in
+after its sidecar was installed; if the sidecar read afterwards names another file, a later write replaced it,
+and as no later sidecar can name it again it is garbage for good. So once concurrent writes end, exactly the
+one data file the last sidecar names is left (cleanup is best effort: a file that cannot be removed never fails
+a run). Temporary files have hidden names unique per host, process and call (:func:`temporary_name`).
+
+``CACHE_FORMAT`` is part of the key: cache files of an older format (format 2 kept ``<name>-<key>.npy`` beside
+its sidecar) have another key, so they are simply misses, never opened; they stay in the folder until deleted.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import re
+import time
+import uuid
 from contextlib import suppress
 from pathlib import Path
 from typing import Literal
@@ -26,7 +50,7 @@ from benchmark.files import temporary_name
 
 from ._base import ImageTransformer
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 
 #: What happened with the cache for one extractor, as ``extract`` reports it in ``status[name]``:
 #: ``hit`` loaded and verified; ``miss`` no cache file yet, computed and written; ``recomputed-corrupt`` the cache
@@ -35,9 +59,20 @@ CACHE_FORMAT = 2
 #: computed with ``cache_dir=None``.
 CacheStatus = Literal["hit", "miss", "recomputed-corrupt", "unwritable", "disabled"]
 
+#: Seconds a reader waits before each new try when the data file its sidecar names is not there (0.44 s in all).
+MISSING_DATA_WAITS = (0.01, 0.03, 0.1, 0.3)
+
+#: What follows ``<name>-<key>`` in a data file's name.
+_DATA_SUFFIX = re.compile(r"\.[0-9a-f]{12}\.[0-9a-f]{12}\.npy")
+
 
 class CorruptCache(Exception):
     """Why a cache file cannot be trusted, in a few words (the reason in the warning line)."""
+
+
+class _Vanished(Exception):
+    """A file of the entry is not there (not yet, or not any more), or was replaced while being read: worth
+    another try. Its message is the :class:`CorruptCache` reason once the tries are spent."""
 
 
 def default_cache_dir() -> Path:
@@ -60,9 +95,30 @@ def cache_key(fingerprint: str, name: str, extractor: ImageTransformer) -> str:
 
 
 def cache_path(cache_dir: Path, *, fingerprint: str, name: str, extractor: ImageTransformer) -> Path:
-    """The ``.npy`` cache file of these features; its sidecar is the same path with ``.json``."""
+    """The cache entry of these features: its sidecar ``<name>-<key>.json``, which names its data file."""
     return (Path(cache_dir) / "features" / fingerprint[:16]
-            / f"{name}-{cache_key(fingerprint, name, extractor)}.npy")
+            / f"{name}-{cache_key(fingerprint, name, extractor)}.json")
+
+
+def _is_data_name(path: Path, name: object) -> bool:
+    """Whether ``name`` is the name of one of the data files of the entry ``path`` (in its folder, nowhere else)."""
+    return (isinstance(name, str) and name.startswith(path.stem)
+            and _DATA_SUFFIX.fullmatch(name[len(path.stem):]) is not None)
+
+
+def data_files(path: Path) -> list[Path]:
+    """The data files of the entry ``path`` now in its folder: the one its sidecar names, and any superseded one
+    not yet removed."""
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return []
+    return [path.with_name(name) for name in sorted(names) if _is_data_name(path, name)]
+
+
+def has_entry(path: Path) -> bool:
+    """Whether anything of the entry ``path`` is on disk (its sidecar, or a data file without it)."""
+    return path.exists() or bool(data_files(path))
 
 
 def describe(X: np.ndarray) -> dict:
@@ -71,30 +127,36 @@ def describe(X: np.ndarray) -> dict:
             "sha256": hashlib.sha256(np.ascontiguousarray(X)).hexdigest()}
 
 
-def load_verified(path: Path, *, expected: dict, fresh: dict[int, np.ndarray], n_images: int) -> np.ndarray:
-    """The array cached at ``path`` once every check passed; raises :class:`CorruptCache` naming the first failure.
+def _is_stale_handle(exc: BaseException) -> bool:
+    """An NFS client reading a file another host replaced or removed meanwhile gets ESTALE."""
+    return isinstance(exc, OSError) and exc.errno == errno.ESTALE
 
-    ``expected`` is the sidecar's identity part (key and its fields). ``fresh`` maps a few image positions (the
-    first, and some drawn at random on each load) to a fresh extraction of that image: they fix the expected
-    width, and the cached rows must equal them, which catches altered data even where the sidecar's hash was
-    rewritten to match. The array is mapped, not read, until its header passed, so a header that declares a
-    huge shape costs nothing.
-    """
-    sidecar = path.with_suffix(".json")
+
+def _read_sidecar(path: Path, expected: dict) -> dict:
+    """The sidecar at ``path`` once it is for the ``expected`` features and names a data file of its entry."""
     try:
-        meta = json.loads(sidecar.read_text())
+        meta = json.loads(path.read_text())
     except FileNotFoundError:
-        raise CorruptCache(f"its sidecar {sidecar.name} is missing") from None
+        raise CorruptCache(f"its sidecar {path.name} is missing") from None
     except Exception as exc:  # OSError, ValueError, RecursionError (deeply nested JSON), MemoryError...
+        if _is_stale_handle(exc):
+            raise _Vanished(f"unreadable sidecar: {os.strerror(errno.ESTALE)}") from None
         raise CorruptCache(f"unreadable sidecar: {one_line(exc)[:120] or type(exc).__name__}") from None
     if not isinstance(meta, dict):
         raise CorruptCache("the sidecar is not a JSON object")
     differs = [k for k, v in expected.items() if meta.get(k) != v]
     if differs:
         raise CorruptCache(f"the sidecar is for other features: {', '.join(differs)} differ")
-    want = (n_images, len(next(iter(fresh.values()))))
+    if not _is_data_name(path, meta.get("data")):
+        raise CorruptCache("the sidecar names no data file of its own")
+    return meta
+
+
+def _read_array(data: Path, want: tuple[int, int]) -> np.ndarray:
+    """The float32 array ``want`` in shape stored at ``data``. It is mapped, not read, until its header passed,
+    so a header that declares a huge shape costs nothing."""
     try:
-        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+        mapped = np.load(data, mmap_mode="r", allow_pickle=False)
         if mapped.dtype != np.float32:
             raise CorruptCache(f"dtype {mapped.dtype}, expected float32")
         if mapped.shape != want:
@@ -104,7 +166,34 @@ def load_verified(path: Path, *, expected: dict, fresh: dict[int, np.ndarray], n
     except CorruptCache:
         raise
     except Exception as exc:  # truncated file, a header that lies about the data, no memory...
+        if isinstance(exc, FileNotFoundError):
+            raise _Vanished(f"its data file {data.name} is missing") from None
+        if _is_stale_handle(exc):
+            raise _Vanished(f"unreadable array: {os.strerror(errno.ESTALE)}") from None
         raise CorruptCache(f"unreadable array: {exception_text(exc)}") from None
+    return X
+
+
+def load_verified(path: Path, *, expected: dict, fresh: dict[int, np.ndarray], n_images: int) -> np.ndarray:
+    """The array of the cache entry ``path`` (its sidecar) once every check passed; raises :class:`CorruptCache`
+    naming the first failure.
+
+    ``expected`` is the sidecar's identity part (key and its fields). ``fresh`` maps a few image positions (the
+    first, and some drawn at random on each load) to a fresh extraction of that image: they fix the expected
+    width, and the cached rows must equal them, which catches altered data even where the sidecar's hash was
+    rewritten to match. The data file read is the one the sidecar names; when it is not there the sidecar is
+    read again and the load retried (see the module docstring), up to ``len(MISSING_DATA_WAITS)`` times.
+    """
+    want = (n_images, len(next(iter(fresh.values()))))
+    for wait in (*MISSING_DATA_WAITS, None):
+        try:
+            meta = _read_sidecar(path, expected)
+            X = _read_array(path.with_name(meta["data"]), want)
+            break
+        except _Vanished as vanished:
+            if wait is None:
+                raise CorruptCache(str(vanished)) from None
+            time.sleep(wait)
     differs = [k for k, v in describe(X).items() if meta.get(k) != v]
     if differs:
         raise CorruptCache(f"the array does not match its sidecar: {', '.join(differs)} differ")
@@ -118,26 +207,55 @@ def load_verified(path: Path, *, expected: dict, fresh: dict[int, np.ndarray], n
     return X
 
 
-def store(path: Path, X: np.ndarray, sidecar: dict) -> None:
-    """Write ``X`` to ``path`` and ``sidecar`` next to it, each through a temporary file and ``os.replace``.
+def _unlink_quietly(path: Path) -> None:
+    with suppress(OSError):
+        path.unlink(missing_ok=True)
 
-    Temporary names carry the host, the process and a uuid, so concurrent writers (processes, threads, hosts
-    sharing the folder) never write into the same file. Both temporaries are written first, then the data file
-    is replaced, then the sidecar: a reader in between sees a mismatching pair, which fails verification and is
-    recomputed. Raises OSError, leaving no temporary behind, nor a new data file without its sidecar.
+
+def _named_data(path: Path) -> object:
+    """The ``data`` field of the sidecar at ``path`` now, or None when it cannot be read."""
+    try:
+        meta = json.loads(path.read_text())
+        return meta.get("data") if isinstance(meta, dict) else None
+    except Exception:
+        return None
+
+
+def _remove_superseded(path: Path) -> None:
+    """Remove the entry's data files its sidecar does not name, best effort. The folder is listed *before* the
+    sidecar is read; that order is what makes it safe (see the module docstring)."""
+    listed = data_files(path)
+    current = _named_data(path)
+    if current is None:
+        return
+    for data in listed:
+        if data.name != current:
+            _unlink_quietly(data)
+
+
+def store(path: Path, X: np.ndarray, sidecar: dict) -> None:
+    """Write ``X`` and its ``sidecar`` (the identity plus :func:`describe` of ``X``) as the entry ``path``.
+
+    Both are written under temporary names first; then the sidecar, naming a data file no other write uses, is
+    installed with ``os.replace``, the data file is moved in under that name, and the data files it superseded
+    are removed (see the module docstring for why this order). Raises OSError, leaving no temporary behind, nor
+    its sidecar installed without its data file (that sidecar is taken back unless another write replaced it).
     """
-    tmp_data, tmp_meta = temporary_name(path), temporary_name(path.with_suffix(".json"))
-    replaced = []
+    data = path.with_name(f"{path.stem}.{sidecar['sha256'][:12]}.{uuid.uuid4().hex[:12]}.npy")
+    tmp_data, tmp_meta = temporary_name(data), temporary_name(path)
+    installed = False
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp_data, "wb") as f:
             np.save(f, X)
-        tmp_meta.write_text(json.dumps(sidecar, indent=2))
-        os.replace(tmp_data, path)
-        replaced.append(path)
-        os.replace(tmp_meta, path.with_suffix(".json"))
+        tmp_meta.write_text(json.dumps({**sidecar, "data": data.name}, indent=2))
+        os.replace(tmp_meta, path)
+        installed = True
+        os.replace(tmp_data, data)
     except BaseException:
-        for leftover in (tmp_data, tmp_meta, *replaced):
-            with suppress(OSError):
-                leftover.unlink(missing_ok=True)
+        for leftover in (tmp_data, tmp_meta):
+            _unlink_quietly(leftover)
+        if installed and _named_data(path) == data.name:
+            _unlink_quietly(path)
         raise
+    _remove_superseded(path)

@@ -16,8 +16,8 @@ from joblib import Parallel, delayed
 from benchmark.errors import os_error_text
 
 from ._base import ImageTransformer
-from ._cache import (CacheStatus, CorruptCache, cache_identity, cache_key, cache_path, describe, load_verified,
-                     store)
+from ._cache import (CacheStatus, CorruptCache, cache_identity, cache_key, cache_path, describe, has_entry,
+                     load_verified, store)
 
 #: Images per parallel task.
 CHUNK = 256
@@ -76,7 +76,7 @@ def extract(images: np.ndarray, name: str, extractor: ImageTransformer, *, finge
                                                         extractor=extractor)
     identity = {**cache_identity(fingerprint, name, extractor), "key": cache_key(fingerprint, name, extractor)}
     state, X = ("disabled" if path is None else "miss"), None
-    if path is not None and path.is_file():
+    if path is not None and has_entry(path):
         try:
             X = load_verified(path, expected=identity, n_images=len(images),
                               fresh=_fresh_rows(images, extractor, image_ids))

@@ -14,6 +14,7 @@ import os
 import pickle
 import socket
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -48,14 +49,15 @@ def run_hog(cache: Path, images: np.ndarray):
 
 
 def cache_files(cache: Path) -> tuple[Path, Path]:
-    """The single data file of the cache and its sidecar."""
+    """The single data file of the cache and its sidecar, which names it (no other data file is left)."""
+    (sidecar,) = (cache / "features" / FINGERPRINT[:16]).glob("*.json")
     (npy,) = (cache / "features" / FINGERPRINT[:16]).glob("*.npy")
-    return npy, npy.with_suffix(".json")
+    assert json.loads(sidecar.read_text())["data"] == npy.name
+    return npy, sidecar
 
 
-def rewrite_sidecar_for(npy: Path, X: np.ndarray) -> None:
-    """Make the sidecar describe ``X`` (shape, dtype, hash) as a careless or concurrent writer would."""
-    sidecar = npy.with_suffix(".json")
+def rewrite_sidecar_for(sidecar: Path, X: np.ndarray) -> None:
+    """Make the sidecar describe ``X`` (shape, dtype, hash) as a careless writer or a forger would."""
     meta = json.loads(sidecar.read_text())
     meta.update(cache_module.describe(X))
     sidecar.write_text(json.dumps(meta))
@@ -64,12 +66,13 @@ def rewrite_sidecar_for(npy: Path, X: np.ndarray) -> None:
 def assert_recomputed(cache: Path, images, fresh, reason: str):
     """The next run warns once that the file is corrupt for ``reason``, returns fresh features and repairs the
     cache, so the run after that is a verified hit without warnings."""
-    npy, sidecar = cache_files(cache)
+    sidecar = cache_module.cache_path(cache, fingerprint=FINGERPRINT, name="hog", extractor=HOGFeatures())
     X, hit, status, warnings = run_hog(cache, images)
-    assert warnings == [f"cache file {npy} is corrupt ({reason}); recomputing"]
+    assert warnings == [f"cache file {sidecar} is corrupt ({reason}); recomputing"]
     assert (hit, status) == (False, "recomputed-corrupt")
     np.testing.assert_array_equal(X, fresh)
-    np.testing.assert_array_equal(np.load(npy), fresh)  # the file was replaced
+    npy, _ = cache_files(cache)  # the only data file left: the bad one was replaced
+    np.testing.assert_array_equal(np.load(npy), fresh)
     assert json.loads(sidecar.read_text())["sha256"] == cache_module.describe(fresh)["sha256"]
     X, hit, status, warnings = run_hog(cache, images)
     assert (hit, status, warnings) == (True, "hit", [])
@@ -98,10 +101,10 @@ def cache_replaced_by(tmp_path, images, array: np.ndarray, *, matching_sidecar: 
     describe it exactly when ``matching_sidecar``): only the other checks can catch it."""
     cache = tmp_path / "cache"
     run_hog(cache, images)
-    npy, _ = cache_files(cache)
+    npy, sidecar = cache_files(cache)
     np.save(npy, array)
     if matching_sidecar:
-        rewrite_sidecar_for(npy, array)
+        rewrite_sidecar_for(sidecar, array)
     return cache
 
 
@@ -158,9 +161,17 @@ GARBLED = '{"shape": [100, 9'
     (lambda sidecar: sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "version": 0,
                                                     "params": {}})),
      "the sidecar is for other features: params, version differ"),
-], ids=["missing", "garbled", "not-an-object", "other-extractor"])
+    (lambda sidecar: sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "format": 2, "data": None})),
+     "the sidecar is for other features: format differ"),
+    (lambda sidecar: sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "data": None})),
+     "the sidecar names no data file of its own"),
+    (lambda sidecar: sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()),
+                                                    "data": f"../{json.loads(sidecar.read_text())['data']}"})),
+     "the sidecar names no data file of its own"),
+], ids=["missing", "garbled", "not-an-object", "other-extractor", "old-format", "no-data-file", "outside-path"])
 def test_missing_or_garbled_sidecar_is_recomputed(tmp_path, faces, fresh_hog, damage, reason):
-    """A data file without a trustworthy sidecar is recomputed, and the sidecar restored."""
+    """A data file without a trustworthy sidecar (or whose sidecar names no file of its own entry, so no other
+    file is ever opened) is recomputed, and the sidecar restored."""
     images, _ = faces
     cache = tmp_path / "cache"
     run_hog(cache, images)
@@ -180,7 +191,8 @@ def test_sidecar_records_what_the_array_is(tmp_path, faces, fresh_hog):
     assert meta["sha256"] == cache_module.describe(fresh_hog)["sha256"]
     assert meta["format"] == cache_module.CACHE_FORMAT and meta["version"] == HOGFeatures.version == 1
     assert (meta["fingerprint"], meta["name"], meta["class"]) == (FINGERPRINT, "hog", "HOGFeatures")
-    assert meta["params"] == HOGFeatures().get_params() and npy.stem.endswith(meta["key"])
+    assert meta["params"] == HOGFeatures().get_params() and sidecar.stem.endswith(meta["key"])
+    assert meta["data"] == npy.name and npy.name.startswith(f"{sidecar.stem}.{meta['sha256'][:12]}.")
 
 
 def test_extractor_version_is_part_of_the_key(tmp_path, faces, monkeypatch):
@@ -192,6 +204,85 @@ def test_extractor_version_is_part_of_the_key(tmp_path, faces, monkeypatch):
     _, hit, status, warnings = run_hog(cache, images)
     assert (hit, status, warnings) == (False, "miss", [])
     assert len(list((cache / "features" / FINGERPRINT[:16]).glob("*.npy"))) == 2
+
+
+def test_old_format_cache_files_are_misses_and_never_opened(tmp_path, faces, fresh_hog, monkeypatch):
+    """A format-2 entry (data file ``<name>-<key>.npy`` beside its sidecar, which names no data file) left in the
+    folder, holding a wrong array its sidecar describes exactly: the format is part of the key, so the new
+    format looks elsewhere; a clean miss, the features computed afresh, the old files left alone."""
+    images, _ = faces
+    cache = tmp_path / "cache"
+    with monkeypatch.context() as patch:
+        patch.setattr(cache_module, "CACHE_FORMAT", 2)
+        old = cache_module.cache_path(cache, fingerprint=FINGERPRINT, name="hog", extractor=HOGFeatures())
+        old_identity = {**cache_module.cache_identity(FINGERPRINT, "hog", HOGFeatures()),
+                        "key": cache_module.cache_key(FINGERPRINT, "hog", HOGFeatures())}
+    wrong = fresh_hog[::-1].copy()
+    old.parent.mkdir(parents=True)
+    np.save(old.with_suffix(".npy"), wrong)
+    old.write_text(json.dumps({**old_identity, **cache_module.describe(wrong)}))
+    X, hit, status, warnings = run_hog(cache, images)
+    assert (hit, status, warnings) == (False, "miss", [])
+    np.testing.assert_array_equal(X, fresh_hog)
+    new = cache_module.cache_path(cache, fingerprint=FINGERPRINT, name="hog", extractor=HOGFeatures())
+    assert new != old and new.exists() and old.exists() and old.with_suffix(".npy").exists()
+    assert run_hog(cache, images)[1:] == (True, "hit", [])
+
+
+def _reader_sleep(waits: list, on_wait: dict):
+    """A stand-in for the cache module's ``time``: records each wait and runs ``on_wait[n]`` at the n-th."""
+    def sleep(seconds):
+        waits.append(seconds)
+        on_wait.get(len(waits), lambda: None)()
+
+    return SimpleNamespace(sleep=sleep)
+
+
+def test_a_sidecar_naming_a_missing_data_file_is_recomputed(tmp_path, faces, fresh_hog, monkeypatch):
+    """A data file gone for good (a write that stopped half-way, a hand-made deletion): after its tries the
+    reader calls the entry corrupt, and it is recomputed and replaced, not a crash."""
+    images, _ = faces
+    cache = tmp_path / "cache"
+    run_hog(cache, images)
+    npy, _ = cache_files(cache)
+    npy.unlink()
+    waits = []
+    monkeypatch.setattr(cache_module, "time", _reader_sleep(waits, {}))
+    assert_recomputed(cache, images, fresh_hog, f"its data file {npy.name} is missing")
+    assert waits == list(cache_module.MISSING_DATA_WAITS)
+
+
+def _moved_in_late(cache: Path, npy: Path, fresh) -> dict:
+    """A writer installed the sidecar and moves its data file in while the reader waits."""
+    hidden = npy.with_name(".in-flight")
+    npy.rename(hidden)
+    return {2: lambda: hidden.rename(npy)}
+
+
+def _superseded(cache: Path, npy: Path, fresh) -> dict:
+    """The reader read the sidecar, then another write replaced the entry (removing the file it named)."""
+    path = cache_module.cache_path(cache, fingerprint=FINGERPRINT, name="hog", extractor=HOGFeatures())
+    identity = {**cache_module.cache_identity(FINGERPRINT, "hog", HOGFeatures()),
+                "key": cache_module.cache_key(FINGERPRINT, "hog", HOGFeatures())}
+    npy.unlink()
+    return {1: lambda: cache_module.store(path, fresh, {**identity, **cache_module.describe(fresh)})}
+
+
+@pytest.mark.parametrize("race", [_moved_in_late, _superseded])
+def test_a_data_file_missing_for_an_instant_is_waited_for(tmp_path, faces, fresh_hog, monkeypatch, race):
+    """The reader reads the sidecar again before each new try, so it loads the data file once it is there, or
+    the newer one a concurrent write named: a verified hit without any warning."""
+    images, _ = faces
+    cache = tmp_path / "cache"
+    run_hog(cache, images)
+    npy, _ = cache_files(cache)
+    waits = []
+    monkeypatch.setattr(cache_module, "time", _reader_sleep(waits, race(cache, npy, fresh_hog)))
+    X, hit, status, warnings = run_hog(cache, images)
+    assert (hit, status, warnings) == (True, "hit", [])
+    np.testing.assert_array_equal(X, fresh_hog)
+    assert len(waits) == (2 if race is _moved_in_late else 1)
+    assert cache_files(cache)[0].name != npy.name or race is _moved_in_late  # the one the sidecar names
 
 
 def _file_in_place_of_the_folder(cache: Path, patch):
@@ -219,21 +310,30 @@ def _disk_full(cache: Path, patch):
     return os.strerror(errno.ENOSPC)
 
 
-def _sidecar_replace_fails(cache: Path, patch):
-    """The data file is replaced, then the sidecar cannot be: the new data file must not stay without it."""
-    real_replace = os.replace
+def _replace_fails_for(suffix: str):
+    def make_unwritable(cache: Path, patch):
+        real_replace = os.replace
 
-    def replace(src, dst):
-        if str(dst).endswith(".json"):
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
-        real_replace(src, dst)
+        def replace(src, dst):
+            if str(dst).endswith(suffix):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+            real_replace(src, dst)
 
-    patch.setattr(os, "replace", replace)
-    return os.strerror(errno.EACCES)
+        patch.setattr(os, "replace", replace)
+        return os.strerror(errno.EACCES)
+
+    return make_unwritable
+
+
+#: The sidecar cannot be installed: nothing of the entry may appear.
+_sidecar_replace_fails = _replace_fails_for(".json")
+#: The sidecar is installed, then its data file cannot be moved in: the sidecar must be taken back.
+_data_replace_fails = _replace_fails_for(".npy")
 
 
 @pytest.mark.parametrize("make_unwritable", [_file_in_place_of_the_folder, _read_only_folder, _disk_full,
-                                             _sidecar_replace_fails])
+                                             _sidecar_replace_fails, _data_replace_fails],
+                         ids=["file-for-folder", "read-only", "disk-full", "sidecar-replace", "data-replace"])
 def test_unwritable_cache_warns_and_still_returns_the_features(tmp_path, faces, fresh_hog, monkeypatch,
                                                                make_unwritable):
     """A cache that cannot be written is one warning line; the features are returned all the same and no
@@ -248,7 +348,7 @@ def test_unwritable_cache_warns_and_still_returns_the_features(tmp_path, faces, 
     assert (hit, status) == (False, "unwritable")
     np.testing.assert_array_equal(X, fresh_hog)
     left = sorted(p.name for p in cache.rglob("*") if p.is_file())
-    assert not any("tmp" in name for name in left), left
+    assert not any("tmp" in name or name.endswith(".npy") for name in left), left
     assert not path.exists()
     # writable again: the next run is a clean miss (no corrupt-file warning), then a verified hit
     if make_unwritable is _file_in_place_of_the_folder:
@@ -258,8 +358,8 @@ def test_unwritable_cache_warns_and_still_returns_the_features(tmp_path, faces, 
 
 
 def test_temporary_names_are_unique_per_host_process_and_call(tmp_path, faces, monkeypatch):
-    """Concurrent writers never share a temporary: its name carries the host, the pid and a fresh uuid; the data
-    file is replaced before its sidecar."""
+    """Concurrent writers never share a temporary: its name carries the host, the pid and a fresh uuid; the
+    sidecar is installed before the data file it names (so superseded data files can be removed safely)."""
     images, _ = faces
     real_replace, calls = os.replace, []
 
@@ -270,7 +370,7 @@ def test_temporary_names_are_unique_per_host_process_and_call(tmp_path, faces, m
     monkeypatch.setattr(os, "replace", spy)
     for cache in (tmp_path / "a", tmp_path / "b"):
         run_hog(cache, images)
-    assert [suffix for _, suffix in calls] == [".npy", ".json"] * 2
+    assert [suffix for _, suffix in calls] == [".json", ".npy"] * 2
     names = [name for name, _ in calls]
     assert all(socket.gethostname() in n and f"-{os.getpid()}-" in n and ".tmp" in n for n in names)
     assert len(set(names)) == 4

@@ -167,7 +167,7 @@ def test_feature_cache_hit_returns_identical_array(tmp_path, synthetic):
     assert second.dtype == np.float32 and second.shape == (300, 900)
     np.testing.assert_array_equal(first, HOGFeatures().transform(images))
     files = sorted(p.name for p in (cache / "features" / ("f" * 16)).iterdir())
-    assert len(files) == 2 and files[0].endswith(".json") and files[1].endswith(".npy")
+    assert len(files) == 2 and sorted(name.rsplit(".", 1)[1] for name in files) == ["json", "npy"]
     assert not any("tmp" in name for name in files)
 
 
@@ -196,12 +196,13 @@ def test_feature_cache_disabled_and_corrupt_file_recomputed(tmp_path, synthetic,
     cache = tmp_path / "cache"
     good, _ = extract(images, "lbp", LBPFeatures(), fingerprint="c" * 64, cache_dir=cache)
     (npy,) = (cache / "features" / ("c" * 16)).glob("*.npy")
+    (sidecar,) = (cache / "features" / ("c" * 16)).glob("*.json")
     npy.write_bytes(b"garbage")
     again, hit = extract(images, "lbp", LBPFeatures(), fingerprint="c" * 64, cache_dir=cache, status=status)
     assert hit is False and status == {"lbp": "recomputed-corrupt"}
     np.testing.assert_array_equal(good, again)
     err = capsys.readouterr().err
-    assert err.startswith(f"warning: cache file {npy} is corrupt (unreadable array: ") and err.count("\n") == 1
+    assert err.startswith(f"warning: cache file {sidecar} is corrupt (unreadable array: ") and err.count("\n") == 1
     assert err.endswith("); recomputing\n")
     _, hit = extract(images, "lbp", LBPFeatures(), fingerprint="c" * 64, cache_dir=cache)
     assert hit is True and capsys.readouterr().err == ""
