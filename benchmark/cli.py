@@ -97,8 +97,21 @@ def suite(
                                        "./data/<dataset>."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the experiments and which are already complete "
                                  "(loads the data to compare fingerprints; runs nothing)."),
+    executor: str = typer.Option("local", "--executor", help="local (one experiment after another, in this "
+                                 "process) or dask (one task per experiment on a Dask cluster; needs the cluster "
+                                 "extra)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="--executor dask: a running scheduler, e.g. "
+                                            "tcp://HOST:8786 (its workers must see the same reports folder)."),
+    cluster: Optional[str] = typer.Option(None, "--cluster", help="--executor dask: start workers as slurm or pbs "
+                                          "jobs, from the suite's [cluster] table."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="--executor dask without --scheduler or "
+                                          "--cluster: process workers of the local cluster (default: one per two "
+                                          "cores)."),
+    distribute_search: bool = typer.Option(False, "--distribute-search", help="--executor dask: spread each SVM's "
+                                           "grid search over the cluster too (same results)."),
 ) -> None:
-    """Run a declared matrix of experiments one after another, skipping those already complete (resumable)."""
+    """Run a declared matrix of experiments, skipping those already complete (resumable): one after another here,
+    or as tasks on a Dask cluster (--executor dask)."""
     from .suite import describe, load_suite, plan_suite, run_suite, status_path
 
     dirs = {}
@@ -112,13 +125,37 @@ def suite(
     unknown = sorted(set(dirs) - set(DATASETS))
     if unknown:
         _fail(f"--data-dir {unknown[0]}=...: unknown dataset; choose one of {', '.join(DATASETS)}")
-    with _one_line_errors("interrupted; completed runs are kept and the suite resumes from there when run again"):
+    dask_only = [flag for flag, value in (("--scheduler", scheduler), ("--cluster", cluster), ("--workers", workers),
+                                          ("--distribute-search", distribute_search)) if value]
+    if executor not in ("local", "dask"):
+        _fail(f"--executor must be local or dask, got {executor!r}")
+    if executor == "local" and dask_only:
+        _fail(f"{', '.join(dask_only)} only apply to --executor dask")
+    if scheduler and (cluster or workers):
+        _fail("--scheduler connects to running workers: it cannot be combined with --cluster or --workers")
+    if cluster and workers:
+        _fail("--workers sizes the local cluster; with --cluster the [cluster] table's max_jobs does")
+    if workers is not None and workers < 1:
+        _fail(f"--workers must be a positive number, got {workers}")
+    with _one_line_errors("interrupted; pending experiments were cancelled, completed runs are kept and the suite "
+                          "resumes from there when run again"):
         declared = load_suite(suite_file, reports_dir=str(reports_dir), data_dirs=dirs)
         if dry_run:
             for k, (c, state) in enumerate(plan_suite(declared), 1):
                 out.print(f"{k:3d}. {describe(c)}: {state}", highlight=False, soft_wrap=True, markup=False)
             return
-        records = run_suite(declared, console=out, progress_console=err)
+        if executor == "dask":
+            from .cluster import run_suite_dask
+
+            settings = None
+            if cluster:
+                from .cluster._jobqueue import cluster_settings
+
+                settings = cluster_settings(getattr(declared, "cluster", None), cluster)
+            records = run_suite_dask(declared, console=out, progress_console=err, scheduler=scheduler,
+                                     cluster=settings, workers=workers, distribute_search=distribute_search)
+        else:
+            records = run_suite(declared, console=out, progress_console=err)
     counts = {s: sum(r["status"] == s for r in records) for s in ("ran", "skipped", "failed")}
     out.print(f"suite {declared.name}: {counts['ran']} run, {counts['skipped']} already complete or running "
               f"elsewhere, {counts['failed']} failed; runs in {reports_dir / 'runs'}; status in "

@@ -266,15 +266,10 @@ def check_suite(suite: Suite, data: "_DataCache") -> None:
             raise FerBenchError(f"{suite.path}: {describe(config).strip()}: {exc}") from None
 
 
-def run_suite(suite: Suite, *, console, progress_console=None) -> list[dict]:
-    """Run every experiment not already complete; returns one record per experiment.
-
-    A record's status is "ran", "skipped" (complete already, or being run by another live process) or
-    "failed" (with the reason): one failing experiment does not stop the others. Each experiment is claimed
-    with a lease first, so two suites on one reports folder never run the same experiment. The records are
-    also written to ``<reports>/suites/<suite name>.json`` after every experiment.
-    """
-    from .runs import check_runs_dir, clean_stale_incomplete
+def prepare_suite(suite: Suite) -> tuple["_DataCache", Path, Path]:
+    """What every executor checks before the first experiment (:func:`check_suite`, the reports folder's runs/,
+    claims and status folders); returns the loaded data, the reports folder and its runs/ folder."""
+    from .runs import check_runs_dir
 
     data = _DataCache()
     check_suite(suite, data)
@@ -285,6 +280,20 @@ def run_suite(suite: Suite, *, console, progress_console=None) -> list[dict]:
         if folder.exists() and not folder.is_dir():
             raise FerBenchError(f"{folder} is a file, expected a folder (fer-bench keeps suite "
                                 f"{'claims' if folder.name == CLAIMS_DIR else 'status files'} there)")
+    return data, reports_dir, runs_dir
+
+
+def run_suite(suite: Suite, *, console, progress_console=None) -> list[dict]:
+    """Run every experiment not already complete; returns one record per experiment.
+
+    A record's status is "ran", "skipped" (complete already, or being run by another live process) or
+    "failed" (with the reason): one failing experiment does not stop the others. Each experiment is claimed
+    with a lease first, so two suites on one reports folder never run the same experiment. The records are
+    also written to ``<reports>/suites/<suite name>.json`` after every experiment.
+    """
+    from .runs import clean_stale_incomplete
+
+    data, reports_dir, runs_dir = prepare_suite(suite)
     records = []
     done = completed_runs(runs_dir)
     with progress(progress_console or console) as bar:

@@ -1,0 +1,235 @@
+"""Suites on Dask (``fer-bench suite FILE --executor dask``): one task per experiment, the same run folders.
+
+The submitting process checks the suite exactly as the local executor does (every dataset found, every option
+and data limit), skips experiments whose complete run exists, and submits each pending experiment as one Dask
+task. A worker runs it through the same code as the local executor (``benchmark.suite._run_one``): it claims
+the experiment with a lease (so two workers, or a worker and a local suite, never run the same one), writes the
+run folder under its leased temporary name into the shared reports folder and renames it when complete.
+Datasets are loaded once per worker process and kept for the following experiments; features go through the
+(shared) feature cache.
+
+A worker killed mid-experiment leaves only an ``.incomplete-`` folder with a stale lease; the scheduler gives the
+task to another worker (at most ``retries`` times, Dask's ``allowed-failures``), whose run removes the stale
+folder and takes over the stale claim. When workers declare a ``GPU`` resource (``dask worker --resources
+GPU=1``, or ``gpus`` in a ``[cluster]`` table), CNN experiments go only to them.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import threading
+import time
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+
+from rich.console import Console
+
+from ..console import printer, progress
+from ..errors import FerBenchError
+from ..runs import config_hash
+
+#: Times the scheduler may lose a worker while it runs one experiment before the experiment is failed.
+DEFAULT_RETRIES = 2
+#: Dask resource name of a GPU.
+GPU = "GPU"
+
+_WORKER_DATA = None  # this worker process's loaded datasets (benchmark.suite._DataCache), kept between tasks
+_WORKER_DATA_LOCK = threading.Lock()
+
+
+def run_experiment_task(config, label: str, distribute_search: bool = False) -> dict:
+    """One experiment on a Dask worker: the local executor's ``_run_one``, with the datasets this worker already
+    loaded. Returns the suite record (plain values only) plus where and how long it ran and its console output."""
+    from distributed import get_worker
+
+    from ..suite import _DataCache, _run_one, completed_runs
+
+    global _WORKER_DATA
+    with _WORKER_DATA_LOCK:
+        if _WORKER_DATA is None:
+            _WORKER_DATA = _DataCache()
+        data = _WORKER_DATA
+        dataset, target = data.get(config), data.target(config)
+    runs_dir = Path(config.reports_dir) / "runs"
+    done = completed_runs(runs_dir, only_hash=config_hash(asdict(config)))
+    warnings.filterwarnings("ignore", message=".*'Threading' parallel backend is not supported.*")  # sklearnex,
+    # inside a worker thread, where joblib runs threads: the SVM itself still uses every core
+    log = io.StringIO()
+    console = Console(file=log, width=160, force_terminal=False, no_color=True)
+    started = time.monotonic()
+    if distribute_search:
+        record = _with_search_on_cluster(lambda: _run_one(config, dataset, label, runs_dir, done, console, target))
+    else:
+        record = _run_one(config, dataset, label, runs_dir, done, console, target)
+    worker = get_worker()
+    return {**{k: v for k, v in record.items() if k != "config"},
+            "run_dir": str(record["run_dir"]) if record.get("run_dir") is not None else None,
+            "worker": worker.address, "host": socket.gethostname(), "pid": os.getpid(),
+            "seconds": round(time.monotonic() - started, 1), "log": log.getvalue()[-8000:]}
+
+
+def _with_search_on_cluster(work):
+    """Run ``work`` with joblib's parallel loops (the SVMs' grid searches, feature extraction) on the cluster.
+    The task leaves its worker's thread pool while it waits (``worker_client`` secedes), so the tasks it submits
+    can run there too: no deadlock on a one-thread worker."""
+    import joblib
+    from distributed import worker_client
+
+    with worker_client(), joblib.parallel_config(backend="dask"):
+        return work()
+
+
+def run_suite_dask(suite, *, console: Console, progress_console: Console | None = None, scheduler: str | None = None,
+                   cluster=None, workers: int | None = None, distribute_search: bool = False,
+                   retries: int = DEFAULT_RETRIES) -> list[dict]:
+    """Run a suite's pending experiments as Dask tasks; returns one record per experiment, as ``run_suite``.
+
+    ``scheduler``: the address of a running scheduler; ``cluster``: a ``ClusterSettings`` to start one on SLURM
+    or PBS (``benchmark.cluster._jobqueue``); neither: a ``LocalCluster`` of ``workers`` process workers.
+    """
+    from ..suite import _previous, _write_status, completed_runs, describe, prepare_suite
+    from ..runs import clean_stale_incomplete
+
+    distributed = _import_distributed()
+    data, reports_dir, runs_dir = prepare_suite(suite)
+    done = completed_runs(runs_dir)
+    say = printer(progress_console or console)
+    for line in clean_stale_incomplete(runs_dir):
+        say(f"note: {line}")
+    records: list[dict | None] = [None] * len(suite.configs)
+    pending = []
+    for k, config in enumerate(suite.configs):
+        label = f"[{k + 1}/{len(suite.configs)}] {describe(config)}"
+        previous = _previous(config, data.get(config), done, data.target(config))
+        if previous:
+            say(f"{label}: already complete in {previous[-1].name}, skipped")
+            records[k] = {"experiment": describe(config), "run_dir": previous[-1], "status": "skipped"}
+        else:
+            pending.append((k, config, label))
+    if not pending:
+        _write_status(reports_dir, suite, records, say)
+        return records
+
+    import dask
+
+    # workers compute exactly as this process does: Dask's default pins BLAS/OpenMP to one thread per worker,
+    # which changes how oneDNN and BLAS sum (and each experiment is meant to use the cores it is given)
+    same_threads = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
+                    if not k.endswith("_NUM_THREADS")}
+    with dask.config.set({"distributed.scheduler.allowed-failures": retries,
+                          "distributed.nanny.pre-spawn-environ": same_threads}):
+        client, close = _connect(distributed, scheduler, cluster, workers, len(pending), say)
+    futures: dict = {}
+    try:
+        say(f"dask: {_describe_cluster(client)}; dashboard {client.dashboard_link}")
+        on_gpus = _gpu_workers(client)
+        for k, config, label in pending:
+            deep = _is_deep(config)
+            future = client.submit(run_experiment_task, config, label, distribute_search, pure=False,
+                                   key=f"fer-bench-{config_hash(asdict(config))}-{k}-{os.urandom(4).hex()}",
+                                   resources={GPU: 1} if deep and on_gpus else None)
+            futures[future] = (k, config, label)
+        _collect(distributed, futures, records, suite, reports_dir, progress_console or console)
+    except KeyboardInterrupt:
+        client.cancel(list(futures))  # pending experiments never start; running ones stay incomplete folders
+        raise
+    finally:
+        close()
+    return records
+
+
+def _collect(distributed, futures: dict, records: list, suite, reports_dir: Path, console: Console) -> None:
+    """Wait for every task, printing each result as it arrives and keeping the progress bar (done / running /
+    failed) and the status file current; ends with what each worker did."""
+    from ..suite import _write_status, describe
+
+    per_worker: dict[str, dict] = {}
+    counts = {"ran": 0, "skipped": 0, "failed": 0}
+
+    def summary() -> str:
+        left = len(futures) - sum(counts.values())
+        return f"experiments: {counts['ran']} done, {left} running or queued, {counts['failed']} failed"
+
+    with progress(console) as bar:
+        say = printer(bar.console)
+        task = bar.add_task(summary(), total=len(futures))
+        for future in distributed.as_completed(list(futures)):
+            k, config, label = futures[future]
+            try:
+                record = future.result()
+            except distributed.KilledWorker:
+                record = {"status": "failed", "run_dir": None,
+                          "reason": "its worker died every time it ran it (killed, or out of memory); the suite "
+                                    "resumes it when submitted again"}
+            except Exception as exc:  # the task itself raised: a bug, or the worker lost the shared folder
+                record = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}", "run_dir": None}
+            record = {"experiment": describe(config), **record}
+            records[k] = record
+            counts[record["status"]] += 1
+            worker = record.get("worker", "?")
+            mine = per_worker.setdefault(worker, {"ran": 0, "skipped": 0, "failed": 0})
+            mine[record["status"]] += 1
+            outcome = record.get("reason") if record["status"] == "failed" else record.get("run_dir")
+            took = f" in {record['seconds']:.0f} s" if "seconds" in record else ""
+            say(f"{label}: {record['status']} on {worker}{took}: {outcome}")
+            _write_status(reports_dir, suite, [r for r in records if r is not None], say)
+            bar.update(task, advance=1, description=summary())
+        for worker, mine in sorted(per_worker.items()):
+            say(f"worker {worker}: " + ", ".join(f"{n} {status}" for status, n in mine.items() if n))
+
+
+def _connect(distributed, scheduler, cluster, workers, n_pending: int, say):
+    """A client and the function that closes what this call started."""
+    if scheduler is not None:
+        try:
+            client = distributed.Client(scheduler, timeout="20s")
+        except (OSError, TimeoutError) as exc:
+            raise FerBenchError(f"--scheduler {scheduler}: cannot reach a Dask scheduler there ({exc})") from None
+        return client, client.close
+    if cluster is not None:
+        from ._jobqueue import make_cluster, scale_for
+
+        started = make_cluster(cluster)
+        scale_for(started, cluster, n_pending)
+        say(f"dask: {cluster.system} jobs submitted for up to {min(n_pending, cluster.max_jobs)} workers")
+        client = distributed.Client(started)
+        return client, lambda: (client.close(), started.close())
+    n = workers or _default_workers(n_pending)
+    local = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                     silence_logs=50)
+    client = distributed.Client(local)
+    return client, lambda: (client.close(), local.close())
+
+
+def _default_workers(n_pending: int) -> int:
+    """One worker per two cores (each experiment uses all the cores it is given), at most one per experiment."""
+    return max(1, min(n_pending, (os.cpu_count() or 2) // 2))
+
+
+def _describe_cluster(client) -> str:
+    workers = client.scheduler_info().get("workers", {})
+    gpus = sum(1 for w in workers.values() if w.get("resources", {}).get(GPU, 0) > 0)
+    return f"{len(workers)} workers" + (f" ({gpus} with a GPU)" if gpus else "") + " connected"
+
+
+def _gpu_workers(client) -> bool:
+    """Whether any connected worker declares a GPU resource: then CNN experiments go only to those."""
+    return any(w.get("resources", {}).get(GPU, 0) > 0 for w in client.scheduler_info().get("workers", {}).values())
+
+
+def _is_deep(config) -> bool:
+    from models import get_model
+
+    return get_model(config.model).kind == "deep"
+
+
+def _import_distributed():
+    try:
+        import distributed
+    except ImportError:
+        raise FerBenchError("--executor dask: the cluster extra is not installed (pip install -e '.[cluster]', or "
+                            "make install-cluster)") from None
+    return distributed
