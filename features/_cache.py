@@ -13,18 +13,23 @@ Several processes, on several hosts sharing the folder, may write and read one e
 its sidecar change together. An entry is its sidecar ``<name>-<key>.json``, and the sidecar names its data file,
 ``<name>-<key>.<sha12>.<uuid12>.npy``: a name used by one write only (the first 12 hex digits of the array's
 SHA-256, for whoever lists the folder, and a fresh uuid; the sidecar's full SHA-256 is what is checked). A write
-installs its sidecar with ``os.replace`` (atomic), then moves its data file into place under that new name; so
-a reader, which reads the sidecar first and opens exactly the file it names, only ever pairs a sidecar with
-the data written with it, and no writer ever overwrites a data file a reader may be using. In the instant
-between the two moves (or when a superseded file was removed after the reader read the sidecar) the named
-file is not there: the reader reads the sidecar again and retries a few times over a fraction of a second, and
-only then calls the entry corrupt (recomputed). The data goes in after its sidecar, not before, so that
-cleaning up is safe without locks, which hosts sharing a folder do not reliably have: a writer lists the entry's
-data files, then reads the sidecar, and removes the listed files it does not name. A file listed was moved in
-after its sidecar was installed; if the sidecar read afterwards names another file, a later write replaced it,
-and as no later sidecar can name it again it is garbage for good. So once concurrent writes end, exactly the
-one data file the last sidecar names is left (cleanup is best effort: a file that cannot be removed never fails
-a run). Temporary files have hidden names unique per host, process and call (:func:`temporary_name`).
+moves its data file into place, then installs its sidecar; each through a temporary file and ``os.replace``,
+which is atomic. A reader reads the sidecar first and opens exactly the file it names, so it only ever pairs a
+sidecar with the data written with it, and no write ever overwrites a data file a reader may be using. (Each
+write replacing a data file, then its sidecar, under fixed names, as format 2 did, let a reader between the two
+pair one write's data with another's sidecar, and two writers interleave into a mismatching pair.)
+
+Data files a newer sidecar superseded are removed by the writers, without locks (which hosts sharing a folder do
+not reliably have). A write marks its data file in flight (an empty ``.<data file>.pending`` beside it) before
+moving it in, and removes the mark once its sidecar is installed. A writer then lists the entry's data files,
+checks their marks, and only then reads the sidecar: it removes the files listed, not in flight, that the
+sidecar does not name. Such a file's sidecar was installed before that read, and a later write replaced it; as
+no later sidecar can name it again, it is garbage for good. Once concurrent writes end, exactly the one data
+file the last sidecar names is left. Cleanup is best effort and never fails a run; a write killed between its
+two moves leaves its data file and mark behind, as a killed write always left its temporary. A reader that
+finds the file its sidecar named removed meanwhile reads the sidecar again and opens the newer file; a sidecar
+naming a file that is not there is corrupt (recomputed). Temporary names are hidden and unique per host,
+process and call (:func:`temporary_name`).
 
 ``CACHE_FORMAT`` is part of the key: cache files of an older format (format 2 kept ``<name>-<key>.npy`` beside
 its sidecar) have another key, so they are simply misses, never opened; they stay in the folder until deleted.
@@ -37,7 +42,6 @@ import hashlib
 import json
 import os
 import re
-import time
 import uuid
 from contextlib import suppress
 from pathlib import Path
@@ -59,8 +63,9 @@ CACHE_FORMAT = 3
 #: computed with ``cache_dir=None``.
 CacheStatus = Literal["hit", "miss", "recomputed-corrupt", "unwritable", "disabled"]
 
-#: Seconds a reader waits before each new try when the data file its sidecar names is not there (0.44 s in all).
-MISSING_DATA_WAITS = (0.01, 0.03, 0.1, 0.3)
+#: How many times a reader reads the sidecar, at most, while the data file it named keeps being superseded and
+#: removed before the reader opens it (a new try only when the sidecar names another file).
+READ_TRIES = 10
 
 #: What follows ``<name>-<key>`` in a data file's name.
 _DATA_SUFFIX = re.compile(r"\.[0-9a-f]{12}\.[0-9a-f]{12}\.npy")
@@ -71,8 +76,8 @@ class CorruptCache(Exception):
 
 
 class _Vanished(Exception):
-    """A file of the entry is not there (not yet, or not any more), or was replaced while being read: worth
-    another try. Its message is the :class:`CorruptCache` reason once the tries are spent."""
+    """The data file a sidecar named is not there, or was removed while being read (NFS): worth another try if
+    the sidecar now names another file. Its message is the :class:`CorruptCache` reason otherwise."""
 
 
 def default_cache_dir() -> Path:
@@ -108,7 +113,7 @@ def _is_data_name(path: Path, name: object) -> bool:
 
 def data_files(path: Path) -> list[Path]:
     """The data files of the entry ``path`` now in its folder: the one its sidecar names, and any superseded one
-    not yet removed."""
+    not yet removed or in flight (moved in, its sidecar not installed yet)."""
     try:
         names = os.listdir(path.parent)
     except OSError:
@@ -117,8 +122,9 @@ def data_files(path: Path) -> list[Path]:
 
 
 def has_entry(path: Path) -> bool:
-    """Whether anything of the entry ``path`` is on disk (its sidecar, or a data file without it)."""
-    return path.exists() or bool(data_files(path))
+    """Whether anything of the entry ``path`` is on disk: its sidecar, or a data file without it (one in flight
+    does not count: its sidecar is on its way)."""
+    return path.exists() or any(not _in_flight(data) for data in data_files(path))
 
 
 def describe(X: np.ndarray) -> dict:
@@ -139,8 +145,6 @@ def _read_sidecar(path: Path, expected: dict) -> dict:
     except FileNotFoundError:
         raise CorruptCache(f"its sidecar {path.name} is missing") from None
     except Exception as exc:  # OSError, ValueError, RecursionError (deeply nested JSON), MemoryError...
-        if _is_stale_handle(exc):
-            raise _Vanished(f"unreadable sidecar: {os.strerror(errno.ESTALE)}") from None
         raise CorruptCache(f"unreadable sidecar: {one_line(exc)[:120] or type(exc).__name__}") from None
     if not isinstance(meta, dict):
         raise CorruptCache("the sidecar is not a JSON object")
@@ -174,6 +178,21 @@ def _read_array(data: Path, want: tuple[int, int]) -> np.ndarray:
     return X
 
 
+def _read_entry(path: Path, expected: dict, want: tuple[int, int]) -> tuple[dict, np.ndarray]:
+    """The sidecar of the entry ``path`` and the array in the data file it names (see :func:`load_verified`)."""
+    tried, vanished = None, None
+    for _ in range(READ_TRIES):
+        meta = _read_sidecar(path, expected)
+        if meta["data"] == tried:  # not superseded: the file it names is simply not there
+            break
+        tried = meta["data"]
+        try:
+            return meta, _read_array(path.with_name(tried), want)
+        except _Vanished as exc:
+            vanished = exc
+    raise CorruptCache(str(vanished))
+
+
 def load_verified(path: Path, *, expected: dict, fresh: dict[int, np.ndarray], n_images: int) -> np.ndarray:
     """The array of the cache entry ``path`` (its sidecar) once every check passed; raises :class:`CorruptCache`
     naming the first failure.
@@ -181,19 +200,10 @@ def load_verified(path: Path, *, expected: dict, fresh: dict[int, np.ndarray], n
     ``expected`` is the sidecar's identity part (key and its fields). ``fresh`` maps a few image positions (the
     first, and some drawn at random on each load) to a fresh extraction of that image: they fix the expected
     width, and the cached rows must equal them, which catches altered data even where the sidecar's hash was
-    rewritten to match. The data file read is the one the sidecar names; when it is not there the sidecar is
-    read again and the load retried (see the module docstring), up to ``len(MISSING_DATA_WAITS)`` times.
+    rewritten to match. The data file read is the one the sidecar names; when a concurrent write removed it
+    meanwhile, the sidecar is read again and the newer file it names opened (see the module docstring).
     """
-    want = (n_images, len(next(iter(fresh.values()))))
-    for wait in (*MISSING_DATA_WAITS, None):
-        try:
-            meta = _read_sidecar(path, expected)
-            X = _read_array(path.with_name(meta["data"]), want)
-            break
-        except _Vanished as vanished:
-            if wait is None:
-                raise CorruptCache(str(vanished)) from None
-            time.sleep(wait)
+    meta, X = _read_entry(path, expected, (n_images, len(next(iter(fresh.values())))))
     differs = [k for k, v in describe(X).items() if meta.get(k) != v]
     if differs:
         raise CorruptCache(f"the array does not match its sidecar: {', '.join(differs)} differ")
@@ -221,14 +231,31 @@ def _named_data(path: Path) -> object:
         return None
 
 
+def _pending_mark(data: Path) -> Path:
+    """The mark a write puts beside its data file while that file's sidecar is not installed yet."""
+    return data.with_name(f".{data.name}.pending")
+
+
+def _in_flight(data: Path) -> bool:
+    """Whether ``data`` is marked in flight (or its mark cannot be checked: then it is kept, to be safe)."""
+    try:
+        os.lstat(_pending_mark(data))
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 def _remove_superseded(path: Path) -> None:
-    """Remove the entry's data files its sidecar does not name, best effort. The folder is listed *before* the
-    sidecar is read; that order is what makes it safe (see the module docstring)."""
-    listed = data_files(path)
+    """Remove the entry's data files that are not in flight and that its sidecar does not name, best effort. The
+    files are listed and their marks checked *before* the sidecar is read; that order is what makes it safe (see
+    the module docstring)."""
+    settled = [data for data in data_files(path) if not _in_flight(data)]
     current = _named_data(path)
     if current is None:
         return
-    for data in listed:
+    for data in settled:
         if data.name != current:
             _unlink_quietly(data)
 
@@ -236,26 +263,25 @@ def _remove_superseded(path: Path) -> None:
 def store(path: Path, X: np.ndarray, sidecar: dict) -> None:
     """Write ``X`` and its ``sidecar`` (the identity plus :func:`describe` of ``X``) as the entry ``path``.
 
-    Both are written under temporary names first; then the sidecar, naming a data file no other write uses, is
-    installed with ``os.replace``, the data file is moved in under that name, and the data files it superseded
-    are removed (see the module docstring for why this order). Raises OSError, leaving no temporary behind, nor
-    its sidecar installed without its data file (that sidecar is taken back unless another write replaced it).
+    Both are written under temporary names first; then the data file, under a name no other write uses and
+    marked in flight, is moved into place, the sidecar naming it installed, the mark removed, and the data
+    files it superseded removed (see the module docstring). Raises OSError, leaving no temporary behind, nor a
+    new data file its sidecar does not name.
     """
     data = path.with_name(f"{path.stem}.{sidecar['sha256'][:12]}.{uuid.uuid4().hex[:12]}.npy")
-    tmp_data, tmp_meta = temporary_name(data), temporary_name(path)
-    installed = False
+    tmp_data, tmp_meta, mark = temporary_name(data), temporary_name(path), _pending_mark(data)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp_data, "wb") as f:
             np.save(f, X)
         tmp_meta.write_text(json.dumps({**sidecar, "data": data.name}, indent=2))
-        os.replace(tmp_meta, path)
-        installed = True
+        mark.touch(exist_ok=False)
         os.replace(tmp_data, data)
+        os.replace(tmp_meta, path)
     except BaseException:
-        for leftover in (tmp_data, tmp_meta):
+        installed = _named_data(path) == data.name  # interrupted just after installing it
+        for leftover in (tmp_data, tmp_meta, mark, *([] if installed else [data])):
             _unlink_quietly(leftover)
-        if installed and _named_data(path) == data.name:
-            _unlink_quietly(path)
         raise
+    _unlink_quietly(mark)
     _remove_superseded(path)

@@ -14,7 +14,6 @@ import os
 import pickle
 import socket
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -229,60 +228,40 @@ def test_old_format_cache_files_are_misses_and_never_opened(tmp_path, faces, fre
     assert run_hog(cache, images)[1:] == (True, "hit", [])
 
 
-def _reader_sleep(waits: list, on_wait: dict):
-    """A stand-in for the cache module's ``time``: records each wait and runs ``on_wait[n]`` at the n-th."""
-    def sleep(seconds):
-        waits.append(seconds)
-        on_wait.get(len(waits), lambda: None)()
-
-    return SimpleNamespace(sleep=sleep)
-
-
-def test_a_sidecar_naming_a_missing_data_file_is_recomputed(tmp_path, faces, fresh_hog, monkeypatch):
-    """A data file gone for good (a write that stopped half-way, a hand-made deletion): after its tries the
-    reader calls the entry corrupt, and it is recomputed and replaced, not a crash."""
+def test_a_sidecar_naming_a_missing_data_file_is_recomputed(tmp_path, faces, fresh_hog):
+    """A data file gone for good (a write killed half-way, a hand-made deletion): the sidecar, read again, still
+    names it, so the entry is corrupt, recomputed and replaced, not a crash."""
     images, _ = faces
     cache = tmp_path / "cache"
     run_hog(cache, images)
     npy, _ = cache_files(cache)
     npy.unlink()
-    waits = []
-    monkeypatch.setattr(cache_module, "time", _reader_sleep(waits, {}))
     assert_recomputed(cache, images, fresh_hog, f"its data file {npy.name} is missing")
-    assert waits == list(cache_module.MISSING_DATA_WAITS)
 
 
-def _moved_in_late(cache: Path, npy: Path, fresh) -> dict:
-    """A writer installed the sidecar and moves its data file in while the reader waits."""
-    hidden = npy.with_name(".in-flight")
-    npy.rename(hidden)
-    return {2: lambda: hidden.rename(npy)}
-
-
-def _superseded(cache: Path, npy: Path, fresh) -> dict:
-    """The reader read the sidecar, then another write replaced the entry (removing the file it named)."""
-    path = cache_module.cache_path(cache, fingerprint=FINGERPRINT, name="hog", extractor=HOGFeatures())
+def test_a_data_file_removed_by_a_concurrent_write_is_followed(tmp_path, faces, fresh_hog, monkeypatch):
+    """A reader read the sidecar, then another write replaced the entry and removed the data file it named: the
+    reader reads the sidecar again and loads the newer file, a verified hit without any warning."""
+    images, _ = faces
+    cache = tmp_path / "cache"
+    run_hog(cache, images)
+    first, sidecar = cache_files(cache)
     identity = {**cache_module.cache_identity(FINGERPRINT, "hog", HOGFeatures()),
                 "key": cache_module.cache_key(FINGERPRINT, "hog", HOGFeatures())}
-    npy.unlink()
-    return {1: lambda: cache_module.store(path, fresh, {**identity, **cache_module.describe(fresh)})}
+    real_read, opened = cache_module._read_array, []
 
+    def read_after_a_concurrent_write(data, want):
+        if not opened:
+            cache_module.store(sidecar, fresh_hog, {**identity, **cache_module.describe(fresh_hog)})
+        opened.append(data.name)
+        return real_read(data, want)
 
-@pytest.mark.parametrize("race", [_moved_in_late, _superseded])
-def test_a_data_file_missing_for_an_instant_is_waited_for(tmp_path, faces, fresh_hog, monkeypatch, race):
-    """The reader reads the sidecar again before each new try, so it loads the data file once it is there, or
-    the newer one a concurrent write named: a verified hit without any warning."""
-    images, _ = faces
-    cache = tmp_path / "cache"
-    run_hog(cache, images)
-    npy, _ = cache_files(cache)
-    waits = []
-    monkeypatch.setattr(cache_module, "time", _reader_sleep(waits, race(cache, npy, fresh_hog)))
+    monkeypatch.setattr(cache_module, "_read_array", read_after_a_concurrent_write)
     X, hit, status, warnings = run_hog(cache, images)
     assert (hit, status, warnings) == (True, "hit", [])
     np.testing.assert_array_equal(X, fresh_hog)
-    assert len(waits) == (2 if race is _moved_in_late else 1)
-    assert cache_files(cache)[0].name != npy.name or race is _moved_in_late  # the one the sidecar names
+    second, _ = cache_files(cache)
+    assert opened == [first.name, second.name] and not first.exists()
 
 
 def _file_in_place_of_the_folder(cache: Path, patch):
@@ -325,10 +304,10 @@ def _replace_fails_for(suffix: str):
     return make_unwritable
 
 
-#: The sidecar cannot be installed: nothing of the entry may appear.
-_sidecar_replace_fails = _replace_fails_for(".json")
-#: The sidecar is installed, then its data file cannot be moved in: the sidecar must be taken back.
+#: The data file cannot be moved in: nothing of the entry may appear.
 _data_replace_fails = _replace_fails_for(".npy")
+#: The data file is moved in, then its sidecar cannot be installed: the data file must not stay without it.
+_sidecar_replace_fails = _replace_fails_for(".json")
 
 
 @pytest.mark.parametrize("make_unwritable", [_file_in_place_of_the_folder, _read_only_folder, _disk_full,
@@ -348,7 +327,7 @@ def test_unwritable_cache_warns_and_still_returns_the_features(tmp_path, faces, 
     assert (hit, status) == (False, "unwritable")
     np.testing.assert_array_equal(X, fresh_hog)
     left = sorted(p.name for p in cache.rglob("*") if p.is_file())
-    assert not any("tmp" in name or name.endswith(".npy") for name in left), left
+    assert not any("tmp" in name or name.endswith((".npy", ".pending")) for name in left), left
     assert not path.exists()
     # writable again: the next run is a clean miss (no corrupt-file warning), then a verified hit
     if make_unwritable is _file_in_place_of_the_folder:
@@ -358,8 +337,8 @@ def test_unwritable_cache_warns_and_still_returns_the_features(tmp_path, faces, 
 
 
 def test_temporary_names_are_unique_per_host_process_and_call(tmp_path, faces, monkeypatch):
-    """Concurrent writers never share a temporary: its name carries the host, the pid and a fresh uuid; the
-    sidecar is installed before the data file it names (so superseded data files can be removed safely)."""
+    """Concurrent writers never share a temporary: its name carries the host, the pid and a fresh uuid; the data
+    file is moved in before the sidecar naming it is installed."""
     images, _ = faces
     real_replace, calls = os.replace, []
 
@@ -370,7 +349,7 @@ def test_temporary_names_are_unique_per_host_process_and_call(tmp_path, faces, m
     monkeypatch.setattr(os, "replace", spy)
     for cache in (tmp_path / "a", tmp_path / "b"):
         run_hog(cache, images)
-    assert [suffix for _, suffix in calls] == [".json", ".npy"] * 2
+    assert [suffix for _, suffix in calls] == [".npy", ".json"] * 2
     names = [name for name, _ in calls]
     assert all(socket.gethostname() in n and f"-{os.getpid()}-" in n and ".tmp" in n for n in names)
     assert len(set(names)) == 4
