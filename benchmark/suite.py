@@ -21,6 +21,10 @@ A suite file is plain TOML data::
     models = ["svm-rbf"]
     options = { test_dataset = "fer2013" }
 
+    [cluster]             # optional: the batch jobs of `--executor dask --cluster slurm|pbs` (benchmark.cluster)
+    queue = "gpu"
+    walltime = "04:00:00"
+
 Experiments share the loaded datasets, the folds (which depend only on data + seed + folds) and the feature
 cache. An experiment whose complete run folder already exists for the same config and the same data is
 skipped, so an interrupted suite resumes where it stopped.
@@ -37,6 +41,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .console import printer, progress
 from .errors import FerBenchError, os_error_text
@@ -44,6 +49,9 @@ from .files import write_text_atomically
 from .experiment import run_experiment
 from .options import DATA_KEYS, SUITE_TYPES, RunConfig, data_options
 from .runs import config_hash
+
+if TYPE_CHECKING:
+    from .cluster._jobqueue import ClusterSettings
 
 BLOCK_KEYS = {"datasets", "models", "features", "seeds", "options"}
 #: Claims of experiments being run, beside runs/ in the reports folder (hidden).
@@ -55,6 +63,7 @@ class Suite:
     name: str
     path: str
     configs: tuple[RunConfig, ...]
+    cluster: ClusterSettings | None = None  # the [cluster] table: batch jobs for --executor dask
 
 
 def load_suite(path: Path, *, reports_dir: str = "reports", data_dirs: dict[str, str] | None = None) -> Suite:
@@ -72,10 +81,10 @@ def load_suite(path: Path, *, reports_dir: str = "reports", data_dirs: dict[str,
         raise FerBenchError(f"{path}: not UTF-8 text (byte {exc.start}); TOML files are UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise FerBenchError(f"{path}: not valid TOML ({exc})") from None
-    unknown = set(doc) - {"suite", "defaults", "experiment"}
+    unknown = set(doc) - {"suite", "defaults", "experiment", "cluster"}
     if unknown:
         raise FerBenchError(f"{path}: unknown table [{sorted(unknown)[0]}]; expected [suite], [defaults], "
-                            f"[[experiment]]")
+                            f"[[experiment]], [cluster]")
     for table in ("suite", "defaults"):
         if not isinstance(doc.get(table, {}), dict):
             raise FerBenchError(f"{path}: {table} must be a table ([{table}] followed by key = value lines)")
@@ -132,7 +141,16 @@ def load_suite(path: Path, *, reports_dir: str = "reports", data_dirs: dict[str,
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", name):
         raise FerBenchError(f"{path} [suite]: name = {name!r} should be letters, digits, '.', '_', '+' or '-' (it "
                             f"names the status file reports/suites/<name>.json)")
-    return Suite(name, str(path), tuple(unique))
+    return Suite(name, str(path), tuple(unique), _cluster(doc, path))
+
+
+def _cluster(doc: dict, path: Path) -> "ClusterSettings | None":
+    """The suite's optional [cluster] table, checked now (a mistake there is found before anything runs)."""
+    if "cluster" not in doc:
+        return None
+    from .cluster._jobqueue import parse_cluster_table
+
+    return parse_cluster_table(doc["cluster"], f"{path} [cluster]")
 
 
 def _is_list(value, kind) -> bool:

@@ -1,0 +1,211 @@
+"""Dask clusters on a batch system (``--cluster slurm|pbs``): one batch job per Dask worker, from a suite's
+``[cluster]`` table.
+
+A suite file may carry the job shape::
+
+    [cluster]
+    system = "slurm"          # or "pbs"; `fer-bench suite ... --cluster slurm|pbs` wins over it
+    queue = "gpu"             # partition (SLURM) / queue (PBS); the site's default when left out
+    account = "my-project"
+    walltime = "04:00:00"     # per job, hours:minutes:seconds
+    memory = "32GB"           # per job
+    cores = 8                 # per job: the cores one experiment uses (feature extraction, SVM searches)
+    gpus = 1                  # per job; the worker then declares the Dask resource GPU=1
+    max_jobs = 10             # at most this many jobs at once
+    job_extra = ["--constraint=a100"]                           # more #SBATCH / #PBS directives
+    prologue = ["module load cuda", "source .venv/bin/activate"]  # shell lines run before the worker
+    local_directory = "$TMPDIR"                                 # the worker's scratch folder
+    interface = "ib0"         # network interface the scheduler and workers talk over
+    python = "/shared/fer-bench/.venv/bin/python"               # worker python (default: this one)
+
+Each job runs one Dask worker with one task thread (``processes=1``, ``--nthreads 1``), so one job runs one
+experiment at a time with all the job's cores: the worker loads each dataset once, and fer-bench parallelises
+inside the experiment (joblib over the job's cores, TensorFlow's own threads). For that the job script also
+lets the worker compute like a plain process (Dask's defaults would pin BLAS/OpenMP to one thread and make the
+worker process daemonic, which turns joblib's process pools into a single job): see :func:`worker_environment`.
+
+GPUs: dask-jobqueue has no GPU argument. SLURM gets ``#SBATCH --gres=gpu:N`` (a job directive). PBS Pro takes
+GPUs in the job's one ``select`` chunk (``-l select=1:ncpus=C:ngpus=N:mem=M``); a second ``-l select`` line in
+the job directives would replace the first, not add to it, so the whole chunk goes in as dask-jobqueue's
+``resource_spec``. ``ngpus`` is PBS Pro's usual (site-defined) resource name.
+
+dask-jobqueue is the ``cluster`` extra (``pip install -e '.[cluster]'``): it is imported only when a cluster
+starts, never for a local suite; parsing and validating a ``[cluster]`` table needs nothing beyond the standard
+library.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field, replace
+
+from ..errors import FerBenchError
+
+#: Batch systems a cluster can be started on (``--cluster`` / ``system``).
+SYSTEMS = ("slurm", "pbs")
+#: The Dask resource a GPU worker declares; the Dask executor sends CNN experiments only to such workers.
+GPU_RESOURCE = "GPU"
+#: Batch job name (``squeue`` / ``qstat`` show it).
+JOB_NAME = "fer-bench"
+_INSTALL = "pip install -e '.[cluster]' (or make install-cluster)"
+_WALLTIME = re.compile(r"(\d+):([0-5]\d):([0-5]\d)")
+_MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgtp]i?b?)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """The shape of every batch job of a suite's Dask cluster (one worker per job); defaults suit a CPU node."""
+
+    system: str | None = None              # "slurm" | "pbs"; None: given by --cluster
+    queue: str | None = None               # the site's default queue / partition when None
+    account: str | None = None
+    walltime: str = "04:00:00"
+    memory: str = "16GB"
+    cores: int = 4
+    gpus: int = 0
+    max_jobs: int = 10
+    job_extra: tuple[str, ...] = ()        # extra #SBATCH / #PBS directives, e.g. "--constraint=a100"
+    prologue: tuple[str, ...] = ()         # shell lines run before the worker starts
+    local_directory: str | None = None     # the worker's scratch folder (Dask's default: the temp folder)
+    interface: str | None = None           # e.g. "ib0"; Dask picks one when None
+    python: str = field(default_factory=lambda: sys.executable)
+
+
+def _text(value) -> bool:
+    return isinstance(value, str) and value.strip() != ""
+
+
+def _count(minimum: int):
+    return lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _walltime(value) -> bool:
+    match = _WALLTIME.fullmatch(value) if isinstance(value, str) else None
+    return match is not None and any(int(part) for part in match.groups())
+
+
+def _memory(value) -> bool:
+    match = _MEMORY.fullmatch(value.strip()) if isinstance(value, str) else None
+    return match is not None and float(match.group(1)) > 0
+
+
+def _lines(value) -> bool:
+    return isinstance(value, list) and all(_text(v) for v in value)
+
+
+#: Each key of a [cluster] table: its check and what the error says is expected.
+_CHECKS = {
+    "system": (lambda v: v in SYSTEMS, '"slurm" or "pbs"'),
+    "queue": (_text, "a queue (partition) name"),
+    "account": (_text, "an account (project) name"),
+    "walltime": (_walltime, 'hours:minutes:seconds per job, e.g. "04:00:00"'),
+    "memory": (_memory, 'memory per job with its unit, e.g. "32GB"'),
+    "cores": (_count(1), "a positive integer (cores per job)"),
+    "gpus": (_count(0), "0 or a positive integer (GPUs per job)"),
+    "max_jobs": (_count(1), "a positive integer (jobs at most at once)"),
+    "job_extra": (_lines, 'a list of batch directives, e.g. ["--constraint=a100"]'),
+    "prologue": (_lines, 'a list of shell lines, e.g. ["module load cuda"]'),
+    "local_directory": (_text, "a folder path"),
+    "interface": (_text, 'a network interface name, e.g. "ib0"'),
+    "python": (_text, "the path of the workers' python"),
+}
+
+
+def parse_cluster_table(table: dict, where: str) -> ClusterSettings:
+    """A suite's ``[cluster]`` table as :class:`ClusterSettings`, every key checked. ``where`` names the table in
+    errors (e.g. ``"suites/thesis.toml [cluster]"``); an error is one line naming the key and what is expected."""
+    if not isinstance(table, dict):
+        raise FerBenchError(f"{where}: expected a table ([cluster] followed by key = value lines)")
+    unknown = sorted(set(table) - set(_CHECKS))
+    if unknown:
+        raise FerBenchError(f"{where}: unknown key {unknown[0]!r}; known keys: {', '.join(_CHECKS)}")
+    for key, value in table.items():
+        check, expected = _CHECKS[key]
+        if not check(value):
+            raise FerBenchError(f"{where} {key} = {value!r} should be {expected}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
+    return ClusterSettings(**values)
+
+
+def cluster_settings(suite_cluster: ClusterSettings | None, cli_system: str | None) -> ClusterSettings | None:
+    """The cluster to start: the suite's ``[cluster]`` table (or the defaults) on the system ``--cluster`` names,
+    which wins over the table's ``system``. None when neither names a system (the Dask executor then runs a
+    local cluster)."""
+    if cli_system is not None and cli_system not in SYSTEMS:
+        raise FerBenchError(f"--cluster {cli_system}: expected slurm or pbs")
+    settings = suite_cluster or ClusterSettings()
+    system = cli_system or settings.system
+    return replace(settings, system=system) if system is not None else None
+
+
+def worker_environment(cores: int) -> list[str]:
+    """Shell lines that let a Dask worker compute like a plain process using ``cores`` cores.
+
+    Dask's nanny starts the worker with OMP/MKL/OpenBLAS pinned to one thread unless these variables are set
+    already, and makes it a daemonic process, inside which joblib runs every parallel loop as a single job.
+    """
+    threads = [f"export {name}={cores}" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")]
+    return [*threads, "export DASK_DISTRIBUTED__WORKER__DAEMON=False"]
+
+
+def cluster_options(settings: ClusterSettings) -> dict:
+    """The keyword arguments of ``SLURMCluster`` / ``PBSCluster`` for these settings (see the module docstring)."""
+    from dask.utils import parse_bytes
+
+    options = {
+        "cores": 1,              # Dask threads: one experiment at a time; the job itself gets settings.cores
+        "processes": 1,
+        "memory": settings.memory,
+        "walltime": settings.walltime,
+        "queue": settings.queue,
+        "account": settings.account,
+        "job_name": JOB_NAME,
+        "python": settings.python,
+        "local_directory": settings.local_directory,
+        "interface": settings.interface,
+        "job_script_prologue": [*worker_environment(settings.cores), *settings.prologue],
+        "worker_extra_args": ["--resources", f"{GPU_RESOURCE}={settings.gpus}"] if settings.gpus else [],
+        "job_extra_directives": list(settings.job_extra),
+    }
+    if settings.system == "slurm":
+        options["job_cpu"] = settings.cores
+        if settings.gpus:
+            options["job_extra_directives"].insert(0, f"--gres=gpu:{settings.gpus}")
+    else:
+        from dask_jobqueue.pbs import pbs_format_bytes_ceil
+
+        gpus = f":ngpus={settings.gpus}" if settings.gpus else ""
+        options["resource_spec"] = (f"select=1:ncpus={settings.cores}{gpus}"
+                                    f":mem={pbs_format_bytes_ceil(parse_bytes(settings.memory))}")
+    return options
+
+
+def make_cluster(settings: ClusterSettings, *, dashboard_address: str = ":8787"):
+    """Start the scheduler of a SLURM or PBS cluster (no job is submitted until :func:`scale_for`)."""
+    if settings.system not in SYSTEMS:
+        raise FerBenchError("--executor dask: name the batch system with --cluster slurm|pbs or system = \"slurm\" "
+                            "in the suite's [cluster] table")
+    jobqueue = _import_jobqueue()
+    cls = jobqueue.SLURMCluster if settings.system == "slurm" else jobqueue.PBSCluster
+    return cls(**cluster_options(settings), scheduler_options={"dashboard_address": dashboard_address})
+
+
+def scale_for(cluster, settings: ClusterSettings, pending: int) -> int:
+    """Ask for one job per pending experiment, at most ``max_jobs``; returns the number of jobs asked for.
+
+    A fixed ``scale`` rather than ``adapt``: Dask's adaptive target comes from task durations it has not seen
+    yet (an experiment takes minutes to hours), so it would ask for too few jobs at the start. Jobs end with the
+    cluster when the suite is done (or at their walltime)."""
+    jobs = max(0, min(pending, settings.max_jobs))
+    if jobs:
+        cluster.scale(jobs=jobs)
+    return jobs
+
+
+def _import_jobqueue():
+    try:
+        import dask_jobqueue
+    except ImportError:
+        raise FerBenchError(f"--cluster: the cluster extra is not installed: {_INSTALL}") from None
+    return dask_jobqueue
