@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CLUSTER_STAMP := $(VENV)/.installed-cluster
 
-.PHONY: install install-gpu test test-fast demo report clean
+.PHONY: install install-gpu install-cluster test test-fast demo report clean
 
 install: $(STAMP)
 
@@ -18,12 +19,20 @@ $(STAMP): pyproject.toml
 install-gpu: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,gpu]'
 
+# Dask, dask-jobqueue and the dashboard on top of the normal install: `fer-bench suite --executor dask`, on this
+# machine, on running workers or on SLURM/PBS (README "On a cluster"). The tests need it too.
+install-cluster: $(CLUSTER_STAMP)
+
+$(CLUSTER_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test,cluster]'
+	touch $(CLUSTER_STAMP)
+
 # The full suite (what CI runs).
-test: $(STAMP)
+test: $(CLUSTER_STAMP)
 	$(BIN)/python -m pytest -q
 
 # The inner loop: everything but the tests marked slow (CNN training, subprocesses, runs over ~3 s); under a minute.
-test-fast: $(STAMP)
+test-fast: $(CLUSTER_STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
 # The tool's main job end to end on the embedded synthetic dataset: the demo suite, then the report; then the
