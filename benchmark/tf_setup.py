@@ -82,6 +82,7 @@ def configure(seed: int) -> dict:
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")  # e.g. retracing notices when each fold builds a fresh model
+    threads = pin_threads(tf)
     keras.utils.set_random_seed(seed)  # Python's random, NumPy and TensorFlow
     tf.config.experimental.enable_op_determinism()
     gpus = tf.config.list_physical_devices("GPU")
@@ -90,7 +91,22 @@ def configure(seed: int) -> dict:
     details = [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
     return {"device": "GPU" if gpus else "CPU", "gpus": details, "precision": policy,
             "tensorflow": tf.__version__, "keras": keras.__version__, "deterministic_ops": True,
-            "onednn": _ONEDNN}
+            "onednn": _ONEDNN, "threads": threads}
+
+
+def pin_threads(tf) -> int | None:
+    """Fix TensorFlow's intra- and inter-op thread pools at the machine's cores (``$FER_BENCH_TF_THREADS`` to
+    choose): oneDNN splits its sums by thread, so a process that gets another default (a Dask worker, say)
+    would train to other numbers. Returns the count, or None where TensorFlow had already started (then the
+    pools it started with stay)."""
+    threads = int(os.environ.get("FER_BENCH_TF_THREADS") or 0) or (os.cpu_count() or 1)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # the runtime is initialised: its pools cannot change any more
+        current = tf.config.threading.get_intra_op_parallelism_threads()
+        return current or None
+    return threads
 
 
 def reseed(seed: int) -> None:
