@@ -69,7 +69,8 @@ def test_slurm_job_script_carries_the_cluster_table(tmp_path):
     # one worker of one task thread per job (one experiment at a time, using the job's 8 cores), GPU declared
     assert "--nthreads 1 " in worker and "--resources GPU=1" in worker
     body = script.splitlines()
-    assert body.index("export OMP_NUM_THREADS=8") < body.index("module load cuda") < body.index(worker)
+    assert body.index(f"cd {os.getcwd()}") < body.index("export OMP_NUM_THREADS=8") < body.index("module load cuda") \
+        < body.index(worker)
     assert "export DASK_DISTRIBUTED__WORKER__DAEMON=False" in body
 
 
@@ -193,24 +194,26 @@ def probe():
     from joblib import Parallel, delayed
 
     state = get_worker().state
-    return {"omp": os.environ.get("OMP_NUM_THREADS"), "daemon": multiprocessing.current_process().daemon,
+    return {"cwd": os.getcwd(), "omp": os.environ.get("OMP_NUM_THREADS"), "daemon": multiprocessing.current_process().daemon,
             "nthreads": state.nthreads, "resources": dict(state.total_resources),
             "joblib_pids": len(set(Parallel(n_jobs=2)(delayed(_pid)(k) for k in range(4))))}
 '''
 
 
 @pytest.mark.slow
-def test_the_job_script_run_by_bash_starts_a_worker_that_computes_like_a_plain_process(tmp_path):
-    """What a SLURM node would run: the generated script (its #SBATCH lines are comments to bash) starts a worker
-    that joins the scheduler with the GPU resource, one task thread, BLAS on the job's cores and joblib's
-    process pools working (Dask's daemonic worker would make them one job)."""
+def test_the_job_script_run_by_bash_starts_a_worker_that_computes_like_a_plain_process(tmp_path, monkeypatch):
+    """What a SLURM node would run: the generated script (its #SBATCH lines are comments to bash), started in
+    another folder, starts a worker in the submitting folder that joins the scheduler with the GPU resource, one
+    task thread, BLAS on the job's cores and joblib's process pools working (Dask's daemonic worker would make
+    them one job)."""
     from distributed import Client
 
     (tmp_path / "fer_probe.py").write_text(PROBE)
+    monkeypatch.chdir(tmp_path)
     settings = ClusterSettings(system="slurm", cores=2, gpus=1, memory="2GiB",
                                prologue=(f"export PYTHONPATH={tmp_path}",))
     cluster = make_cluster(settings, dashboard_address=":0")
-    job = subprocess.Popen(["bash", "-c", cluster.job_script()], start_new_session=True,
+    job = subprocess.Popen(["bash", "-c", cluster.job_script()], start_new_session=True, cwd="/",
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         with Client(cluster) as client:
@@ -226,6 +229,7 @@ def test_the_job_script_run_by_bash_starts_a_worker_that_computes_like_a_plain_p
         os.killpg(job.pid, signal.SIGTERM)  # a batch system's scancel
         job.wait(timeout=30)
         sys.modules.pop("fer_probe", None)
+    assert seen["cwd"] == str(tmp_path)
     assert seen["resources"] == {"GPU": 1.0} and seen["nthreads"] == 1
     assert seen["omp"] == "2" and seen["daemon"] is False
     assert seen["joblib_pids"] == 2, seen

@@ -21,8 +21,9 @@ A suite file may carry the job shape::
 Each job runs one Dask worker with one task thread (``processes=1``, ``--nthreads 1``), so one job runs one
 experiment at a time with all the job's cores: the worker loads each dataset once, and fer-bench parallelises
 inside the experiment (joblib over the job's cores, TensorFlow's own threads). For that the job script also
-lets the worker compute like a plain process (Dask's defaults would pin BLAS/OpenMP to one thread and make the
-worker process daemonic, which turns joblib's process pools into a single job): see :func:`worker_environment`.
+starts the worker in the submitting process's working folder and lets it compute like a plain process (Dask's
+defaults would pin BLAS/OpenMP to one thread and make the worker process daemonic, which turns joblib's process
+pools into a single job): see :func:`worker_setup`.
 
 GPUs: dask-jobqueue has no GPU argument. SLURM gets ``#SBATCH --gres=gpu:N`` (a job directive). PBS Pro takes
 GPUs in the job's one ``select`` chunk (``-l select=1:ncpus=C:ngpus=N:mem=M``); a second ``-l select`` line in
@@ -36,7 +37,9 @@ library.
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
 import sys
 from dataclasses import dataclass, field, replace
 
@@ -139,14 +142,17 @@ def cluster_settings(suite_cluster: ClusterSettings | None, cli_system: str | No
     return replace(settings, system=system) if system is not None else None
 
 
-def worker_environment(cores: int) -> list[str]:
-    """Shell lines that let a Dask worker compute like a plain process using ``cores`` cores.
+def worker_setup(cores: int, folder: str | None = None) -> list[str]:
+    """Shell lines that start a job's Dask worker in ``folder`` (default: this process's working folder) and let it
+    compute like a plain process using ``cores`` cores.
 
+    The folder: relative paths of the suite (``reports``, ``--data-dir data/ck+``, ``.venv/bin/activate`` in the
+    prologue) then mean on the node what they mean here (a PBS job otherwise starts in the home folder). Threads:
     Dask's nanny starts the worker with OMP/MKL/OpenBLAS pinned to one thread unless these variables are set
     already, and makes it a daemonic process, inside which joblib runs every parallel loop as a single job.
     """
     threads = [f"export {name}={cores}" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")]
-    return [*threads, "export DASK_DISTRIBUTED__WORKER__DAEMON=False"]
+    return [f"cd {shlex.quote(folder or os.getcwd())}", *threads, "export DASK_DISTRIBUTED__WORKER__DAEMON=False"]
 
 
 def cluster_options(settings: ClusterSettings) -> dict:
@@ -164,7 +170,7 @@ def cluster_options(settings: ClusterSettings) -> dict:
         "python": settings.python,
         "local_directory": settings.local_directory,
         "interface": settings.interface,
-        "job_script_prologue": [*worker_environment(settings.cores), *settings.prologue],
+        "job_script_prologue": [*worker_setup(settings.cores), *settings.prologue],
         "worker_extra_args": ["--resources", f"{GPU_RESOURCE}={settings.gpus}"] if settings.gpus else [],
         "job_extra_directives": list(settings.job_extra),
     }
