@@ -84,6 +84,7 @@ def configure(seed: int) -> dict:
     tf.get_logger().setLevel("ERROR")  # e.g. retracing notices when each fold builds a fresh model
     threads = pin_threads(tf)
     keras.utils.set_random_seed(seed)  # Python's random, NumPy and TensorFlow
+    _private_default_seeds(seed)
     tf.config.experimental.enable_op_determinism()
     gpus = tf.config.list_physical_devices("GPU")
     policy = "mixed_float16" if gpus else "float32"
@@ -114,3 +115,17 @@ def reseed(seed: int) -> None:
     import keras
 
     keras.utils.set_random_seed(seed)
+    _private_default_seeds(seed)
+
+
+def _private_default_seeds(seed: int) -> None:
+    """Keras draws the seed of every layer built without one (dropout, weight initialisers) from Python's global
+    ``random``, which other threads of the process draw from too: a Dask worker's own threads do, so a CNN
+    trained there came out differently on every run. Keras gets a generator of its own, seeded like the global
+    one (so runs in a plain process keep their numbers), that nothing else touches."""
+    import random
+
+    from keras.src.random import seed_generator
+
+    if hasattr(seed_generator, "python_random"):
+        seed_generator.python_random = random.Random(seed)
