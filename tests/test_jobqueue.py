@@ -5,6 +5,7 @@ generated job script with bash, as a batch system would."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -20,6 +21,30 @@ from benchmark.errors import FerBenchError
 from benchmark.suite import Suite, load_suite
 
 EXPERIMENT = '[[experiment]]\ndatasets = ["synthetic"]\nmodels = ["svm-linear"]\n'
+
+FAKE_SUBMIT = """#!/bin/sh
+# a batch system's submit command: keeps the job script, prints the job id (or refuses when $FAKE_REFUSE is set)
+if [ -n "$FAKE_REFUSE" ]; then echo "$FAKE_REFUSE" >&2; exit 1; fi
+n=$(ls "{jobs}" | wc -l)
+cp "$1" "{jobs}/job-$n.sh"
+echo "Submitted batch job 10$n"
+"""
+FAKE_CANCEL = '#!/bin/sh\necho "$@" >> "{jobs}/../cancelled"\n'
+
+
+@pytest.fixture(autouse=True)
+def batch_system(tmp_path, monkeypatch):
+    """sbatch / qsub that keep the scripts they are given in <tmp>/jobs, and scancel / qdel that note job ids:
+    a cluster can be scaled here without submitting anything anywhere."""
+    bin_dir, jobs = tmp_path / "bin", tmp_path / "jobs"
+    bin_dir.mkdir()
+    jobs.mkdir()
+    for name, text in (("sbatch", FAKE_SUBMIT), ("qsub", FAKE_SUBMIT), ("scancel", FAKE_CANCEL),
+                       ("qdel", FAKE_CANCEL)):
+        (bin_dir / name).write_text(text.format(jobs=jobs))
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return jobs
 
 
 def _suite(tmp_path, cluster: str = "") -> Suite:
@@ -167,18 +192,54 @@ def test_missing_extra_is_a_one_line_error(monkeypatch):
 
 
 class _StubCluster:
-    def __init__(self):
-        self.calls = []
+    """What scale_for uses of a Dask SpecCluster: its worker spec, and the step that submits what it lacks."""
 
-    def scale(self, **kwargs):
-        self.calls.append(kwargs)
+    def __init__(self):
+        self.worker_spec, self.submitted = {}, []
+
+    def new_worker_spec(self):
+        return {f"job-{len(self.worker_spec)}": {}}
+
+    def sync(self, coroutine, *args):
+        asyncio.run(coroutine(*args))
+
+    async def _correct_state(self):
+        self.submitted.append(len(self.worker_spec))
 
 
 @pytest.mark.parametrize(("pending", "max_jobs", "jobs"), [(25, 10, 10), (3, 10, 3), (0, 10, 0), (10, 10, 10)])
 def test_scale_for_asks_one_job_per_pending_experiment_up_to_max_jobs(pending, max_jobs, jobs):
     stub = _StubCluster()
     assert scale_for(stub, ClusterSettings(system="slurm", max_jobs=max_jobs), pending) == jobs
-    assert stub.calls == ([{"jobs": jobs}] if jobs else [])
+    assert stub.submitted == ([jobs] if jobs else [])
+
+
+def test_scale_for_submits_the_jobs_and_closing_cancels_them(tmp_path, batch_system):
+    cluster = make_cluster(ClusterSettings(system="slurm", max_jobs=2, queue="long"), dashboard_address=":0")
+    try:
+        assert scale_for(cluster, ClusterSettings(system="slurm", max_jobs=2), 5) == 2
+        scripts = sorted(batch_system.iterdir())
+        assert len(scripts) == 2 and all("#SBATCH -p long" in p.read_text() for p in scripts)
+    finally:
+        cluster.close()
+    assert sorted((tmp_path / "cancelled").read_text().split()) == ["100", "101"]
+
+
+def test_a_refused_submission_is_a_one_line_error_not_a_wait_for_workers(monkeypatch, batch_system):
+    monkeypatch.setenv("FAKE_REFUSE", "sbatch: error: invalid partition specified: gpux")
+    settings = ClusterSettings(system="slurm", queue="gpux")
+    cluster = make_cluster(settings, dashboard_address=":0")
+    with pytest.raises(FerBenchError) as err:
+        scale_for(cluster, settings, 3)
+    assert str(err.value) == "--cluster slurm: sbatch refused a job: sbatch: error: invalid partition specified: gpux"
+    assert cluster.status.name == "closed" and not list(batch_system.iterdir())
+
+
+@pytest.mark.parametrize(("system", "command"), [("slurm", "sbatch"), ("pbs", "qsub")])
+def test_no_submit_command_here_is_a_one_line_error(monkeypatch, tmp_path, system, command):
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    with pytest.raises(FerBenchError, match=f"--cluster {system}: {command} is not on PATH"):
+        make_cluster(ClusterSettings(system=system))
 
 
 PROBE = '''

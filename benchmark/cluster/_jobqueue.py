@@ -40,10 +40,11 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import sys
 from dataclasses import dataclass, field, replace
 
-from ..errors import FerBenchError
+from ..errors import FerBenchError, one_line
 
 #: Batch systems a cluster can be started on (``--cluster`` / ``system``).
 SYSTEMS = ("slurm", "pbs")
@@ -51,6 +52,8 @@ SYSTEMS = ("slurm", "pbs")
 GPU_RESOURCE = "GPU"
 #: Batch job name (``squeue`` / ``qstat`` show it).
 JOB_NAME = "fer-bench"
+#: The command that submits a job script, per system.
+SUBMIT = {"slurm": "sbatch", "pbs": "qsub"}
 _INSTALL = "pip install -e '.[cluster]' (or make install-cluster)"
 _WALLTIME = re.compile(r"(\d+):([0-5]\d):([0-5]\d)")
 _MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgtp]i?b?)", re.IGNORECASE)
@@ -193,20 +196,58 @@ def make_cluster(settings: ClusterSettings, *, dashboard_address: str = ":8787")
         raise FerBenchError("--executor dask: name the batch system with --cluster slurm|pbs or system = \"slurm\" "
                             "in the suite's [cluster] table")
     jobqueue = _import_jobqueue()
+    submit = SUBMIT[settings.system]
+    if shutil.which(submit) is None:
+        raise FerBenchError(f"--cluster {settings.system}: {submit} is not on PATH; run the suite where jobs are "
+                            f"submitted (a login node), or start workers by hand and use --scheduler")
     cls = jobqueue.SLURMCluster if settings.system == "slurm" else jobqueue.PBSCluster
     return cls(**cluster_options(settings), scheduler_options={"dashboard_address": dashboard_address})
 
 
 def scale_for(cluster, settings: ClusterSettings, pending: int) -> int:
-    """Ask for one job per pending experiment, at most ``max_jobs``; returns the number of jobs asked for.
+    """Submit one job per pending experiment, at most ``max_jobs``; returns the number of jobs submitted.
 
     A fixed ``scale`` rather than ``adapt``: Dask's adaptive target comes from task durations it has not seen
     yet (an experiment takes minutes to hours), so it would ask for too few jobs at the start. Jobs end with the
-    cluster when the suite is done (or at their walltime)."""
+    cluster when the suite is done (or at their walltime). The jobs are submitted before this returns: a job the
+    batch system refuses (a wrong partition, account or limit) closes the cluster (cancelling the jobs already
+    submitted) and is a one-line error, where Dask would only log it and leave the suite waiting for workers."""
     jobs = max(0, min(pending, settings.max_jobs))
     if jobs:
-        cluster.scale(jobs=jobs)
+        try:
+            cluster.sync(_submit, cluster, jobs)
+        except (RuntimeError, ValueError, OSError) as exc:
+            _close_refused(cluster)
+            raise FerBenchError(f"--cluster {settings.system}: {SUBMIT.get(settings.system, 'the batch system')} "
+                                f"refused a job: {_refusal(exc)}") from None
     return jobs
+
+
+async def _submit(cluster, jobs: int) -> None:
+    """What ``cluster.scale(jobs=jobs)`` does (one worker per job here), with Dask's step that submits the missing
+    jobs awaited, inside the cluster's event loop, rather than scheduled: a submission error reaches the caller
+    instead of a log line."""
+    while len(cluster.worker_spec) < jobs:
+        cluster.worker_spec.update(cluster.new_worker_spec())
+    await cluster._correct_state()
+
+
+def _close_refused(cluster) -> None:
+    """Close a cluster after a refused submission: jobs already submitted are cancelled, and the refused ones
+    are marked failed first (Dask's close insists that every job it created was started, closed or failed)."""
+    from distributed.core import Status
+
+    for job in list(cluster.workers.values()):
+        if getattr(job, "job_id", None) is None:
+            job.status = Status.failed
+    cluster.close()
+
+
+def _refusal(exc: Exception) -> str:
+    """The batch system's own words from dask-jobqueue's error (its stderr), on one line."""
+    text = str(exc)
+    said = text.rpartition("stderr:")[2] if "stderr:" in text else text
+    return one_line(said)[:300] or type(exc).__name__
 
 
 def _import_jobqueue():
