@@ -25,9 +25,8 @@ EXPERIMENT = '[[experiment]]\ndatasets = ["synthetic"]\nmodels = ["svm-linear"]\
 FAKE_SUBMIT = """#!/bin/sh
 # a batch system's submit command: keeps the job script, prints the job id (or refuses when $FAKE_REFUSE is set)
 if [ -n "$FAKE_REFUSE" ]; then echo "$FAKE_REFUSE" >&2; exit 1; fi
-n=$(ls "{jobs}" | wc -l)
-cp "$1" "{jobs}/job-$n.sh"
-echo "Submitted batch job 10$n"
+cp "$1" "{jobs}/job-$$.sh"
+echo "Submitted batch job $$"
 """
 FAKE_CANCEL = '#!/bin/sh\necho "$@" >> "{jobs}/../cancelled"\n'
 
@@ -222,7 +221,7 @@ def test_scale_for_submits_the_jobs_and_closing_cancels_them(tmp_path, batch_sys
         assert len(scripts) == 2 and all("#SBATCH -p long" in p.read_text() for p in scripts)
     finally:
         cluster.close()
-    assert sorted((tmp_path / "cancelled").read_text().split()) == ["100", "101"]
+    assert sorted((tmp_path / "cancelled").read_text().split()) == sorted(p.stem[4:] for p in scripts)
 
 
 def test_a_refused_submission_is_a_one_line_error_not_a_wait_for_workers(monkeypatch, batch_system):
