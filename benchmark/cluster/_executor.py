@@ -72,13 +72,13 @@ def run_experiment_task(config, label: str, distribute_search: bool = False) -> 
 
 
 def _with_search_on_cluster(work):
-    """Run ``work`` with joblib's parallel loops (the SVMs' grid searches, feature extraction) on the cluster.
-    The task leaves its worker's thread pool while it waits (``worker_client`` secedes), so the tasks it submits
-    can run there too: no deadlock on a one-thread worker."""
+    """Run ``work`` with joblib's parallel loops (the SVMs' grid searches, feature extraction) as tasks on the
+    cluster. joblib's Dask backend, called inside a task, takes the worker's client and secedes the task's
+    thread from the worker's pool while it waits for its tasks (and rejoins after), so the tasks it submits can
+    run on this worker too: no deadlock on a one-thread worker."""
     import joblib
-    from distributed import worker_client
 
-    with worker_client(), joblib.parallel_config(backend="dask"):
+    with joblib.parallel_config(backend="dask"):
         return work()
 
 
@@ -119,8 +119,10 @@ def run_suite_dask(suite, *, console: Console, progress_console: Console | None 
     # which changes how oneDNN and BLAS sum (and each experiment is meant to use the cores it is given)
     same_threads = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
                     if not k.endswith("_NUM_THREADS")}
+    # non-daemon workers, so joblib can start processes there (feature extraction, searches) as it does here
     with dask.config.set({"distributed.scheduler.allowed-failures": retries,
-                          "distributed.nanny.pre-spawn-environ": same_threads}):
+                          "distributed.nanny.pre-spawn-environ": same_threads,
+                          "distributed.worker.daemon": False}):
         client, close = _connect(distributed, scheduler, cluster, workers, len(pending), say)
     futures: dict = {}
     try:
@@ -128,7 +130,7 @@ def run_suite_dask(suite, *, console: Console, progress_console: Console | None 
         on_gpus = _gpu_workers(client)
         for k, config, label in pending:
             deep = _is_deep(config)
-            future = client.submit(run_experiment_task, config, label, distribute_search, pure=False,
+            future = client.submit(run_experiment_task, _absolute_paths(config), label, distribute_search, pure=False,
                                    key=f"fer-bench-{config_hash(asdict(config))}-{k}-{os.urandom(4).hex()}",
                                    resources={GPU: 1} if deep and on_gpus else None)
             futures[future] = (k, config, label)
@@ -202,6 +204,17 @@ def _connect(distributed, scheduler, cluster, workers, n_pending: int, say):
                                      silence_logs=50)
     client = distributed.Client(local)
     return client, lambda: (client.close(), local.close())
+
+
+def _absolute_paths(config):
+    """The config with its folders made absolute, as a worker started elsewhere must read them (the config hash
+    never includes them, so the run is the same experiment)."""
+    from dataclasses import replace
+
+    folders = {k: str(Path(getattr(config, k)).expanduser().resolve()) for k in ("reports_dir", "data_dir",
+                                                                                   "test_data_dir", "cache_dir")
+               if getattr(config, k, None)}
+    return replace(config, **folders)
 
 
 def _default_workers(n_pending: int) -> int:

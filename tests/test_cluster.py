@@ -1,0 +1,155 @@
+"""Suites on Dask: a real LocalCluster of process workers gives the local executor's run folders, survives a
+killed worker, resumes, sends CNNs to GPU workers only, and fans grid searches out with identical results."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from rich.console import Console
+
+pytest.importorskip("distributed")
+
+from benchmark.cluster import run_suite_dask  # noqa: E402
+from benchmark.record import collect_runs  # noqa: E402
+from benchmark.suite import load_suite, run_suite  # noqa: E402
+
+pytestmark = pytest.mark.slow  # every test starts a cluster of worker processes
+
+SUITE = """
+[suite]
+name = "cluster-check"
+
+[defaults]
+folds = 3
+seeds = [0]
+
+[[experiment]]
+datasets = ["synthetic"]
+models = ["svm-linear"]
+features = ["hog"]
+options = {{ inner_folds = 2 }}
+{more}
+"""
+CNN = """
+[[experiment]]
+datasets = ["synthetic"]
+models = ["mini-xception"]
+options = { epochs = 1 }
+"""
+RBF = """
+[[experiment]]
+datasets = ["synthetic"]
+models = ["svm-rbf"]
+features = ["hog"]
+options = { inner_folds = 3 }
+"""
+#: metrics.json entries that measure time, not results
+TIMINGS = {"fit_seconds", "folds_training"}
+
+
+def _suite(tmp_path: Path, more: str, reports: str):
+    path = tmp_path / "suite.toml"
+    path.write_text(SUITE.format(more=more))
+    return load_suite(path, reports_dir=str(tmp_path / reports))
+
+
+def _quiet() -> Console:
+    return Console(file=open(os.devnull, "w"), width=200)
+
+
+def _runs(reports: Path) -> dict:
+    runs, skipped = collect_runs(reports / "runs")
+    assert not skipped, skipped
+    return {(r.metrics["model"]): r for r in runs}
+
+
+def _same_results(a, b) -> None:
+    for name in ("splits.csv", "predictions.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(a.path / name), pd.read_csv(b.path / name))
+    strip = lambda m: {k: v for k, v in m.items() if k not in TIMINGS}  # noqa: E731
+    assert strip(a.metrics) == strip(b.metrics)
+    assert {**a.config, "reports_dir": None} == {**b.config, "reports_dir": None}
+
+
+def test_dask_executor_writes_the_local_executors_run_folders_and_resumes(tmp_path):
+    local = run_suite(_suite(tmp_path, CNN, "local"), console=_quiet())
+    assert [r["status"] for r in local] == ["ran", "ran"]
+    records = run_suite_dask(_suite(tmp_path, CNN, "dask"), console=_quiet(), workers=2)
+    assert [r["status"] for r in records] == ["ran", "ran"]
+    assert all(r["worker"].startswith("tcp://") and r["seconds"] > 0 for r in records)  # where and how long
+    a, b = _runs(tmp_path / "local"), _runs(tmp_path / "dask")
+    assert set(a) == set(b) == {"svm-linear", "mini-xception"}
+    for model in a:
+        _same_results(a[model], b[model])
+    status = json.loads((tmp_path / "dask" / "suites" / "cluster-check.json").read_text())
+    assert [e["status"] for e in status["experiments"]] == ["ran", "ran"]
+    again = run_suite_dask(_suite(tmp_path, CNN, "dask"), console=_quiet(), workers=2)  # resume: nothing to do
+    assert [r["status"] for r in again] == ["skipped", "skipped"]
+    assert len(list((tmp_path / "dask" / "runs").iterdir())) == 2
+
+
+def test_a_worker_killed_mid_experiment_is_retried_and_every_experiment_completes_once(tmp_path):
+    suite = _suite(tmp_path, RBF, "dask")
+    runs_dir = tmp_path / "dask" / "runs"
+    killed = []
+
+    def kill_first_worker_that_runs():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            for folder in runs_dir.glob(".incomplete-*") if runs_dir.is_dir() else []:
+                try:
+                    pid = json.loads((folder / "lease.json").read_text())["pid"]
+                except (OSError, ValueError, KeyError):
+                    continue
+                os.kill(pid, signal.SIGKILL)
+                killed.append((folder.name, pid))
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_first_worker_that_runs)
+    killer.start()
+    records = run_suite_dask(suite, console=_quiet(), workers=2)
+    killer.join()
+    assert killed, "no experiment was caught running"
+    assert [r["status"] for r in records] == ["ran", "ran"]
+    complete = [p for p in runs_dir.iterdir() if not p.name.startswith(".")]
+    assert len(complete) == 2 and len(_runs(tmp_path / "dask")) == 2  # each experiment exactly once
+    assert all(r["pid"] != killed[0][1] for r in records)  # finished by a live worker
+
+
+def test_cnn_experiments_go_only_to_workers_that_declare_a_gpu(tmp_path):
+    import distributed
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cpu:
+        gpu_worker = subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_worker", cpu.scheduler_address, "--nthreads", "1",
+             "--resources", "GPU=1", "--name", "gpu-worker", "--no-dashboard"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            with distributed.Client(cpu.scheduler_address) as client:
+                client.wait_for_workers(2, timeout=60)
+                gpu_address = next(a for a, w in client.scheduler_info()["workers"].items()
+                                   if w.get("resources", {}).get("GPU"))
+            records = run_suite_dask(_suite(tmp_path, CNN, "dask"), console=_quiet(),
+                                     scheduler=cpu.scheduler_address)
+        finally:
+            gpu_worker.terminate()
+            gpu_worker.wait(timeout=30)
+    assert [r["status"] for r in records] == ["ran", "ran"]
+    assert records[1]["experiment"].split()[1] == "mini-xception" and records[1]["worker"] == gpu_address
+
+
+def test_distributed_grid_search_gives_the_local_results(tmp_path):
+    local = run_suite(_suite(tmp_path, "", "local"), console=_quiet())
+    records = run_suite_dask(_suite(tmp_path, "", "dask"), console=_quiet(), workers=2, distribute_search=True)
+    assert [r["status"] for r in local] == [r["status"] for r in records] == ["ran"]
+    _same_results(_runs(tmp_path / "local")["svm-linear"], _runs(tmp_path / "dask")["svm-linear"])
