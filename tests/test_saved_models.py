@@ -58,6 +58,19 @@ def test_chi2_pipeline_and_learned_vocabulary_round_trip(tmp_path, synthetic):
         assert all(arrays[k].dtype != object for k in arrays.files)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_save_check_compares_pairwise_decisions_which_rounding_cannot_flip_by_a_vote(backend):
+    from benchmark.saved_models import _pairwise_decisions
+
+    X, y = _data(classes=5)
+    fitted = get_model("svm-rbf").build(seed=0, pca=None, backend=backend).fit(X, y)
+    pairwise = _pairwise_decisions(fitted, X)
+    assert pairwise.shape == (len(X), 10)  # one column per pair of the 5 classes
+    assert fitted.named_steps["svm"].decision_function_shape == "ovr"  # set back
+    rebuilt = pipeline_from_arrays(*pipeline_to_arrays(fitted))
+    np.testing.assert_allclose(_pairwise_decisions(rebuilt, X), pairwise, atol=1e-4 * np.abs(pairwise).max())
+
+
 def test_a_class_outside_the_allow_list_is_never_constructed():
     with pytest.raises(ModelFileError, match="not one fer-bench rebuilds"):
         from_arrays({"class": "Popen", "params": {"args": ["true"]}, "attributes": {}}, {}, STEP_CLASSES)
