@@ -31,9 +31,11 @@ SVM_FORMAT, SVM_FORMAT_VERSION = "fer-bench-svm", 1
 #: Largest difference in a CNN probability (or a feature value) a reloaded model file may show against the model
 #: in memory; labels must be identical.
 SAVE_TOLERANCE = 1e-6
-#: The same for SVM decision values relative to their largest magnitude: oneDAL and libsvm sum the kernel
-#: expansion in different orders (measured: about 1e-6 relative).
-SVM_SAVE_TOLERANCE = 1e-4
+#: The same for SVM pairwise decision values, relative to their largest magnitude. oneDAL and libsvm compute the
+#: kernel expansion differently: measured 1e-6 relative on synthetic and CK+ folds, 2e-4 on FER2013 (400 PCA
+#: components, ~50,000 training images). A conversion mistake (a wrong gamma, support vector or sign) is off by
+#: the order of the values themselves; the run's predictions come from the saved model either way.
+SVM_SAVE_TOLERANCE = 1e-2
 #: Test images a CNN's reloaded file is checked on when it is saved (every image for SVM pipelines).
 KERAS_CHECK_IMAGES = 64
 

@@ -153,3 +153,24 @@ def test_distributed_grid_search_gives_the_local_results(tmp_path):
     records = run_suite_dask(_suite(tmp_path, "", "dask"), console=_quiet(), workers=2, distribute_search=True)
     assert [r["status"] for r in local] == [r["status"] for r in records] == ["ran"]
     _same_results(_runs(tmp_path / "local")["svm-linear"], _runs(tmp_path / "dask")["svm-linear"])
+
+
+def test_ctrl_c_cancels_pending_experiments_and_exits_130_without_a_complete_looking_run(tmp_path):
+    suite = tmp_path / "suite.toml"
+    suite.write_text(SUITE.format(more=RBF + RBF.replace("inner_folds = 3", "inner_folds = 2")))
+    reports = tmp_path / "reports"
+    process = subprocess.Popen([sys.executable, "-m", "benchmark.cli", "suite", str(suite), "--executor", "dask",
+                                "--workers", "1", "--reports-dir", str(reports)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    runs = reports / "runs"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (runs.is_dir() and any(runs.glob(".incomplete-*"))):
+        time.sleep(0.1)
+    assert runs.is_dir() and any(runs.glob(".incomplete-*")), "the first experiment never started"
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "error: interrupted; pending experiments were cancelled" in err and "Traceback" not in err
+    complete = [p for p in runs.iterdir() if not p.name.startswith(".")]
+    assert len(complete) <= 1  # at most the experiment that finished before Ctrl-C; the other three never ran
+    assert not [p for p in complete if not (p / "metrics.json").is_file()]

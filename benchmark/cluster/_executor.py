@@ -119,10 +119,11 @@ def run_suite_dask(suite, *, console: Console, progress_console: Console | None 
     # which changes how oneDNN and BLAS sum (and each experiment is meant to use the cores it is given)
     same_threads = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
                     if not k.endswith("_NUM_THREADS")}
-    # non-daemon workers, so joblib can start processes there (feature extraction, searches) as it does here
+    # local workers stay daemon processes: joblib runs threads inside them rather than process pools, which a
+    # worker killed on Ctrl-C would leave behind computing for minutes (measured); batch jobs, which the batch
+    # system cleans up, run non-daemon workers (see _jobqueue)
     with dask.config.set({"distributed.scheduler.allowed-failures": retries,
-                          "distributed.nanny.pre-spawn-environ": same_threads,
-                          "distributed.worker.daemon": False}):
+                          "distributed.nanny.pre-spawn-environ": same_threads}):
         client, close = _connect(distributed, scheduler, cluster, workers, len(pending), say)
     futures: dict = {}
     try:
