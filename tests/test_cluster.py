@@ -52,6 +52,13 @@ models = ["svm-rbf"]
 features = ["hog"]
 options = { inner_folds = 3 }
 """
+LINEAR = """
+[[experiment]]
+datasets = ["synthetic"]
+models = ["svm-linear"]
+features = ["hog"]
+options = { inner_folds = 3 }
+"""
 #: metrics.json entries that measure time, not results
 TIMINGS = {"fit_seconds", "folds_training"}
 
@@ -98,7 +105,7 @@ def test_dask_executor_writes_the_local_executors_run_folders_and_resumes(tmp_pa
 
 
 def test_a_worker_killed_mid_experiment_is_retried_and_every_experiment_completes_once(tmp_path):
-    suite = _suite(tmp_path, RBF, "dask")
+    suite = _suite(tmp_path, LINEAR, "dask")
     runs_dir = tmp_path / "dask" / "runs"
     killed = []
 
@@ -122,7 +129,9 @@ def test_a_worker_killed_mid_experiment_is_retried_and_every_experiment_complete
     assert killed, "no experiment was caught running"
     assert [r["status"] for r in records] == ["ran", "ran"]
     complete = [p for p in runs_dir.iterdir() if not p.name.startswith(".")]
-    assert len(complete) == 2 and len(_runs(tmp_path / "dask")) == 2  # each experiment exactly once
+    runs, skipped = collect_runs(runs_dir)
+    assert len(complete) == len(runs) == 2 and not skipped  # each experiment exactly once, each complete
+    assert len({r.config["config_hash"] for r in runs}) == 2
     assert all(r["pid"] != killed[0][1] for r in records)  # finished by a live worker
 
 
