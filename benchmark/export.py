@@ -31,7 +31,6 @@ import contextlib
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -544,20 +543,16 @@ def _held_stderr():
     beside the check's figures (a converter that fails says why in its exception, which is recorded)."""
     import logging
 
-    sys.stderr.flush()
-    saved = os.dup(2)
+    from .tf_setup import held_stderr
+
     loggers = [logging.getLogger(n) for n in ("tf2onnx", "tensorflow", "absl")]
     levels = [lg.level for lg in loggers]
-    with tempfile.TemporaryFile() as held:
-        os.dup2(held.fileno(), 2)
+    with held_stderr():
         for lg in loggers:
             lg.setLevel(logging.ERROR)
         try:
             yield
         finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
             for lg, level in zip(loggers, levels):
                 lg.setLevel(level)
 

@@ -46,23 +46,35 @@ _CHATTER = ("All log messages before absl::InitializeLog()", "oneDNN custom oper
 
 
 @contextlib.contextmanager
-def _without_startup_chatter():
-    """Hold the process's stderr (file descriptor 2, where TensorFlow's C++ code writes) in a temporary file, then
-    pass on every line but the known start-up chatter; a real error still reaches the user."""
+def held_stderr():
+    """Hold the process's stderr (file descriptor 2, where TensorFlow's C++ code writes) in a temporary file while
+    the block runs; yields the file, positioned at its end, so the caller decides what to pass on."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as held:
         os.dup2(held.fileno(), 2)
         try:
-            yield
+            yield held
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
+
+
+@contextlib.contextmanager
+def _without_startup_chatter():
+    """Pass on every line TensorFlow's start-up writes to stderr but the known chatter; a real error still reaches
+    the user."""
+    with held_stderr() as held:
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
             held.seek(0)
-            for line in held.read().decode(errors="replace").splitlines():
-                if line.strip() and not any(text in line for text in _CHATTER):
-                    print(line, file=sys.stderr)
+            lines = held.read().decode(errors="replace").splitlines()
+    for line in lines:
+        if line.strip() and not any(text in line for text in _CHATTER):
+            print(line, file=sys.stderr)
 
 
 def onednn_may_be_on() -> bool:
