@@ -130,7 +130,7 @@ def suite(
     if executor not in ("local", "dask"):
         _fail(f"--executor must be local or dask, got {executor!r}")
     if executor == "local" and dask_only:
-        _fail(f"{', '.join(dask_only)} only apply to --executor dask")
+        _fail(f"{', '.join(dask_only)} only appl{'ies' if len(dask_only) == 1 else 'y'} to --executor dask")
     if scheduler and (cluster or workers):
         _fail("--scheduler connects to running workers: it cannot be combined with --cluster or --workers")
     if cluster and workers:
