@@ -214,7 +214,7 @@ def _export_fold(run, fold: str, fmt: str, dataset, out: Path, log) -> tuple[Pat
     from .saved_models import load_fold_models, model_stem
 
     stem = model_stem(run.kind, fold, len(run.model_folds()))
-    (model,) = load_fold_models(run.path, fold)  # every model file's SHA-256 checked against the manifest
+    (model,) = load_fold_models(run, fold)  # every model file's SHA-256 checked against the manifest
     images, _ = _test_images(run, fold, dataset)
     final = out / (f"{stem}.{fmt}" if fmt != "savedmodel" else f"{stem}_savedmodel")
     tmp = temporary_name(final, "partial")

@@ -225,11 +225,14 @@ def verified_model_path(run_dir: Path, name: str) -> Path:
     return path
 
 
-def load_fold_models(run_dir: Path, fold: str | None = None) -> list[FoldModel]:
-    """Every fold's model of a complete run (or only ``fold``), each file verified against the manifest."""
-    from .record import load_run
+def load_fold_models(run, fold: str | None = None) -> list[FoldModel]:
+    """Every fold's model of a complete run (or only ``fold``), each file verified against the manifest.
 
-    run = load_run(Path(run_dir))
+    ``run`` is a run folder, or a :class:`~benchmark.record.Run` the caller already loaded and checked with
+    :func:`~benchmark.record.load_run` (so it is not read and checked again)."""
+    from .record import Run, load_run
+
+    run = run if isinstance(run, Run) else load_run(Path(run))
     stems = _fold_stems(run)
     if fold is not None:
         if fold not in stems and f"fold-{fold}" in stems:  # "3" for "fold-3", as export takes it

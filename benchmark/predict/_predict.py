@@ -81,7 +81,7 @@ def predict(run_dir: Path, inputs: list[Path], *, out: Path, annotate: Path | No
         annotate = Path(annotate)
         annotate.mkdir(parents=True, exist_ok=True)
         _check_writable(annotate, "--annotate")
-    models = load_fold_models(run.path, settings.fold)
+    models = load_fold_models(run, settings.fold)
     class_names = list(models[0].class_names)
     template_name, template = template_for(run.dataset)
     finder = FaceFinder(upsample=settings.upsample, min_score=settings.min_score) if settings.detect else None
@@ -95,16 +95,16 @@ def predict(run_dir: Path, inputs: list[Path], *, out: Path, annotate: Path | No
         task = bar.add_task("predict (inputs)", total=len(files))
         for n, path in enumerate(files):
             try:
-                found = []  # (frame, face or None, crop)
+                found = []  # (frame, face number in the frame, face or None, crop)
                 pictures = []
                 for frame in read_frames(path, settings.every):
                     frames_seen += 1
                     pictures.append(frame)
                     if finder is None:
-                        found.append((frame, None, whole_image_crop(frame.pixels)))
-                    else:
-                        found.extend((frame, face, aligned_crop(frame.pixels, face, template))
-                                     for face in finder.find(frame.pixels))
+                        found.append((frame, 0, None, whole_image_crop(frame.pixels)))
+                    else:  # numbered within the frame, best detection score first
+                        found.extend((frame, k, face, aligned_crop(frame.pixels, face, template))
+                                     for k, face in enumerate(finder.find(frame.pixels)))
             except UnreadableInput as exc:
                 unreadable.append({"input": str(path), "reason": str(exc)})
                 bar.advance(task)
@@ -112,11 +112,11 @@ def predict(run_dir: Path, inputs: list[Path], *, out: Path, annotate: Path | No
             if not found:
                 no_face.append(str(path))
             else:
-                crops = np.stack([crop for _, _, crop in found])
+                crops = np.stack([crop for *_, crop in found])
                 scores = ensemble_scores(models, crops) if len(models) > 1 else models[0].scores(crops)
                 predicted = np.where(np.isnan(scores), -np.inf, scores).argmax(axis=1)
-                rows.extend(_row(path, frame, face, frame_faces_index(found, i), class_names, predicted[i], scores[i])
-                            for i, (frame, face, _) in enumerate(found))
+                rows.extend(_row(path, frame, face, k, class_names, predicted[i], scores[i])
+                            for i, (frame, k, face, _) in enumerate(found))
                 if annotate is not None:
                     _annotate(annotate, n, path, pictures, found, [class_names[k] for k in predicted])
             bar.advance(task)
@@ -129,12 +129,6 @@ def predict(run_dir: Path, inputs: list[Path], *, out: Path, annotate: Path | No
     for item in unreadable:
         say(f"unreadable: {item['input']}: {item['reason']}")
     return PredictResult(table, no_face, unreadable, frames_seen, sidecar)
-
-
-def frame_faces_index(found: list, i: int) -> int:
-    """The face's number within its frame (0 = best detection score)."""
-    frame = found[i][0]
-    return sum(1 for f, _, _ in found[:i] if f is frame)
 
 
 def _row(path, frame, face, index, class_names, predicted, scores) -> list:
@@ -159,13 +153,7 @@ def _check_writable(folder: Path, option: str) -> None:
 
 def _write(out: Path, table: pd.DataFrame, sidecar: dict) -> None:
     """The CSV and its sidecar, each through a temporary name (never half a file under the real name)."""
-    tmp = temporary_name(out)
-    try:
-        table.to_csv(tmp, index=False)
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_text_atomically(out, table.to_csv(index=False))
     write_text_atomically(out.with_suffix(out.suffix + ".json"), json.dumps(sidecar, indent=2, default=str) + "\n")
 
 
@@ -199,7 +187,7 @@ def _annotate(folder: Path, n: int, path: Path, pictures: list, found: list, lab
     from PIL import Image, ImageDraw
 
     for frame in pictures:
-        faces = [(face, label) for (f, face, _), label in zip(found, labels) if f is frame]
+        faces = [(face, label) for (f, _, face, _), label in zip(found, labels) if f is frame]
         if not faces:
             continue
         image = Image.fromarray(frame.pixels).convert("RGB")
