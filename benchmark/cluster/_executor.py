@@ -45,7 +45,7 @@ def run_experiment_task(config, label: str, distribute_search: bool = False) -> 
     loaded. Returns the suite record (plain values only) plus where and how long it ran and its console output."""
     from distributed import get_worker
 
-    from ..suite import _DataCache, _run_one, completed_runs
+    from ..suite import _DataCache, _run_one
 
     global _WORKER_DATA
     with _WORKER_DATA_LOCK:
@@ -54,7 +54,7 @@ def run_experiment_task(config, label: str, distribute_search: bool = False) -> 
         data = _WORKER_DATA
         dataset, target = data.get(config), data.target(config)
     runs_dir = Path(config.reports_dir) / "runs"
-    done = completed_runs(runs_dir, only_hash=config_hash(asdict(config)))
+    done: dict = {}  # the submitter skipped what was complete; _run_one looks again once it holds the claim
     warnings.filterwarnings("ignore", message=".*'Threading' parallel backend is not supported.*")  # sklearnex,
     # inside a worker thread, where joblib runs threads: the SVM itself still uses every core
     log = io.StringIO()
