@@ -406,3 +406,63 @@ def test_unknown_feature_is_a_fer_bench_error_and_still_a_value_error():
         parse_features("hog+sift")
     assert isinstance(caught.value, FerBenchError) and isinstance(caught.value, ValueError)
     assert caught.value.exit_code == 2 and "unknown feature 'sift'" in str(caught.value)
+
+
+# ------------------------------------------------------------- forged and oversized cache files
+
+def _cache_files(cache: Path) -> tuple[Path, Path]:
+    [sidecar] = cache.rglob("*.json")
+    return sidecar.with_name(json.loads(sidecar.read_text())["data"]), sidecar
+
+
+@pytest.fixture
+def cached_hog(tmp_path, synthetic):
+    images, ids = synthetic.images[:120], synthetic.sample_ids[:120]
+    cache = tmp_path / "cache"
+    fresh, _ = extract(images, "hog", HOGFeatures(), fingerprint="f" * 64, cache_dir=cache, n_jobs=1, sample_ids=ids)
+    return images, ids, cache, fresh
+
+
+def _reload(cached_hog) -> tuple[np.ndarray, list[str]]:
+    images, ids, cache, _ = cached_hog
+    warnings: list[str] = []
+    X, _ = extract(images, "hog", HOGFeatures(), fingerprint="f" * 64, cache_dir=cache, n_jobs=1, sample_ids=ids,
+                   warn=warnings.append)
+    return X, warnings
+
+
+@pytest.mark.parametrize("forgery", ["rows-reversed", "rows-zeroed"])
+def test_a_cache_forged_with_a_matching_hash_is_still_caught(cached_hog, forgery):
+    """Altered rows with the sidecar's hash rewritten to match: the first row is kept intact, so only the rows
+    drawn at random and compared with a fresh extraction can catch it."""
+    from features._cache import describe
+
+    _, _, cache, fresh = cached_hog
+    npy, sidecar = _cache_files(cache)
+    forged = fresh.copy()
+    if forgery == "rows-reversed":
+        forged[1:] = fresh[1:][::-1]
+    else:
+        forged[1:] = 0
+    np.save(npy, forged)
+    sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), **describe(forged)}))
+    X, warnings = _reload(cached_hog)
+    np.testing.assert_array_equal(X, fresh)
+    assert len(warnings) == 1 and "differs from a fresh extraction of that image" in warnings[0]
+
+
+def test_a_cache_file_that_exhausts_the_parser_or_memory_is_recomputed(cached_hog):
+    _, _, cache, fresh = cached_hog
+    npy, sidecar = _cache_files(cache)
+    sidecar.write_text("[" * 200_000)
+    X, warnings = _reload(cached_hog)
+    np.testing.assert_array_equal(X, fresh)
+    assert len(warnings) == 1 and "unreadable sidecar" in warnings[0]
+    npy, sidecar = _cache_files(cache)  # the recomputed entry's data file
+    header = npy.read_bytes()
+    npy.write_bytes(header.replace(f"({len(fresh)}, {fresh.shape[1]})".encode(),
+                                   f"({len(fresh)}, 100000000000)".encode().ljust(len(f"({len(fresh)}, "
+                                                                                      f"{fresh.shape[1]})"))))
+    X, warnings = _reload(cached_hog)
+    np.testing.assert_array_equal(X, fresh)
+    assert len(warnings) == 1 and "is corrupt" in warnings[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -441,3 +442,35 @@ def test_dataset_validates_its_arrays():
         Dataset("x", "l", img.astype(float), np.array([0, 0]), ("a",), np.array(["1", "2"]))
     with pytest.raises(ValueError, match="split_is_official needs splits"):
         Dataset("x", "l", img, np.array([0, 0]), ("a",), np.array(["1", "2"]), split_is_official=True)
+
+
+# ------------------------------------------------------------- FER2013 CSV: copies and encodings
+
+PIXELS = " ".join(["128"] * 2304)
+
+
+def _fer_csv(path: Path, *, bom: bool = False) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [f"{k},{PIXELS},{usage}" for usage in ("Training", "PublicTest", "PrivateTest") for k in range(7)]
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + "\n".join(["emotion,pixels,Usage", *rows, ""]).encode())
+    return path
+
+
+def test_several_candidate_copies_are_refused_not_picked(tmp_path):
+    _fer_csv(tmp_path / "one" / "fer2013.csv")
+    _fer_csv(tmp_path / "one" / "a_backup.csv")
+    with pytest.raises(DataError, match="2 FER2013 CSV files .*a_backup.csv, fer2013.csv"):
+        detect_layout("fer2013", tmp_path / "one")
+    _fer_csv(tmp_path / "two" / "a" / "fer2013.csv")
+    _fer_csv(tmp_path / "two" / "b" / "fer2013.csv")
+    with pytest.raises(DataError, match="2 copies of fer2013 found"):
+        detect_layout("fer2013", tmp_path / "two")
+
+
+def test_a_csv_with_a_byte_order_mark_loads_and_a_non_utf8_row_is_named(tmp_path):
+    ds = load_dataset("fer2013", _fer_csv(tmp_path / "bom" / "fer2013.csv", bom=True))
+    assert len(ds) == 21 and ds.sample_ids[0] == "fer2013.csv:2"
+    bad = _fer_csv(tmp_path / "latin" / "fer2013.csv")
+    bad.write_bytes(bad.read_bytes() + b"1,\xe9\xe9,Training\n")
+    with pytest.raises(DataError, match="fer2013.csv row 23: not UTF-8"):
+        load_dataset("fer2013", bad)

@@ -16,12 +16,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from rich.console import Console
 
 from benchmark.datasets import make_synthetic
 from benchmark.errors import EXIT_FAILED, EXIT_USAGE, FerBenchError, WorkFailedError
 from benchmark.evaluation import summarise
 from benchmark.experiment import RunConfig, run_experiment
 from benchmark.report import Run, Table, build_report, check_run, collect_runs, latex_escape
+from benchmark.report._output import staged
 
 
 @pytest.fixture(scope="module")
@@ -374,3 +376,64 @@ def test_official_split_is_read_from_the_manifest_field_and_old_runs_from_their_
     assert run({"split_is_official": True, "notes": note}).official_split is True
     assert run({"notes": note}).official_split is False  # written before the field existed
     assert run({"notes": []}).official_split is True
+
+
+# ------------------------------------------------------------- runs that name another experiment; staging
+
+@pytest.fixture(scope="module")
+def one_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hunt")
+    path, _ = run_experiment(RunConfig(dataset="synthetic", model="svm-linear", features="lbp", folds=2,
+                                       inner_folds=2, n_jobs=1, reports_dir=str(root / "reports"),
+                                       cache_dir=str(root / "cache")), console=Console(file=open("/dev/null", "w")))
+    return path
+
+
+def _copy(one_run: Path, tmp_path: Path) -> Path:
+    runs = tmp_path / "reports" / "runs"
+    runs.mkdir(parents=True)
+    shutil.copytree(one_run, runs / one_run.name)
+    return runs / one_run.name
+
+
+@pytest.mark.parametrize(("key", "value", "fragment"), [
+    ("dataset", "ck+", "metrics.json names dataset 'ck+'"),
+    ("model", "svm-rbf", "metrics.json names model 'svm-rbf'"),
+    ("features", "hog", "metrics.json names features 'hog'"),
+    ("kind", "deep", "svm-linear is 'deep', but it is a classical model"),
+])
+def test_a_run_whose_metrics_name_another_experiment_is_never_filed(one_run, tmp_path, key, value, fragment):
+    """Seen: "dataset": "ck+" in a synthetic run's metrics.json put it in the CK+ tables."""
+    run = _copy(one_run, tmp_path)
+    metrics = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps({**metrics, key: value}))
+    with pytest.raises(Exception, match="no complete runs usable"):
+        build_report(tmp_path / "reports")
+    second = tmp_path / "second"
+    second.mkdir()
+    other = _copy(one_run, second)
+    shutil.copytree(run, other.parent / (run.name + "-edited"))
+    built = build_report(second / "reports")
+    assert built["runs"] == 1 and fragment in built["inconsistent"][0][1]
+    assert not list((second / "reports" / "tables").glob("ckplus*"))
+
+
+@pytest.mark.parametrize("content", ["[]", '"x"', "3"])
+def test_a_run_file_of_the_wrong_json_type_is_listed_not_a_crash(one_run, tmp_path, content):
+    run = _copy(one_run, tmp_path)
+    (run / "config.json").write_text(content)
+    shutil.copytree(one_run, run.parent / "20990101T000000000000Z_good")
+    built = build_report(tmp_path / "reports")
+    assert built["runs"] == 1
+    assert [reason for name, reason in built["skipped"] if name == run.name] == [
+        f"config.json holds a JSON {type(json.loads(content)).__name__}, expected an object"]
+
+
+def test_two_report_builds_at_once_use_their_own_staging_folders(tmp_path):
+    with staged(tmp_path) as first, staged(tmp_path) as second:
+        assert first != second and first.is_dir() and second.is_dir()
+        for stage in (first, second):
+            (stage / "report.md").write_text(stage.name)
+            (stage / "report.tex").write_text(stage.name)
+    assert (tmp_path / "report.md").read_text() == first.name  # the outer build finished last
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".report-staging")]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -11,9 +13,10 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import benchmark.suite as suite_module
-from benchmark.cli import app
+from benchmark.cli import app, main
 from benchmark.errors import FerBenchError
-from benchmark.suite import load_suite, plan_suite, run_suite
+from benchmark.leases import Lease
+from benchmark.suite import claim_path, load_suite, plan_suite, run_suite
 from models import list_models
 
 REPO = Path(__file__).resolve().parents[1]
@@ -198,3 +201,145 @@ def test_a_run_folder_the_report_would_skip_never_counts_as_complete(tmp_path, s
     assert [state for _, state in plan_suite(suite)] == [f"complete ({run_dir.name})"]
     (run_dir / "predictions.csv").unlink()
     assert [state for _, state in plan_suite(suite)] == ["to run"]
+
+
+# ------------------------------------------------------------- failing experiments, other processes, names
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+def _main(argv, capsys) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return exit_info.value.code, ANSI.sub("", captured.out + captured.err)
+
+
+def _complete_runs(reports: Path) -> list[Path]:
+    runs = reports / "runs"
+    return sorted(p for p in runs.iterdir() if p.is_dir() and not p.name.startswith(".")) if runs.is_dir() else []
+
+
+def _errors(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("error:")]
+
+
+def _one_error(code: int, text: str, expected_code: int, *fragments: str) -> None:
+    assert "Traceback" not in text, text
+    assert code == expected_code, text
+    errors = [line for line in text.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, text
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+
+
+SUITE = """[suite]
+name = "faulty"
+[defaults]
+folds = 2
+n_jobs = 1
+[[experiment]]
+datasets = ["synthetic"]
+models = ["svm-linear"]
+features = ["lbp"]
+seeds = [0, 1, 2]
+options = { inner_folds = 2 }
+"""
+
+
+@pytest.mark.slow
+def test_a_failing_experiment_does_not_stop_the_suite(tmp_path, capsys, monkeypatch):
+    """The second of three experiments fails at run time: the other two complete, the failure is listed on the
+    console and in reports/suites/<name>.json, and the suite exits 1 with one error line."""
+    path = tmp_path / "suite.toml"
+    path.write_text(SUITE)
+    original = suite_module.run_experiment
+
+    def fails_for_seed_1(config, **kwargs):
+        if config.seed == 1:
+            raise FerBenchError("synthetic: something only the run could find")
+        return original(config, **kwargs)
+
+    monkeypatch.setattr(suite_module, "run_experiment", fails_for_seed_1)
+    reports = tmp_path / "reports"
+    code, text = _main(["suite", path, "--reports-dir", reports], capsys)
+    assert code == 1, text
+    assert "Traceback" not in text
+    [line] = _errors(text)
+    assert "1 of 3 experiments of suite faulty failed" in line
+    assert "something only the run could find" in text
+    assert len(_complete_runs(reports)) == 2
+    status = json.loads((reports / "suites" / "faulty.json").read_text())
+    assert [e["status"] for e in status["experiments"]] == ["ran", "failed", "ran"]
+    assert status["failed"] == [{"experiment": status["experiments"][1]["experiment"],
+                                 "reason": "synthetic: something only the run could find"}]
+    # fixed and resumed: only the failed one runs
+    monkeypatch.setattr(suite_module, "run_experiment", original)
+    code, text = _main(["suite", path, "--reports-dir", reports], capsys)
+    assert code == 0, text
+    assert len(_complete_runs(reports)) == 3
+    status = json.loads((reports / "suites" / "faulty.json").read_text())
+    assert [e["status"] for e in status["experiments"]] == ["skipped", "ran", "skipped"] and status["failed"] == []
+
+
+def test_two_suites_never_run_the_same_experiment(tmp_path):
+    """An experiment claimed by another live process is skipped, not run a second time; once that claim is gone
+    (released, or stale after a kill) the experiment runs."""
+    path = tmp_path / "suite.toml"
+    path.write_text(SUITE.replace("seeds = [0, 1, 2]", "seeds = [0]"))
+    suite = load_suite(path, reports_dir=str(tmp_path / "reports"))
+    [config] = suite.configs
+    from benchmark.datasets import make_synthetic
+
+    other = Lease.acquire(claim_path(tmp_path / "reports", config, make_synthetic()))
+    quiet = Console(file=open(os.devnull, "w"))
+    [record] = run_suite(suite, console=quiet)
+    assert record["status"] == "skipped" and record["reason"] == "running in another process"
+    assert _complete_runs(tmp_path / "reports") == []
+    other.release()
+    [record] = run_suite(suite, console=quiet)
+    assert record["status"] == "ran" and len(_complete_runs(tmp_path / "reports")) == 1
+    assert not claim_path(tmp_path / "reports", config, make_synthetic()).exists()
+
+
+@pytest.mark.slow
+def test_a_suite_with_adapted_inner_folds_resumes(tmp_path):
+    """The config hash is the hash of the requested options, so a run whose inner folds were reduced is still
+    found complete by the resumed suite."""
+    path = tmp_path / "suite.toml"
+    path.write_text(SUITE.replace("seeds = [0, 1, 2]", "seeds = [0]").replace("inner_folds = 2", "inner_folds = 12"))
+    suite = load_suite(path, reports_dir=str(tmp_path / "reports"))
+    quiet = Console(file=open(os.devnull, "w"))
+    assert [r["status"] for r in run_suite(suite, console=quiet)] == ["ran"]
+    assert [r["status"] for r in run_suite(suite, console=quiet)] == ["skipped"]
+
+
+@pytest.mark.slow
+def test_two_suite_processes_at_once_run_each_experiment_exactly_once(tmp_path):
+    """Two real `fer-bench suite` processes started together on one reports folder: every experiment ends
+    complete exactly once, and both processes exit 0."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "suite.toml"
+    path.write_text(SUITE)
+    reports = tmp_path / "reports"
+    env = {**os.environ, "FER_BENCH_CACHE": str(tmp_path / "cache")}
+    procs = [subprocess.Popen([sys.executable, "-m", "benchmark.cli", "suite", str(path), "--reports-dir",
+                               str(reports)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+             for _ in range(2)]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert not any("Traceback" in out for out in outputs), outputs
+    runs = _complete_runs(reports)
+    seeds = sorted(json.loads((run / "config.json").read_text())["seed"] for run in runs)
+    assert seeds == [0, 1, 2], [r.name for r in runs]
+    assert not list((reports / ".claims").glob("*.json"))
+
+
+@pytest.mark.parametrize("name", ["../../evil", "", ".hidden"])
+def test_a_suite_name_cannot_escape_the_reports_folder(tmp_path, capsys, name):
+    path = tmp_path / "suite.toml"
+    path.write_text(f"[suite]\nname = {json.dumps(name)}\n[[experiment]]\ndatasets = ['synthetic']\n"
+                    f"models = ['svm-linear']\nfeatures = ['lbp']\n")
+    code, text = _main(["suite", path, "--reports-dir", tmp_path / "r"], capsys)
+    _one_error(code, text, 2, "[suite]: name =")
+    assert not (tmp_path / "evil").exists() and not (tmp_path / "r").exists()

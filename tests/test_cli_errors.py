@@ -1,4 +1,4 @@
-"""The bad-input matrix: every user or environment mistake ends in exactly one ``error:`` line and the binding
+"""What the CLI says when the user or the environment gets something wrong. The bad-input matrix: every user or environment mistake ends in exactly one ``error:`` line and the binding
 exit code (2 before any work, 1 after work started, 130 interrupted), with no traceback, no complete run folder
 left behind and no complete run lost.
 
@@ -51,9 +51,9 @@ def _sentinel(reports: Path) -> Path:
     return run
 
 
-def _invoke(argv: list[str], capsys) -> tuple[int, str]:
+def _invoke(argv: list, capsys) -> tuple[int, str]:
     with pytest.raises(SystemExit) as exit_info:
-        main(argv)
+        main([str(a) for a in argv])
     captured = capsys.readouterr()
     return exit_info.value.code, ANSI.sub("", captured.out + captured.err)
 
@@ -337,3 +337,73 @@ def test_mistake_is_one_error_line_with_the_binding_exit_code(case: Case, tmp_pa
 def test_matrix_is_wide_enough():
     """The issue asks for at least 40 cases over datasets, options, files, environment and suites."""
     assert len(CASES) >= 40 and len({c.id for c in CASES}) == len(CASES)
+
+
+# ------------------------------------------------------------- single cases (found by an adversarial walk)
+
+def _one_error(code: int, text: str, expected_code: int, *fragments: str) -> None:
+    assert "Traceback" not in text, text
+    assert code == expected_code, text
+    errors = [line for line in text.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, text
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+
+
+@pytest.mark.parametrize(("args", "fragments"), [
+    (["--n-jobs", "100000"], ("--n-jobs", "at most this machine's")),
+    (["--features", ""], ("empty feature name",)),
+    (["--reports-dir", ""], ("--reports-dir is empty",)),
+    (["--cache-dir", " "], ("--cache-dir is empty",)),
+    (["--model", "mini-xception", "--features", "pixels", "--lr", "inf"], ("--lr must be a positive, finite",)),
+])
+def test_run_option_values_found_by_the_hunt_are_refused(tmp_path, capsys, args, fragments):
+    code, text = _invoke(["run", *FAST, "--reports-dir", tmp_path / "r", *args], capsys)
+    _one_error(code, text, 2, *fragments)
+    assert not (tmp_path / "r" / "runs").exists() or not list((tmp_path / "r" / "runs").iterdir())
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["--images", "999999999999"], "--images must be from"),
+    (["--svm-samples", "1"], "--svm-samples must be from"),
+    (["--cnn", "svm-rbf"], "--cnn svm-rbf: not a CNN"),
+])
+def test_benchmark_sizes_and_models_are_checked(capsys, args, fragment):
+    code, text = _invoke(["benchmark", "--images", "200", "--svm-samples", "150", "--cnn", "", *args], capsys)
+    _one_error(code, text, 2, fragment)
+
+
+def test_an_invalid_lease_ttl_is_one_error_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FER_BENCH_LEASE_TTL", "-1")
+    code, text = _invoke(["run", *FAST, "--reports-dir", tmp_path / "r", "--cache-dir", tmp_path / "c"], capsys)
+    _one_error(code, text, 2, "FER_BENCH_LEASE_TTL='-1'")
+
+
+@pytest.mark.parametrize("code_text", ["nan", "inf"])
+def test_a_non_finite_ck_label_is_one_error_line(tmp_path, capsys, ck_original_dir, code_text):
+    label = next((ck_original_dir / "Emotion").glob("S*/*/*_emotion.txt"))
+    label.write_text(f"   {code_text}\n")
+    code, text = _invoke(["run", "--dataset", "ck+", "--model", "svm-linear", "--features", "hog", "--data-dir",
+                        ck_original_dir, "--reports-dir", tmp_path / "r"], capsys)
+    _one_error(code, text, 2, label.name, "not an integer 1-7")
+
+
+def test_options_that_do_not_apply_are_said_to_be_ignored(tmp_path, capsys):
+    code, text = _invoke(["run", *FAST, "--data-dir", tmp_path / "nothing", "--reports-dir", tmp_path / "r",
+                        "--cache-dir", tmp_path / "c"], capsys)
+    assert code == 0, text
+    assert "note: --data-dir does not apply" in " ".join(text.split())
+
+
+def test_paths_with_brackets_are_printed_verbatim(tmp_path, capsys):
+    reports = tmp_path / "R [x] ü"
+    code, text = _invoke(["run", *FAST, "--reports-dir", reports, "--cache-dir", tmp_path / "c"], capsys)
+    assert code == 0, text
+    assert "R [x] ü/runs/" in text.replace("\n", "")
+
+
+def test_report_refuses_a_runs_file_up_front(tmp_path, capsys):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "runs").write_text("not a folder")
+    code, text = _invoke(["report", "--reports-dir", tmp_path / "r"], capsys)
+    _one_error(code, text, 2, "runs is a file")
