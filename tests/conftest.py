@@ -1,5 +1,5 @@
 """Shared fixtures: real on-disk dataset layouts written into tmp_path, an isolated feature cache, runs that
-several modules read (made once per session), and the ``slow`` marks of modules that do not carry their own.
+several modules read (made once per session). Slow tests carry ``@pytest.mark.slow`` in their own files.
 
 Nothing here reads ../shared or downloads anything: every file is generated from the embedded synthetic
 dataset, random noise, or scikit-image's bundled astronaut photograph.
@@ -7,7 +7,6 @@ dataset, random noise, or scikit-image's bundled astronaut photograph.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,36 +19,6 @@ from benchmark.datasets import FER_CLASSES, make_synthetic
 #: Kaggle folder names in FER_CLASSES order (label index = position).
 FER_FOLDER_NAMES = tuple(c.lower() for c in FER_CLASSES)
 CK48_NAMES = ("anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise")
-
-
-#: Slow tests (see the ``slow`` marker in pyproject.toml) of modules that other work is editing now; their
-#: markers belong in the files once that is done: module -> the module fixtures that make every test using them
-#: slow (they train a CNN while being set up), and tests slow on their own. Every other slow test carries
-#: ``@pytest.mark.slow`` in its own file.
-SLOW_ELSEWHERE = {
-    "test_report.py": {"reports", "test_official_split_report_has_publictest_column_and_mcnemar",
-                       "test_runs_on_different_data_are_never_averaged_together"},
-    "test_report_trust.py": {"source"},
-    "test_latex.py": {"reports", "test_pdf_builds_report_pdf"},
-}
-
-
-@pytest.hookimpl(tryfirst=True)  # before `-m "not slow"` deselects
-def pytest_collection_modifyitems(config, items):
-    checked = set()
-    for item in items:
-        names = SLOW_ELSEWHERE.get(item.path.name)
-        if names is None:
-            continue
-        if item.path.name not in checked:
-            checked.add(item.path.name)
-            gone = sorted(n for n in names if not hasattr(item.module, n))
-            if gone:
-                warnings.warn(pytest.PytestConfigWarning(
-                    f"conftest.SLOW_ELSEWHERE names {', '.join(gone)}, which {item.path.name} no longer defines; "
-                    f"mark its slow tests again"))
-        if getattr(item, "originalname", item.name) in names or names & set(item.fixturenames):
-            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)

@@ -107,6 +107,7 @@ def _metrics(reports: Path, model: str, seed: int) -> dict:
     raise AssertionError(f"no run of {model} seed {seed}")
 
 
+@pytest.mark.slow
 def test_report_writes_tables_figures_and_documents(reports, built):
     tables = {p.name for p in (reports / "tables").iterdir()}
     for name in ("synthetic_summary", "synthetic_per_class_f1", "synthetic_confidence_intervals",
@@ -123,6 +124,7 @@ def test_report_writes_tables_figures_and_documents(reports, built):
     assert built["runs"] == 4
 
 
+@pytest.mark.slow
 def test_summary_numbers_match_metrics_json_and_seeds_are_aggregated(reports, built):
     table = pd.read_csv(reports / "tables" / "synthetic_summary.csv")
     linear = table[table.model == "svm-linear"].iloc[0]
@@ -141,6 +143,7 @@ def test_summary_numbers_match_metrics_json_and_seeds_are_aggregated(reports, bu
     assert f"{100 * np.mean(accs):.1f} $\\pm$ {100 * np.std(accs, ddof=1):.1f}" in tex
 
 
+@pytest.mark.slow
 def test_best_value_per_column_is_bold(reports, built):
     """In every compared column (summary: accuracy, macro-F1, balanced accuracy; per-class F1: every class) exactly
     the cells holding the column's best value are bold, and every other cell of that column is plain. The best is
@@ -193,6 +196,7 @@ def test_best_value_per_column_is_bold(reports, built):
             m: sorted(latex_escape(t) for t in texts) for m, texts in bold_in_md.items()}, name
 
 
+@pytest.mark.slow
 def test_tex_tables_are_well_formed_booktabs(reports, built):
     for path in (reports / "tables").glob("*.tex"):
         tex = path.read_text()
@@ -208,6 +212,7 @@ def test_tex_tables_are_well_formed_booktabs(reports, built):
         assert "_" not in re.sub(r"\\_", "", tex.split("\\begin{tabular}")[1].split("\\end{tabular}")[0])
 
 
+@pytest.mark.slow
 def test_paired_tests_compare_best_classical_and_best_deep_over_shared_folds(reports, built):
     """The significance table pairs the best classical experiment (mean accuracy over its seeds) with the best deep
     one on their shared seed, and its figures are the Nadeau-Bengio corrected resampled t-test and the Wilcoxon
@@ -261,6 +266,7 @@ def test_paired_tests_compare_best_classical_and_best_deep_over_shared_folds(rep
     assert f"{t:.3f}" in tex and f"{wilcoxon.statistic:.1f}" in tex
 
 
+@pytest.mark.slow
 def test_rebuilding_from_the_same_runs_gives_byte_identical_tables(reports, built, tmp_path):
     before = {p.name: p.read_bytes() for p in (reports / "tables").iterdir()}
     report_md = (reports / "report.md").read_bytes()
@@ -269,6 +275,7 @@ def test_rebuilding_from_the_same_runs_gives_byte_identical_tables(reports, buil
     assert (reports / "report.md").read_bytes() == report_md
 
 
+@pytest.mark.slow
 def test_incomplete_and_broken_runs_are_listed_and_skipped(reports, built, tmp_path):
     copy = tmp_path / "reports"
     shutil.copytree(reports / "runs", copy / "runs")
@@ -295,6 +302,7 @@ def test_report_without_runs_says_how_to_make_some(tmp_path):
     assert result.exit_code == 1 and "make demo" in " ".join(result.output.split())
 
 
+@pytest.mark.slow
 def test_official_split_report_has_publictest_column_and_mcnemar(tmp_path, write_fer_csv):
     plan = [(usage, label) for usage, n in (("Training", 4), ("PublicTest", 2), ("PrivateTest", 2))
             for label in range(7) for _ in range(n)]
@@ -312,6 +320,7 @@ def test_official_split_report_has_publictest_column_and_mcnemar(tmp_path, write
     assert list(tests.test) == ["mcnemar_exact"] and tests.n.iloc[0] == 14
 
 
+@pytest.mark.slow
 def test_runs_on_different_data_are_never_averaged_together(tmp_path):
     reports = tmp_path / "reports"
     for data_seed in (1, 2):

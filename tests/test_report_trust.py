@@ -106,6 +106,7 @@ def _load(folder: Path) -> Run:
 
 # ------------------------------------------------------------------------------------ one run's files agree
 
+@pytest.mark.slow
 def test_runs_as_written_pass_every_check(source, official):
     for runs in (source, official):
         loaded, skipped = collect_runs(runs)
@@ -170,6 +171,7 @@ BREAKAGES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("breakage", list(BREAKAGES))
 def test_a_run_whose_files_disagree_is_named_with_the_reason(source, tmp_path, breakage):
     reports = _reports_with(tmp_path, source, "svm-rbf")
@@ -192,6 +194,7 @@ def test_official_split_checks_privatetest_and_publictest_separately(official, t
     assert f"PrivateTest: {len(private) - len(private) // 2} rows for {len(private)} images" in reason
 
 
+@pytest.mark.slow
 def test_a_half_cut_run_is_in_no_table_or_figure(source, tmp_path):
     """The regression: predictions.csv cut in half used to give a confidence interval on half the images."""
     reports = _reports_with(tmp_path, source, "svm-linear", "svm-rbf")
@@ -210,6 +213,7 @@ def test_a_half_cut_run_is_in_no_table_or_figure(source, tmp_path):
     assert latex_escape(bad.name) in (reports / "report.tex").read_text()
 
 
+@pytest.mark.slow
 def test_with_no_consistent_run_the_report_fails_saying_how_many_were_left_out(source, tmp_path):
     reports = _reports_with(tmp_path, source, "svm-rbf")
     _cut_in_half(_folder(reports / "runs", "svm-rbf"))
@@ -221,6 +225,7 @@ def test_with_no_consistent_run_the_report_fails_saying_how_many_were_left_out(s
     assert not (reports / "tables").exists() and not (reports / "report.md").exists()
 
 
+@pytest.mark.slow
 def test_a_run_without_splits_csv_is_skipped(source, tmp_path):
     reports = _reports_with(tmp_path, source, "svm-linear", "svm-rbf")
     bad = _folder(reports / "runs", "svm-rbf")
@@ -232,6 +237,7 @@ def test_a_run_without_splits_csv_is_skipped(source, tmp_path):
 
 # ------------------------------------------------------------------------------------------------ duplicates
 
+@pytest.mark.slow
 def test_duplicates_that_predict_differently_are_both_named_and_neither_is_used(source, tmp_path):
     reports = _reports_with(tmp_path, source, "svm-linear", "svm-rbf")
     first = _folder(reports / "runs", "svm-rbf")
@@ -251,6 +257,7 @@ def test_duplicates_that_predict_differently_are_both_named_and_neither_is_used(
     assert "\\section*{Warnings}" in tex and latex_escape(warning) in tex
 
 
+@pytest.mark.slow
 def test_identical_duplicates_are_used_once(source, tmp_path):
     reports = _reports_with(tmp_path, source, "svm-linear", "svm-rbf")
     first = _folder(reports / "runs", "svm-rbf")
@@ -263,6 +270,7 @@ def test_identical_duplicates_are_used_once(source, tmp_path):
     assert f"same predictions as {second.name}, counted once" in (reports / "report.md").read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model, edit, variants", [
     ("svm-linear", lambda m: m.update(svm_backend={"onedal": "libsvm"}.get(m["svm_backend"], "onedal")),
      {"svm_backend=libsvm", "svm_backend=onedal"}),
@@ -289,6 +297,7 @@ def _only_runs(reports: Path, *also: str) -> None:
     assert sorted(p.name for p in reports.iterdir()) == sorted(["runs", *also])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("blocked", ["tables", "figures"])
 def test_a_file_where_an_output_folder_goes_stops_the_report_before_it_writes(source, tmp_path, blocked):
     reports = _reports_with(tmp_path, source, "svm-linear")
@@ -301,6 +310,7 @@ def test_a_file_where_an_output_folder_goes_stops_the_report_before_it_writes(so
     assert (reports / blocked).read_text() == "not a folder"
 
 
+@pytest.mark.slow
 def test_permission_denied_stops_the_report_before_it_writes(source, tmp_path, monkeypatch):
     reports = _reports_with(tmp_path, source, "svm-linear")
     real_open, real_replace = builtins.open, os.replace
@@ -322,6 +332,7 @@ def test_permission_denied_stops_the_report_before_it_writes(source, tmp_path, m
         _only_runs(reports)
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_writing_fails_with_one_line_and_keeps_the_previous_report(source, tmp_path,
                                                                                       monkeypatch):
     reports = _reports_with(tmp_path, source, "svm-linear")
@@ -346,6 +357,7 @@ def test_a_full_disk_while_writing_fails_with_one_line_and_keeps_the_previous_re
 
 # --------------------------------------------------------------------------------------------------- provenance
 
+@pytest.mark.slow
 def test_provenance_names_skipped_inputs_and_dataset_warnings_once(source, tmp_path):
     reports = _reports_with(tmp_path, source, "svm-linear", "svm-rbf")
     skipped = [{"path": f"happy/broken_{k}.png", "reason": "unreadable image (UnidentifiedImageError)"}
