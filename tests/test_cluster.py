@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-pytest.importorskip("distributed")
+pytest.importorskip("distributed", reason="needs the cluster extra (dask[distributed]): "
+                    "pip install -e '.[cluster]' (or make install-cluster)")
 
 from benchmark.cluster import run_suite_dask  # noqa: E402
 from benchmark.record import collect_runs  # noqa: E402

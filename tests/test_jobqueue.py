@@ -20,6 +20,16 @@ from benchmark.cluster._jobqueue import (ClusterSettings, cluster_options, clust
 from benchmark.errors import FerBenchError
 from benchmark.suite import Suite, load_suite
 
+try:  # the cluster extra; without it the tests that build a cluster or its job script skip, the others still run
+    import dask_jobqueue  # noqa: F401
+except ImportError:
+    dask_jobqueue = None
+
+#: A test that builds a dask-jobqueue cluster (its job script, its scaling) needs the cluster extra.
+needs_cluster_extra = pytest.mark.skipif(
+    dask_jobqueue is None, reason="needs the cluster extra (dask-jobqueue): pip install -e '.[cluster]' "
+                                  "(or make install-cluster)")
+
 EXPERIMENT = '[[experiment]]\ndatasets = ["synthetic"]\nmodels = ["svm-linear"]\n'
 
 FAKE_SUBMIT = """#!/bin/sh
@@ -80,6 +90,7 @@ python = "/shared/fer-bench/.venv/bin/python"
 """
 
 
+@needs_cluster_extra
 def test_slurm_job_script_carries_the_cluster_table(tmp_path):
     suite = _suite(tmp_path, GPU_TABLE.format(system="slurm", extra="--constraint=a100"))
     assert suite.cluster.max_jobs == 3 and suite.cluster.prologue[0] == "module load cuda"
@@ -98,6 +109,7 @@ def test_slurm_job_script_carries_the_cluster_table(tmp_path):
     assert "export DASK_DISTRIBUTED__WORKER__DAEMON=False" in body
 
 
+@needs_cluster_extra
 def test_pbs_job_script_carries_the_cluster_table_with_gpus_in_the_select_chunk(tmp_path):
     suite = _suite(tmp_path, GPU_TABLE.format(system="pbs", extra="-j oe"))
     script = _script(suite.cluster)
@@ -109,6 +121,7 @@ def test_pbs_job_script_carries_the_cluster_table_with_gpus_in_the_select_chunk(
     assert "--nthreads 1 " in script and "--resources GPU=1" in script
 
 
+@needs_cluster_extra
 @pytest.mark.parametrize("system", ["slurm", "pbs"])
 def test_cpu_jobs_request_no_gpu_and_declare_no_gpu_resource(system):
     options = cluster_options(ClusterSettings(system=system, cores=2, memory="4GiB"))
@@ -165,6 +178,7 @@ def test_cluster_flag_wins_over_the_table_and_defaults_fill_the_rest(tmp_path):
         cluster_settings(None, "sge")
 
 
+@needs_cluster_extra
 def test_defaults_are_a_sane_cpu_job_on_this_python():
     settings = ClusterSettings(system="slurm")
     assert (settings.walltime, settings.memory, settings.cores, settings.gpus, settings.max_jobs) == \
@@ -213,6 +227,7 @@ def test_scale_for_asks_one_job_per_pending_experiment_up_to_max_jobs(pending, m
     assert stub.submitted == ([jobs] if jobs else [])
 
 
+@needs_cluster_extra
 def test_scale_for_submits_the_jobs_and_closing_cancels_them(tmp_path, batch_system):
     cluster = make_cluster(ClusterSettings(system="slurm", max_jobs=2, queue="long"), dashboard_address=":0")
     try:
@@ -224,6 +239,7 @@ def test_scale_for_submits_the_jobs_and_closing_cancels_them(tmp_path, batch_sys
     assert sorted((tmp_path / "cancelled").read_text().split()) == sorted(p.stem[4:] for p in scripts)
 
 
+@needs_cluster_extra
 def test_a_refused_submission_is_a_one_line_error_not_a_wait_for_workers(monkeypatch, batch_system):
     monkeypatch.setenv("FAKE_REFUSE", "sbatch: error: invalid partition specified: gpux")
     settings = ClusterSettings(system="slurm", queue="gpux")
@@ -234,6 +250,7 @@ def test_a_refused_submission_is_a_one_line_error_not_a_wait_for_workers(monkeyp
     assert cluster.status.name == "closed" and not list(batch_system.iterdir())
 
 
+@needs_cluster_extra
 @pytest.mark.parametrize(("system", "command"), [("slurm", "sbatch"), ("pbs", "qsub")])
 def test_no_submit_command_here_is_a_one_line_error(monkeypatch, tmp_path, system, command):
     monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
@@ -260,6 +277,7 @@ def probe():
 '''
 
 
+@needs_cluster_extra
 @pytest.mark.slow
 def test_the_job_script_run_by_bash_starts_a_worker_that_computes_like_a_plain_process(tmp_path, monkeypatch):
     """What a SLURM node would run: the generated script (its #SBATCH lines are comments to bash), started in
