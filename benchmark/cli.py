@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import signal
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,12 +20,37 @@ except ImportError:  # pragma: no cover - older typer
     from click import exceptions as click_exceptions
 
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, FerBenchError, one_line, os_error_text
-from .options import cli_parameters
+from .datasets import DATASETS, dataset_entry, default_data_dir, load_dataset
+from .options import OPTIONS, RunConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Matched classical-vs-deep facial expression recognition benchmarks (FER2013, CK+).")
 out = Console()
 err = Console(stderr=True)
+
+
+# ------------------------------------------------------------------------ options as command-line flags
+
+def cli_parameters(names: tuple[str, ...] | None = None, *, optional: dict[str, str] | None = None
+                   ) -> list[inspect.Parameter]:
+    """A command's signature as Typer reads it, one keyword parameter per option: every command-line option
+    (``fer-bench run``), or only ``names``; ``optional`` makes required options optional, with a new help text
+    (``fer-bench datasets --dataset`` narrows a listing rather than naming what to run)."""
+    optional = optional or {}
+    params = []
+    for o in OPTIONS:
+        if not o.on_cli or (names is not None and o.name not in names):
+            continue
+        required = o.required and o.name not in optional
+        kind = o.cli_kind or (Optional[o.kind] if o.default is None and not required else o.kind)
+        info = typer.Option(... if required else o.default, *(o.flags or (o.flag,)), help=optional.get(o.name, o.help))
+        params.append(inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=kind))
+    return params
+
+
+def from_cli(values: dict):
+    """A :class:`RunConfig` from the command line's values (paths as strings, as a suite gives them)."""
+    return RunConfig(**{k: str(v) if isinstance(v, Path) else v for k, v in values.items()})
 
 
 def _print_error(message: str) -> None:
@@ -53,8 +79,7 @@ def _one_line_errors(interrupted: str):
 
 def run(**options) -> None:
     """Run one experiment and write reports/runs/<run-id>/ (metrics, reports, confusion matrix, provenance)."""
-    from .experiment import run_experiment
-    from .options import from_cli
+    from .experiment import run_experiment  # lazy, as every subcommand's module: `fer-bench --help` in 0.2 s, not 1.6
 
     with _one_line_errors("interrupted; no run folder was written"):
         path, metrics = run_experiment(from_cli(options), console=err)
@@ -112,7 +137,7 @@ def suite(
 ) -> None:
     """Run a declared matrix of experiments, skipping those already complete (resumable): one after another here,
     or as tasks on a Dask cluster (--executor dask)."""
-    from .suite import describe, load_suite, plan_suite, run_suite, status_path
+    from .suite import cluster_settings, describe, load_suite, plan_suite, run_suite, status_path  # lazy: start-up time (see run)
 
     dirs = {}
     for item in data_dir:
@@ -120,8 +145,6 @@ def suite(
         if not sep or not name or not path:
             _fail(f"--data-dir {item!r}: expected NAME=PATH, e.g. ck+=~/data/CK+48")
         dirs[name] = str(Path(path).expanduser())
-    from .datasets import DATASETS
-
     unknown = sorted(set(dirs) - set(DATASETS))
     if unknown:
         _fail(f"--data-dir {unknown[0]}=...: unknown dataset; choose one of {', '.join(DATASETS)}")
@@ -145,12 +168,10 @@ def suite(
                 out.print(f"{k:3d}. {describe(c)}: {state}", highlight=False, soft_wrap=True, markup=False)
             return
         if executor == "dask":
-            from .cluster import run_suite_dask
+            from .cluster import run_suite_dask  # lazy: the cluster extra (Dask) is optional
 
             settings = None
             if cluster:
-                from .cluster._jobqueue import cluster_settings
-
                 settings = cluster_settings(getattr(declared, "cluster", None), cluster)
             records = run_suite_dask(declared, console=out, progress_console=err, scheduler=scheduler,
                                      cluster=settings, workers=workers, distribute_search=distribute_search)
@@ -178,8 +199,7 @@ def report(
                              "must be installed: checked before anything is built)."),
 ) -> None:
     """Build thesis-ready tables (LaTeX, Markdown, CSV), statistics and figures from every complete run."""
-    from .report import build_report
-    from .report._document import compile_pdf, find_pdflatex
+    from .report import build_report, compile_pdf, find_pdflatex  # lazy: start-up time (see run)
 
     with _one_line_errors("interrupted; the previous report is left as it was"):
         pdflatex = find_pdflatex() if pdf else None
@@ -208,7 +228,7 @@ def benchmark(
     cnn_steps: int = typer.Option(30, help="Training steps per epoch for the CNN timing (2 epochs are run)."),
 ) -> None:
     """Measure each stage's speed on this machine and project it to FER2013 scale (prints figures)."""
-    from .perf import run_benchmark
+    from .perf import run_benchmark  # lazy: start-up time (see run)
 
     limits = (("--images", images, 140, 200_000), ("--svm-samples", svm_samples, 100, images),
               ("--cnn-steps", cnn_steps, 1, 10_000))
@@ -216,13 +236,10 @@ def benchmark(
         if not low <= value <= high:
             _fail(f"{option} must be from {low:,} to {high:,}, got {value:,}")
     with _one_line_errors("interrupted"):
-        if cnn:
-            from models import get_model
+        from models import get_model  # lazy: start-up time (see run)
 
-            from .kinds import Keras, kind_of
-
-            if not isinstance(kind_of(get_model(cnn)), Keras):
-                _fail(f"--cnn {cnn}: not a CNN; choose a model listed as deep by 'fer-bench models'")
+        if cnn and not get_model(cnn).training:  # the CNN timing trains with the model's published settings
+            _fail(f"--cnn {cnn}: not a CNN; choose a model listed as deep by 'fer-bench models'")
         rows = run_benchmark(n_images=images, svm_samples=svm_samples, cnn=cnn or None, cnn_steps=cnn_steps)
     table = Table(title="fer-bench benchmark (synthetic images; speed, not accuracy)")
     for col in ("stage", "measured", "at FER2013 scale"):
@@ -234,32 +251,30 @@ def benchmark(
 
 def datasets(*, dataset: Optional[str] = None, data_dir: Optional[str] = None, **options) -> None:
     """Which datasets are found where, in which layout, with counts per class and split against the expected."""
-    from .datasets import DATASETS
-
     names = [dataset] if dataset else list(DATASETS)
     with _one_line_errors("interrupted"):
         for name in names:
-            _describe_dataset(name, Path(data_dir) if data_dir else None, ck_frames=options["ck_frames"],
-                              ck_neutral=options["ck_neutral"], only=bool(dataset))
+            _describe_dataset(name, Path(data_dir) if data_dir else None, options, only=bool(dataset))
 
 
-# its options are the run options that define the data (benchmark.options.DATA_KEYS), less strict and seed
+#: The options datasets declare as their own (``DatasetEntry.own_options``: --ck-frames, --ck-neutral,
+#: --ferplus-labels...), which ``fer-bench datasets`` takes as ``fer-bench run`` does.
+DATASET_OPTIONS = tuple(dict.fromkeys(option for entry in DATASETS.values() for option in entry.own_options))
 datasets.__signature__ = inspect.Signature(cli_parameters(
-    ("dataset", "data_dir", "ck_frames", "ck_neutral"), optional={"dataset": "Only this dataset."}))
+    ("dataset", "data_dir", *DATASET_OPTIONS), optional={"dataset": "Only this dataset."}))
 app.command()(datasets)
 
 
-def _describe_dataset(name: str, data_dir: Optional[Path], *, ck_frames: int, ck_neutral: bool, only: bool) -> None:
+def _describe_dataset(name: str, data_dir: Optional[Path], options: dict, *, only: bool) -> None:
     """One dataset's block of ``fer-bench datasets``: where, layout, counts per class and split against the
     expected, notes, diagnostics and warnings; an unusable one is one error line when it is the only one asked."""
-    from .datasets import dataset_entry, default_data_dir, load_dataset
-    from .experiment import dataset_warnings
+    from .experiment import dataset_warnings  # lazy: start-up time (see run)
 
     entry = dataset_entry(name)
     path = data_dir or default_data_dir(name)
     title = f"[bold]{name}[/]: {entry.description}"
     try:
-        ds = load_dataset(name, path, ck_frames=ck_frames, ck_neutral=ck_neutral)
+        ds = load_dataset(name, path, **{k: options[k] for k in entry.own_options})
     except FerBenchError as exc:
         if only:  # the one dataset asked for: one error line, exit 2
             _fail(str(exc))
@@ -334,7 +349,7 @@ def predict(
                                     "face 1.16, mission patch 0.12)."),
 ) -> None:
     """Predict the expression of every face in your own photos and videos with a run's saved models."""
-    from .predict import PredictSettings
+    from .predict import PredictSettings  # lazy: start-up time (see run)
     from .predict import predict as predict_faces
 
     settings = PredictSettings(detect=not no_detect, upsample=upsample, min_score=min_score, every=every, fold=fold)
@@ -351,7 +366,7 @@ def predict(
 @app.command()
 def models() -> None:
     """List the registered models and the feature extractors classical models can use."""
-    from features import FEATURES
+    from features import FEATURES  # lazy: start-up time (see run)
     from models import list_models
 
     table = Table(title="models")
@@ -393,7 +408,7 @@ def export(
 ) -> None:
     """Export a run's trained models (ONNX, TFLite, SavedModel), each checked against the run's own model on its
     test images; a failed check writes nothing."""
-    from .export import export_run
+    from .export import export_run  # lazy: start-up time (see run)
 
     with _one_line_errors("interrupted; no export was written"):
         written = export_run(run_dir, fmt, out=out_dir, fold=fold, data_dir=data_dir,
@@ -408,15 +423,13 @@ def export(
 
 
 def _ignore_interrupts() -> None:
-    import signal
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def main(argv: list[str] | None = None) -> None:
     """The ``fer-bench`` console script: the Typer app, with command-line mistakes (an unknown option, a value
     of the wrong type) also reported as one ``error:`` line and exit code 2."""
-    from joblib import parallel_config
+    from joblib import parallel_config  # lazy: start-up time (see run)
 
     try:
         # worker processes ignore Ctrl-C: the terminal sends it to them too, and their KeyboardInterrupt

@@ -6,7 +6,7 @@ import sys
 
 def main() -> None:
     try:
-        from .cli import main as cli_main
+        from .cli import main as cli_main  # lazy: inside the Ctrl-C guard (see above)
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")
         sys.exit(130)

@@ -16,18 +16,18 @@ from rich.console import Console
 
 from models import get_model
 
+from . import record
+from .console import printer
 from .cross_dataset import load_target, score_target, source_part
 from .datasets import Dataset, load_dataset
 from .errors import EXIT_USAGE, FerBenchError, WorkFailedError
-from .evaluation import write_evaluation
-from .metrics import TEST_SPLIT
 from .kinds import kind_of
-from . import record
-from .console import printer
-from .options import RunConfig, data_options, ignored_options
+from .metrics import TEST_SPLIT
+from .options import RunConfig, data_options
 from .protocols import CrossDataset, Protocol, make_protocol
+from .resolution import ignored_options, resolve
 from .runs import (PhaseTimer, check_runs_dir, clean_stale_incomplete, config_hash, make_run_id, run_folder,
-                   system_info, write_json)
+                   system_info)
 
 __all__ = ["RunConfig", "check_data_limits", "dataset_warnings", "run_experiment"]
 
@@ -44,7 +44,7 @@ def run_experiment(config: RunConfig, *, console: Console | None = None, dataset
     leased name and renamed only when complete.
     """
     console = console or Console(stderr=True)
-    requested, config = config, config.resolved()
+    requested, config = config, resolve(config)
     spec = get_model(config.model)
     kind = kind_of(spec)
     runs_dir = Path(config.reports_dir) / "runs"
@@ -79,45 +79,44 @@ def run_experiment(config: RunConfig, *, console: Console | None = None, dataset
     run_id = make_run_id(config_dict)
     try:
         with run_folder(runs_dir, run_id) as tmp:
-            run = kind.run(spec, config, dataset, protocol, timer, console, tmp)
-            fold_models = run.pop("fold_models", None)  # each fold's fitted model (saved_models.FoldModel)
-            adapted = run.pop("adapted", {})
-            for option, used in adapted.items():
+            result = kind.run(spec, config, dataset, protocol, timer, console, tmp)
+            for option, used in result.adapted.items():
                 asked = getattr(config, option)
                 reduced = ", ".join(f"{fold}: {value}" for fold, value in used.items() if value != asked)
                 say(f"note: --{option.replace('_', '-')} {asked} was reduced where a training fold has too few "
                     f"subjects ({reduced}); manifest.json records the value used per fold")
             header = {"dataset": dataset.name, "model": config.model, "features": config.features,
                       "protocol": (cross or protocol).name, "seed": config.seed,
-                      "best_params": (run["best_params"] if protocol.per_fold
-                                      else next(iter(run["best_params"].values()))),
+                      "best_params": (result.best_params if protocol.per_fold
+                                      else next(iter(result.best_params.values()))),
                       "kind": kind.name}
             # the headline: the protocol's test parts, or (--test-dataset) the target scored by the source's models
             reported, scored, class_names = protocol, dataset, dataset.class_names
-            predictions, extra, cross_manifest = run["predictions"], run["extra"], {}
+            predictions, extra, cross_manifest, source = result.predictions, result.extra, {}, None
             if cross is not None:
                 with timer.phase("target"):
-                    source_figures = source_part(tmp, predictions, dataset, protocol)
-                    predictions, facts = score_target(cross, fold_models, target, config)
+                    source, source_figures = source_part(predictions, dataset, protocol)
+                    predictions, facts = score_target(cross, result.fold_models, target, config)
                 reported, scored, class_names = cross, target, cross.mapping.shared_target_names
                 header["test_dataset"] = target.name
                 extra = {**extra, "source": source_figures, "cross_dataset": facts}
                 cross_manifest = {"test_dataset": target.summary(), "class_mapping": cross.mapping.summary(),
                                   "cross_dataset": facts}
-            with timer.phase("evaluate"):
-                metrics = write_evaluation(tmp, predictions, class_names, part_column=reported.column,
-                                           header=header, extra=extra, test_part=reported.test_part or TEST_SPLIT)
-            reported.assignments(scored).to_csv(tmp / record.SPLITS, index=False)
-            write_json(tmp / record.CONFIG, {**config_dict, "config_hash": config_hash(config_dict),
-                                             "param_grid": spec.grid_for(dataset.name), "model_source": spec.source})
-            write_json(tmp / record.MANIFEST, {
-                "schema_version": record.SCHEMA_VERSION, **started, "run_id": run_id, "seed": config.seed, "config_hash": config_hash(config_dict),
-                "dataset": dataset.summary(), **cross_manifest,
+            content = record.RunContent(
+                config={**config_dict, "config_hash": config_hash(config_dict),
+                        "param_grid": spec.grid_for(dataset.name), "model_source": spec.source},
+                header=header, extra=extra, predictions=predictions, class_names=class_names,
+                part_column=reported.column, splits=reported.assignments(scored),
+                test_part=reported.test_part or TEST_SPLIT, search_log=result.search_log,
+                history=result.history, history_title=f"{config.model} on {dataset.name}",
+                training_roles=result.training_roles, source=source)
+            metrics = record.write_run(tmp, content, timed=lambda: timer.phase("evaluate"), manifest=lambda: {
+                "schema_version": record.SCHEMA_VERSION, **started, "run_id": run_id, "seed": config.seed,
+                "config_hash": config_hash(config_dict), "dataset": dataset.summary(), **cross_manifest,
                 "protocol": reported.summary(scored, kind.selection(protocol, config)),
-                **run["manifest"], "adapted": adapted,
+                **result.manifest, "adapted": result.adapted,
                 "wall_seconds": timer.summary(),
-                "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            })
+                "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     except FerBenchError as exc:
         if exc.exit_code == EXIT_USAGE:  # found only after work started: a failed run, not a usage error
             raise WorkFailedError(str(exc)) from None

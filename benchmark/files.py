@@ -6,6 +6,7 @@ under its real name only through ``os.replace``, which is atomic.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import uuid
@@ -51,3 +52,8 @@ def writable(folder: Path) -> OSError | None:
             except OSError:
                 pass
     return None
+
+
+def write_json(path: Path, data: dict) -> None:
+    """``data`` as indented JSON (what run folders hold; values JSON cannot hold are written as text)."""
+    Path(path).write_text(json.dumps(data, indent=2, default=str) + "\n")

@@ -11,6 +11,12 @@ import time
 
 import numpy as np
 
+from features import FEATURES
+from models import get_model, onedal_available
+
+from . import tf_setup
+from .datasets import make_synthetic
+
 FER2013_TRAIN, FER2013_IMAGES = 28_709, 35_887
 
 
@@ -22,11 +28,6 @@ def _timed(fn):
 
 def run_benchmark(*, n_images: int, svm_samples: int, cnn: str | None, cnn_steps: int, seed: int = 0) -> list[tuple[str, str, str]]:
     """(stage, measured figure, what it means at FER2013 scale) rows."""
-    from features import FEATURES
-    from models import onedal_available
-
-    from .datasets import make_synthetic
-
     rows = []
     per_subject = max(1, int(np.ceil(n_images / (7 * 20))))
     data, seconds = _timed(lambda: make_synthetic(n_subjects=20, images_per_class=per_subject, seed=seed))
@@ -51,8 +52,6 @@ def run_benchmark(*, n_images: int, svm_samples: int, cnn: str | None, cnn_steps
 
 
 def _svm_row(X, y, n, seed, backend):
-    from models import get_model
-
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(y), size=min(n, len(y)), replace=False)
     model = get_model("svm-rbf").build(seed=seed, pca=None, backend=backend).set_params(svm__C=10.0,
@@ -69,9 +68,7 @@ def _svm_row(X, y, n, seed, backend):
 
 
 def _cnn_row(name, data, steps, seed):
-    from . import tf_setup
-    from .training import Part, TrainSettings, fit_network
-    from models import get_model
+    from .training import Part, TrainSettings, fit_network  # lazy: imports TensorFlow, for the CNN timing only
 
     device = tf_setup.configure(seed)
     spec = get_model(name)

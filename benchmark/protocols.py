@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
-from .datasets import OFFICIAL_SPLITS, Dataset
+from .datasets import DATASETS, OFFICIAL_SPLITS, Dataset, class_mapping
 from .errors import FerBenchError
 
 
@@ -275,8 +275,6 @@ class CrossDataset(Protocol):
     def build(cls, source_protocol: Protocol, source: Dataset, target: Dataset) -> "CrossDataset":
         """The target's assignment for a model fitted on ``source`` under ``source_protocol``: classes matched
         through the canonical emotion table (no shared emotion, or nothing left to score, is refused)."""
-        from .datasets._emotions import class_mapping
-
         mapping = class_mapping(source.class_names, target.class_names, source=source.name, target=target.name)
         shared = np.isin(target.labels, [t for _, _, t in mapping.shared])
         seen = _pixel_hashes(source.images)
@@ -317,8 +315,6 @@ def protocol_class(name: str) -> type[Protocol]:
 def make_protocol(dataset: Dataset, *, seed: int = 0, folds: int | None = 10) -> Protocol:
     """The honest protocol for ``dataset``: the one its registry entry names (FER2013's official split,
     subject k-fold for CK+ and the synthetic faces)."""
-    from .datasets import DATASETS
-
     entry = DATASETS.get(dataset.name)
     if entry is not None:
         return protocol_class(entry.protocol).build(dataset, seed=seed, folds=folds)
@@ -393,3 +389,43 @@ def carve_validation(dataset: Dataset, fold: Fold, *, folds: int, seed: int) -> 
     carved = Fold(fold.name, train=fold.train[np.sort(fit)], test=fold.test, val=fold.train[np.sort(val)])
     check_independence(dataset, [carved])
     return carved
+
+
+# ------------------------------------------------------------------- cross-dataset scores (written and checked)
+
+#: predictions.csv: the source's class with the highest score over all its classes (before restriction).
+TOP_CLASS = "top_class"
+def score_columns(class_names) -> list[str]:
+    """predictions.csv's score columns of a cross-dataset run: one per source class, under the source's names."""
+    return [f"score_{name}" for name in class_names]
+
+
+def restricted_predictions(scores: np.ndarray, mapping) -> tuple[np.ndarray, np.ndarray]:
+    """(target class index predicted, source class index on top overall) per row of source ``scores``.
+
+    The prediction is the argmax over the shared emotions' scores only; a NaN score (a class no fold trained on)
+    never wins. The same function checks a recorded run (``benchmark.record``)."""
+    def argmax(block: np.ndarray) -> np.ndarray:
+        return np.where(np.isnan(block), -np.inf, block).argmax(axis=1)
+
+    shared = mapping.shared_source_indices
+    to_target = np.array([t for _, _, t in mapping.shared])
+    return to_target[argmax(scores[:, shared])], argmax(scores)
+
+
+def outside_counts(top: np.ndarray, mapping) -> dict:
+    """How often the unrestricted top class (source indices ``top``) is a class the target lacks, by class."""
+    shared = set(mapping.shared_source_indices)
+    outside = [mapping.source_names[i] for i in top if i not in shared]
+    by_class = {name: outside.count(name) for name in mapping.source_names if name in outside}
+    n = len(top)
+    return {"count": len(outside), "rate": len(outside) / n if n else float("nan"), "by_class": by_class}
+
+
+def dropped_counts_of(splits: pd.DataFrame, column: str) -> dict:
+    """The drop counts of a cross-dataset assignment table (splits.csv): per reason, images per class."""
+    out = {}
+    for part in CrossDataset.DROPPED:
+        labels = splits.label[splits[column].astype(str) == part].astype(str)
+        out[part] = {str(c): int(n) for c, n in labels.value_counts(sort=False).sort_index().items()}
+    return out

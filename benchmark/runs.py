@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import FerBenchError, WorkFailedError, os_error_text
-from .files import writable
+from .files import writable, write_json  # noqa: F401  (write_json: run folders' JSON files)
 from .leases import LEASE_FILE, Lease, folder_is_stale, ttl_seconds
 from .options import NON_RESULT_OPTIONS, UNHASHED_WHEN_NONE
 from .record import INCOMPLETE_PREFIX
@@ -188,7 +188,3 @@ def system_info() -> dict:
         "cpu": _cpu_model(), "cpu_count": os.cpu_count(), "memory_gib": _memory_gib(), "gpus": _gpus(),
         "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-
-
-def write_json(path: Path, data: dict) -> None:
-    Path(path).write_text(json.dumps(data, indent=2, default=str) + "\n")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import sys
 import tempfile
 
@@ -135,8 +136,6 @@ def _private_default_seeds(seed: int) -> None:
     ``random``, which other threads of the process draw from too: a Dask worker's own threads do, so a CNN
     trained there came out differently on every run. Keras gets a generator of its own, seeded like the global
     one (so runs in a plain process keep their numbers), that nothing else touches."""
-    import random
-
     from keras.src.random import seed_generator
 
     if hasattr(seed_generator, "python_random"):

@@ -44,8 +44,9 @@ def default_predictor_path() -> Path:
 
 
 @lru_cache(maxsize=2)
-def _load_predictor(path: str):
-    import dlib
+def load_predictor(path: str):
+    """dlib's 68-point shape predictor from ``path`` (cached: read once per path and process)."""
+    import dlib  # lazy: dlib loads a large native library, and only landmark features and predict need it
 
     if not Path(path).is_file():
         raise PredictorNotFoundError(f"dlib 68-point landmark model not found at {path}; {HOW_TO_GET_THE_PREDICTOR}")
@@ -71,7 +72,7 @@ class LandmarkFeatures(ImageTransformer):
         """The raw 68 x 2 landmark coordinates (x, y) in pixels."""
         import dlib
 
-        predictor = _load_predictor(str(self.predictor_path or default_predictor_path()))
+        predictor = load_predictor(str(self.predictor_path or default_predictor_path()))
         h, w = image.shape
         i = self.box_inset
         shape = predictor(np.ascontiguousarray(image, dtype=np.uint8), dlib.rectangle(i, i, w - 1 - i, h - 1 - i))

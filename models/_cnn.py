@@ -8,6 +8,9 @@ training defaults as plain data; ``fer-bench run`` options override them.
 
 from __future__ import annotations
 
+from benchmark.errors import FerBenchError
+from benchmark.tf_setup import quiet_tensorflow
+
 from ._registry import register_model
 
 INPUT_SHAPE = (48, 48, 1)
@@ -18,8 +21,6 @@ BN_MOMENTUM = 0.9
 
 
 def _layers():
-    from benchmark.tf_setup import quiet_tensorflow
-
     quiet_tensorflow()
     import keras
 
@@ -159,8 +160,6 @@ BACKBONE_INPUT = 96
 def _backbone(application: str, n_classes: int, pretrained: bool):
     """A keras.applications backbone with Deshmukh & Yadav's new head (dense 1000 + softmax)."""
     keras, layers = _layers()
-    from benchmark.errors import FerBenchError
-
     inputs = keras.Input(INPUT_SHAPE)
     x = layers.Resizing(BACKBONE_INPUT, BACKBONE_INPUT)(inputs)
     x = layers.Concatenate()([x, x, x])

@@ -13,6 +13,7 @@ from sklearn.decomposition import PCA
 from sklearn.kernel_approximation import AdditiveChi2Sampler
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC as LibsvmSVC
 
 from benchmark.errors import FerBenchError
 
@@ -64,9 +65,9 @@ def backend_that_ran(svm) -> str:
 
 def _svc(backend: str, **params):
     if backend == "onedal":
-        from sklearnex.svm import SVC
+        from sklearnex.svm import SVC  # lazy: scikit-learn-intelex (oneDAL) takes a second to import
     elif backend == "libsvm":
-        from sklearn.svm import SVC
+        SVC = LibsvmSVC
     else:
         raise ValueError(f"unresolved SVM backend {backend!r}")
     return SVC(cache_size=CACHE_MB, **params)

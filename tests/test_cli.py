@@ -258,12 +258,12 @@ def test_official_split_run_on_a_fer2013_csv(official_run):
 
 def test_interrupted_run_leaves_no_folder(tmp_path, tiny_fer_csv, monkeypatch):
     """Ctrl-C while the run folder is being written: exit 130, a one-line error, and no folder of any kind."""
-    import benchmark.experiment as experiment
+    import benchmark.record._write as writer
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(experiment, "write_json", interrupted)
+    monkeypatch.setattr(writer, "write_json", interrupted)  # the run writer, half-way through the run's files
     reports = tmp_path / "reports"
     result = _invoke("run", "--dataset", "fer2013", "--model", "svm-linear", "--features", "hog", "--data-dir",
                      str(tiny_fer_csv), "--reports-dir", str(reports), "--cache-dir", str(tmp_path / "c"))

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from benchmark.resolution import resolve
 from benchmark.cli import app
 from benchmark.cross_dataset import load_target
 from benchmark.datasets import FER_CLASSES, FERPLUS_CLASSES, Dataset, load_dataset, make_synthetic
@@ -26,7 +27,8 @@ from benchmark.experiment import RunConfig, run_experiment
 from benchmark.protocols import CrossDataset, make_protocol
 from benchmark.record import check_run, collect_runs, load_run
 from benchmark.runs import config_hash
-from benchmark.saved_models import ensemble_scores, load_fold_models
+from benchmark.kinds import load_fold_models
+from benchmark.saved_models import ensemble_scores
 
 #: FER2013's names -> CK+'s, written out by hand (the table under test must agree with it).
 FER_TO_CK = {"Angry": "anger", "Disgust": "disgust", "Fear": "fear", "Happy": "happy", "Sad": "sadness",
@@ -87,7 +89,7 @@ def test_a_target_of_another_size_is_resized_by_its_loader(tmp_path, face_pool):
         (root / name).mkdir(parents=True)
         big = Image.fromarray(face_pool[k]).resize((64, 64)).convert("RGB")
         big.save(root / name / f"S{k:03d}_001_00000001.png")
-    config = RunConfig(dataset="synthetic", test_dataset="ck+", test_data_dir=str(root), **FAST).resolved()
+    config = resolve(RunConfig(dataset="synthetic", test_dataset="ck+", test_data_dir=str(root), **FAST))
     target = load_target(config)
     assert target.images.shape == (7, 48, 48) and len(target.converted) == 7
     assert target.converted[0]["original"] == "64x64 RGB"
@@ -97,19 +99,19 @@ def test_a_target_of_another_size_is_resized_by_its_loader(tmp_path, face_pool):
 
 def test_new_options_leave_existing_config_hashes_alone():
     """A run without --test-dataset hashes as it did before the options existed (they resolve to None)."""
-    config = asdict(RunConfig(dataset="synthetic", **FAST).resolved())
+    config = asdict(resolve(RunConfig(dataset="synthetic", **FAST)))
     assert config["test_dataset"] is None and config["test_data_dir"] is None
     before = {k: v for k, v in config.items() if k not in ("test_dataset", "test_data_dir")}
     assert config_hash(config) == config_hash(before)
-    cross = asdict(RunConfig(dataset="synthetic", test_dataset="synthetic-b", **FAST).resolved())
+    cross = asdict(resolve(RunConfig(dataset="synthetic", test_dataset="synthetic-b", **FAST)))
     assert config_hash(cross) != config_hash(config)
 
 
 def test_a_ck_target_keeps_its_own_data_options():
     """--ck-frames loads a CK+ target, so it is kept even though the FER2013-like source does not use it."""
-    config = RunConfig(dataset="synthetic", test_dataset="ck+", ck_frames=2, **FAST).resolved()
+    config = resolve(RunConfig(dataset="synthetic", test_dataset="ck+", ck_frames=2, **FAST))
     assert config.ck_frames == 2
-    assert RunConfig(dataset="synthetic", ck_frames=2, **FAST).resolved().ck_frames is None
+    assert resolve(RunConfig(dataset="synthetic", ck_frames=2, **FAST)).ck_frames is None
 
 
 @pytest.mark.parametrize("args, message", [

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 import benchmark.training as training
+from benchmark.resolution import resolve
 from benchmark.cli import app
 from benchmark.errors import FerBenchError
 from benchmark.experiment import RunConfig, run_experiment
@@ -172,7 +173,7 @@ def test_deep_option_mistakes_are_one_line_errors(tmp_path, args, fragment):
 
 def test_config_rejects_deep_options_for_svms_in_notebooks_too():
     with pytest.raises(FerBenchError, match="only apply to CNNs"):
-        RunConfig(dataset="synthetic", model="svm-rbf", pretrained=True).resolved()
+        resolve(RunConfig(dataset="synthetic", model="svm-rbf", pretrained=True))
 
 
 def test_a_run_whose_validation_loss_is_never_finite_has_no_checkpoint():
@@ -184,10 +185,10 @@ def test_a_run_whose_validation_loss_is_never_finite_has_no_checkpoint():
 
 
 def test_options_that_cannot_change_the_numbers_resolve_to_none():
-    fer = RunConfig(dataset="fer2013", model="mini-xception", folds=5).resolved()
+    fer = resolve(RunConfig(dataset="fer2013", model="mini-xception", folds=5))
     assert fer.folds is None and fer.ck_frames is None and fer.halving_min_samples is None
     assert fer.inner_folds == 5  # unused on the official split, but harmless; k-fold carving uses it
-    svm = RunConfig(dataset="fer2013", model="svm-rbf", folds=5, inner_folds=3, pca=200).resolved()
+    svm = resolve(RunConfig(dataset="fer2013", model="svm-rbf", folds=5, inner_folds=3, pca=200))
     assert (svm.folds, svm.inner_folds, svm.pca, svm.halving_min_samples) == (None, None, "200", None)
-    ck = RunConfig(dataset="ck+", model="svm-rbf", halving_min_samples=10).resolved()
+    ck = resolve(RunConfig(dataset="ck+", model="svm-rbf", halving_min_samples=10))
     assert ck.halving_min_samples is None and ck.ck_frames == 3 and ck.folds == 10

@@ -112,13 +112,13 @@ def test_unofficial_fer2013_folders_are_not_announced_as_the_official_split(tmp_
 def test_a_run_in_progress_holds_a_lease_on_its_folder(tmp_path, monkeypatch):
     """While a run writes its folder, lease.json names this process; the finished folder holds no lease."""
     seen = {}
-    original = experiment.write_evaluation
+    original = experiment.record.write_run
 
     def spy(run_dir, *args, **kwargs):
         seen["lease"] = read_lease(Path(run_dir) / LEASE_FILE)
         return original(run_dir, *args, **kwargs)
 
-    monkeypatch.setattr(experiment, "write_evaluation", spy)
+    monkeypatch.setattr(experiment.record, "write_run", spy)
     path, _ = experiment.run_experiment(experiment.RunConfig(
         dataset="synthetic", model="svm-linear", features="lbp", folds=2, inner_folds=2, n_jobs=1,
         reports_dir=str(tmp_path / "r"), cache_dir=str(tmp_path / "c")), console=Console(file=open(os.devnull, "w")))

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from benchmark.cli import app
 from benchmark.errors import FerBenchError
-from benchmark.export import SVM_TOLERANCE, exportable_svm_pipeline, svm_pipeline_to_onnx
+from benchmark.kinds import SVM_TOLERANCE, exportable_svm_pipeline, svm_pipeline_to_onnx
 from models import get_model
 
 
@@ -72,7 +72,7 @@ def test_two_class_svm_scores_compare_with_sklearns_one_decision_value():
 
 
 def test_parity_passes_only_within_tolerance_and_for_svms_with_every_label_identical():
-    from benchmark.export import Parity
+    from benchmark.exported import Parity
 
     assert Parity(90, 1e-5, SVM_TOLERANCE, 90, labels_must_agree=True).passed
     assert not Parity(90, 0.0, SVM_TOLERANCE, 89, labels_must_agree=True).passed  # one label off fails an SVM
@@ -93,7 +93,7 @@ def test_svm_chi2_is_said_to_be_unsupported():
 @pytest.mark.parametrize("model, fmt", [("mini-xception", "onnx"), ("cnn-gelu", "onnx"),
                                         ("mini-xception", "tflite"), ("mini-xception", "savedmodel")])
 def test_untrained_cnns_export_within_tolerance(tmp_path, synthetic, model, fmt):
-    from benchmark.export import CNN_TOLERANCE, export_keras
+    from benchmark.kinds import CNN_TOLERANCE, export_keras
 
     network = get_model(model).build(n_classes=7, dataset="synthetic", pretrained=False)
     route, tried, parity, details = export_keras(network, fmt, synthetic.images[:40], tmp_path / "exported")
@@ -108,7 +108,7 @@ def test_untrained_cnns_export_within_tolerance(tmp_path, synthetic, model, fmt)
 def test_mixed_precision_cnn_exports_to_onnx_with_its_own_tolerance_and_refuses_tflite(tmp_path, synthetic):
     import keras
 
-    from benchmark.export import MIXED_PRECISION_TOLERANCE, computes_in_float16, export_keras
+    from benchmark.kinds import MIXED_PRECISION_TOLERANCE, computes_in_float16, export_keras
 
     keras.mixed_precision.set_global_policy("mixed_float16")  # as fer-bench trains on a GPU
     try:
@@ -205,10 +205,10 @@ def test_onnx_falls_back_to_the_savedmodel_route_and_records_why(fer_cnn_run, tm
 
 @pytest.mark.slow
 def test_a_failed_check_is_exit_1_and_leaves_no_file(fer_cnn_run, tmp_path, monkeypatch):
-    import benchmark.export as export
+    import benchmark.kinds._keras_export as keras_export
 
-    monkeypatch.setattr(export, "CNN_TOLERANCE", 0.0)
-    monkeypatch.setattr(export, "_pixels", lambda images: np.zeros((len(images), 48, 48, 1), np.float32))
+    monkeypatch.setattr(keras_export, "CNN_TOLERANCE", 0.0)
+    monkeypatch.setattr(keras_export, "_pixels", lambda images: np.zeros((len(images), 48, 48, 1), np.float32))
     result = _export(fer_cnn_run[0], "--format", "tflite", "--out", tmp_path)
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
@@ -261,7 +261,7 @@ def test_usage_mistakes_are_one_line_exit_2(fer_cnn_run, tmp_path):
 def test_svm_run_exports_its_classifier_on_features_per_fold(synthetic_linear_run, tmp_path, monkeypatch):
     import onnxruntime as ort
 
-    from benchmark.saved_models import load_fold_models
+    from benchmark.kinds import load_fold_models
 
     run_dir = synthetic_linear_run.run_dir
     monkeypatch.chdir(tmp_path)  # the default folder is exports/<run id>/ in the current folder
@@ -288,16 +288,17 @@ def test_svm_run_exports_its_classifier_on_features_per_fold(synthetic_linear_ru
     refused = _export(run_dir, "--format", "tflite")
     assert refused.exit_code == 2 and "not supported" in refused.stderr and refused.stderr.count("error:") == 1
 
-    import benchmark.export as export
+    import benchmark.kinds._svm_export as svm_export
+    from benchmark.exported import Parity
 
-    real, calls = export.svm_pipeline_to_onnx, []
+    real, calls = svm_export.svm_pipeline_to_onnx, []
 
     def second_fold_fails(pipeline, X):  # fold-0 passes and is staged; fold-1's check fails
         onx, parity = real(pipeline, X)
         calls.append(1)
-        return onx, (parity if len(calls) == 1 else export.Parity(len(X), 1.0, SVM_TOLERANCE, len(X), True))
+        return onx, (parity if len(calls) == 1 else Parity(len(X), 1.0, SVM_TOLERANCE, len(X), True))
 
-    monkeypatch.setattr(export, "svm_pipeline_to_onnx", second_fold_fails)
+    monkeypatch.setattr(svm_export, "svm_pipeline_to_onnx", second_fold_fails)
     failed = _export(run_dir, "--out", tmp_path / "failed")
     assert failed.exit_code == 1 and "svm_fold-1.onnx: the onnx export" in failed.stderr and len(calls) == 2
     assert "does not reproduce the run's model" in failed.stderr

@@ -25,6 +25,7 @@ from benchmark.datasets._ferplus import (NEW_CSV_HEADER, SPLIT_FOLDERS, load_fer
                                          vote_label)
 from benchmark.errors import DataError
 from benchmark.options import RunConfig
+from benchmark.resolution import resolve
 from benchmark.runs import config_hash
 
 Z = [0] * 10
@@ -347,10 +348,10 @@ def test_option_applies_to_ferplus_only_and_keeps_other_hashes():
     """--ferplus-labels is recorded and hashed for FER+; for other datasets it resolves to None and leaves
     their config hashes as they were before the option existed."""
     base = RunConfig(dataset="ferplus", model="svm-linear", features="hog")
-    majority, plurality = base.resolved(), replace(base, ferplus_labels="plurality").resolved()
+    majority, plurality = resolve(base), resolve(replace(base, ferplus_labels="plurality"))
     assert (majority.ferplus_labels, plurality.ferplus_labels) == ("majority", "plurality")
     assert config_hash(vars(majority)) != config_hash(vars(plurality))
-    fer = RunConfig(dataset="fer2013", model="svm-linear", features="hog").resolved()
+    fer = resolve(RunConfig(dataset="fer2013", model="svm-linear", features="hog"))
     assert fer.ferplus_labels is None
     before = {k: v for k, v in vars(fer).items() if k != "ferplus_labels"}
     assert config_hash(vars(fer)) == config_hash(before)

@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-from benchmark.cluster._jobqueue import (ClusterSettings, cluster_options, cluster_settings, make_cluster,
-                                         parse_cluster_table, scale_for)
+from benchmark.cluster._jobqueue import cluster_options, make_cluster, scale_for
+from benchmark.suite import ClusterSettings, cluster_settings, parse_cluster_table
 from benchmark.errors import FerBenchError
 from benchmark.suite import Suite, load_suite
 

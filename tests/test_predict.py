@@ -16,7 +16,8 @@ from benchmark.cli import app
 from benchmark.predict import FaceFinder, aligned_crop, template_for
 from benchmark.predict._faces import LEFT_EYE, RIGHT_EYE, alignment
 from benchmark.predict._inputs import read_image
-from benchmark.saved_models import ensemble_scores, load_fold_models
+from benchmark.kinds import load_fold_models
+from benchmark.saved_models import ensemble_scores
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from benchmark.errors import FerBenchError
-from benchmark.saved_models import (MODEL_FILES, SVMFoldModel, check_saved_svm, ensemble_scores, load_fold_models,
-                                    save_svm, verified_model_path)
+from benchmark.kinds import SVMFoldModel, check_saved_svm, load_fold_models, save_svm
+from benchmark.saved_models import MODEL_FILES, ensemble_scores, verified_model_path
 from features import HOGFeatures
 from features._bovw import DenseSIFTBoVW
 from models import get_model, onedal_available
@@ -60,15 +60,15 @@ def test_chi2_pipeline_and_learned_vocabulary_round_trip(tmp_path, synthetic):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_save_check_compares_pairwise_decisions_which_rounding_cannot_flip_by_a_vote(backend):
-    from benchmark.saved_models import _pairwise_decisions
+    from benchmark.kinds._svm_files import pairwise_decisions
 
     X, y = _data(classes=5)
     fitted = get_model("svm-rbf").build(seed=0, pca=None, backend=backend).fit(X, y)
-    pairwise = _pairwise_decisions(fitted, X)
+    pairwise = pairwise_decisions(fitted, X)
     assert pairwise.shape == (len(X), 10)  # one column per pair of the 5 classes
     assert fitted.named_steps["svm"].decision_function_shape == "ovr"  # set back
     rebuilt = pipeline_from_arrays(*pipeline_to_arrays(fitted))
-    np.testing.assert_allclose(_pairwise_decisions(rebuilt, X), pairwise, atol=1e-4 * np.abs(pairwise).max())
+    np.testing.assert_allclose(pairwise_decisions(rebuilt, X), pairwise, atol=1e-4 * np.abs(pairwise).max())
 
 
 def test_a_class_outside_the_allow_list_is_never_constructed():

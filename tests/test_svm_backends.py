@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
+from benchmark.resolution import resolve
 from benchmark.errors import FerBenchError
 from benchmark.experiment import RunConfig, run_experiment
 from benchmark.selection import holdout_grid_search
@@ -64,12 +65,12 @@ def test_the_backend_is_resolved_recorded_and_hashed():
     config hashes; CNNs have no backend and keep the config hashes they had before the option existed."""
     from benchmark.runs import config_hash
 
-    libsvm = RunConfig(dataset="synthetic", model="svm-rbf", svm_backend="libsvm").resolved()
-    auto = RunConfig(dataset="synthetic", model="svm-rbf").resolved()
+    libsvm = resolve(RunConfig(dataset="synthetic", model="svm-rbf", svm_backend="libsvm"))
+    auto = resolve(RunConfig(dataset="synthetic", model="svm-rbf"))
     assert libsvm.svm_backend == "libsvm" and auto.svm_backend in ("onedal", "libsvm")
     if auto.svm_backend == "onedal":
         assert config_hash(vars(libsvm)) != config_hash(vars(auto))
-    cnn = RunConfig(dataset="synthetic", model="mini-xception", svm_backend="libsvm").resolved()
+    cnn = resolve(RunConfig(dataset="synthetic", model="mini-xception", svm_backend="libsvm"))
     assert cnn.svm_backend is None and cnn.search is None
     hashed = dict(vars(cnn))
     del hashed["svm_backend"], hashed["search"]  # as a config written before these options existed
@@ -123,21 +124,21 @@ def test_exhaustive_search_fits_every_point_on_all_training_rows_and_scores_on_v
 
 
 def test_search_applies_to_the_official_split_only():
-    fer = RunConfig(dataset="fer2013", model="svm-rbf", search="halving").resolved()
+    fer = resolve(RunConfig(dataset="fer2013", model="svm-rbf", search="halving"))
     assert fer.search == "halving" and fer.halving_min_samples == 3000
-    exhaustive = RunConfig(dataset="fer2013", model="svm-rbf").resolved()
+    exhaustive = resolve(RunConfig(dataset="fer2013", model="svm-rbf"))
     assert exhaustive.search == "exhaustive" and exhaustive.halving_min_samples is None
-    ck = RunConfig(dataset="ck+", model="svm-rbf", search="halving").resolved()
+    ck = resolve(RunConfig(dataset="ck+", model="svm-rbf", search="halving"))
     assert ck.search is None and ck.halving_min_samples is None
     with pytest.raises(FerBenchError, match="--search must be one of exhaustive, halving"):
-        RunConfig(dataset="fer2013", model="svm-rbf", search="random").resolved()
+        resolve(RunConfig(dataset="fer2013", model="svm-rbf", search="random"))
 
 
 def test_the_chi2_kernel_refuses_features_that_can_be_negative():
     with pytest.raises(FerBenchError, match="svm-chi2 needs non-negative histogram features .*landmarks can be "
                                             "negative"):
-        RunConfig(dataset="synthetic", model="svm-chi2", features="hog+landmarks").resolved()
-    assert RunConfig(dataset="synthetic", model="svm-chi2", features="hog+lbp").resolved().features == "hog+lbp"
+        resolve(RunConfig(dataset="synthetic", model="svm-chi2", features="hog+landmarks"))
+    assert resolve(RunConfig(dataset="synthetic", model="svm-chi2", features="hog+lbp")).features == "hog+lbp"
 
 
 def test_a_selected_value_at_the_end_of_its_grid_is_said():
@@ -158,8 +159,8 @@ def test_mirror_images_train_only_where_asked_and_are_never_scored(tmp_path, mon
 
     import benchmark.kinds._classical as classical
     with pytest.raises(FerBenchError, match="--mirror must be one of on, off"):
-        RunConfig(dataset="synthetic", model="svm-rbf", mirror="yes").resolved()
-    assert RunConfig(dataset="synthetic", model="mini-xception").resolved().mirror is None
+        resolve(RunConfig(dataset="synthetic", model="svm-rbf", mirror="yes"))
+    assert resolve(RunConfig(dataset="synthetic", model="mini-xception")).mirror is None
 
     seen = []
     real = classical.grouped_grid_search

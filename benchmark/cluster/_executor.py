@@ -2,7 +2,7 @@
 
 The submitting process checks the suite exactly as the local executor does (every dataset found, every option
 and data limit), skips experiments whose complete run exists, and submits each pending experiment as one Dask
-task. A worker runs it through the same code as the local executor (``benchmark.suite._run_one``): it claims
+task. A worker runs it through the same code as the local executor (``benchmark.suite.run_one``): it claims
 the experiment with a lease (so two workers, or a worker and a local suite, never run the same one), writes the
 run folder under its leased temporary name into the shared reports folder and renames it when complete.
 Datasets are loaded once per worker process and kept for the following experiments; features go through the
@@ -22,48 +22,53 @@ import socket
 import threading
 import time
 import warnings
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
+import joblib
 from rich.console import Console
+
+from models import get_model
 
 from ..console import printer, progress
 from ..errors import FerBenchError
-from ..runs import config_hash
+from ..kinds import kind_of
+from ..runs import clean_stale_incomplete, config_hash
+from ..suite import (GPU_RESOURCE, DataCache, completed_runs, describe, prepare_suite, previous_runs, run_one,
+                     write_status)
+from ._jobqueue import make_cluster, scale_for
 
 #: Times the scheduler may lose a worker while it runs one experiment before the experiment is failed.
 DEFAULT_RETRIES = 2
-#: Dask resource name of a GPU.
-GPU = "GPU"
+#: Dask resource name of a GPU (the [cluster] table's gpus declare it).
+GPU = GPU_RESOURCE
 
-_WORKER_DATA = None  # this worker process's loaded datasets (benchmark.suite._DataCache), kept between tasks
+_WORKER_DATA = None  # this worker process's loaded datasets (benchmark.suite.DataCache), kept between tasks
 _WORKER_DATA_LOCK = threading.Lock()
 
 
 def run_experiment_task(config, label: str, distribute_search: bool = False) -> dict:
-    """One experiment on a Dask worker: the local executor's ``_run_one``, with the datasets this worker already
+    """One experiment on a Dask worker: the local executor's ``run_one``, with the datasets this worker already
     loaded. Returns the suite record (plain values only) plus where and how long it ran and its console output."""
-    from distributed import get_worker
-
-    from ..suite import _DataCache, _run_one
+    from distributed import get_worker  # lazy: the cluster extra is optional (see _import_distributed)
 
     global _WORKER_DATA
     with _WORKER_DATA_LOCK:
         if _WORKER_DATA is None:
-            _WORKER_DATA = _DataCache()
+            _WORKER_DATA = DataCache()
         data = _WORKER_DATA
         dataset, target = data.get(config), data.target(config)
     runs_dir = Path(config.reports_dir) / "runs"
-    done: dict = {}  # the submitter skipped what was complete; _run_one looks again once it holds the claim
+    done: dict = {}  # the submitter skipped what was complete; run_one looks again once it holds the claim
     warnings.filterwarnings("ignore", message=".*'Threading' parallel backend is not supported.*")  # sklearnex,
     # inside a worker thread, where joblib runs threads: the SVM itself still uses every core
     log = io.StringIO()
     console = Console(file=log, width=160, force_terminal=False, no_color=True)
     started = time.monotonic()
     if distribute_search:
-        record = _with_search_on_cluster(lambda: _run_one(config, dataset, label, runs_dir, done, console, target))
+        record = _with_search_on_cluster(lambda: run_one(config, dataset, label, runs_dir, done, console, target))
     else:
-        record = _run_one(config, dataset, label, runs_dir, done, console, target)
+        record = run_one(config, dataset, label, runs_dir, done, console, target)
     worker = get_worker()
     return {**{k: v for k, v in record.items() if k != "config"},
             "run_dir": str(record["run_dir"]) if record.get("run_dir") is not None else None,
@@ -76,8 +81,6 @@ def _with_search_on_cluster(work):
     cluster. joblib's Dask backend, called inside a task, takes the worker's client and secedes the task's
     thread from the worker's pool while it waits for its tasks (and rejoins after), so the tasks it submits can
     run on this worker too: no deadlock on a one-thread worker."""
-    import joblib
-
     with joblib.parallel_config(backend="dask"):
         return work()
 
@@ -90,8 +93,6 @@ def run_suite_dask(suite, *, console: Console, progress_console: Console | None 
     ``scheduler``: the address of a running scheduler; ``cluster``: a ``ClusterSettings`` to start one on SLURM
     or PBS (``benchmark.cluster._jobqueue``); neither: a ``LocalCluster`` of ``workers`` process workers.
     """
-    from ..suite import _previous, _write_status, completed_runs, describe, prepare_suite
-    from ..runs import clean_stale_incomplete
 
     distributed = _import_distributed()
     data, reports_dir, runs_dir = prepare_suite(suite)
@@ -103,17 +104,17 @@ def run_suite_dask(suite, *, console: Console, progress_console: Console | None 
     pending = []
     for k, config in enumerate(suite.configs):
         label = f"[{k + 1}/{len(suite.configs)}] {describe(config)}"
-        previous = _previous(config, data.get(config), done, data.target(config))
+        previous = previous_runs(config, data.get(config), done, data.target(config))
         if previous:
             say(f"{label}: already complete in {previous[-1].name}, skipped")
             records[k] = {"experiment": describe(config), "run_dir": previous[-1], "status": "skipped"}
         else:
             pending.append((k, config, label))
     if not pending:
-        _write_status(reports_dir, suite, records, say)
+        write_status(reports_dir, suite, records, say)
         return records
 
-    import dask
+    import dask  # lazy: the cluster extra is optional (see _import_distributed)
 
     # workers compute exactly as this process does: Dask's default pins BLAS/OpenMP to one thread per worker,
     # which changes how oneDNN and BLAS sum (and each experiment is meant to use the cores it is given)
@@ -130,7 +131,7 @@ def run_suite_dask(suite, *, console: Console, progress_console: Console | None 
         say(f"dask: {_describe_cluster(client)}; dashboard {client.dashboard_link}")
         on_gpus = _gpu_workers(client)
         for k, config, label in pending:
-            deep = _is_deep(config)
+            deep = _needs_gpu(config)
             future = client.submit(run_experiment_task, _absolute_paths(config), label, distribute_search, pure=False,
                                    key=f"fer-bench-{config_hash(asdict(config))}-{k}-{os.urandom(4).hex()}",
                                    resources={GPU: 1} if deep and on_gpus else None)
@@ -147,7 +148,6 @@ def run_suite_dask(suite, *, console: Console, progress_console: Console | None 
 def _collect(distributed, futures: dict, records: list, suite, reports_dir: Path, console: Console) -> None:
     """Wait for every task, printing each result as it arrives and keeping the progress bar (done / running /
     failed) and the status file current; ends with what each worker did."""
-    from ..suite import _write_status, describe
 
     per_worker: dict[str, dict] = {}
     counts = {"ran": 0, "skipped": 0, "failed": 0}
@@ -178,7 +178,7 @@ def _collect(distributed, futures: dict, records: list, suite, reports_dir: Path
             outcome = record.get("reason") if record["status"] == "failed" else record.get("run_dir")
             took = f" in {record['seconds']:.0f} s" if "seconds" in record else ""
             say(f"{label}: {record['status']} on {worker}{took}: {outcome}")
-            _write_status(reports_dir, suite, [r for r in records if r is not None], say)
+            write_status(reports_dir, suite, [r for r in records if r is not None], say)
             bar.update(task, advance=1, description=summary())
         for worker, mine in sorted(per_worker.items()):
             say(f"worker {worker}: " + ", ".join(f"{n} {status}" for status, n in mine.items() if n))
@@ -193,7 +193,6 @@ def _connect(distributed, scheduler, cluster, workers, n_pending: int, say):
             raise FerBenchError(f"--scheduler {scheduler}: cannot reach a Dask scheduler there ({exc})") from None
         return client, client.close
     if cluster is not None:
-        from ._jobqueue import make_cluster, scale_for
 
         started = make_cluster(cluster)
         scale_for(started, cluster, n_pending)
@@ -210,7 +209,6 @@ def _connect(distributed, scheduler, cluster, workers, n_pending: int, say):
 def _absolute_paths(config):
     """The config with its folders made absolute, as a worker started elsewhere must read them (the config hash
     never includes them, so the run is the same experiment)."""
-    from dataclasses import replace
 
     folders = {k: str(Path(getattr(config, k)).expanduser().resolve()) for k in ("reports_dir", "data_dir",
                                                                                    "test_data_dir", "cache_dir")
@@ -234,10 +232,9 @@ def _gpu_workers(client) -> bool:
     return any(w.get("resources", {}).get(GPU, 0) > 0 for w in client.scheduler_info().get("workers", {}).values())
 
 
-def _is_deep(config) -> bool:
-    from models import get_model
-
-    return get_model(config.model).kind == "deep"
+def _needs_gpu(config) -> bool:
+    """Whether the experiment's model kind asks for a GPU worker (``ModelKind.needs_gpu``: the CNNs)."""
+    return kind_of(get_model(config.model)).needs_gpu
 
 
 def _import_distributed():

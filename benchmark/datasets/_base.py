@@ -8,8 +8,10 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from ..errors import DataError
+from ._diagnostics import diagnose
 
 IMAGE_SIZE = 48
 FER_CLASSES = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
@@ -76,8 +78,6 @@ class Dataset:
 
         See :func:`benchmark.datasets._diagnostics.diagnose`; computed once, in well under a second for FER2013.
         """
-        from ._diagnostics import diagnose
-
         return diagnose(self)
 
     def class_counts(self, mask: np.ndarray | None = None) -> dict[str, int]:
@@ -119,8 +119,6 @@ def read_gray(path: Path, size: int = IMAGE_SIZE) -> tuple[np.ndarray, str | Non
     Also returns the file's original size and mode (e.g. ``"64x64 RGB"``) when it had to be converted, None when
     it already was ``size`` x ``size`` grayscale, so that conversions are counted rather than hidden.
     """
-    from PIL import Image
-
     with Image.open(path) as img:
         original = None if img.size == (size, size) and img.mode == "L" else f"{img.width}x{img.height} {img.mode}"
         img = img.convert("L")

@@ -8,6 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from ..errors import DataError
 from ._base import IMAGE_SIZE, Dataset, InputLog, is_image_file, load_images
@@ -133,8 +134,6 @@ def _detector():
 
 def _crop_face(path: Path, margin: float) -> np.ndarray | None:
     """The largest detected face, squared with ``margin`` on each side, as uint8 48 x 48; None if no face."""
-    from PIL import Image
-
     with Image.open(path) as img:
         gray = np.asarray(img.convert("L"), dtype=np.uint8)
     faces = _detector()(gray, 0)

@@ -1,17 +1,43 @@
-"""Model kinds: how a registered model is configured, fitted and recorded, by the kind its registration names.
+"""Model kinds: how a registered model is configured, fitted, saved, loaded, exported and recorded, by the kind its
+registration names.
 
 - ``classical`` (:class:`Classical`): SVM pipelines on cached hand-crafted features;
 - ``deep`` (:class:`Keras`): Keras CNNs trained from pixels.
 
 A model names its kind in ``@register_model(..., kind=...)``; everything that differs between kinds lives in
-that kind's class, so the experiment runner, the options and the suites never branch on the kind's name.
+that kind's class (a subclass of :class:`ModelKind`), so the experiment runner, the options, the suites, the
+report, predict and export never branch on the kind's name. A new kind is one more subclass, registered with
+:func:`register_kind` (``tests/test_kinds.py`` adds one that lives in the tests).
 """
 
-from ._base import ModelKind, prediction_rows
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import FerBenchError
+from ..record import Run, load_run
+from ._base import FitResult, ModelKind, adapted_inner_folds, prediction_rows
 from ._classical import Classical
 from ._keras import Keras
+from ._keras_export import (CNN_TOLERANCE, MIXED_PRECISION_TOLERANCE, computes_in_float16, export_keras)
+from ._keras_files import KERAS_CHECK_IMAGES, KerasFoldModel, check_saved_keras, load_keras
+from ._svm_export import SVM_TOLERANCE, exportable_svm_pipeline, svm_pipeline_to_onnx
+from ._svm_files import SVM_SAVE_TOLERANCE, SVMFoldModel, check_saved_svm, load_svm, save_svm
 
-KINDS: dict[str, ModelKind] = {kind.name: kind for kind in (Classical(), Keras())}
+#: Every model kind by name, in the order the report groups them.
+KINDS: dict[str, ModelKind] = {}
+
+
+def register_kind(kind: ModelKind) -> ModelKind:
+    """Add a kind to :data:`KINDS` (its ``name`` is what models register under and run folders record)."""
+    if kind.name in KINDS:
+        raise ValueError(f"model kind {kind.name!r} is already registered")
+    KINDS[kind.name] = kind
+    return kind
+
+
+register_kind(Classical())
+register_kind(Keras())
 
 
 def kind_of(spec) -> ModelKind:
@@ -19,4 +45,36 @@ def kind_of(spec) -> ModelKind:
     return KINDS[spec.kind]
 
 
-__all__ = ["KINDS", "Classical", "Keras", "ModelKind", "kind_of", "prediction_rows"]
+def kind_named(name: str) -> ModelKind:
+    """The kind a run folder records (``Run.kind``); an unknown one is a :class:`FerBenchError`."""
+    kind = KINDS.get(name)
+    if kind is None:
+        raise FerBenchError(f"unknown model kind {name!r} (this fer-bench knows {', '.join(KINDS)})")
+    return kind
+
+
+def load_fold_models(run: Run | Path | str, fold: str | None = None) -> list:
+    """Every fold's model of a complete run (or only ``fold``; ``3`` means ``fold-3``), each model file verified
+    against the SHA-256 the run's manifest recorded before it is read.
+
+    ``run`` is a run folder, or a :class:`~benchmark.record.Run` the caller already loaded and checked with
+    :func:`~benchmark.record.load_run` (so it is not read and checked again)."""
+    run = run if isinstance(run, Run) else load_run(Path(run))
+    kind = kind_named(run.kind)
+    folds = run.model_folds()  # a cross-dataset run's models are its source's folds
+    chosen = folds
+    if fold is not None:
+        if fold not in folds and f"fold-{fold}" in folds:  # "3" for "fold-3", as export takes it
+            fold = f"fold-{fold}"
+        if fold not in folds:
+            raise FerBenchError(f"--fold {fold}: {run.path.name} has folds {', '.join(folds)}")
+        chosen = [fold]
+    class_names = tuple(run.model_class_names())  # a cross-dataset run's models score its source's classes
+    return [kind.load_fold_model(run.path, name, len(folds), class_names) for name in chosen]
+
+
+__all__ = ["CNN_TOLERANCE", "FitResult", "KERAS_CHECK_IMAGES", "KINDS", "Classical", "Keras", "KerasFoldModel",
+           "MIXED_PRECISION_TOLERANCE", "ModelKind", "SVMFoldModel", "SVM_SAVE_TOLERANCE", "SVM_TOLERANCE",
+           "adapted_inner_folds", "check_saved_keras", "check_saved_svm", "computes_in_float16", "export_keras",
+           "exportable_svm_pipeline", "kind_named", "kind_of", "load_fold_models", "load_keras", "load_svm",
+           "prediction_rows", "register_kind", "save_svm", "svm_pipeline_to_onnx"]

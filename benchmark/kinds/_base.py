@@ -1,7 +1,8 @@
-"""What every model kind provides, and the pieces both kinds share (prediction rows, adapted inner folds)."""
+"""What every model kind provides, and the pieces the kinds share (prediction rows, adapted inner folds)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -9,19 +10,90 @@ import pandas as pd
 from rich.console import Console
 
 from ..datasets import Dataset
+from ..options import ALL, OPTIONS
+from ..saved_models import FoldModel, verified_model_path
+
+
+@dataclass
+class FitResult:
+    """What a kind's :meth:`ModelKind.run` hands the run writer (``benchmark.record.write_run``): the predictions
+    of every scored part, the choices and figures it made, and the tables only some kinds have.
+
+    ``best_params`` is per fold; ``extra`` goes at the end of metrics.json, ``manifest`` into manifest.json (with
+    the saved model files' hashes); ``adapted`` names options changed to fit the data, per fold; ``fold_models``
+    holds each fold's fitted :class:`~benchmark.saved_models.FoldModel` (already saved by the kind)."""
+
+    predictions: pd.DataFrame
+    best_params: dict
+    extra: dict
+    manifest: dict
+    fold_models: dict[str, FoldModel]
+    adapted: dict = field(default_factory=dict)
+    #: search.json: every grid point's score, per fold (kinds that search a grid)
+    search_log: dict | None = None
+    #: history.csv and the learning curves: loss and accuracy per epoch, per fold (kinds that train by epochs)
+    history: pd.DataFrame | None = None
+    #: training_roles.csv: which images trained and which validated, per fold (kinds that carve a validation part)
+    training_roles: pd.DataFrame | None = None
 
 
 class ModelKind:
-    """How the models of one kind are configured, checked against the data, fitted and recorded.
+    """How the models of one kind are configured, checked against the data, fitted, saved, loaded, exported and
+    recorded: everything that differs between kinds lives in a subclass, so nothing outside ``benchmark.kinds``
+    compares a kind's name.
 
     ``name`` is what the registry and run folders call the kind (``ModelSpec.kind``, ``metrics.json["kind"]``);
     ``title`` how the report names its group of rows; ``selects_by_search`` whether it chooses hyperparameters by
-    searching a grid (so a held-out split's validation part replaces inner folds).
+    searching a grid (so a held-out split's validation part replaces inner folds); ``model_stem`` the stem of its
+    saved model files and ``model_suffixes`` their suffixes (``svm_fold-3.npz`` + ``.json``); ``needs_gpu`` whether
+    a cluster should send its runs to GPU workers; ``export_formats`` what ``fer-bench export`` can write for it.
     """
 
     name: str
     title: str
     selects_by_search: bool
+    model_stem: str
+    model_suffixes: tuple[str, ...]
+    needs_gpu: bool = False
+    export_formats: tuple[str, ...] = ()
+
+    def own_options(self) -> tuple[str, ...]:
+        """The options declared for this kind only (``applies_to`` its name)."""
+        return tuple(o.name for o in OPTIONS if o.applies_to == self.name)
+
+    def foreign_options(self) -> tuple[str, ...]:
+        """The options declared for other kinds: they resolve to None for this kind's models."""
+        return tuple(o.name for o in OPTIONS if o.applies_to not in (ALL, self.name))
+
+    def file_stem(self, fold: str, n_folds: int) -> str:
+        """The stem of a fold's model files: ``model`` / ``svm`` for a single-fold run, ``<stem>_<fold>`` per fold
+        otherwise."""
+        return self.model_stem if n_folds == 1 else f"{self.model_stem}_{fold}"
+
+    def model_files(self, fold: str, n_folds: int) -> list[str]:
+        """The file names of a fold's saved model."""
+        stem = self.file_stem(fold, n_folds)
+        return [stem + suffix for suffix in self.model_suffixes]
+
+    def load_fold_model(self, run_dir: Path, fold: str, n_folds: int, class_names: tuple[str, ...]) -> FoldModel:
+        """A fold's saved model, each of its files verified against the manifest's SHA-256 first."""
+        for name in self.model_files(fold, n_folds):
+            verified_model_path(run_dir, name)
+        return self._load(Path(run_dir) / self.file_stem(fold, n_folds), fold, class_names)
+
+    def _load(self, stem: Path, fold: str, class_names: tuple[str, ...]) -> FoldModel:  # pragma: no cover
+        """Rebuild a fold's model from its (verified) files at ``stem``."""
+        raise NotImplementedError
+
+    def export(self, model: FoldModel, fmt: str, images: np.ndarray, target: Path, features: str | None):
+        """Write ``model`` as ``fmt`` to ``target``, checked on ``images`` (the fold's test faces): returns
+        (route, routes tried, parity or None, details for the sidecar, notes). A format this kind cannot write is
+        refused before (``export_formats``)."""
+        raise NotImplementedError  # pragma: no cover - kinds without exports list no formats
+
+    def export_versions(self, fmt: str) -> list[str]:
+        """The distributions whose versions an export's sidecar records."""
+        return []
 
     def resolve(self, config, spec) -> dict:  # pragma: no cover - abstract
         """The options this kind fills in or refuses (a :class:`FerBenchError` names the option)."""
@@ -30,11 +102,9 @@ class ModelKind:
     def check_limits(self, config, spec, dataset: Dataset, protocol) -> None:
         """Limits the loaded data puts on this kind's options (exit 2 before any work when broken)."""
 
-    def run(self, spec, config, dataset: Dataset, protocol, timer, console: Console, run_dir: Path) -> dict:
-        """Fit and predict every fold, saving each fold's model in ``run_dir`` (``benchmark.saved_models``);
-        returns ``predictions``, ``best_params`` (per fold), ``extra`` (for metrics.json), ``manifest`` (for
-        manifest.json, with the model files' hashes), ``adapted`` (options changed to fit the data) and
-        ``fold_models`` (each fold's fitted :class:`~benchmark.saved_models.FoldModel`, by fold name)."""
+    def run(self, spec, config, dataset: Dataset, protocol, timer, console: Console, run_dir: Path) -> FitResult:
+        """Fit and predict every fold, saving each fold's model in ``run_dir`` (its own files, see
+        :meth:`model_files`); everything else of the run folder is written by the run writer from the result."""
         raise NotImplementedError  # pragma: no cover - abstract
 
     def describe(self, config, spec) -> list[str]:

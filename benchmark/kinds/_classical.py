@@ -16,11 +16,13 @@ from models import backend_that_ran, resolve_svm_backend
 
 from ..console import printer, progress
 from ..errors import FerBenchError, WorkFailedError
+from ..options import BY_NAME
 from ..protocols import inner_cv, inner_folds_used
-from ..runs import write_json
-from ..saved_models import MODEL_CHECK, MODEL_FILES, SVMFoldModel, check_saved_svm, model_stem, save_svm
+from ..saved_models import MODEL_CHECK, MODEL_FILES
 from ..selection import grouped_grid_search, holdout_grid_search, holdout_halving_search, smallest_halving_fit
-from ._base import ModelKind, adapted_inner_folds, prediction_rows
+from ._base import FitResult, ModelKind, adapted_inner_folds, prediction_rows
+from ._svm_export import VERSIONS as SVM_EXPORT_VERSIONS, export_svm
+from ._svm_files import SVMFoldModel, check_saved_svm, load_svm, save_svm
 
 #: Above this many training images the SVMs project onto PCA components before the kernel (``--pca auto``).
 PCA_AUTO_MIN_TRAIN = 10_000
@@ -42,10 +44,25 @@ class Classical(ModelKind):
     name = "classical"
     title = "classical (SVM on hand-crafted features)"
     selects_by_search = True
+    model_stem = "svm"
+    model_suffixes = (".npz", ".json")
+    model_noun = "an SVM"
+    export_formats = ("onnx",)
+    export_note = "SVM runs export to onnx only, as the classifier on feature vectors"
+
+    def _load(self, stem: Path, fold: str, class_names: tuple[str, ...]) -> SVMFoldModel:
+        return load_svm(stem, fold)  # an SVM's file records its own class names
+
+    def export(self, model, fmt, images, target, features):
+        route, tried, parity, details = export_svm(model, images, target, features)
+        notes = [f"the input is the {details['input']['shape'][1]}-value feature vector ({features}) as fer-bench "
+                 f"computes it, not the image; the feature extractors are not in the export"]
+        return route, tried, parity, details, notes
+
+    def export_versions(self, fmt: str) -> list[str]:
+        return list(SVM_EXPORT_VERSIONS)
 
     def resolve(self, config, spec) -> dict:
-        from ..options import BY_NAME, DEEP_ONLY
-
         features = spec.features_for(config.dataset) if config.features is None else config.features
         try:
             extractors = parse_features(features)
@@ -66,14 +83,14 @@ class Classical(ModelKind):
             raise FerBenchError(f"--mirror must be one of {', '.join(MIRRORS)}, got {config.mirror!r}")
         if config.search not in (None, *SEARCHES):
             raise FerBenchError(f"--search must be one of {', '.join(SEARCHES)}, got {config.search!r}")
-        given = [BY_NAME[k].flag for k in DEEP_ONLY if getattr(config, k) not in (None, BY_NAME[k].default)]
+        given = [BY_NAME[k].flag for k in self.foreign_options() if getattr(config, k) not in (None, BY_NAME[k].default)]
         if given:
             raise FerBenchError(f"{', '.join(given)} only apply to CNNs; {config.model} is an SVM")
         halving = config.search == "halving"  # None on k-fold protocols, which always search the whole grid
         return {"features": features, "pca": pca, "svm_backend": resolve_svm_backend(config.svm_backend),
                 "halving_min_samples": config.halving_min_samples if halving else None,
                 "cache_dir": str(Path(config.cache_dir or default_cache_dir()).expanduser()),
-                **{k: None for k in DEEP_ONLY}}
+                **{k: None for k in self.foreign_options()}}
 
     def check_limits(self, config, spec, dataset, protocol) -> None:
         """A numeric ``--pca`` fits both the feature width and the smallest training set any SVM is fitted on;
@@ -94,7 +111,7 @@ class Classical(ModelKind):
                                 f"fitted on has {smallest} images"
                                 f"{', mirror images included' if config.mirror == 'on' else ''})")
 
-    def run(self, spec, config, dataset, protocol, timer, console, run_dir) -> dict:
+    def run(self, spec, config, dataset, protocol, timer, console, run_dir) -> FitResult:
         extractors = parse_features(config.features)
         cache_status: dict = {}
         mirror_status: dict = {}
@@ -117,7 +134,7 @@ class Classical(ModelKind):
                 fitted = SVMFoldModel(fold.name, dataset.class_names, features.extractors_for(fold),
                                       result.pop("model"))
                 with timer.phase("save"):
-                    stem = run_dir / model_stem(self.name, fold.name, len(protocol.folds))
+                    stem = run_dir / self.file_stem(fold.name, len(protocol.folds))
                     model_files.update(save_svm(stem, fitted))
                     saved, model_checks[fold.name] = check_saved_svm(
                         stem, fitted, X[fold.test], dataset.images[fold.test[:SAVE_CHECK_IMAGES]])
@@ -131,23 +148,23 @@ class Classical(ModelKind):
         for line in grid_edges(spec.grid_for(dataset.name), {r["fold"]: r["best_params"] for r in results}):
             printer(console)(f"note: {line}")
         cached = features.cached
-        write_json(run_dir / "search.json", {r["fold"]: r["search_log"] for r in results})
-        return {
-            "fold_models": fold_models,
-            "adapted": adapted_inner_folds(config, {r["fold"]: r["inner_folds"] for r in results}),
-            "predictions": pd.concat([r["predictions"] for r in results], ignore_index=True),
-            "best_params": {r["fold"]: r["best_params"] for r in results},
-            "extra": {"n_features": int(X.shape[1]), "pca_components": results[0]["pca"],
-                      "mirrored_training": mirror,
-                      "n_support_vectors": {r["fold"]: r["n_support_vectors"] for r in results},
-                      "fit_seconds": round(timer.seconds.get("fit", 0.0), 3)},
-            "manifest": {"features": {name: {"params": ex.get_params(), "from_cache": cached[name],
-                                             "cache": cache_status.get(name),
-                                             "mirror_cache": mirror_status.get(name),
-                                             "fitted_per_fold": ex.learns_from_training} for name, ex in extractors},
-                         "svm_backend": config.svm_backend, "mirrored_training": mirror,
-                         MODEL_FILES: model_files, MODEL_CHECK: model_checks},
-        }
+        return FitResult(
+            fold_models=fold_models,
+            adapted=adapted_inner_folds(config, {r["fold"]: r["inner_folds"] for r in results}),
+            predictions=pd.concat([r["predictions"] for r in results], ignore_index=True),
+            best_params={r["fold"]: r["best_params"] for r in results},
+            extra={"n_features": int(X.shape[1]), "pca_components": results[0]["pca"],
+                   "mirrored_training": mirror,
+                   "n_support_vectors": {r["fold"]: r["n_support_vectors"] for r in results},
+                   "fit_seconds": round(timer.seconds.get("fit", 0.0), 3)},
+            manifest={"features": {name: {"params": ex.get_params(), "from_cache": cached[name],
+                                          "cache": cache_status.get(name),
+                                          "mirror_cache": mirror_status.get(name),
+                                          "fitted_per_fold": ex.learns_from_training} for name, ex in extractors},
+                      "svm_backend": config.svm_backend, "mirrored_training": mirror,
+                      MODEL_FILES: model_files, MODEL_CHECK: model_checks},
+            search_log={r["fold"]: r["search_log"] for r in results},
+        )
 
     def describe(self, config, spec) -> list[str]:
         return [f"pca={config.pca}"] if config.pca not in (None, "auto") else []

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from models import list_models
+
+from .. import tf_setup
 from ..console import printer, progress
 from ..errors import FerBenchError
-from ..evaluation import write_history
 from ..protocols import carve_validation, inner_folds_used
-from ..saved_models import (KERAS_CHECK_IMAGES, MODEL_CHECK, MODEL_FILES, KerasFoldModel, check_saved_keras,
-                            file_sha256, model_stem)
-from ._base import ModelKind, adapted_inner_folds, prediction_rows
+from ..options import is_int
+from ..saved_models import MODEL_CHECK, MODEL_FILES, file_sha256
+from ._base import FitResult, ModelKind, adapted_inner_folds, prediction_rows
+from ._keras_export import VERSIONS as KERAS_EXPORT_VERSIONS, export_keras
+from ._keras_files import KERAS_CHECK_IMAGES, KerasFoldModel, check_saved_keras, load_keras
 
 #: The published training settings a CNN run may override.
 TRAINING_OPTIONS = ("epochs", "batch_size", "lr", "patience")
@@ -21,17 +26,29 @@ TRAINING_OPTIONS = ("epochs", "batch_size", "lr", "patience")
 
 class Keras(ModelKind):
     """Per fold: carve validation (k-fold), train selecting on it only, predict validation and test, save the
-    model (``model.keras`` or ``model_<fold>.keras``), record history and which images trained and validated."""
+    model (``model.keras`` or ``model_<fold>.keras``); returns the history and which images trained and validated
+    with the predictions, for the run writer."""
 
     name = "deep"
     title = "deep (CNN on pixels)"
     selects_by_search = False
+    model_stem = "model"
+    model_suffixes = (".keras",)
+    model_noun = "a CNN"
+    needs_gpu = True
+    export_formats = ("onnx", "tflite", "savedmodel")
+
+    def _load(self, stem: Path, fold: str, class_names: tuple[str, ...]) -> KerasFoldModel:
+        return KerasFoldModel(fold, class_names, load_keras(stem.with_suffix(".keras")))
+
+    def export(self, model, fmt, images, target, features):
+        route, tried, parity, details = export_keras(model.model, fmt, images, target)
+        return route, tried, parity, details, []
+
+    def export_versions(self, fmt: str) -> list[str]:
+        return list(KERAS_EXPORT_VERSIONS[fmt])
 
     def resolve(self, config, spec) -> dict:
-        from models import list_models
-
-        from ..options import CLASSICAL_ONLY, is_int
-
         if config.features not in (None, "pixels"):
             raise FerBenchError(f"--features does not apply to {config.model}: CNNs learn from pixels")
         if config.pretrained and not spec.pretrainable:
@@ -45,12 +62,12 @@ class Keras(ModelKind):
                 raise FerBenchError(f"--{key.replace('_', '-')} must be a positive number, got {out[key]}")
         if not (isinstance(out["lr"], (int, float)) and math.isfinite(out["lr"]) and out["lr"] > 0):
             raise FerBenchError(f"--lr must be a positive, finite number, got {out['lr']}")
-        return {**out, "features": "pixels", **{k: None for k in CLASSICAL_ONLY},
+        return {**out, "features": "pixels", **{k: None for k in self.foreign_options()},
                 "augment": bool(config.augment), "class_weights": bool(config.class_weights),
                 "pretrained": bool(config.pretrained)}
 
-    def run(self, spec, config, dataset, protocol, timer, console, run_dir) -> dict:
-        from .. import tf_setup
+    def run(self, spec, config, dataset, protocol, timer, console, run_dir) -> FitResult:
+        # lazy: benchmark.training imports TensorFlow (seconds of start-up), which only a CNN run needs
         from ..training import Part, TrainSettings, fit_network, predict_proba
 
         device = tf_setup.configure(config.seed)
@@ -87,7 +104,8 @@ class Keras(ModelKind):
                                                       proba))
                 fold_model = KerasFoldModel(fold.name, dataset.class_names, model)
                 with timer.phase("save"):  # the model file, reloaded in safe mode and checked on test images
-                    path = run_dir / f"{model_stem(self.name, fold.name, len(protocol.folds))}.keras"
+                    (filename,) = self.model_files(fold.name, len(protocol.folds))
+                    path = run_dir / filename
                     model.save(path)
                     model_files[path.name] = file_sha256(path)
                     model_checks[fold.name] = check_saved_keras(
@@ -98,21 +116,20 @@ class Keras(ModelKind):
                     ["validation"] * len(fold.val)}))
                 bar.advance(fold_task)
         history = pd.concat(histories, ignore_index=True)
-        history = history[["fold"] + [c for c in history.columns if c != "fold"]]
-        write_history(run_dir, history, f"{config.model} on {dataset.name}")
-        pd.concat(roles, ignore_index=True).to_csv(run_dir / "training_roles.csv", index=False)
-        return {
-            "fold_models": fold_models,
-            "adapted": adapted_inner_folds(config, inner),
-            "predictions": pd.concat(frames, ignore_index=True),
-            "best_params": {name: {"best_epoch": f["best_epoch"]} for name, f in facts.items()},
-            "extra": {"n_params": n_params, "training": {k: getattr(settings, k) for k in
-                                                         ("epochs", "batch_size", "lr", "patience", "augment",
-                                                          "class_weights")},
-                      "folds_training": facts, "fit_seconds": round(timer.seconds.get("fit", 0.0), 3),
-                      "device": device["device"]},
-            "manifest": {"training_device": device, MODEL_FILES: model_files, MODEL_CHECK: model_checks},
-        }
+        return FitResult(
+            fold_models=fold_models,
+            adapted=adapted_inner_folds(config, inner),
+            predictions=pd.concat(frames, ignore_index=True),
+            best_params={name: {"best_epoch": f["best_epoch"]} for name, f in facts.items()},
+            extra={"n_params": n_params, "training": {k: getattr(settings, k) for k in
+                                                      ("epochs", "batch_size", "lr", "patience", "augment",
+                                                       "class_weights")},
+                   "folds_training": facts, "fit_seconds": round(timer.seconds.get("fit", 0.0), 3),
+                   "device": device["device"]},
+            manifest={"training_device": device, MODEL_FILES: model_files, MODEL_CHECK: model_checks},
+            history=history[["fold"] + [c for c in history.columns if c != "fold"]],
+            training_roles=pd.concat(roles, ignore_index=True),
+        )
 
     def describe(self, config, spec) -> list[str]:
         parts = [f"{k}={getattr(config, k)}" for k in TRAINING_OPTIONS if getattr(config, k) != spec.training.get(k)]

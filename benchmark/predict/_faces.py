@@ -12,8 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.ndimage import gaussian_filter
+from skimage.transform import ProjectiveTransform, resize, warp
 
-from benchmark.datasets import IMAGE_SIZE
+from features import default_predictor_path, load_predictor
+
+from ..datasets import IMAGE_SIZE
 
 #: Landmarks the crop is fitted to: nose bridge, nose and eyes (27-47), which expressions move least (the mouth,
 #: brows and jaw move with the expression the model must see, so they must not pull the crop around).
@@ -38,14 +42,11 @@ class FaceFinder:
 
     def __init__(self, *, upsample: int = DEFAULT_UPSAMPLE, min_score: float = DEFAULT_MIN_SCORE,
                  predictor_path: str | None = None) -> None:
-        import dlib
-
-        from features import default_predictor_path
-        from features._landmarks import _load_predictor
+        import dlib  # lazy: dlib loads a large native library, and only face finding needs it
 
         self.upsample, self.min_score = upsample, min_score
         self._detector = dlib.get_frontal_face_detector()
-        self._predictor = _load_predictor(str(predictor_path or default_predictor_path()))
+        self._predictor = load_predictor(str(predictor_path or default_predictor_path()))
 
     def find(self, image: np.ndarray) -> list[Face]:
         """Faces scoring at least ``min_score`` in a uint8 H x W (gray) or H x W x 3 (RGB) image, best first."""
@@ -95,9 +96,6 @@ def aligned_crop(image: np.ndarray, face: Face, template: np.ndarray, size: int 
     """The face as the run's training images show it: grayscale, eyes level, landmarks on the dataset's template,
     ``size`` x ``size`` uint8. Rendered at :data:`OVERSAMPLE` x the size after smoothing the input in proportion
     to the shrink, then downsized with anti-aliasing, so large photos do not alias."""
-    from scipy.ndimage import gaussian_filter
-    from skimage.transform import ProjectiveTransform, resize, warp
-
     gray = to_gray(image).astype(np.float64)
     big = size * OVERSAMPLE
     to_input = alignment(face.landmarks, template * (size / IMAGE_SIZE))
@@ -122,8 +120,6 @@ def aligned_crop(image: np.ndarray, face: Face, template: np.ndarray, size: int 
 
 def whole_image_crop(image: np.ndarray, size: int = IMAGE_SIZE) -> np.ndarray:
     """``--no-detect``: the whole image is the face, made grayscale and resized (anti-aliased) to the run's size."""
-    from skimage.transform import resize
-
     gray = to_gray(image)
     if gray.shape == (size, size):
         return gray

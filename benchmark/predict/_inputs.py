@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+from PIL import Image, ImageOps
 
-from ..datasets._base import IMAGE_SUFFIXES
+from ..datasets import IMAGE_SUFFIXES
 from ..errors import FerBenchError, exception_text
 
 #: Video containers decoded with OpenCV's bundled FFmpeg (opencv-python-headless).
@@ -61,8 +62,6 @@ def read_frames(path: Path, every: int) -> Iterator[Frame]:
 
 def read_image(path: Path) -> np.ndarray:
     """Any image PIL reads, upright (EXIF orientation applied, as phone photos need), as uint8 gray or RGB."""
-    from PIL import Image, ImageOps
-
     try:
         with Image.open(path) as img:
             img = ImageOps.exif_transpose(img)

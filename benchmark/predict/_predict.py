@@ -15,13 +15,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image, ImageDraw
 from rich.console import Console
 
 from .. import __version__
 from ..console import printer, progress
 from ..errors import FerBenchError, WorkFailedError
-from ..files import temporary_name, write_text_atomically
-from ..saved_models import ensemble_scores, load_fold_models
+from ..files import temporary_name, writable, write_text_atomically
+from ..kinds import load_fold_models
+from ..record import load_run
+from ..saved_models import ensemble_scores
 from ._faces import (ALIGN_POINTS, DEFAULT_MIN_SCORE, DEFAULT_UPSAMPLE, OVERSAMPLE, FaceFinder, aligned_crop,
                      whole_image_crop)
 from ._inputs import UnreadableInput, collect_inputs, is_video, read_frames
@@ -67,8 +70,6 @@ def predict(run_dir: Path, inputs: list[Path], *, out: Path, annotate: Path | No
     a missing input, an unwritable output) raise :class:`FerBenchError` (exit 2); inputs that cannot be decoded
     and inputs without a face are listed, never fatal.
     """
-    from ..record import load_run
-
     settings = settings or PredictSettings()
     settings.check()
     console = console or Console(stderr=True)
@@ -142,8 +143,6 @@ def _row(path, frame, face, index, class_names, predicted, scores) -> list:
 
 
 def _check_writable(folder: Path, option: str) -> None:
-    from ..files import writable
-
     if not folder.is_dir():
         raise FerBenchError(f"{option}: {folder} is not an existing folder")
     problem = writable(folder)
@@ -184,8 +183,6 @@ def _sidecar(run, models, settings, template_name, files, frames_seen, table, no
 
 def _annotate(folder: Path, n: int, path: Path, pictures: list, found: list, labels: list[str]) -> None:
     """Copies of the input (or of each sampled video frame) with each face's box and predicted class drawn."""
-    from PIL import Image, ImageDraw
-
     for frame in pictures:
         faces = [(face, label) for (f, _, face, _), label in zip(found, labels) if f is frame]
         if not faces:

@@ -18,6 +18,9 @@ FER+'s images (they are FER2013's).
 from __future__ import annotations
 
 import numpy as np
+from skimage.transform import resize
+
+from ._faces import FaceFinder
 
 #: dataset -> 68 x 2 mean landmark (x, y) in the 48 x 48 crop
 TEMPLATES = {
@@ -64,9 +67,6 @@ def template_for(dataset: str) -> tuple[str, np.ndarray]:
 def measure_template(images: np.ndarray) -> tuple[np.ndarray, int, float]:
     """Mean landmarks over the crops where a face is found (upscaled 4x, no detector upsampling, any score), how
     many were found, and the median SD of a landmark coordinate (px): how the templates above were made."""
-    from skimage.transform import resize
-
-    from ._faces import FaceFinder
 
     finder = FaceFinder(upsample=0, min_score=0.0)
     found = []

@@ -7,23 +7,20 @@ same experiment and seed agree is the report's (``benchmark.report._duplicates``
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from ..errors import exception_text
 from ..leases import folder_is_stale
-from ..options import IDENTITY, NON_RESULT_OPTIONS, UNHASHED_WHEN_NONE
 from ..protocols import PROTOCOLS, CrossDataset, Protocol
+from ._upgrade import RunFacts, upgrade
 from ._schema import (CONFIG, CROSS_DATASET_FILES, INCOMPLETE_PREFIX, MANIFEST, METRICS, PREDICTIONS, REQUIRED_FILES,
                       SCHEMA_VERSION, SOURCE_PREDICTIONS, SOURCE_SPLITS, SPLITS)
 
 REQUIRED_METRICS = ("dataset", "model", "features", "protocol", "seed", "accuracy", "macro_f1",
                     "balanced_accuracy", "per_class", "confusion_matrix", "class_names")
-#: Config entries that never distinguish one experiment from another in a table: options that do not change
-#: results, the experiment's identity (its own columns; seeds are aggregated) and what config.json adds.
-NOT_A_VARIANT = {*NON_RESULT_OPTIONS, *IDENTITY, "config_hash", "param_grid", "model_source"}
 
 
 @dataclass
@@ -40,6 +37,11 @@ class Run:
     #: cross-dataset runs only: the source's own test predictions and assignment (None otherwise)
     source_predictions: pd.DataFrame | None = None
     source_splits: pd.DataFrame | None = None
+    #: what the record says in today's terms, whatever its schema version (:func:`._upgrade.upgrade`)
+    facts: RunFacts = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.facts = upgrade(self.config, self.metrics, self.manifest)
 
     @property
     def dataset(self) -> str:
@@ -69,11 +71,8 @@ class Run:
 
     @property
     def kind(self) -> str:
-        """The model kind's name (``benchmark.kinds``); runs written before metrics.json recorded it are told
-        apart by what only CNN runs record (a parameter count)."""
-        from ..kinds import Classical, Keras
-
-        return self.metrics.get("kind", Keras.name if self.metrics.get("n_params") else Classical.name)
+        """The model kind's name (``benchmark.kinds``)."""
+        return self.facts.kind
 
     @property
     def protocol(self) -> type[Protocol]:
@@ -88,54 +87,20 @@ class Run:
     @property
     def schema_version(self) -> int:
         """The run record's schema: 1 for runs written before manifests recorded one."""
-        return int(self.manifest.get("schema_version", 1))
-
-    def platform(self) -> dict:
-        """What computed the numbers, beyond the options (the model kind says what it records: a CNN's training
-        device and precision, an SVM's implementation). Runs that differ here may differ in their numbers, so
-        they are variants of an experiment, never seeds of one or duplicates of each other."""
-        from ..kinds import KINDS
-
-        kind = KINDS.get(self.kind)
-        return kind.platform(self.manifest, self.config) if kind is not None else {}
-
-    def options(self) -> dict:
-        """The options that make this run's experiment, without seed and paths, plus the data it ran on and the
-        platform that ran it: runs of one model on two different copies or layouts of a dataset, or on a GPU and
-        a CPU, are never averaged together."""
-        # an option added after runs were recorded counts only where it applies (as in the config hash), so a run
-        # recorded before it existed and one recording it as None are the same experiment
-        return {**{k: v for k, v in self.config.items()
-                   if k not in NOT_A_VARIANT and not (v is None and k in UNHASHED_WHEN_NONE)},
-                "data": self.manifest["dataset"]["fingerprint"][:12],
-                **({"test_data": self.manifest["test_dataset"]["fingerprint"][:12]} if self.cross_dataset else {}),
-                **self.platform()}
-
-    def experiment_key(self) -> tuple:
-        """What identifies this run's experiment (every run of one key is a seed of one table row). Two runs
-        with the same key and seed have the same config hash, data and platform: they are duplicates."""
-        return (self.dataset, self.metrics["model"], self.metrics["features"],
-                json.dumps(self.options(), sort_keys=True, default=str))
+        return self.facts.schema_version
 
     @property
     def official_split(self) -> bool:
         """False where FER2013's test folder had no split prefixes and was halved at random (seeded).
 
-        Read from the manifest's ``dataset.split_is_official``; runs written before that field existed are
-        judged by the note their loader left ("NOT the official split").
+        Read from the manifest's ``dataset.split_is_official`` (older runs: see :func:`._upgrade.upgrade`).
         """
-        data = self.manifest["dataset"]
-        if self.protocol.per_fold:
-            return False
-        if data.get("split_is_official") is not None:
-            return bool(data["split_is_official"])
-        return "NOT the official split" not in " ".join(data.get("notes") or [])
+        return False if self.protocol.per_fold else self.facts.split_is_official
 
     def test_predictions(self) -> pd.DataFrame:
         """The reported test rows: PrivateTest on the official split, every row (each fold's test) on k-fold."""
         if not self.protocol.per_fold:
-            test = self.metrics.get("test_split", "PrivateTest")  # runs record the part they report
-            return self.predictions[self.predictions[self.part_column] == test]
+            return self.predictions[self.predictions[self.part_column] == self.facts.test_split]
         return self.predictions
 
 
@@ -158,39 +123,16 @@ def collect_runs(runs_dir: Path, *, config_hash: str | None = None) -> tuple[lis
                                          f"suite removes it" if stale else f"incomplete, still running ({why})"))
             continue
         try:
-            runs.append(_load(folder))
-        except _Broken as exc:
+            runs.append(read_run(folder))
+        except Broken as exc:
             skipped.append((folder.name, str(exc)))
         except Exception as exc:  # a run folder damaged in a way not foreseen: listed, never a crash of the report
             skipped.append((folder.name, f"unreadable ({exception_text(exc)})"))
     return runs, skipped
 
 
-class _Broken(Exception):
-    pass
-
-
-def load_run(folder: Path) -> Run:
-    """One complete run folder whose files agree with each other (``check_run``), for commands that use a run's
-    models (``predict``, ``export``); anything else is a :class:`FerBenchError` (exit 2) naming the folder."""
-    from ..errors import FerBenchError
-    from ._verify import check_run
-
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FerBenchError(f"{folder}: no such run folder (runs are under <reports>/runs/)")
-    if folder.name.startswith(INCOMPLETE_PREFIX):
-        raise FerBenchError(f"{folder}: an incomplete run (still running, or abandoned by a killed process)")
-    try:
-        run = _load(folder)
-    except _Broken as exc:
-        raise FerBenchError(f"{folder}: not a complete run ({exc})") from None
-    except Exception as exc:
-        raise FerBenchError(f"{folder}: unreadable run ({exception_text(exc)})") from None
-    problem = check_run(run)
-    if problem is not None:
-        raise FerBenchError(f"{folder}: its files disagree ({problem}); not using it")
-    return run
+class Broken(Exception):
+    """A run folder that is not a complete run (the message says why)."""
 
 
 def _json_object(path: Path) -> dict:
@@ -198,9 +140,9 @@ def _json_object(path: Path) -> dict:
     try:
         value = json.loads(path.read_text())
     except (ValueError, OSError, RecursionError) as exc:
-        raise _Broken(f"{path.name} is unreadable ({exception_text(exc)})") from None
+        raise Broken(f"{path.name} is unreadable ({exception_text(exc)})") from None
     if not isinstance(value, dict):
-        raise _Broken(f"{path.name} holds a JSON {type(value).__name__}, expected an object")
+        raise Broken(f"{path.name} holds a JSON {type(value).__name__}, expected an object")
     return value
 
 
@@ -210,33 +152,34 @@ def _table(path: Path, dtypes) -> pd.DataFrame:
             return pd.read_csv(path, dtype=str, keep_default_na=False)
         return pd.read_csv(path, dtype=dtypes)
     except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise _Broken(f"{path.name} is unreadable ({exception_text(exc)})") from None
+        raise Broken(f"{path.name} is unreadable ({exception_text(exc)})") from None
 
 
-def _load(folder: Path) -> Run:
+def read_run(folder: Path) -> Run:
+    """One complete run folder as a :class:`Run`; :class:`Broken` naming what is missing or unreadable."""
     missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
     if missing:
-        raise _Broken(f"missing {', '.join(missing)}")
+        raise Broken(f"missing {', '.join(missing)}")
     config, metrics, manifest = (_json_object(folder / name) for name in (CONFIG, METRICS, MANIFEST))
     version = manifest.get("schema_version", 1)
     if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise _Broken(f"written by a newer fer-bench (run record schema {version}; this version reads up to "
+        raise Broken(f"written by a newer fer-bench (run record schema {version}; this version reads up to "
                       f"{SCHEMA_VERSION}): upgrade fer-bench to use it")
     predictions, splits = (_table(folder / name, dtypes) for name, dtypes in (
         (PREDICTIONS, {"sample_id": str, "subject": str}), (SPLITS, str)))
     absent = [key for key in REQUIRED_METRICS if key not in metrics]
     if absent:
-        raise _Broken(f"metrics.json lacks {', '.join(absent)}")
+        raise Broken(f"metrics.json lacks {', '.join(absent)}")
     if metrics["protocol"] not in PROTOCOLS:
-        raise _Broken(f"metrics.json names an unknown protocol {metrics['protocol']!r}")
+        raise Broken(f"metrics.json names an unknown protocol {metrics['protocol']!r}")
     if not {"sample_id", "y_true", "y_pred"} <= set(predictions.columns):
-        raise _Broken("predictions.csv lacks sample_id, y_true or y_pred")
+        raise Broken("predictions.csv lacks sample_id, y_true or y_pred")
     try:
         manifest["dataset"]["fingerprint"][:12], manifest["protocol"]["fingerprint"][:12]
         dict(manifest["protocol"]["sizes"])
         str(manifest["finished_utc"])
     except (KeyError, TypeError, ValueError):
-        raise _Broken("manifest.json lacks the dataset or protocol fingerprint, split sizes or finish time") from None
+        raise Broken("manifest.json lacks the dataset or protocol fingerprint, split sizes or finish time") from None
     run = Run(folder.name, folder, config, metrics, manifest, predictions, splits)
     if run.cross_dataset:
         _load_cross_dataset(run)
@@ -248,17 +191,17 @@ def _load_cross_dataset(run: Run) -> None:
     figures in metrics.json and its own predictions and assignment."""
     missing = [name for name in CROSS_DATASET_FILES if not (run.path / name).is_file()]
     if missing:
-        raise _Broken(f"missing {', '.join(missing)} (a cross-dataset run keeps the source's own predictions)")
+        raise Broken(f"missing {', '.join(missing)} (a cross-dataset run keeps the source's own predictions)")
     absent = [key for key in ("test_dataset", "source", "cross_dataset") if not isinstance(run.metrics.get(key),
                                                                                            (str, dict))]
     if absent:
-        raise _Broken(f"metrics.json lacks {', '.join(absent)} (a cross-dataset run records them)")
+        raise Broken(f"metrics.json lacks {', '.join(absent)} (a cross-dataset run records them)")
     try:
         run.manifest["test_dataset"]["fingerprint"][:12], run.manifest["protocol"]["source"]["fingerprint"][:12]
         dict(run.manifest["protocol"]["source"]["sizes"]), dict(run.manifest["class_mapping"])
         list(run.metrics["source"]["class_names"])
     except (KeyError, TypeError, ValueError):
-        raise _Broken("manifest.json lacks the test dataset's fingerprint, the source protocol or the class "
+        raise Broken("manifest.json lacks the test dataset's fingerprint, the source protocol or the class "
                       "mapping") from None
     run.source_predictions = _table(run.path / SOURCE_PREDICTIONS, {"sample_id": str, "subject": str})
     run.source_splits = _table(run.path / SOURCE_SPLITS, str)

@@ -30,3 +30,6 @@ REQUIRED_FILES = (METRICS, CONFIG, MANIFEST, PREDICTIONS, SPLITS)
 CROSS_DATASET_FILES = (SOURCE_PREDICTIONS, SOURCE_SPLITS)
 #: A run is written under this prefix and renamed to its run id only once complete.
 INCOMPLETE_PREFIX = ".incomplete-"
+#: The model kinds of runs written before metrics.json recorded ``kind`` (schema 1): a CNN run records ``n_params``,
+#: an SVM run does not (read by :func:`benchmark.record._upgrade.upgrade` only).
+LEGACY_CNN_KIND, LEGACY_SVM_KIND = "deep", "classical"

@@ -26,12 +26,19 @@ from __future__ import annotations
 import math
 import re
 from numbers import Real
+from pathlib import Path
 
 import numpy as np
 
+from models import get_model
+
+from ..datasets import class_mapping
 from ..errors import FerBenchError, exception_text
 from ..metrics import SCORES, TEST_SPLIT, summarise
-from ._run import Run
+from ..protocols import (PROTOCOLS, TOP_CLASS, CrossDataset, dropped_counts_of, outside_counts,
+                         restricted_predictions, score_columns)
+from ._run import Broken, Run, read_run
+from ._schema import INCOMPLETE_PREFIX
 
 #: Largest difference between a recorded and a recomputed figure that still counts as equal (JSON round-trip).
 TOLERANCE = 1e-9
@@ -70,11 +77,6 @@ def check_run(run: Run) -> str | None:
 def _check_identity(run: Run) -> str | None:
     """metrics.json names the same experiment as config.json and manifest.json: dataset, model, features,
     seed, model kind and protocol (the report files a run's row by these, so an edited one would misfile it)."""
-    from models import get_model
-
-    from ..errors import FerBenchError
-    from ..protocols import PROTOCOLS
-
     m, config, manifest = run.metrics, run.config, run.manifest
     expected = {"dataset": (config.get("dataset"), (manifest.get("dataset") or {}).get("name")),
                 "model": (config.get("model"),), "features": (config.get("features"),),
@@ -198,9 +200,6 @@ def _check_metrics(run: Run, column: str) -> str | None:
 
 def _check_cross_dataset(run: Run) -> str | None:
     """The parts only a cross-dataset run has (see the module docstring), first disagreement in one line."""
-    from ..cross_dataset import TOP_CLASS, dropped_counts_of, outside_counts, restricted_predictions, score_columns
-    from ..datasets._emotions import class_mapping
-
     m, manifest = run.metrics, run.manifest
     source, facts = m["source"], m["cross_dataset"]
     if source.get("dataset") != m["dataset"]:
@@ -272,8 +271,6 @@ def _check_source_part(run: Run) -> str | None:
 
 
 def _in_domain_protocols() -> set[str]:
-    from ..protocols import PROTOCOLS, CrossDataset
-
     return set(PROTOCOLS) - {CrossDataset.name}
 
 
@@ -311,3 +308,23 @@ def _show(value) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return "missing" if value is _MISSING else str(value)
+
+
+def load_run(folder: Path) -> Run:
+    """One complete run folder whose files agree with each other (``check_run``), for commands that use a run's
+    models (``predict``, ``export``); anything else is a :class:`FerBenchError` (exit 2) naming the folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FerBenchError(f"{folder}: no such run folder (runs are under <reports>/runs/)")
+    if folder.name.startswith(INCOMPLETE_PREFIX):
+        raise FerBenchError(f"{folder}: an incomplete run (still running, or abandoned by a killed process)")
+    try:
+        run = read_run(folder)
+    except Broken as exc:
+        raise FerBenchError(f"{folder}: not a complete run ({exc})") from None
+    except Exception as exc:
+        raise FerBenchError(f"{folder}: unreadable run ({exception_text(exc)})") from None
+    problem = check_run(run)
+    if problem is not None:
+        raise FerBenchError(f"{folder}: its files disagree ({problem}); not using it")
+    return run

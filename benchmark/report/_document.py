@@ -91,9 +91,14 @@ def dataset_warnings(runs: list[Run]) -> list[str]:
     return sorted(lines)
 
 
+#: The side-by-side figure of the best model of each of two kinds (``<dataset>_best_<kind>_vs_<kind>_confusion``).
+PAIR_FIGURE = re.compile(r"_best_(?P<a>[a-z0-9-]+)_vs_(?P<b>[a-z0-9-]+)_confusion$")
+
+
 def _figure_caption(name: str) -> str:
-    if name.endswith("best_classical_vs_deep_confusion"):
-        return "best classical vs best deep model, row-normalised confusion matrices"
+    pair = PAIR_FIGURE.search(name)
+    if pair:
+        return f"best {pair['a']} vs best {pair['b']} model, row-normalised confusion matrices"
     experiment = name.split("_", 1)[1].rsplit("_", 1 if name.endswith("_confusion") else 2)[0]
     if name.endswith("learning_curves"):
         return f"learning curves of {experiment} (loss includes weight penalties)"
@@ -101,7 +106,7 @@ def _figure_caption(name: str) -> str:
 
 
 def _width(name: str) -> str:
-    return r"\linewidth" if name.endswith(("best_classical_vs_deep_confusion", "learning_curves")) else r"0.6\linewidth"
+    return r"\linewidth" if PAIR_FIGURE.search(name) or name.endswith("learning_curves") else r"0.6\linewidth"
 
 
 #: report.tex's preamble lines that keep run ids and paths inside the margin: a line may break after an underscore

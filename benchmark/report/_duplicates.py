@@ -1,6 +1,6 @@
 """Runs of one experiment and seed made more than once: counted once when they agree, used not at all when not.
 
-Two runs are duplicates when they share the experiment (:meth:`Run.experiment_key`: dataset, model, features,
+Two runs are duplicates when they share the experiment (:func:`._experiments.experiment_key`: dataset, model, features,
 the options behind the config hash, the data fingerprint and the platform, i.e. the training device and
 precision of a CNN or the SVM backend) and the seed. They should predict identically; runs on another device,
 precision or backend are not duplicates but variants, and get their own table rows. Duplicates that predict
@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..record import Run
+from ._experiments import experiment_key, run_platform
 from ._names import title_of
 
 
@@ -31,7 +32,7 @@ def resolve_duplicates(runs: list[Run]) -> Duplicates:
     """Group runs by experiment and seed; keep one of each group whose predictions agree, none of the others."""
     groups: dict[tuple, list[Run]] = {}
     for run in runs:
-        groups.setdefault((run.experiment_key(), run.metrics["seed"]), []).append(run)
+        groups.setdefault((experiment_key(run), run.metrics["seed"]), []).append(run)
     out = Duplicates()
     for same in groups.values():
         same.sort(key=lambda r: r.run_id)  # run ids start with their UTC start time: the last is the latest
@@ -64,7 +65,7 @@ def _differences(a: Run, b: Run) -> str:
 def _warning(same: list[Run], how: str) -> str:
     m = same[0].metrics
     names = ", ".join(run.run_id for run in same[:-1]) + f" and {same[-1].run_id}"
-    platform = ", ".join(f"{k} {v}" for k, v in same[0].platform().items() if v is not None)
+    platform = ", ".join(f"{k} {v}" for k, v in run_platform(same[0]).items() if v is not None)
     return (f"disagreeing duplicates: {names} are the same experiment ({m['model']} [{m['features']}] on "
             f"{title_of(m['dataset'])}, seed {m['seed']}, config {same[0].config.get('config_hash', '?')}, same data"
             + (f", {platform}" if platform else "") + f") but {how}; "

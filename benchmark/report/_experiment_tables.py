@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kinds import KINDS, Classical, Keras
+from ..kinds import KINDS
 from . import _stats as st
-from ._experiments import Experiment, best
+from ._experiments import Experiment, best_of_each_kind, run_platform
 from ._names import dataset_slug, title_of
 from ._tables import HEADING, HIDDEN, KEY, Column, Table, abbreviations, mark_best, variant_letters
 
@@ -107,7 +107,7 @@ def _ran_on(exp: Experiment) -> str:
     """What computed the row's numbers (every run of an experiment ran on the same platform: it is part of the
     experiment's key), e.g. "oneDAL" (the SVM solver), "CPU fp32" or "oneDNN fp32" (a CNN's device, with
     TensorFlow's oneDNN CPU kernels, and precision)."""
-    return " ".join(PLATFORM_NAMES.get(str(v), str(v)) for v in exp.runs[0].platform().values() if v)
+    return " ".join(PLATFORM_NAMES.get(str(v), str(v)) for v in run_platform(exp.runs[0]).values() if v)
 
 
 def _summary_caption(dataset: str, exps: list[Experiment]) -> str:
@@ -167,9 +167,10 @@ def confidence_table(dataset: str, exps: list[Experiment]) -> Table:
 
 def tests_table(dataset: str, exps: list[Experiment]) -> Table | None:
     """Best classical vs best deep: exact McNemar on FER2013, paired fold tests on k-fold; None if not paired."""
-    a, b = best(exps, Classical.name), best(exps, Keras.name)
-    if a is None or b is None:
+    pair = best_of_each_kind(exps)
+    if pair is None:
         return None
+    a, b = pair
     seeds = sorted({r.metrics["seed"] for r in a.runs} & {r.metrics["seed"] for r in b.runs})
     if not seeds:
         return None
@@ -180,7 +181,7 @@ def tests_table(dataset: str, exps: list[Experiment]) -> Table | None:
     chosen = (f"chosen by {validation} accuracy" if validation
               else "chosen post hoc by mean test accuracy over folds, so p-values are optimistic")
     table = Table(f"{dataset_slug(dataset)}_significance",
-                  f"{title_of(dataset)}: best classical vs best deep model ({chosen}; "
+                  f"{title_of(dataset)}: best {a.kind} vs best {b.kind} model ({chosen}; "
                   f"seed {seeds[0]}), paired tests on the same test images.",
                   [Column("Comparison", "l", tex=HEADING), Column("Test", "l"), Column("Statistic"),
                    Column("p-value"), Column("n")])

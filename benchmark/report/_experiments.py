@@ -13,9 +13,44 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from models import list_models
+
 from ..kinds import KINDS
+from ..options import IDENTITY, NON_RESULT_OPTIONS, UNHASHED_WHEN_NONE
 from ..record import Run
 from ._names import slug
+
+#: Config entries that never distinguish one experiment from another in a table: options that do not change
+#: results, the experiment's identity (its own columns; seeds are aggregated) and what config.json adds.
+NOT_A_VARIANT = {*NON_RESULT_OPTIONS, *IDENTITY, "config_hash", "param_grid", "model_source"}
+
+
+def run_platform(run: Run) -> dict:
+    """What computed a run's numbers, beyond the options (the model kind says what it records: a CNN's training
+    device and precision, an SVM's implementation). Runs that differ here may differ in their numbers, so they
+    are variants of an experiment, never seeds of one or duplicates of each other."""
+    kind = KINDS.get(run.kind)
+    return kind.platform(run.manifest, run.config) if kind is not None else {}
+
+
+def run_options(run: Run) -> dict:
+    """The options that make a run's experiment, without seed and paths, plus the data it ran on and the
+    platform that ran it: runs of one model on two different copies or layouts of a dataset, or on a GPU and
+    a CPU, are never averaged together."""
+    # an option added after runs were recorded counts only where it applies (as in the config hash), so a run
+    # recorded before it existed and one recording it as None are the same experiment
+    return {**{k: v for k, v in run.config.items()
+               if k not in NOT_A_VARIANT and not (v is None and k in UNHASHED_WHEN_NONE)},
+            "data": run.manifest["dataset"]["fingerprint"][:12],
+            **({"test_data": run.manifest["test_dataset"]["fingerprint"][:12]} if run.cross_dataset else {}),
+            **run_platform(run)}
+
+
+def experiment_key(run: Run) -> tuple:
+    """What identifies a run's experiment (every run of one key is a seed of one table row). Two runs with the
+    same key and seed have the same config hash, data and platform: they are duplicates."""
+    return (run.dataset, run.metrics["model"], run.metrics["features"],
+            json.dumps(run_options(run), sort_keys=True, default=str))
 
 
 @dataclass
@@ -69,14 +104,12 @@ def group_experiments(runs: list[Run]) -> dict[str, list[Experiment]]:
 
     ``runs`` hold one run per experiment and seed (:func:`resolve_duplicates` sees to that).
     """
-    from models import list_models
-
     order = {spec.name: k for k, spec in enumerate(list_models())}
     experiments: dict[tuple, Experiment] = {}
     for run in runs:
         m = run.metrics
-        exp = experiments.setdefault(run.experiment_key(), Experiment(m["dataset"], m["model"], m["features"],
-                                                                      run.kind, run.options()))
+        exp = experiments.setdefault(experiment_key(run), Experiment(m["dataset"], m["model"], m["features"],
+                                                                     run.kind, run_options(run)))
         exp.runs.append(run)
     by_dataset: dict[str, list[Experiment]] = {}
     for exp in experiments.values():
@@ -126,3 +159,12 @@ def best(exps: list[Experiment], kind: str) -> Experiment | None:
         return None
     key = "validation.accuracy" if candidates[0].runs[0].protocol.validation_split else "accuracy"
     return max(candidates, key=lambda e: (np.nan_to_num(e.summary(key)[0], nan=-1.0), e.label))
+
+
+def best_of_each_kind(exps: list[Experiment]) -> tuple[Experiment, Experiment] | None:
+    """The best experiment (:func:`best`) of each of the first two model kinds, in registry order, that have
+    experiments here (classical and deep: the comparison the benchmark exists for); None with fewer than two."""
+    present = [kind for kind in KINDS if any(e.kind == kind for e in exps)]
+    if len(present) < 2:
+        return None
+    return best(exps, present[0]), best(exps, present[1])

@@ -9,9 +9,8 @@ import numpy as np
 import pandas as pd
 
 from ..figures import draw_confusion_matrix, plot_confusion_matrix, plot_learning_curves, pyplot, save_figure
-from ..kinds import Classical, Keras
 from ..record import HISTORY
-from ._experiments import Experiment, best
+from ._experiments import Experiment, best_of_each_kind
 from ._names import dataset_slug, title_of
 
 
@@ -32,9 +31,10 @@ def write_figures(dataset: str, exps: list[Experiment], folder: Path) -> list[Pa
             plot_learning_curves(pd.read_csv(history), f"{exp.label} on {title_of(dataset)}",
                                  stem)
             written.append(stem)
-    a, b = best(exps, Classical.name), best(exps, Keras.name)
-    if a and b:
-        stem = folder / f"{ds}_best_classical_vs_deep_confusion"
+    pair = best_of_each_kind(exps)
+    if pair is not None:
+        a, b = pair
+        stem = folder / f"{ds}_best_{a.kind}_vs_{b.kind}_confusion"
         _side_by_side(a, b, dataset, stem)
         written.append(stem)
     return written
@@ -50,6 +50,6 @@ def _side_by_side(a: Experiment, b: Experiment, dataset: str, stem: Path) -> Non
         m = exp.runs[0].metrics
         draw_confusion_matrix(ax, np.array(m["confusion_matrix"]), labels,
                               f"{exp.label} [{exp.features}]: accuracy {100 * m['accuracy']:.1f}%")
-    fig.suptitle(f"{title_of(dataset)}: best classical vs best deep (row-normalised)", fontsize=9)
+    fig.suptitle(f"{title_of(dataset)}: best {a.kind} vs best {b.kind} (row-normalised)", fontsize=9)
     fig.tight_layout()
     save_figure(fig, stem)

@@ -32,26 +32,35 @@ skipped, so an interrupted suite resumes where it stopped.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
+import traceback
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from .console import printer, progress
-from .errors import FerBenchError, os_error_text
-from .files import write_text_atomically
-from .experiment import run_experiment
-from .options import DATA_KEYS, SUITE_TYPES, RunConfig, data_options
-from .runs import config_hash
+from models import get_model
 
-if TYPE_CHECKING:
-    from .cluster._jobqueue import ClusterSettings
+from ..console import printer, progress
+from ..cross_dataset import target_config
+from ..datasets import default_data_dir, detect_layout, load_dataset
+from ..errors import FerBenchError, os_error_text
+from ..experiment import check_data_limits, run_experiment
+from ..files import write_text_atomically
+from ..kinds import kind_of
+from ..leases import Lease
+from ..options import DATA_KEYS, SUITE_TYPES, RunConfig, data_options
+from ..protocols import CrossDataset, make_protocol
+from ..record import collect_runs, verify_runs
+from ..resolution import resolve
+from ..runs import check_runs_dir, clean_stale_incomplete, config_hash
+from ._cluster_table import ClusterSettings, parse_cluster_table
 
 BLOCK_KEYS = {"datasets", "models", "features", "seeds", "options"}
 #: Claims of experiments being run, beside runs/ in the reports folder (hidden).
@@ -131,7 +140,7 @@ def load_suite(path: Path, *, reports_dir: str = "reports", data_dirs: dict[str,
                                                "data_dir": dirs.get(dataset),
                                                "test_data_dir": dirs.get(options.get("test_dataset")), **options})
                         try:
-                            configs.append(config.resolved())
+                            configs.append(resolve(config))
                         except FerBenchError as exc:
                             raise FerBenchError(f"{where} ({dataset}, {model}): {exc}") from None
     unique = list({config_hash(asdict(c)): c for c in configs}.values())
@@ -144,12 +153,10 @@ def load_suite(path: Path, *, reports_dir: str = "reports", data_dirs: dict[str,
     return Suite(name, str(path), tuple(unique), _cluster(doc, path))
 
 
-def _cluster(doc: dict, path: Path) -> "ClusterSettings | None":
+def _cluster(doc: dict, path: Path) -> ClusterSettings | None:
     """The suite's optional [cluster] table, checked now (a mistake there is found before anything runs)."""
     if "cluster" not in doc:
         return None
-    from .cluster._jobqueue import parse_cluster_table
-
     return parse_cluster_table(doc["cluster"], f"{path} [cluster]")
 
 
@@ -175,10 +182,6 @@ def _options(table: dict, where: str) -> dict:
 def describe(config: RunConfig) -> str:
     """One experiment in a line: dataset, model, features, seed and the options where it departs from its
     model's defaults, e.g. "fer2013 mini-xception pixels seed 0 (class_weights)"."""
-    from models import get_model
-
-    from .kinds import kind_of
-
     spec = get_model(config.model)
     parts = kind_of(spec).describe(config, spec)
     dataset = config.dataset + (f" -> {config.test_dataset}" if config.test_dataset else "")
@@ -194,8 +197,6 @@ def completed_runs(runs_dir: Path, *, only_hash: str | None = None) -> dict[str,
     inconsistent (its predictions, splits and metrics disagree), is never counted as done, so a resumed suite
     redoes it.
     """
-    from .record import collect_runs, verify_runs
-
     found: dict[str, list[tuple[Path, str]]] = {}
     runs, _ = collect_runs(Path(runs_dir), config_hash=only_hash)
     runs, _ = verify_runs(runs)
@@ -216,15 +217,13 @@ def _fingerprint(dataset: str, target: str | None) -> str:
     return dataset if target is None else f"{dataset}+{target}"
 
 
-class _DataCache:
+class DataCache:
     """Datasets loaded once per suite, keyed by what identifies them (see DATA_KEYS)."""
 
     def __init__(self):
         self.loaded = {}
 
     def get(self, config: RunConfig):
-        from .datasets import load_dataset
-
         key = tuple(getattr(config, k) for k in DATA_KEYS)
         if key not in self.loaded:
             self.loaded[key] = load_dataset(config.dataset, config.data_dir, **data_options(config))
@@ -232,12 +231,10 @@ class _DataCache:
 
     def target(self, config: RunConfig):
         """The ``test_dataset`` of a cross-dataset experiment (None for the others), loaded once too."""
-        from .cross_dataset import target_config
-
         return self.get(target_config(config)) if config.test_dataset is not None else None
 
 
-def _previous(config: RunConfig, dataset, done: dict, target=None) -> list[Path]:
+def previous_runs(config: RunConfig, dataset, done: dict, target=None) -> list[Path]:
     """Complete runs of exactly this experiment on exactly this data (and target)."""
     return [run for run, fp in done.get(config_hash(asdict(config)), [])
             if fp == data_fingerprint(dataset, target)]
@@ -246,11 +243,11 @@ def _previous(config: RunConfig, dataset, done: dict, target=None) -> list[Path]
 def plan_suite(suite: Suite) -> list[tuple[RunConfig, str]]:
     """Each experiment with its state: 'complete (<run>)' or 'to run'. Everything a real run checks before
     its first experiment is checked here too, so a dry run refuses what the run would refuse."""
-    data, plan = _DataCache(), []
+    data, plan = DataCache(), []
     check_suite(suite, data)
     done = completed_runs(Path(suite.configs[0].reports_dir) / "runs")
     for config in suite.configs:
-        previous = _previous(config, data.get(config), done, data.target(config))
+        previous = previous_runs(config, data.get(config), done, data.target(config))
         plan.append((config, f"complete ({previous[-1].name})" if previous else "to run"))
     return plan
 
@@ -260,14 +257,10 @@ def claim_path(reports_dir: Path, config: RunConfig, dataset) -> Path:
     return Path(reports_dir) / CLAIMS_DIR / f"{config_hash(asdict(config))}-{dataset.fingerprint[:12]}.json"
 
 
-def check_suite(suite: Suite, data: "_DataCache") -> None:
+def check_suite(suite: Suite, data: "DataCache") -> None:
     """Everything that can fail before the first experiment: every dataset located and loaded once, and the
     limits each dataset puts on each experiment's options (folds against subjects, pca against samples and
     features). Raises :class:`FerBenchError` (exit 2) naming the experiment."""
-    from .datasets import default_data_dir, detect_layout
-    from .experiment import check_data_limits
-    from .protocols import CrossDataset, make_protocol
-
     wanted = {(c.dataset, c.data_dir or "") for c in suite.configs}
     wanted |= {(c.test_dataset, c.test_data_dir or "") for c in suite.configs if c.test_dataset is not None}
     for name, data_dir in sorted(wanted):
@@ -284,12 +277,10 @@ def check_suite(suite: Suite, data: "_DataCache") -> None:
             raise FerBenchError(f"{suite.path}: {describe(config).strip()}: {exc}") from None
 
 
-def prepare_suite(suite: Suite) -> tuple["_DataCache", Path, Path]:
+def prepare_suite(suite: Suite) -> tuple["DataCache", Path, Path]:
     """What every executor checks before the first experiment (:func:`check_suite`, the reports folder's runs/,
     claims and status folders); returns the loaded data, the reports folder and its runs/ folder."""
-    from .runs import check_runs_dir
-
-    data = _DataCache()
+    data = DataCache()
     check_suite(suite, data)
     reports_dir = Path(suite.configs[0].reports_dir)
     runs_dir = reports_dir / "runs"
@@ -309,8 +300,6 @@ def run_suite(suite: Suite, *, console, progress_console=None) -> list[dict]:
     with a lease first, so two suites on one reports folder never run the same experiment. The records are
     also written to ``<reports>/suites/<suite name>.json`` after every experiment.
     """
-    from .runs import clean_stale_incomplete
-
     data, reports_dir, runs_dir = prepare_suite(suite)
     records = []
     done = completed_runs(runs_dir)
@@ -322,19 +311,17 @@ def run_suite(suite: Suite, *, console, progress_console=None) -> list[dict]:
         for k, config in enumerate(suite.configs, 1):
             label = f"[{k}/{len(suite.configs)}] {describe(config)}"
             dataset = data.get(config)
-            records.append(_run_one(config, dataset, label, runs_dir, done, bar.console, data.target(config)))
-            _write_status(reports_dir, suite, records, say)
+            records.append(run_one(config, dataset, label, runs_dir, done, bar.console, data.target(config)))
+            write_status(reports_dir, suite, records, say)
             bar.advance(task)
     return records
 
 
-def _run_one(config: RunConfig, dataset, label: str, runs_dir: Path, done: dict, console, target=None) -> dict:
+def run_one(config: RunConfig, dataset, label: str, runs_dir: Path, done: dict, console, target=None) -> dict:
     """One experiment of a suite: skipped if complete, claimed, run, released; a failure is a record."""
-    from .leases import Lease
-
     say = printer(console)
     record = {"config": config, "experiment": describe(config), "run_dir": None}
-    previous = _previous(config, dataset, done, target)
+    previous = previous_runs(config, dataset, done, target)
     if previous:
         say(f"{label}: already complete in {previous[-1].name}, skipped")
         return {**record, "run_dir": previous[-1], "status": "skipped"}
@@ -345,7 +332,7 @@ def _run_one(config: RunConfig, dataset, label: str, runs_dir: Path, done: dict,
     try:
         # another process may have completed it between our look at the runs folder and our claim
         done.update(completed_runs(runs_dir, only_hash=config_hash(asdict(config))))
-        previous = _previous(config, dataset, done, target)
+        previous = previous_runs(config, dataset, done, target)
         if previous:
             say(f"{label}: completed meanwhile in {previous[-1].name}, skipped")
             return {**record, "run_dir": previous[-1], "status": "skipped"}
@@ -357,8 +344,6 @@ def _run_one(config: RunConfig, dataset, label: str, runs_dir: Path, done: dict,
             say(f"{label}: FAILED: {reason}")
             return {**record, "status": "failed", "reason": reason}
         except Exception as exc:  # a bug: keep the suite going, keep the traceback in the status file
-            import traceback
-
             reason = f"internal error {type(exc).__name__}: {exc}"
             say(f"{label}: FAILED: {reason}")
             return {**record, "status": "failed", "reason": reason, "traceback": traceback.format_exc()}
@@ -369,12 +354,9 @@ def _run_one(config: RunConfig, dataset, label: str, runs_dir: Path, done: dict,
         claim.release()
 
 
-def _write_status(reports_dir: Path, suite: Suite, records: list[dict], say) -> None:
+def write_status(reports_dir: Path, suite: Suite, records: list[dict], say) -> None:
     """``<reports>/suites/<name>.json``: every experiment so far with its status, run folder and failure reason.
     A status file that cannot be written is a warning: the runs themselves are what counts."""
-    import json
-    from datetime import datetime, timezone
-
     path = status_path(reports_dir, suite)
     body = {"suite": suite.name, "file": suite.path,
             "updated_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
