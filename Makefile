@@ -27,13 +27,17 @@ $(CLUSTER_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,cluster]'
 	touch $(CLUSTER_STAMP)
 
+# pytest-xdist: one worker per core; --dist loadfile keeps a test file on one worker, so the runs its module fixtures
+# make (CNN training among them) are made once, not once per worker.
+PYTEST := $(BIN)/python -m pytest -q -n auto --dist loadfile
+
 # The full suite (what CI runs).
 test: $(CLUSTER_STAMP)
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
 
 # The inner loop: everything but the tests marked slow (CNN training, subprocesses, runs over ~3 s); under a minute.
 test-fast: $(CLUSTER_STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 # The tool's main job end to end on the embedded synthetic dataset: the demo suite, then the report; then the
 # demo CNN run predicts the faces of a photo that scikit-image ships (the astronaut) and is exported to ONNX,

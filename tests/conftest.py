@@ -7,6 +7,8 @@ dataset, random noise, or scikit-image's bundled astronaut photograph.
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +16,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmark.datasets import FER_CLASSES, make_synthetic
+# A pytest-xdist worker starts with COLUMNS=80 and LINES=24 in its environment (GNU readline, imported with pdb,
+# exports the size of a terminal the worker does not have). rich reads COLUMNS when a console is made, at import,
+# and keeps that width for good, so a test could no longer widen the CLI's console with COLUMNS as it can in a
+# plain pytest run. Drop them before anything imports the CLI.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
+
+from benchmark.datasets import FER_CLASSES, make_synthetic  # noqa: E402
 
 #: Kaggle folder names in FER_CLASSES order (label index = position).
 FER_FOLDER_NAMES = tuple(c.lower() for c in FER_CLASSES)

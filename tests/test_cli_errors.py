@@ -388,6 +388,7 @@ def test_a_non_finite_ck_label_is_one_error_line(tmp_path, capsys, ck_original_d
     _one_error(code, text, 2, label.name, "not an integer 1-7")
 
 
+@pytest.mark.slow
 def test_options_that_do_not_apply_are_said_to_be_ignored(tmp_path, capsys):
     code, text = _invoke(["run", *FAST, "--data-dir", tmp_path / "nothing", "--reports-dir", tmp_path / "r",
                         "--cache-dir", tmp_path / "c"], capsys)
@@ -395,6 +396,7 @@ def test_options_that_do_not_apply_are_said_to_be_ignored(tmp_path, capsys):
     assert "note: --data-dir does not apply" in " ".join(text.split())
 
 
+@pytest.mark.slow
 def test_paths_with_brackets_are_printed_verbatim(tmp_path, capsys):
     reports = tmp_path / "R [x] ü"
     code, text = _invoke(["run", *FAST, "--reports-dir", reports, "--cache-dir", tmp_path / "c"], capsys)

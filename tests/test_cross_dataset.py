@@ -172,7 +172,7 @@ def runs(tmp_path_factory, datasets):
     """svm-linear on hog: synthetic -> synthetic-b, synthetic-b -> synthetic, and synthetic in-domain."""
     root = tmp_path_factory.mktemp("cross")
     a, b = datasets
-    common = dict(reports_dir=str(root / "reports"), cache_dir=str(root / "cache"), **FAST)
+    common = dict(reports_dir=str(root / "reports"), cache_dir=str(root / "cache"), n_jobs=1, **FAST)
     out = {}
     for key, source, target, test in (("a_to_b", a, b, "synthetic-b"), ("b_to_a", b, a, "synthetic"),
                                       ("a", a, None, None)):

@@ -62,6 +62,7 @@ def test_a_full_disk_while_writing_the_run_is_exit_1_and_keeps_earlier_runs(tmp_
     assert {p.name: p.read_bytes() for p in before.iterdir()} == files
 
 
+@pytest.mark.slow
 def test_an_unwritable_cache_is_a_warning_and_the_run_completes(tmp_path, capsys):
     """A file where the cache folder should be: the features are computed, one warning says the cache could not
     be written, and the run is complete (exit 0)."""
@@ -109,7 +110,7 @@ def test_unofficial_fer2013_folders_are_not_announced_as_the_official_split(tmp_
     assert "protocol official split" not in flat
 
 
-def test_a_run_in_progress_holds_a_lease_on_its_folder(tmp_path, monkeypatch):
+def test_a_run_in_progress_holds_a_lease_on_its_folder(tmp_path, monkeypatch, small_synthetic):
     """While a run writes its folder, lease.json names this process; the finished folder holds no lease."""
     seen = {}
     original = experiment.record.write_run
@@ -121,6 +122,7 @@ def test_a_run_in_progress_holds_a_lease_on_its_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(experiment.record, "write_run", spy)
     path, _ = experiment.run_experiment(experiment.RunConfig(
         dataset="synthetic", model="svm-linear", features="lbp", folds=2, inner_folds=2, n_jobs=1,
-        reports_dir=str(tmp_path / "r"), cache_dir=str(tmp_path / "c")), console=Console(file=open(os.devnull, "w")))
+        reports_dir=str(tmp_path / "r"), cache_dir=str(tmp_path / "c")), console=Console(file=open(os.devnull, "w")),
+        dataset=small_synthetic)
     assert seen["lease"] is not None and seen["lease"].pid == os.getpid() and not seen["lease"].stale
     assert not (path / LEASE_FILE).exists()

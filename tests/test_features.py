@@ -249,6 +249,7 @@ class _MeanFaceDistance(ImageTransformer):
         return np.array([np.abs(diff).mean(), (diff ** 2).mean()])
 
 
+@pytest.mark.slow
 def test_an_extractor_that_learns_is_fitted_per_fold_on_training_images_only(tmp_path, synthetic, monkeypatch):
     """Room for a visual vocabulary: an extractor with learns_from_training is fitted once per fold on that
     fold's training images (never a test image), composes with stateless ones, and its features are cached per

@@ -326,7 +326,8 @@ def test_runs_on_different_data_are_never_averaged_together(tmp_path):
     for data_seed in (1, 2):
         data = make_synthetic(n_subjects=6, images_per_class=2, seed=data_seed)
         run_experiment(RunConfig(dataset="synthetic", model="svm-linear", features="hog", seed=0, folds=3,
-                                 inner_folds=2, reports_dir=str(reports), cache_dir=str(tmp_path / "c")),
+                                 inner_folds=2, n_jobs=1, reports_dir=str(reports),
+                                 cache_dir=str(tmp_path / "c")),
                        dataset=data)
     build_report(reports)
     table = pd.read_csv(reports / "tables" / "synthetic_summary.csv")
@@ -339,7 +340,8 @@ def test_different_fold_counts_get_their_own_sections_and_single_rows_are_not_bo
     data = make_synthetic(n_subjects=6, images_per_class=2, seed=1)
     for folds in (2, 3):
         run_experiment(RunConfig(dataset="synthetic", model="svm-linear", features="hog", seed=0, folds=folds,
-                                 inner_folds=2, reports_dir=str(reports), cache_dir=str(tmp_path / "c")),
+                                 inner_folds=2, n_jobs=1, reports_dir=str(reports),
+                                 cache_dir=str(tmp_path / "c")),
                        dataset=data)
     built = build_report(reports)
     assert built["datasets"] == ["synthetic (2-fold)", "synthetic (3-fold)"]

@@ -393,11 +393,13 @@ def test_official_split_is_read_from_the_manifest_field_and_old_runs_from_their_
 # ------------------------------------------------------------- runs that name another experiment; staging
 
 @pytest.fixture(scope="module")
-def one_run(tmp_path_factory):
+def one_run(tmp_path_factory, small_synthetic):
+    """svm-linear on lbp of the 84 small synthetic faces, 2 folds, one worker: a complete run to copy and break."""
     root = tmp_path_factory.mktemp("hunt")
     path, _ = run_experiment(RunConfig(dataset="synthetic", model="svm-linear", features="lbp", folds=2,
                                        inner_folds=2, n_jobs=1, reports_dir=str(root / "reports"),
-                                       cache_dir=str(root / "cache")), console=Console(file=open("/dev/null", "w")))
+                                       cache_dir=str(root / "cache")), console=Console(file=open("/dev/null", "w")),
+                             dataset=small_synthetic)
     return path
 
 

@@ -280,6 +280,7 @@ def test_a_failing_experiment_does_not_stop_the_suite(tmp_path, capsys, monkeypa
     assert [e["status"] for e in status["experiments"]] == ["skipped", "ran", "skipped"] and status["failed"] == []
 
 
+@pytest.mark.slow
 def test_two_suites_never_run_the_same_experiment(tmp_path):
     """An experiment claimed by another live process is skipped, not run a second time; once that claim is gone
     (released, or stale after a kill) the experiment runs."""

@@ -151,6 +151,7 @@ def test_a_selected_value_at_the_end_of_its_grid_is_said():
     assert line.startswith("the selected C is at an end of its grid [1.0, 10.0, 100.0] in 1 of 2 folds")
 
 
+@pytest.mark.slow
 def test_mirror_images_train_only_where_asked_and_are_never_scored(tmp_path, monkeypatch):
     """--mirror on (the default): a mirror image joins its original's inner training fold and is never scored,
     in the inner CV or in the outer test: predictions.csv has one row per image."""
