@@ -44,8 +44,8 @@ from .exported import Parity, remove_path
 from .files import temporary_name, writable
 from .kinds import kind_named, load_fold_models
 from .options import BY_NAME, RunConfig, data_options
-from .protocols import PROTOCOLS
-from .record import PREDICTIONS, SOURCE_PREDICTIONS, load_run
+from .evaluations import evaluation_of
+from .verification import load_run
 from .saved_models import file_sha256
 
 #: Every format ``fer-bench export`` knows; each model kind lists those it can write (``export_formats``).
@@ -153,10 +153,7 @@ def run_dataset(run, data_dir: str | None = None, log: Callable[[str], None] = l
 def _test_images(run, fold: str, dataset) -> tuple[np.ndarray, np.ndarray]:
     """The fold's test images (predictions.csv rows of the fold's own test part; a cross-dataset run's models are
     checked on the source's own test images, source_predictions.csv) and their sample ids."""
-    table, column, name = run.predictions, run.part_column, PREDICTIONS
-    if run.cross_dataset:
-        table, name = run.source_predictions, SOURCE_PREDICTIONS
-        column = PROTOCOLS[run.metrics["source"]["protocol"]].column
+    table, column, name = evaluation_of(run).model_test_images(run)
     rows = table[table[column] == fold]
     position = {sample_id: i for i, sample_id in enumerate(dataset.sample_ids)}
     missing = [s for s in rows.sample_id if s not in position]

@@ -67,6 +67,9 @@ class Protocol:
     per_fold: ClassVar[bool]
     validation_split: ClassVar[str | None]  # the held-out part models select on (None: they carve their own)
     test_part: ClassVar[str | None] = None  # the part reported where results are not per fold
+    #: whether the protocol scores another dataset than the models were fitted on (their own protocol's folds and
+    #: figures are then recorded as the run's source part)
+    scores_another_dataset: ClassVar[bool] = False
 
     @classmethod
     def report_caption(cls, runs) -> str:  # pragma: no cover - abstract
@@ -236,6 +239,7 @@ class CrossDataset(Protocol):
     parts: np.ndarray | None = None
 
     name = "cross-dataset"
+    scores_another_dataset = True
     column = "part"
     per_fold = False
     validation_split = None
@@ -389,43 +393,3 @@ def carve_validation(dataset: Dataset, fold: Fold, *, folds: int, seed: int) -> 
     carved = Fold(fold.name, train=fold.train[np.sort(fit)], test=fold.test, val=fold.train[np.sort(val)])
     check_independence(dataset, [carved])
     return carved
-
-
-# ------------------------------------------------------------------- cross-dataset scores (written and checked)
-
-#: predictions.csv: the source's class with the highest score over all its classes (before restriction).
-TOP_CLASS = "top_class"
-def score_columns(class_names) -> list[str]:
-    """predictions.csv's score columns of a cross-dataset run: one per source class, under the source's names."""
-    return [f"score_{name}" for name in class_names]
-
-
-def restricted_predictions(scores: np.ndarray, mapping) -> tuple[np.ndarray, np.ndarray]:
-    """(target class index predicted, source class index on top overall) per row of source ``scores``.
-
-    The prediction is the argmax over the shared emotions' scores only; a NaN score (a class no fold trained on)
-    never wins. The same function checks a recorded run (``benchmark.record``)."""
-    def argmax(block: np.ndarray) -> np.ndarray:
-        return np.where(np.isnan(block), -np.inf, block).argmax(axis=1)
-
-    shared = mapping.shared_source_indices
-    to_target = np.array([t for _, _, t in mapping.shared])
-    return to_target[argmax(scores[:, shared])], argmax(scores)
-
-
-def outside_counts(top: np.ndarray, mapping) -> dict:
-    """How often the unrestricted top class (source indices ``top``) is a class the target lacks, by class."""
-    shared = set(mapping.shared_source_indices)
-    outside = [mapping.source_names[i] for i in top if i not in shared]
-    by_class = {name: outside.count(name) for name in mapping.source_names if name in outside}
-    n = len(top)
-    return {"count": len(outside), "rate": len(outside) / n if n else float("nan"), "by_class": by_class}
-
-
-def dropped_counts_of(splits: pd.DataFrame, column: str) -> dict:
-    """The drop counts of a cross-dataset assignment table (splits.csv): per reason, images per class."""
-    out = {}
-    for part in CrossDataset.DROPPED:
-        labels = splits.label[splits[column].astype(str) == part].astype(str)
-        out[part] = {str(c): int(n) for c, n in labels.value_counts(sort=False).sort_index().items()}
-    return out

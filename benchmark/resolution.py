@@ -13,8 +13,9 @@ from dataclasses import asdict
 
 from models import get_model
 
-from .datasets import DATASETS, FERPLUS_LABEL_RULES, dataset_entry
+from .datasets import DATASETS, dataset_entry
 from .errors import FerBenchError
+from .evaluations import evaluation_for, foreign_options
 from .kinds import kind_of
 from .options import BY_NAME, MAX_SEED, OPTIONS, RunConfig, is_int
 from .protocols import protocol_class
@@ -33,26 +34,9 @@ def resolve(config: RunConfig) -> RunConfig:
     kind = kind_of(spec)
     check_ranges(config)
     unused = (*protocol_class(entry.protocol).unused_options(kind.selects_by_search), *entry.unused_options())
-    unused = _cross_dataset_unused(config, unused)
+    evaluation = evaluation_for(config)
+    unused = (*evaluation.unused_options(config, unused), *foreign_options(evaluation))
     return RunConfig(**{**asdict(config), **kind.resolve(config, spec), **{k: None for k in unused}})
-
-
-def _cross_dataset_unused(config, unused: tuple[str, ...]) -> tuple[str, ...]:
-    """``unused`` adjusted for ``--test-dataset``: the target's own data options (``--ck-frames`` for a CK+ target)
-    load the target, so they are kept; ``--test-data-dir`` is unused without a target or for an embedded one. A
-    target that is the source itself is refused."""
-    if config.test_dataset is None:
-        return (*unused, "test_data_dir")
-    target = DATASETS.get(config.test_dataset)
-    if target is None:
-        raise FerBenchError(f"--test-dataset: unknown dataset {config.test_dataset!r}; choose one of "
-                            f"{', '.join(DATASETS)}")
-    if config.test_dataset == config.dataset:
-        raise FerBenchError(f"--test-dataset {config.test_dataset} is --dataset itself; cross-dataset evaluation "
-                            f"scores another dataset (leave out --test-dataset to score {config.dataset} by its own "
-                            f"protocol)")
-    kept = tuple(o for o in unused if o not in target.own_options)
-    return (*kept, "test_data_dir") if target.embedded is not None else kept
 
 
 def ignored_options(requested, resolved) -> list[str]:
@@ -83,10 +67,11 @@ def check_ranges(config) -> None:
         value = getattr(config, option)
         if value is not None and not str(value).strip():
             raise FerBenchError(f"{BY_NAME[option].flag} is empty; give a folder (or leave the option out)")
-    if config.ck_frames is not None and (not is_int(config.ck_frames) or config.ck_frames < 1):
-        raise bad("ck-frames", "a positive integer", config.ck_frames)
-    if config.ferplus_labels is not None and config.ferplus_labels not in FERPLUS_LABEL_RULES:
-        raise bad("ferplus-labels", " or ".join(FERPLUS_LABEL_RULES), config.ferplus_labels)
+    for entry in DATASETS.values():  # each dataset's own options, by the rules its entry declares
+        for option, (accepts, expected) in entry.option_rules.items():
+            value = getattr(config, option)
+            if value is not None and not accepts(value):
+                raise bad(option.replace("_", "-"), expected, value)
     if config.halving_min_samples is not None and (not is_int(config.halving_min_samples)
                                                    or config.halving_min_samples < 1):
         raise FerBenchError(f"halving_min_samples must be a positive integer, got {config.halving_min_samples!r}")

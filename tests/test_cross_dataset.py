@@ -17,7 +17,6 @@ from typer.testing import CliRunner
 
 from benchmark.resolution import resolve
 from benchmark.cli import app
-from benchmark.cross_dataset import load_target
 from benchmark.datasets import FER_CLASSES, FERPLUS_CLASSES, Dataset, load_dataset, make_synthetic
 from benchmark.datasets._ckplus import CK48_CLASSES, CK_CODES
 from benchmark.datasets._emotions import CANONICAL, canonical, canonical_classes, class_mapping
@@ -25,7 +24,9 @@ from benchmark.datasets._synthetic import make_synthetic_b
 from benchmark.errors import FerBenchError
 from benchmark.experiment import RunConfig, run_experiment
 from benchmark.protocols import CrossDataset, make_protocol
-from benchmark.record import check_run, collect_runs, load_run
+from benchmark.evaluations import load_target
+from benchmark.record import collect_runs
+from benchmark.verification import check_run, load_run
 from benchmark.runs import config_hash
 from benchmark.kinds import load_fold_models
 from benchmark.saved_models import ensemble_scores
@@ -177,7 +178,7 @@ def runs(tmp_path_factory, datasets):
     for key, source, target, test in (("a_to_b", a, b, "synthetic-b"), ("b_to_a", b, a, "synthetic"),
                                       ("a", a, None, None)):
         config = RunConfig(dataset=source.name, test_dataset=test, **common)
-        out[key] = run_experiment(config, dataset=source, target=target)
+        out[key] = run_experiment(config, dataset=source, others=(target,) if target is not None else ())
     return out
 
 
@@ -194,7 +195,7 @@ def test_predictions_are_the_argmax_over_shared_emotions_of_the_fold_ensemble(ru
     kept = np.flatnonzero(np.asarray(b.class_names)[b.labels] != "contempt")
     assert list(predictions.sample_id) == list(b.sample_ids[kept]) and set(predictions.part) == {"target"}
     scores = _scores(predictions, a.class_names)
-    models = load_fold_models(run_dir)
+    models = load_fold_models(load_run(run_dir))
     assert len(models) == 3
     np.testing.assert_allclose(scores, ensemble_scores(models, b.images[kept]), rtol=1e-9, atol=1e-9)
     shared = list(FER_TO_CK)
@@ -329,10 +330,10 @@ def test_an_official_split_source_scores_with_its_one_model(tmp_path, learnable_
     config = RunConfig(dataset="fer2013", data_dir=str(csv), test_dataset="synthetic-b",
                        reports_dir=str(tmp_path / "reports"), cache_dir=str(tmp_path / "cache"),
                        **{**FAST, "folds": 10})
-    run_dir, metrics = run_experiment(config, target=target)
+    run_dir, metrics = run_experiment(config, others=(target,))
     run = load_run(run_dir)
     assert run.model_folds() == ["PrivateTest"] and {"svm.npz", "svm.json"} <= {p.name for p in run_dir.iterdir()}
-    (model,) = load_fold_models(run_dir)
+    (model,) = load_fold_models(load_run(run_dir))
     kept = np.flatnonzero(np.asarray(target.class_names)[target.labels] != "contempt")
     np.testing.assert_allclose(_scores(run.predictions, FER_CLASSES), model.scores(target.images[kept]), atol=1e-9)
     assert metrics["source"]["protocol"] == "official-split" and metrics["source"]["test_split"] == "PrivateTest"
@@ -396,9 +397,9 @@ def test_cnn_source_scores_the_target_with_its_fold_ensemble(tmp_path, datasets)
     a, b = datasets
     config = RunConfig(dataset="synthetic", model="mini-xception", test_dataset="synthetic-b", folds=3,
                        inner_folds=3, epochs=1, batch_size=16, seed=3, reports_dir=str(tmp_path))
-    run_dir, metrics = run_experiment(config, dataset=a, target=b)
+    run_dir, metrics = run_experiment(config, dataset=a, others=(b,))
     run = load_run(run_dir)  # load_run refuses a run whose files disagree
     scores = _scores(run.predictions, a.class_names)
     np.testing.assert_allclose(scores.sum(axis=1), 1.0, atol=1e-5)  # the mean of 3 folds' probabilities
     assert metrics["cross_dataset"]["scored_by"] == "mean probabilities over 3 fold models"
-    assert len(load_fold_models(run_dir)) == 3 and metrics["source"]["protocol"] == "subject-kfold"
+    assert len(load_fold_models(load_run(run_dir))) == 3 and metrics["source"]["protocol"] == "subject-kfold"

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from benchmark.cli import app
 from benchmark.errors import FerBenchError
 from benchmark.kinds import SVM_TOLERANCE, exportable_svm_pipeline, svm_pipeline_to_onnx
+from benchmark.verification import load_run
 from models import get_model
 
 
@@ -273,7 +274,7 @@ def test_svm_run_exports_its_classifier_on_features_per_fold(synthetic_linear_ru
     meta = json.loads((out / "svm_fold-1.onnx.json").read_text())
     assert meta["input"]["name"] == "features" and meta["check"]["argmax_agree"] == meta["check"]["test_images"]
     # the export predicts what the run recorded for fold-1's test images, from their features
-    (model,) = load_fold_models(run_dir, "fold-1")
+    (model,) = load_fold_models(load_run(run_dir), "fold-1")
     predictions = pd.read_csv(run_dir / "predictions.csv")
     fold = predictions[predictions.fold == "fold-1"]
     from benchmark.datasets import make_synthetic

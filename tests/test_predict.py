@@ -18,6 +18,7 @@ from benchmark.predict._faces import LEFT_EYE, RIGHT_EYE, alignment
 from benchmark.predict._inputs import read_image
 from benchmark.kinds import load_fold_models
 from benchmark.saved_models import ensemble_scores
+from benchmark.verification import load_run
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +108,7 @@ def test_predict_on_photos_folders_and_a_video(synthetic_linear_run, astronaut, 
     photo = read_image(inputs / "astronaut.jpg")  # as predict read it (JPEG-compressed)
     face = FaceFinder().find(photo)[0]
     crop = aligned_crop(photo, face, template_for("synthetic")[1])[None]
-    expected = ensemble_scores(load_fold_models(synthetic_linear_run.run_dir), crop)
+    expected = ensemble_scores(load_fold_models(load_run(synthetic_linear_run.run_dir)), crop)
     np.testing.assert_allclose(scores[rows.input == str(inputs / "astronaut.jpg")], expected, rtol=1e-9)
     sidecar = json.loads(out.with_suffix(".csv.json").read_text())
     assert sidecar["faces"]["upsample"] == 1 and sidecar["faces"]["min_score"] == 0.5

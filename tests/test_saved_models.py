@@ -12,6 +12,7 @@ import pytest
 from benchmark.errors import FerBenchError
 from benchmark.kinds import SVMFoldModel, check_saved_svm, load_fold_models, save_svm
 from benchmark.saved_models import MODEL_FILES, ensemble_scores, verified_model_path
+from benchmark.verification import load_run
 from features import HOGFeatures
 from features._bovw import DenseSIFTBoVW
 from models import get_model, onedal_available
@@ -97,7 +98,7 @@ def test_a_runs_saved_models_reproduce_its_recorded_predictions_exactly(syntheti
     assert all(c["max_abs_score_diff"] <= 1e-4 for c in manifest["model_check"].values())
     predictions = pd.read_csv(run_dir / "predictions.csv")
     position = {s: i for i, s in enumerate(synthetic.sample_ids)}
-    for model in load_fold_models(run_dir):
+    for model in load_fold_models(load_run(run_dir)):
         rows = predictions[predictions.fold == model.fold]
         images = synthetic.images[[position[s] for s in rows.sample_id]]
         names = np.asarray(synthetic.class_names)[model.predict(images)]
@@ -115,13 +116,13 @@ def test_a_changed_model_file_or_a_run_without_hashes_is_refused(synthetic_linea
     (run_dir / "svm_fold-1.npz").write_bytes(bytes(data))
     assert verified_model_path(run_dir, "svm_fold-0.npz").name == "svm_fold-0.npz"
     with pytest.raises(FerBenchError, match="svm_fold-1.npz: SHA-256 .* differs"):
-        load_fold_models(run_dir)
-    assert [m.fold for m in load_fold_models(run_dir, "fold-2")] == ["fold-2"]
-    assert [m.fold for m in load_fold_models(run_dir, "2")] == ["fold-2"]
+        load_fold_models(load_run(run_dir))
+    assert [m.fold for m in load_fold_models(load_run(run_dir), "fold-2")] == ["fold-2"]
+    assert [m.fold for m in load_fold_models(load_run(run_dir), "2")] == ["fold-2"]
     with pytest.raises(FerBenchError, match="--fold fold-9: .* has folds fold-0, fold-1, fold-2"):
-        load_fold_models(run_dir, "fold-9")
+        load_fold_models(load_run(run_dir), "fold-9")
     manifest = json.loads((run_dir / "manifest.json").read_text())
     del manifest[MODEL_FILES]
     (run_dir / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(FerBenchError, match="recorded before fer-bench saved and hashed its models; re-run it"):
-        load_fold_models(run_dir, "fold-0")
+        load_fold_models(load_run(run_dir), "fold-0")

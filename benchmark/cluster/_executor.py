@@ -57,7 +57,7 @@ def run_experiment_task(config, label: str, distribute_search: bool = False) -> 
         if _WORKER_DATA is None:
             _WORKER_DATA = DataCache()
         data = _WORKER_DATA
-        dataset, target = data.get(config), data.target(config)
+        dataset, others = data.get(config), data.others(config)
     runs_dir = Path(config.reports_dir) / "runs"
     done: dict = {}  # the submitter skipped what was complete; run_one looks again once it holds the claim
     warnings.filterwarnings("ignore", message=".*'Threading' parallel backend is not supported.*")  # sklearnex,
@@ -66,9 +66,9 @@ def run_experiment_task(config, label: str, distribute_search: bool = False) -> 
     console = Console(file=log, width=160, force_terminal=False, no_color=True)
     started = time.monotonic()
     if distribute_search:
-        record = _with_search_on_cluster(lambda: run_one(config, dataset, label, runs_dir, done, console, target))
+        record = _with_search_on_cluster(lambda: run_one(config, dataset, label, runs_dir, done, console, others))
     else:
-        record = run_one(config, dataset, label, runs_dir, done, console, target)
+        record = run_one(config, dataset, label, runs_dir, done, console, others)
     worker = get_worker()
     return {**{k: v for k, v in record.items() if k != "config"},
             "run_dir": str(record["run_dir"]) if record.get("run_dir") is not None else None,
@@ -104,7 +104,7 @@ def run_suite_dask(suite, *, console: Console, progress_console: Console | None 
     pending = []
     for k, config in enumerate(suite.configs):
         label = f"[{k + 1}/{len(suite.configs)}] {describe(config)}"
-        previous = previous_runs(config, data.get(config), done, data.target(config))
+        previous = previous_runs(config, data.get(config), done, data.others(config))
         if previous:
             say(f"{label}: already complete in {previous[-1].name}, skipped")
             records[k] = {"experiment": describe(config), "run_dir": previous[-1], "status": "skipped"}

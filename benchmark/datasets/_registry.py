@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import DataError, os_error_text
+from ..options import is_int
 from ._base import Dataset
 from ._ckplus import has_ck48_folders, has_ck_original, load_ck48, load_ck_original
 from ._fer2013 import find_csv, has_fer_folders, load_fer2013_csv, load_fer2013_folders
-from ._ferplus import find_ferplus_csv, has_ferplus_folders, load_ferplus_csv, load_ferplus_folders
+from ._ferplus import LABEL_RULES, find_ferplus_csv, has_ferplus_folders, load_ferplus_csv, load_ferplus_folders
 from ._synthetic import make_synthetic, make_synthetic_b
 
 @dataclass(frozen=True)
@@ -29,7 +30,12 @@ class Layout:
 class DatasetEntry:
     """Everything fer-bench knows about one dataset: its names, where its files are looked for, its layouts,
     the honest protocol for it (by the name :mod:`benchmark.protocols` registers), the sizes its official
-    release has, and the options only it uses (the others resolve them to None)."""
+    release has, the options only it uses (the others resolve them to None) with the values each accepts
+    (``option_rules``: option -> (check, what is expected)), and the landmark template ``fer-bench predict`` crops
+    photos to for its runs (``crop_template``, a name of ``benchmark.predict.TEMPLATES``).
+
+    Adding a dataset is its loader module and its entry here; an option of its own is also a field of
+    ``benchmark.options.RunConfig`` (commands and suites take it from there, ``fer-bench datasets`` from here)."""
 
     name: str
     title: str
@@ -43,6 +49,8 @@ class DatasetEntry:
     expected_total: int | None = None
     own_options: tuple[str, ...] = ()
     embedded: Callable[[], Dataset] | None = None
+    option_rules: dict = field(default_factory=dict)
+    crop_template: str = "fer2013"
 
     def unused_options(self) -> tuple[str, ...]:
         """Options that cannot change a run on this dataset: the other datasets' own options, and the data folder
@@ -76,7 +84,8 @@ _ENTRIES = (
          Layout("ferplus-csv", find_ferplus_csv,
                 lambda where, *, strict, ferplus_labels, **_: load_ferplus_csv(
                     where, strict=strict, labels=ferplus_labels))),
-        protocol="official-split", own_options=("ferplus_labels",)),
+        protocol="official-split", own_options=("ferplus_labels",),
+        option_rules={"ferplus_labels": (lambda v: v in LABEL_RULES, " or ".join(LABEL_RULES))}),
     DatasetEntry(
         "ck+", "CK+", "ckplus",
         "CK+ (Cohn-Kanade extended): posed sequences of 118-123 subjects, subject-independent folds",
@@ -87,7 +96,8 @@ _ENTRIES = (
                     where, frames=ck_frames, neutral=ck_neutral, strict=strict)),
          Layout("ck+48-folders", _if(has_ck48_folders),
                 lambda where, *, strict, **_: load_ck48(where, strict=strict))),
-        protocol="subject-kfold", expected_total=981, own_options=("ck_frames", "ck_neutral")),
+        protocol="subject-kfold", expected_total=981, own_options=("ck_frames", "ck_neutral"),
+        option_rules={"ck_frames": (lambda v: is_int(v) and v >= 1, "a positive integer")}, crop_template="ck+"),
     DatasetEntry(
         "synthetic", "synthetic", "synthetic",
         "embedded procedural faces (no files): for tests, the demo and quick checks", (), "none", (),

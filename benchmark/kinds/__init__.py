@@ -12,10 +12,7 @@ report, predict and export never branch on the kind's name. A new kind is one mo
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..errors import FerBenchError
-from ..record import Run, load_run
 from ._base import FitResult, ModelKind, adapted_inner_folds, prediction_rows
 from ._classical import Classical
 from ._keras import Keras
@@ -53,13 +50,10 @@ def kind_named(name: str) -> ModelKind:
     return kind
 
 
-def load_fold_models(run: Run | Path | str, fold: str | None = None) -> list:
-    """Every fold's model of a complete run (or only ``fold``; ``3`` means ``fold-3``), each model file verified
-    against the SHA-256 the run's manifest recorded before it is read.
-
-    ``run`` is a run folder, or a :class:`~benchmark.record.Run` the caller already loaded and checked with
-    :func:`~benchmark.record.load_run` (so it is not read and checked again)."""
-    run = run if isinstance(run, Run) else load_run(Path(run))
+def load_fold_models(run, fold: str | None = None) -> list:
+    """Every fold's model of a complete run that passed every check (a :class:`~benchmark.record.Run` from
+    ``benchmark.verification.load_run``), or only ``fold`` (``3`` means ``fold-3``); each model file is verified
+    against the SHA-256 the run's manifest recorded before it is read."""
     kind = kind_named(run.kind)
     folds = run.model_folds()  # a cross-dataset run's models are its source's folds
     chosen = folds

@@ -23,7 +23,7 @@ from ..console import printer, progress
 from ..errors import FerBenchError, WorkFailedError
 from ..files import temporary_name, writable, write_text_atomically
 from ..kinds import load_fold_models
-from ..record import load_run
+from ..verification import load_run
 from ..saved_models import ensemble_scores
 from ._faces import (ALIGN_POINTS, DEFAULT_MIN_SCORE, DEFAULT_UPSAMPLE, OVERSAMPLE, FaceFinder, aligned_crop,
                      whole_image_crop)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 from skimage.transform import resize
 
+from ..datasets import DATASETS
 from ._faces import FaceFinder
 
 #: dataset -> 68 x 2 mean landmark (x, y) in the 48 x 48 crop
@@ -53,14 +54,14 @@ TEMPLATES = {
     (24.00, 39.09), (21.85, 38.85),
     ]),
 }
-#: which template a run's dataset is cropped to
-TEMPLATE_OF = {"fer2013": "fer2013", "ferplus": "fer2013", "ck+": "ck+"}
+#: the template of a dataset this version does not know (a run made by a newer fer-bench)
 DEFAULT_TEMPLATE = "fer2013"
 
 
 def template_for(dataset: str) -> tuple[str, np.ndarray]:
-    """The template name and points for a run on ``dataset``."""
-    name = TEMPLATE_OF.get(dataset, DEFAULT_TEMPLATE)
+    """The template name and points for a run on ``dataset`` (its registry entry names it: ``crop_template``)."""
+    entry = DATASETS.get(dataset)
+    name = entry.crop_template if entry is not None else DEFAULT_TEMPLATE
     return name, TEMPLATES[name]
 
 

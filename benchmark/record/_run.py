@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..errors import exception_text
 from ..leases import folder_is_stale
-from ..protocols import PROTOCOLS, CrossDataset, Protocol
+from ..protocols import PROTOCOLS, Protocol
 from ._upgrade import RunFacts, upgrade
 from ._schema import (CONFIG, CROSS_DATASET_FILES, INCOMPLETE_PREFIX, MANIFEST, METRICS, PREDICTIONS, REQUIRED_FILES,
                       SCHEMA_VERSION, SOURCE_PREDICTIONS, SOURCE_SPLITS, SPLITS)
@@ -49,25 +49,22 @@ class Run:
         return self.metrics["dataset"]
 
     @property
-    def cross_dataset(self) -> bool:
-        """Whether the run scored another dataset (``--test-dataset``) than the one its models were fitted on."""
-        return self.metrics["protocol"] == CrossDataset.name
-
-    @property
-    def test_dataset(self) -> str | None:
-        """The dataset a cross-dataset run scored (None for every other run)."""
-        return self.metrics.get("test_dataset") if self.cross_dataset else None
+    def has_source_part(self) -> bool:
+        """Whether the run's models were fitted under a source protocol of their own, recorded beside the scored
+        part (``protocol.source`` in the manifest, ``source`` in metrics.json, the source_* files): the runs of
+        protocols that score another dataset than the one fitted on."""
+        return self.protocol.scores_another_dataset
 
     def model_folds(self) -> list[str]:
-        """The folds the run fitted a model on (one saved model each): the source protocol's on a cross-dataset
-        run, whose own protocol has the one scored part ``target``."""
+        """The folds the run fitted a model on (one saved model each): the source protocol's where the run has a
+        source part (a cross-dataset run's own protocol has the one scored part ``target``)."""
         protocol = self.manifest["protocol"]
-        return [str(fold) for fold in (protocol["source"] if self.cross_dataset else protocol)["sizes"]]
+        return [str(fold) for fold in (protocol["source"] if self.has_source_part else protocol)["sizes"]]
 
     def model_class_names(self) -> list[str]:
         """The classes the run's models score, in their order (the source's on a cross-dataset run, whose
         metrics.json class_names are the target's classes shared with it)."""
-        return list((self.metrics["source"] if self.cross_dataset else self.metrics)["class_names"])
+        return list((self.metrics["source"] if self.has_source_part else self.metrics)["class_names"])
 
     @property
     def kind(self) -> str:
@@ -181,12 +178,12 @@ def read_run(folder: Path) -> Run:
     except (KeyError, TypeError, ValueError):
         raise Broken("manifest.json lacks the dataset or protocol fingerprint, split sizes or finish time") from None
     run = Run(folder.name, folder, config, metrics, manifest, predictions, splits)
-    if run.cross_dataset:
-        _load_cross_dataset(run)
+    if run.has_source_part:
+        _load_source_part(run)
     return run
 
 
-def _load_cross_dataset(run: Run) -> None:
+def _load_source_part(run: Run) -> None:
     """A cross-dataset run's extra parts: both datasets' fingerprints, the source protocol's folds, the source's
     figures in metrics.json and its own predictions and assignment."""
     missing = [name for name in CROSS_DATASET_FILES if not (run.path / name).is_file()]

@@ -1,6 +1,7 @@
 """The thesis report (``fer-bench report``): tables, statistics, figures and provenance from complete runs."""
 
-from ..record import Run, check_run, collect_runs, verify_runs
+from ..record import Run, collect_runs
+from ..verification import check_run, verify_runs
 from ._build import build_report
 from ._document import compile_pdf, find_pdflatex
 from ._experiments import group_experiments

@@ -3,23 +3,30 @@
 Only runs that pass every check are used: complete and self-consistent (:mod:`benchmark.record`) and,
 where an experiment and seed was run more than once, agreeing with its duplicates (:mod:`._duplicates`). Runs
 of the same experiment (same dataset, model, features, options and platform) with different seeds are
-aggregated as mean +/- std with n. Cross-dataset runs (``--test-dataset``) get a table of their own
-(:mod:`._cross_tables`) and never enter the in-domain tables. Everything written is a function of the run folders only (no build time,
+aggregated as mean +/- std with n. Runs of an evaluation mode with a report section of its own (cross-dataset
+runs, ``--test-dataset``) get that section's tables (built by the mode, with :data:`KIT`) and never enter the
+per-dataset tables. Everything written is a function of the run folders only (no build time,
 fixed bootstrap seed), so rebuilding from the same runs gives byte-identical tables; outputs are built in a
 staging folder and swapped in at the end (:mod:`._output`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from ..errors import FerBenchError, WorkFailedError
-from ..record import collect_runs, verify_runs
-from ._cross_tables import SECTION, cross_dataset_table, split_cross_dataset
+from ..evaluations import EVALUATIONS, evaluation_of
+from ..record import collect_runs
+from ..verification import verify_runs
+from . import _experiment_tables as experiment_tables
 from ._document import write_documents
 from ._duplicates import resolve_duplicates
 from ._experiment_tables import confidence_table, per_class_table, summary_table, tests_table
 from ._experiments import group_experiments
+from ._names import title_of
+from ._tables import Column, Table
 from ._figures import write_figures
 from ._output import check_writable, staged
 
@@ -46,8 +53,9 @@ def build_report(reports_dir: Path) -> dict:
     duplicates = resolve_duplicates(runs)
     if not duplicates.runs:
         raise WorkFailedError(_no_runs(runs_dir, skipped, inconsistent, duplicates.conflicting))
-    in_domain, cross = split_cross_dataset(duplicates.runs)
-    by_dataset = group_experiments(in_domain)
+    by_mode = {e.name: [r for r in duplicates.runs if evaluation_of(r) is e] for e in EVALUATIONS}
+    by_dataset = group_experiments([r for e in EVALUATIONS if e.report_section is None for r in by_mode[e.name]])
+    own_sections = [e for e in EVALUATIONS if e.report_section is not None and by_mode[e.name]]
     with staged(reports_dir) as stage:
         sections = []
         for dataset, exps in by_dataset.items():
@@ -59,16 +67,38 @@ def build_report(reports_dir: Path) -> dict:
                 table.write(stage / "tables")
             figures = write_figures(dataset, exps, stage / "figures")
             sections.append((dataset, tables, figures, significance is None))
-        if cross:
-            table = cross_dataset_table(cross)
-            table.write(stage / "tables")
-            sections.append((SECTION, [table], [], False))
+        for evaluation in own_sections:
+            tables = evaluation.report_tables(by_mode[evaluation.name], KIT)
+            for table in tables:
+                table.write(stage / "tables")
+            sections.append((evaluation.report_section, tables, [], False))
         write_documents(stage, duplicates.runs, sections, unused=_unused(skipped, inconsistent, duplicates),
                         warnings=duplicates.warnings, n_inconsistent=len(inconsistent))
     return {"runs": len(duplicates.runs), "skipped": skipped, "inconsistent": inconsistent,
             "duplicates": duplicates.identical, "conflicting": duplicates.conflicting,
-            "warnings": duplicates.warnings, "datasets": list(by_dataset) + ([SECTION] if cross else []), "tables": reports_dir / "tables",
+            "warnings": duplicates.warnings, "datasets": list(by_dataset) + [e.report_section for e in own_sections],
+            "tables": reports_dir / "tables",
             "figures": reports_dir / "figures", "report": reports_dir / "report.md"}
+
+
+@dataclass(frozen=True)
+class ReportKit:
+    """What an evaluation mode's own report section builds its tables with (the report sits above the modes, so it
+    hands them its toolkit): the table types, the experiment grouping and the row helpers of the per-dataset
+    tables."""
+
+    Table: type
+    Column: type
+    ROW_LABELS: list
+    group_experiments: Callable
+    fill_grouped: Callable
+    mark_variants: Callable
+    pct: Callable
+    title_of: Callable
+
+
+KIT = ReportKit(Table, Column, experiment_tables.ROW_LABELS, group_experiments, experiment_tables.fill_grouped,
+                experiment_tables.mark_variants, experiment_tables.pct, title_of)
 
 
 def _unused(skipped, inconsistent, duplicates) -> list[tuple[str, str]]:

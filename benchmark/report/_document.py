@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 from ..errors import FerBenchError, WorkFailedError
+from ..evaluations import evaluation_of
 from ..record import Run
 from ._names import title_of
 from ._tables import latex_escape
@@ -34,7 +35,7 @@ def provenance(runs: list[Run], n_inconsistent: int = 0) -> list[str]:
     data = unique(f"{title_of(d.get('name', r.dataset))} ({d.get('layout', '?')}, "
                   f"{d.get('n_images', d.get('size', '?'))} images, "
                   f"fingerprint {str(d.get('fingerprint', ''))[:12]})"
-                  for r in runs for d in (r.manifest["dataset"], r.manifest.get("test_dataset")) if d)
+                  for r in runs for d in (r.manifest["dataset"], *evaluation_of(r).other_datasets(r)) if d)
     protocols = unique(f"{title_of(r.dataset)}: {r.manifest['protocol'].get('description')} "
                        f"(split fingerprint {str(r.manifest['protocol'].get('fingerprint', ''))[:12]})"
                        for r in runs)

@@ -13,7 +13,7 @@ from ._names import dataset_slug, title_of
 from ._tables import HEADING, HIDDEN, KEY, Column, Table, abbreviations, mark_best, variant_letters
 
 
-def _pct(value: float, std: float | None = None) -> str:
+def pct(value: float, std: float | None = None) -> str:
     if value is None or value != value:
         return ""
     return f"{100 * value:.1f}" + (f" ± {100 * std:.1f}" if std is not None and std == std else "")
@@ -27,7 +27,7 @@ def _size(exp: Experiment) -> str:
     return f"{np.mean(svs):,.0f} SVs" if svs else ""
 
 
-def _fill_grouped(table: Table, exps: list[Experiment], make_row) -> dict:
+def fill_grouped(table: Table, exps: list[Experiment], make_row) -> dict:
     """Add one row per experiment, grouped classical / deep; ``make_row(exp)`` gives the cells after model and
     features, the raw CSV values and the numbers to compare per column. Returns those numbers by cell."""
     values = {}
@@ -49,7 +49,7 @@ def _fill_grouped(table: Table, exps: list[Experiment], make_row) -> dict:
 ROW_LABELS = [Column("Model", "l", tex=KEY), Column("Features", "l", tex=HEADING)]
 
 
-def _mark_variants(table: Table, exps: list[Experiment], marked: list[Experiment] | None = None) -> None:
+def mark_variants(table: Table, exps: list[Experiment], marked: list[Experiment] | None = None) -> None:
     """Mark the variants among ``marked`` (default: all ``exps``) in ``table``: a variant has the same letter in
     every table of its dataset."""
     letters = variant_letters(exp.variant for exp in exps if exp.variant)
@@ -81,7 +81,7 @@ def summary_table(dataset: str, exps: list[Experiment]) -> Table:
         raw = {"n_seeds": len(exp.runs), "runs": " ".join(run.run_id for run in exp.runs)}
         for c, (key, _) in enumerate(scores, start=2):
             mean, std = exp.summary(key)
-            cells.append(_pct(mean, std if key != "validation.accuracy" else None))
+            cells.append(pct(mean, std if key != "validation.accuracy" else None))
             compared[c] = mean
             raw.update({key: mean, f"{key}_std": std})
         seconds = np.nanmean(exp.values("fit_seconds"))
@@ -93,8 +93,8 @@ def summary_table(dataset: str, exps: list[Experiment]) -> Table:
         raw.update({"size": _size(exp), "fit_seconds": seconds, "ran_on": _ran_on(exp)})
         return cells, raw, compared
 
-    mark_best(table, list(range(2, 2 + len(scores))), _fill_grouped(table, exps, row))
-    _mark_variants(table, exps)
+    mark_best(table, list(range(2, 2 + len(scores))), fill_grouped(table, exps, row))
+    mark_variants(table, exps)
     return table
 
 
@@ -129,10 +129,10 @@ def per_class_table(dataset: str, exps: list[Experiment]) -> Table:
 
     def row(exp: Experiment):
         f1 = {name: float(np.nanmean(exp.values(f"per_class.{name}.f1"))) for name in classes}
-        return [_pct(v) for v in f1.values()], f1, dict(enumerate(f1.values(), start=2))
+        return [pct(v) for v in f1.values()], f1, dict(enumerate(f1.values(), start=2))
 
-    mark_best(table, list(range(2, 2 + len(classes))), _fill_grouped(table, exps, row))
-    _mark_variants(table, exps)
+    mark_best(table, list(range(2, 2 + len(classes))), fill_grouped(table, exps, row))
+    mark_variants(table, exps)
     return table
 
 
@@ -160,8 +160,8 @@ def confidence_table(dataset: str, exps: list[Experiment]) -> Table:
             raw.update({name: point, f"{name}_ci_low": lo, f"{name}_ci_high": hi})
         return cells, raw, {}
 
-    _fill_grouped(table, exps, row)
-    _mark_variants(table, exps)
+    fill_grouped(table, exps, row)
+    mark_variants(table, exps)
     return table
 
 
@@ -185,7 +185,7 @@ def tests_table(dataset: str, exps: list[Experiment]) -> Table | None:
                   f"seed {seeds[0]}), paired tests on the same test images.",
                   [Column("Comparison", "l", tex=HEADING), Column("Test", "l"), Column("Statistic"),
                    Column("p-value"), Column("n")])
-    _mark_variants(table, exps, [a, b])
+    mark_variants(table, exps, [a, b])
     rows = []
     if not ra.protocol.per_fold:  # one held-out test set: the two models' answers per image
         ta, tb = ra.test_predictions(), rb.test_predictions()

@@ -15,6 +15,7 @@ import numpy as np
 
 from models import list_models
 
+from ..evaluations import evaluation_of
 from ..kinds import KINDS
 from ..options import IDENTITY, NON_RESULT_OPTIONS, UNHASHED_WHEN_NONE
 from ..record import Run
@@ -42,7 +43,7 @@ def run_options(run: Run) -> dict:
     return {**{k: v for k, v in run.config.items()
                if k not in NOT_A_VARIANT and not (v is None and k in UNHASHED_WHEN_NONE)},
             "data": run.manifest["dataset"]["fingerprint"][:12],
-            **({"test_data": run.manifest["test_dataset"]["fingerprint"][:12]} if run.cross_dataset else {}),
+            **evaluation_of(run).experiment_options(run),
             **run_platform(run)}
 
 

@@ -48,18 +48,19 @@ from pathlib import Path
 from models import get_model
 
 from ..console import printer, progress
-from ..cross_dataset import target_config
 from ..datasets import default_data_dir, detect_layout, load_dataset
 from ..errors import FerBenchError, os_error_text
+from ..evaluations import evaluation_for, evaluation_of
 from ..experiment import check_data_limits, run_experiment
 from ..files import write_text_atomically
 from ..kinds import kind_of
 from ..leases import Lease
 from ..options import DATA_KEYS, SUITE_TYPES, RunConfig, data_options
-from ..protocols import CrossDataset, make_protocol
-from ..record import collect_runs, verify_runs
+from ..protocols import make_protocol
+from ..record import collect_runs
 from ..resolution import resolve
 from ..runs import check_runs_dir, clean_stale_incomplete, config_hash
+from ..verification import verify_runs
 from ._cluster_table import ClusterSettings, parse_cluster_table
 
 BLOCK_KEYS = {"datasets", "models", "features", "seeds", "options"}
@@ -184,7 +185,7 @@ def describe(config: RunConfig) -> str:
     model's defaults, e.g. "fer2013 mini-xception pixels seed 0 (class_weights)"."""
     spec = get_model(config.model)
     parts = kind_of(spec).describe(config, spec)
-    dataset = config.dataset + (f" -> {config.test_dataset}" if config.test_dataset else "")
+    dataset = evaluation_for(config).label(config)
     return (f"{dataset:9s} {config.model:14s} {config.features:14s} seed {config.seed}"
             + (f" ({', '.join(parts)})" if parts else ""))
 
@@ -202,19 +203,20 @@ def completed_runs(runs_dir: Path, *, only_hash: str | None = None) -> dict[str,
     runs, _ = verify_runs(runs)
     for run in runs:
         if "config_hash" in run.config:
-            target = run.manifest["test_dataset"]["fingerprint"] if run.cross_dataset else None
+            others = [d["fingerprint"] for d in evaluation_of(run).other_datasets(run)]
             found.setdefault(run.config["config_hash"], []).append(
-                (run.path, _fingerprint(run.manifest["dataset"]["fingerprint"], target)))
+                (run.path, _fingerprint(run.manifest["dataset"]["fingerprint"], others)))
     return found
 
 
-def data_fingerprint(dataset, target=None) -> str:
-    """What a run's data is: the dataset's fingerprint, and the target's after it on a cross-dataset run."""
-    return _fingerprint(dataset.fingerprint, target.fingerprint if target is not None else None)
+def data_fingerprint(dataset, others=()) -> str:
+    """What a run's data is: the dataset's fingerprint, and after it those of the datasets its evaluation mode
+    loads beside it (a cross-dataset run's target)."""
+    return _fingerprint(dataset.fingerprint, [other.fingerprint for other in others])
 
 
-def _fingerprint(dataset: str, target: str | None) -> str:
-    return dataset if target is None else f"{dataset}+{target}"
+def _fingerprint(dataset: str, others: list[str]) -> str:
+    return "+".join([dataset, *others])
 
 
 class DataCache:
@@ -229,15 +231,16 @@ class DataCache:
             self.loaded[key] = load_dataset(config.dataset, config.data_dir, **data_options(config))
         return self.loaded[key]
 
-    def target(self, config: RunConfig):
-        """The ``test_dataset`` of a cross-dataset experiment (None for the others), loaded once too."""
-        return self.get(target_config(config)) if config.test_dataset is not None else None
+    def others(self, config: RunConfig) -> tuple:
+        """The datasets the experiment's evaluation mode loads beside its own (a cross-dataset experiment's
+        target; none in-domain), loaded once too."""
+        return tuple(self.get(c) for c in evaluation_for(config).data_configs(config))
 
 
-def previous_runs(config: RunConfig, dataset, done: dict, target=None) -> list[Path]:
-    """Complete runs of exactly this experiment on exactly this data (and target)."""
+def previous_runs(config: RunConfig, dataset, done: dict, others=()) -> list[Path]:
+    """Complete runs of exactly this experiment on exactly this data (and the evaluation's other data)."""
     return [run for run, fp in done.get(config_hash(asdict(config)), [])
-            if fp == data_fingerprint(dataset, target)]
+            if fp == data_fingerprint(dataset, others)]
 
 
 def plan_suite(suite: Suite) -> list[tuple[RunConfig, str]]:
@@ -247,7 +250,7 @@ def plan_suite(suite: Suite) -> list[tuple[RunConfig, str]]:
     check_suite(suite, data)
     done = completed_runs(Path(suite.configs[0].reports_dir) / "runs")
     for config in suite.configs:
-        previous = previous_runs(config, data.get(config), done, data.target(config))
+        previous = previous_runs(config, data.get(config), done, data.others(config))
         plan.append((config, f"complete ({previous[-1].name})" if previous else "to run"))
     return plan
 
@@ -262,7 +265,7 @@ def check_suite(suite: Suite, data: "DataCache") -> None:
     limits each dataset puts on each experiment's options (folds against subjects, pca against samples and
     features). Raises :class:`FerBenchError` (exit 2) naming the experiment."""
     wanted = {(c.dataset, c.data_dir or "") for c in suite.configs}
-    wanted |= {(c.test_dataset, c.test_data_dir or "") for c in suite.configs if c.test_dataset is not None}
+    wanted |= {(o.dataset, o.data_dir or "") for c in suite.configs for o in evaluation_for(c).data_configs(c)}
     for name, data_dir in sorted(wanted):
         # every dataset is found before the first experiment starts, not hours into the suite
         detect_layout(name, Path(data_dir).expanduser() if data_dir else default_data_dir(name))
@@ -271,8 +274,8 @@ def check_suite(suite: Suite, data: "DataCache") -> None:
         try:
             protocol = make_protocol(dataset, seed=config.seed, folds=config.folds)
             check_data_limits(config, dataset, protocol)
-            if config.test_dataset is not None:  # the emotions both share, and images left to score
-                CrossDataset.build(protocol, dataset, data.target(config))
+            # what the evaluation mode scores (a cross-dataset target: the emotions both share, images left)
+            evaluation_for(config).plan(protocol, dataset, data.others(config))
         except FerBenchError as exc:
             raise FerBenchError(f"{suite.path}: {describe(config).strip()}: {exc}") from None
 
@@ -311,17 +314,17 @@ def run_suite(suite: Suite, *, console, progress_console=None) -> list[dict]:
         for k, config in enumerate(suite.configs, 1):
             label = f"[{k}/{len(suite.configs)}] {describe(config)}"
             dataset = data.get(config)
-            records.append(run_one(config, dataset, label, runs_dir, done, bar.console, data.target(config)))
+            records.append(run_one(config, dataset, label, runs_dir, done, bar.console, data.others(config)))
             write_status(reports_dir, suite, records, say)
             bar.advance(task)
     return records
 
 
-def run_one(config: RunConfig, dataset, label: str, runs_dir: Path, done: dict, console, target=None) -> dict:
+def run_one(config: RunConfig, dataset, label: str, runs_dir: Path, done: dict, console, others=()) -> dict:
     """One experiment of a suite: skipped if complete, claimed, run, released; a failure is a record."""
     say = printer(console)
     record = {"config": config, "experiment": describe(config), "run_dir": None}
-    previous = previous_runs(config, dataset, done, target)
+    previous = previous_runs(config, dataset, done, others)
     if previous:
         say(f"{label}: already complete in {previous[-1].name}, skipped")
         return {**record, "run_dir": previous[-1], "status": "skipped"}
@@ -332,13 +335,13 @@ def run_one(config: RunConfig, dataset, label: str, runs_dir: Path, done: dict, 
     try:
         # another process may have completed it between our look at the runs folder and our claim
         done.update(completed_runs(runs_dir, only_hash=config_hash(asdict(config))))
-        previous = previous_runs(config, dataset, done, target)
+        previous = previous_runs(config, dataset, done, others)
         if previous:
             say(f"{label}: completed meanwhile in {previous[-1].name}, skipped")
             return {**record, "run_dir": previous[-1], "status": "skipped"}
         say(f"{label}: running")
         try:
-            run_dir, metrics = run_experiment(config, console=console, dataset=dataset, target=target)
+            run_dir, metrics = run_experiment(config, console=console, dataset=dataset, others=others)
         except (FerBenchError, OSError) as exc:
             reason = str(exc) if isinstance(exc, FerBenchError) else os_error_text(exc)
             say(f"{label}: FAILED: {reason}")
@@ -348,7 +351,7 @@ def run_one(config: RunConfig, dataset, label: str, runs_dir: Path, done: dict, 
             say(f"{label}: FAILED: {reason}")
             return {**record, "status": "failed", "reason": reason, "traceback": traceback.format_exc()}
         say(f"{label}: accuracy {metrics['accuracy']:.4f} -> {run_dir}")
-        done.setdefault(config_hash(asdict(config)), []).append((run_dir, data_fingerprint(dataset, target)))
+        done.setdefault(config_hash(asdict(config)), []).append((run_dir, data_fingerprint(dataset, others)))
         return {**record, "run_dir": run_dir, "status": "ran"}
     finally:
         claim.release()

@@ -1,0 +1,147 @@
+"""One battery of checks over every entry of every registry, in the manner of scikit-learn's
+``parametrize_with_checks``: datasets, protocols, evaluation modes, model kinds, models and feature extractors. A
+new entry that forgets something its registry needs fails here, naming itself."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from benchmark.datasets import DATASETS, canonical_classes, load_dataset, make_synthetic
+from benchmark.evaluations import EVALUATIONS, Evaluation
+from benchmark.export import FORMATS
+from benchmark.kinds import KINDS, ModelKind
+from benchmark.options import BY_NAME, OPTIONS
+from benchmark.predict import TEMPLATES
+from benchmark.protocols import PROTOCOLS, Protocol
+from features import FEATURES, ImageTransformer
+from models import list_models
+
+OPTION_NAMES = {o.name for o in OPTIONS}
+
+
+def _overrides(obj, base, method: str) -> bool:
+    return getattr(type(obj) if not isinstance(obj, type) else obj, method) is not getattr(base, method)
+
+
+# ------------------------------------------------------------------------------------------------ datasets
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_dataset_entry_declares_what_commands_and_runs_need(name):
+    entry = DATASETS[name]
+    assert entry.title and entry.slug and entry.description
+    assert entry.protocol in PROTOCOLS, f"{name}: protocol {entry.protocol!r} is not registered"
+    assert entry.crop_template in TEMPLATES, f"{name}: crop template {entry.crop_template!r} does not exist"
+    assert set(entry.own_options) <= OPTION_NAMES, f"{name}: own options not declared in RunConfig"
+    assert all(BY_NAME[o].defines_data for o in entry.own_options), f"{name}: an own option must define the data"
+    assert set(entry.option_rules) <= set(entry.own_options)
+    loader = inspect.signature(load_dataset).parameters
+    assert all(o in loader for o in entry.own_options), f"{name}: load_dataset does not take its own options"
+    if entry.embedded is None:
+        assert entry.folders and entry.layouts and entry.expected_layouts
+    else:
+        assert not entry.layouts
+    if entry.expected_splits:
+        assert all(isinstance(n, int) and n > 0 for n in entry.expected_splits.values())
+    assert len({e.slug for e in DATASETS.values()}) == len(DATASETS)
+
+
+@pytest.mark.parametrize("name", [n for n, e in DATASETS.items() if e.embedded is not None])
+def test_embedded_dataset_loads_with_canonical_classes(name):
+    data = load_dataset(name)
+    assert data.images.dtype == np.uint8 and data.images.shape[1:] == (48, 48)
+    assert len(canonical_classes(data.class_names)) == len(data.class_names)
+    assert data.subjects is not None or data.splits is not None
+
+
+# ------------------------------------------------------------------------------------------------ protocols
+
+@pytest.mark.parametrize("name", list(PROTOCOLS))
+def test_protocol_declares_its_decisions(name):
+    protocol = PROTOCOLS[name]
+    assert protocol.name == name and protocol.column in ("fold", "split", "part")
+    assert isinstance(protocol.per_fold, bool)
+    for method in ("report_caption", "_parts", "scored_parts", "progress_label", "unused_options"):
+        assert _overrides(protocol, Protocol, method), f"{name} does not define {method}"
+    for selects_by_search in (True, False):
+        assert set(protocol.unused_options(selects_by_search)) <= OPTION_NAMES
+
+
+# ------------------------------------------------------------------------------------------------ evaluation modes
+
+@pytest.mark.parametrize("evaluation", EVALUATIONS, ids=lambda e: e.name)
+def test_evaluation_mode_implements_the_interface(evaluation):
+    for method in ("applies_to", "plan", "score", "recorded_in", "model_test_images"):
+        assert _overrides(evaluation, Evaluation, method), f"{evaluation.name} does not define {method}"
+    if evaluation.report_section is not None:
+        assert _overrides(evaluation, Evaluation, "report_tables"), f"{evaluation.name} has a section, no tables"
+    assert set(evaluation.own_options) <= OPTION_NAMES
+    assert len({e.name for e in EVALUATIONS}) == len(EVALUATIONS)
+
+
+def test_the_last_evaluation_mode_claims_every_config_and_run():
+    """Some mode evaluates every experiment: the catch-all comes last, the specific ones before it."""
+    from benchmark.options import RunConfig
+
+    assert EVALUATIONS[-1].applies_to(RunConfig(dataset="synthetic", model="svm-rbf"))
+
+
+# ------------------------------------------------------------------------------------------------ model kinds
+
+@pytest.mark.parametrize("kind", list(KINDS.values()), ids=lambda k: k.name)
+def test_model_kind_owns_its_models_whole_life(kind):
+    for method in ("resolve", "run", "selection", "platform", "_load"):
+        assert _overrides(kind, ModelKind, method), f"{kind.name} does not define {method}"
+    assert kind.title and kind.model_stem and kind.model_suffixes
+    assert set(kind.export_formats) <= set(FORMATS)
+    if kind.export_formats:
+        assert _overrides(kind, ModelKind, "export") and kind.export_versions(kind.export_formats[0])
+    assert set(kind.own_options()) <= OPTION_NAMES and not set(kind.own_options()) & set(kind.foreign_options())
+    names = kind.model_files("fold-1", 5)
+    assert len(set(names)) == len(kind.model_suffixes) and all(n.startswith(f"{kind.model_stem}_fold-1") for n in names)
+
+
+def test_every_option_applies_to_every_kind_or_to_a_registered_one():
+    assert {o.applies_to for o in OPTIONS} <= {"all", *KINDS}
+
+
+# ------------------------------------------------------------------------------------------------ models
+
+@pytest.mark.parametrize("spec", list_models(), ids=lambda s: s.name)
+def test_registered_model_names_a_kind_and_declares_its_defaults(spec):
+    assert spec.kind in KINDS, f"{spec.name}: kind {spec.kind!r} is not registered"
+    assert spec.description and (spec.source or not spec.training), f"{spec.name}: a CNN cites its paper in source"
+    for grid in (spec.param_grid, *spec.dataset_grids.values()):
+        assert all(isinstance(values, list) and values for values in grid.values())
+    assert set(spec.variants) <= set(DATASETS) and set(spec.dataset_grids) <= set(DATASETS)
+    if spec.training:
+        assert {"epochs", "batch_size", "lr", "patience"} <= set(spec.training)
+    features = spec.default_features if isinstance(spec.default_features, dict) else {"*": spec.default_features}
+    for value in features.values():
+        assert value is None or all(name in FEATURES for name in value.split("+"))
+
+
+# ------------------------------------------------------------------------------------------------ extractors
+
+@pytest.fixture(scope="module")
+def faces():
+    return make_synthetic(n_subjects=2, images_per_class=1, seed=3).images[:4]
+
+
+@pytest.mark.parametrize("name", list(FEATURES))
+def test_extractor_is_a_scikit_learn_transformer(name, faces):
+    make, description = FEATURES[name]
+    extractor = make()
+    assert isinstance(extractor, ImageTransformer) and description
+    signature = inspect.signature(type(extractor).__init__)
+    assert not any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values()), "no **kwargs"
+    assert set(extractor.get_params()) == set(signature.parameters) - {"self"}
+    fitted = clone(extractor).fit(faces)
+    X = fitted.transform(faces)
+    assert X.ndim == 2 and X.shape[0] == len(faces) and np.isfinite(X).all()
+    assert fitted.transform(faces[:1]).shape[1] == X.shape[1]
+    if extractor.non_negative:
+        assert (X >= 0).all()
