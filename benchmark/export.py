@@ -1,28 +1,17 @@
 """Exporting a run's trained models (``fer-bench export``): ONNX, TFLite or a TensorFlow SavedModel, each proven
 to reproduce the run's own model on the run's own test images before it is kept.
 
-CNN runs export whole: uint8 faces scaled to [0, 1] (N x 48 x 48 x 1 float32) in, softmax probabilities out.
+Which formats a run can take, and the conversion routes, are its model kind's (``benchmark.kinds``: a CNN exports
+whole, faces in and probabilities out, by the routes of ``kinds/_keras_export.py``; an SVM exports its classifier
+on feature vectors as ONNX, ``kinds/_svm_export.py``). This module is the command around them.
 
-- ONNX: tf2onnx, first straight from the Keras model (``tf2onnx.convert.from_keras``); where that route fails
-  (tf2onnx's Keras 3 support has known gaps) or does not reproduce the model, from the model exported as a
-  SavedModel (its ``serve`` function through ``tf2onnx.convert.from_function``). The route that passed is
-  recorded. GELU's ``Erfc``, which tf2onnx cannot convert, is written as ``1 + Erf(-x)``.
-- TFLite: ``tf.lite.TFLiteConverter`` from the SavedModel, float32, no optimisations; checked with LiteRT
-  (``ai_edge_litert``; TensorFlow's own ``tf.lite.Interpreter`` is deprecated).
-- SavedModel: Keras 3's ``model.export(..., format="tf_saved_model")``, its ``serve`` function checked.
-
-SVM runs export the classifier only (``benchmark.kinds.svm_pipeline_to_onnx``): the scaler, PCA and SVC of the fold's
-pipeline become ONNX through skl2onnx, with the feature vector as input. fer-bench's feature extractors (HOG,
-landmarks, LBP, the bag of visual words) have no ONNX form, so a user of the export computes the features as
-fer-bench does. svm-chi2's chi-squared feature map has no skl2onnx converter: it cannot be exported.
-
-The check: the run's folder and model files are verified (:func:`benchmark.record.load_run`, each model file's
+The check: the run's folder and model files are verified (``benchmark.verification.load_run``, each model file's
 SHA-256 against the manifest), the run's dataset is loaded and must have the fingerprint the run recorded, and the
-exported model's outputs on the fold's test images (predictions.csv) must match the run's own model within
-:data:`CNN_TOLERANCE` (probabilities) or, for an SVM, give identical labels and decision values within
-:data:`SVM_TOLERANCE`. Everything is written under temporary names and renamed only once every export of the
-command passed, so a failed check leaves no exported file behind. A JSON sidecar beside each export records where
-it came from, the route, the check's figures and the versions of the converters.
+exported model's outputs on the fold's test images (predictions.csv; a cross-dataset run's source_predictions.csv)
+must match the run's own model within the kind's tolerance (:class:`benchmark.exported.Parity`). Everything is
+written under temporary names and renamed only once every export of the command passed, so a failed check leaves
+no exported file behind. A JSON sidecar beside each export records where it came from, the route, the check's
+figures and the versions of the converters.
 """
 
 from __future__ import annotations

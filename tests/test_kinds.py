@@ -72,7 +72,8 @@ class CentroidKind(ModelKind):
                 frames.append(prediction_rows(dataset, idx, protocol.column, part, model.predict(dataset.images[idx]),
                                               scores))
         return FitResult(predictions=pd.concat(frames, ignore_index=True),
-                         best_params={fold: {} for fold in fold_models}, extra={},
+                         best_params={fold: {} for fold in fold_models},
+                         extra={"fit_seconds": round(timer.seconds.get("fit", 0.0), 3)},
                          manifest={MODEL_FILES: files, MODEL_CHECK: {}}, fold_models=fold_models)
 
     def _load(self, stem: Path, fold: str, class_names: tuple[str, ...]) -> CentroidModel:
@@ -117,6 +118,7 @@ def test_a_kind_registered_in_the_tests_runs_records_and_reloads(centroid, tmp_p
     assert run.config["pca"] is None and run.config["epochs"] is None and run.config["svm_backend"] is None
 
 
+@pytest.mark.slow
 def test_the_report_and_suites_take_the_new_kind_with_the_others(centroid, tmp_path):
     suite_file = tmp_path / "suite.toml"
     suite_file.write_text('[suite]\nname = "three-kinds"\n[defaults]\nfolds = 3\n'

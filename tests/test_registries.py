@@ -17,6 +17,7 @@ from benchmark.kinds import KINDS, ModelKind
 from benchmark.options import BY_NAME, OPTIONS
 from benchmark.predict import TEMPLATES
 from benchmark.protocols import PROTOCOLS, Protocol
+from benchmark.report import DATASET_TABLES, group_experiments
 from features import FEATURES, ImageTransformer
 from models import list_models
 
@@ -131,7 +132,8 @@ def faces():
     return make_synthetic(n_subjects=2, images_per_class=1, seed=3).images[:4]
 
 
-@pytest.mark.parametrize("name", list(FEATURES))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if make().learns_from_training else n
+                                  for n, (make, _) in FEATURES.items()])  # a learned vocabulary takes seconds
 def test_extractor_is_a_scikit_learn_transformer(name, faces):
     make, description = FEATURES[name]
     extractor = make()
@@ -145,3 +147,48 @@ def test_extractor_is_a_scikit_learn_transformer(name, faces):
     assert fitted.transform(faces[:1]).shape[1] == X.shape[1]
     if extractor.non_negative:
         assert (X >= 0).all()
+
+
+# ------------------------------------------------------------------------------------------------ report tables
+
+@pytest.fixture(scope="module")
+def two_kinds(tmp_path_factory):
+    """Experiments of two kinds on the synthetic faces: the test kind's nearest class mean (milliseconds) and an
+    SVM on LBP, each a complete, verified run."""
+    import os
+
+    import models._registry as model_registry
+    from rich.console import Console
+    from test_kinds import CentroidKind
+
+    from benchmark.experiment import RunConfig, run_experiment
+    from benchmark.kinds import KINDS
+    from benchmark.record import collect_runs
+    from benchmark.verification import verify_runs
+    from models import ModelSpec
+
+    kind = CentroidKind()
+    spec = ModelSpec("nearest-centroid", kind.name, "nearest class mean on pixels (tests)", factory=lambda **_: None)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(KINDS, kind.name, kind)
+        patch.setitem(model_registry._MODELS, spec.name, spec)
+        reports = tmp_path_factory.mktemp("tables")
+        quiet = Console(file=open(os.devnull, "w"))
+        for model, features in (("nearest-centroid", None), ("svm-linear", "lbp")):
+            run_experiment(RunConfig(dataset="synthetic", model=model, features=features, folds=3, inner_folds=2,
+                                     n_jobs=1, reports_dir=str(reports), cache_dir=str(reports / "cache")),
+                           console=quiet)
+        runs, _ = verify_runs(collect_runs(reports / "runs")[0])
+        yield group_experiments(runs)["synthetic"]
+
+
+@pytest.mark.slow  # two runs and their report tables: about 10 s
+@pytest.mark.parametrize("make", DATASET_TABLES, ids=lambda f: f.__name__)
+def test_report_table_is_named_captioned_and_written_in_every_format(make, two_kinds, tmp_path):
+    table = make("synthetic", two_kinds)
+    assert table is not None, f"{make.__name__} made no table for two kinds' experiments"
+    assert table.name.startswith("synthetic_") and table.caption and table.columns
+    table.write(tmp_path)
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".csv", ".md", ".tex"]
+    assert all(p.stat().st_size > 0 for p in tmp_path.iterdir())
+    assert len({make("synthetic", two_kinds).name for make in DATASET_TABLES}) == len(DATASET_TABLES)

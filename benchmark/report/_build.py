@@ -31,6 +31,12 @@ from ._figures import write_figures
 from ._output import check_writable, staged
 
 
+#: The tables of every dataset section, in the order the report shows them: each takes (dataset, experiments) and
+#: returns a :class:`Table` named ``<dataset slug>_<what>``, or None where it does not apply (the paired tests need
+#: two model kinds). An evaluation mode with a section of its own builds that section's tables itself.
+DATASET_TABLES = (summary_table, per_class_table, confidence_table, tests_table)
+
+
 def build_report(reports_dir: Path) -> dict:
     """Write tables, figures and report.md/.tex from every usable run under ``reports_dir/runs``.
 
@@ -59,14 +65,12 @@ def build_report(reports_dir: Path) -> dict:
     with staged(reports_dir) as stage:
         sections = []
         for dataset, exps in by_dataset.items():
-            tables = [summary_table(dataset, exps), per_class_table(dataset, exps), confidence_table(dataset, exps)]
-            significance = tests_table(dataset, exps)
-            if significance is not None:
-                tables.append(significance)
+            made = {make: make(dataset, exps) for make in DATASET_TABLES}
+            tables = [table for table in made.values() if table is not None]
             for table in tables:
                 table.write(stage / "tables")
             figures = write_figures(dataset, exps, stage / "figures")
-            sections.append((dataset, tables, figures, significance is None))
+            sections.append((dataset, tables, figures, made[tests_table] is None))
         for evaluation in own_sections:
             tables = evaluation.report_tables(by_mode[evaluation.name], KIT)
             for table in tables:
