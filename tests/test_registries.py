@@ -50,12 +50,27 @@ def test_dataset_entry_declares_what_commands_and_runs_need(name):
     assert len({e.slug for e in DATASETS.values()}) == len(DATASETS)
 
 
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_dataset_entry_declares_canonical_class_names(name):
+    names = DATASETS[name].class_names
+    assert names and len(set(canonical_classes(names, where=name))) == len(names)
+
+
 @pytest.mark.parametrize("name", [n for n, e in DATASETS.items() if e.embedded is not None])
-def test_embedded_dataset_loads_with_canonical_classes(name):
+def test_embedded_dataset_loads_as_its_entry_says(name):
     data = load_dataset(name)
     assert data.images.dtype == np.uint8 and data.images.shape[1:] == (48, 48)
-    assert len(canonical_classes(data.class_names)) == len(data.class_names)
+    assert tuple(data.class_names) == DATASETS[name].class_names
     assert data.subjects is not None or data.splits is not None
+
+
+def test_loaded_copies_hold_their_entrys_classes(fer_csv, fer_folders, ck48_dir, ck_original_dir):
+    """A copy of each real layout (written by the fixtures) loads with classes its entry declares, in order."""
+    for name, where, options in (("fer2013", fer_csv, {}), ("fer2013", fer_folders, {}), ("ck+", ck48_dir, {}),
+                                 ("ck+", ck_original_dir, {"ck_neutral": True})):
+        declared = DATASETS[name].class_names
+        loaded = tuple(load_dataset(name, where, **options).class_names)
+        assert set(loaded) <= set(declared) and list(loaded) == [c for c in declared if c in loaded], (name, where)
 
 
 # ------------------------------------------------------------------------------------------------ protocols

@@ -9,10 +9,10 @@ from typing import Callable
 
 from ..errors import DataError, os_error_text
 from ..options import is_int
-from ._base import Dataset
-from ._ckplus import has_ck48_folders, has_ck_original, load_ck48, load_ck_original
+from ._base import FER_CLASSES, Dataset
+from ._ckplus import CK48_CLASSES, CK_CODES, has_ck48_folders, has_ck_original, load_ck48, load_ck_original
 from ._fer2013 import find_csv, has_fer_folders, load_fer2013_csv, load_fer2013_folders
-from ._ferplus import LABEL_RULES, find_ferplus_csv, has_ferplus_folders, load_ferplus_csv, load_ferplus_folders
+from ._ferplus import FERPLUS_CLASSES, LABEL_RULES, find_ferplus_csv, has_ferplus_folders, load_ferplus_csv, load_ferplus_folders
 from ._synthetic import make_synthetic, make_synthetic_b
 
 @dataclass(frozen=True)
@@ -30,7 +30,8 @@ class Layout:
 class DatasetEntry:
     """Everything fer-bench knows about one dataset: its names, where its files are looked for, its layouts,
     the honest protocol for it (by the name :mod:`benchmark.protocols` registers), the sizes its official
-    release has, the options only it uses (the others resolve them to None) with the values each accepts
+    release has, the classes a copy of it can hold (``class_names``, in label order; a loaded copy holds all of
+    them or, for some options, a subset), the options only it uses (the others resolve them to None) with the values each accepts
     (``option_rules``: option -> (check, what is expected)), and the landmark template ``fer-bench predict`` crops
     photos to for its runs (``crop_template``, a name of ``benchmark.predict.TEMPLATES``).
 
@@ -45,6 +46,7 @@ class DatasetEntry:
     expected_layouts: str
     layouts: tuple[Layout, ...]
     protocol: str
+    class_names: tuple[str, ...] = ()
     expected_splits: dict = field(default_factory=dict)
     expected_total: int | None = None
     own_options: tuple[str, ...] = ()
@@ -72,7 +74,8 @@ _ENTRIES = (
         (Layout("fer2013-folders", _if(has_fer_folders),
                 lambda where, *, strict, seed, **_: load_fer2013_folders(where, strict=strict, seed=seed)),
          Layout("fer2013-csv", find_csv, lambda where, *, strict, **_: load_fer2013_csv(where, strict=strict))),
-        protocol="official-split", expected_splits={"Training": 28709, "PublicTest": 3589, "PrivateTest": 3589}),
+        protocol="official-split", class_names=FER_CLASSES,
+        expected_splits={"Training": 28709, "PublicTest": 3589, "PrivateTest": 3589}),
     DatasetEntry(
         "ferplus", "FER+", "ferplus",
         "FER+ (Microsoft): the FER2013 images relabelled by 10 annotators each, 8 classes, FER2013's official split",
@@ -84,7 +87,7 @@ _ENTRIES = (
          Layout("ferplus-csv", find_ferplus_csv,
                 lambda where, *, strict, ferplus_labels, **_: load_ferplus_csv(
                     where, strict=strict, labels=ferplus_labels))),
-        protocol="official-split", own_options=("ferplus_labels",),
+        protocol="official-split", class_names=FERPLUS_CLASSES, own_options=("ferplus_labels",),
         option_rules={"ferplus_labels": (lambda v: v in LABEL_RULES, " or ".join(LABEL_RULES))}),
     DatasetEntry(
         "ck+", "CK+", "ckplus",
@@ -96,17 +99,17 @@ _ENTRIES = (
                     where, frames=ck_frames, neutral=ck_neutral, strict=strict)),
          Layout("ck+48-folders", _if(has_ck48_folders),
                 lambda where, *, strict, **_: load_ck48(where, strict=strict))),
-        protocol="subject-kfold", expected_total=981, own_options=("ck_frames", "ck_neutral"),
+        protocol="subject-kfold", class_names=CK_CODES, expected_total=981, own_options=("ck_frames", "ck_neutral"),
         option_rules={"ck_frames": (lambda v: is_int(v) and v >= 1, "a positive integer")}, crop_template="ck+"),
     DatasetEntry(
         "synthetic", "synthetic", "synthetic",
         "embedded procedural faces (no files): for tests, the demo and quick checks", (), "none", (),
-        protocol="subject-kfold", embedded=make_synthetic),
+        protocol="subject-kfold", class_names=FER_CLASSES, embedded=make_synthetic),
     DatasetEntry(
         "synthetic-b", "synthetic B", "synthetic-b",
         "a second embedded procedural dataset (other seed, face geometry and contrast; CK+'s class names, contempt "
         "and no neutral): the target of cross-dataset tests", (), "none", (),
-        protocol="subject-kfold", embedded=make_synthetic_b),
+        protocol="subject-kfold", class_names=CK48_CLASSES, embedded=make_synthetic_b),
 )
 #: Every dataset by name, in the order commands list them.
 DATASETS: dict[str, DatasetEntry] = {entry.name: entry for entry in _ENTRIES}
