@@ -13,6 +13,7 @@ import pytest
 from rich.console import Console
 
 import benchmark.experiment as experiment
+import benchmark.record._write as writer
 from benchmark.cli import main
 from benchmark.leases import LEASE_FILE, read_lease
 
@@ -52,7 +53,7 @@ def test_a_full_disk_while_writing_the_run_is_exit_1_and_keeps_earlier_runs(tmp_
     def disk_full(path, data):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(experiment, "write_json", disk_full)
+    monkeypatch.setattr(writer, "write_json", disk_full)  # the run writer, half-way through the run's files
     code, text = _main(["run", *FAST, "--seed", "1", "--reports-dir", reports, "--cache-dir", tmp_path / "c"], capsys)
     assert code == 1, text
     assert "Traceback" not in text
