@@ -65,6 +65,7 @@ def test_the_vocabulary_is_learned_per_fold_on_training_images_only(tmp_path, sy
     monkeypatch.setitem(registry.FEATURES, "bovw", (_small_spy, "small spy"))
     _SpyBoVW.fitted_on = []
     config = RunConfig(dataset="synthetic", model="svm-chi2", features="bovw", folds=3, inner_folds=2, n_jobs=1,
+                       mirror="off",  # mirror images never fit a vocabulary (they share the fold's); half the work
                        reports_dir=str(tmp_path / "r"), cache_dir=str(tmp_path / "c"))
     path, metrics = run_experiment(config, console=Console(file=open(tmp_path / "log", "w")))
     splits = pd.read_csv(path / "splits.csv", dtype=str)

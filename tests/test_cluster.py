@@ -44,7 +44,7 @@ CNN = """
 [[experiment]]
 datasets = ["synthetic"]
 models = ["mini-xception"]
-options = { epochs = 1 }
+options = { epochs = 1, folds = 2 }  # two folds: each fold's network costs seconds of tracing on the CPU
 """
 RBF = """
 [[experiment]]
