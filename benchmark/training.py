@@ -119,9 +119,11 @@ def fit_network(model, train: Part, val: Part, settings: TrainSettings, *, seed:
                                           min_lr=1e-6),
         keras.callbacks.TerminateOnNaN(), best, speed,
     ]
-    if progress is not None:
+    if progress is not None and progress.console.is_terminal:
         callbacks.append(_RichProgress(progress, label, settings.epochs,
                                        int(np.ceil(trained_per_epoch(len(train)) / settings.batch_size))))
+    elif progress is not None:  # a log file (SLURM, `> run.log`): a plain line per epoch, there at once
+        callbacks.append(_EpochLines(progress.console, label, settings.epochs))
     history = network.fit(
         input_pipeline(train, batch_size=settings.batch_size, shuffle=True, seed=seed),
         validation_data=input_pipeline(val, batch_size=settings.batch_size, shuffle=False, seed=seed),
@@ -199,6 +201,41 @@ class _Throughput(keras.callbacks.Callback):
     def images_per_second(self) -> float | None:
         rate = self.steps_per_second()
         return None if rate is None else round(rate * self.batch_size, 1)
+
+
+class _EpochLines(keras.callbacks.Callback):
+    """One plain line per epoch, flushed at once, where the output is not a terminal (a log file shows progress
+    while the run goes on; Rich's bars would only appear when it ends)."""
+
+    def __init__(self, console, label: str, epochs: int):
+        super().__init__()
+        self.console, self.label, self.epochs, self.t0 = console, label, epochs, 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.console.print(epoch_line(self.label, epoch + 1, self.epochs, logs or {}, time.perf_counter() - self.t0,
+                                      _learning_rate(self.model, logs or {})),
+                           markup=False, highlight=False, soft_wrap=True)
+        self.console.file.flush()
+
+
+def epoch_line(label: str, epoch: int, epochs: int, logs: dict, seconds: float, lr: float | None) -> str:
+    """``fold-3 epoch 5/40: loss 1.2345, accuracy 0.4567, val_loss 1.3012, val_accuracy 0.4400, 12.3 s, lr 0.001``"""
+    figures = [f"{key} {logs[key]:.4f}" for key in ("loss", "accuracy", "val_loss", "val_accuracy") if key in logs]
+    return (f"{label + ' ' if label else ''}epoch {epoch}/{epochs}: " + ", ".join(figures)
+            + f", {seconds:.1f} s" + (f", lr {lr:.3g}" if lr is not None else ""))
+
+
+def _learning_rate(model, logs: dict) -> float | None:
+    """The learning rate of the epoch just ended (ReduceLROnPlateau logs it; else the optimizer's)."""
+    if "learning_rate" in logs:
+        return float(logs["learning_rate"])
+    try:
+        return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    except (AttributeError, TypeError, ValueError):
+        return None
 
 
 class _RichProgress(keras.callbacks.Callback):

@@ -192,3 +192,30 @@ def test_options_that_cannot_change_the_numbers_resolve_to_none():
     assert (svm.folds, svm.inner_folds, svm.pca, svm.halving_min_samples) == (None, None, "200", None)
     ck = resolve(RunConfig(dataset="ck+", model="svm-rbf", halving_min_samples=10))
     assert ck.halving_min_samples is None and ck.ck_frames == 3 and ck.folds == 10
+
+
+def test_an_epoch_line_says_the_figures_of_a_log_file():
+    from benchmark.training import epoch_line
+
+    line = epoch_line("fold-3", 5, 40, {"loss": 1.23456, "accuracy": 0.5, "val_loss": 1.3, "val_accuracy": 0.44},
+                      12.34, 0.001)
+    assert line == ("fold-3 epoch 5/40: loss 1.2346, accuracy 0.5000, val_loss 1.3000, val_accuracy 0.4400, 12.3 s, "
+                    "lr 0.001")
+
+
+@pytest.mark.slow
+def test_a_cnn_run_logging_to_a_file_prints_a_line_per_epoch_and_per_fold(small, tmp_path):
+    """Output that is not a terminal (a SLURM log, `> run.log`) gets plain lines while the run goes on."""
+    import io
+
+    from rich.console import Console
+
+    log = io.StringIO()
+    run_experiment(RunConfig(dataset="synthetic", model="mini-xception", folds=2, inner_folds=2, epochs=2,
+                             batch_size=16, reports_dir=str(tmp_path / "r")), dataset=small, console=Console(file=log))
+    lines = log.getvalue().splitlines()
+    epochs = [line for line in lines if " epoch " in line and "/2: loss " in line]
+    assert len(epochs) == 4 and all("val_accuracy" in line and " s, lr " in line for line in epochs)
+    folds = [line for line in lines if "epochs, best epoch" in line]
+    assert [line.split(":")[0] for line in folds] == ["fold-0", "fold-1"]
+    assert [line.split(" epoch ")[0] for line in epochs] == ["fold-0", "fold-0", "fold-1", "fold-1"]

@@ -74,9 +74,10 @@ class Keras(ModelKind):
         settings = TrainSettings(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
                                  patience=config.patience, min_delta=spec.training.get("min_delta", 0.0),
                                  augment=config.augment, class_weights=config.class_weights)
-        printer(console)(f"training {config.model} on the {device['device']} ({device['precision']}): "
-                         f"{settings.epochs} epochs max, batch {settings.batch_size}, lr {settings.lr}, "
-                         f"patience {settings.patience}, augment {settings.augment}")
+        say = printer(console)
+        say(f"training {config.model} on the {device['device']} ({device['precision']}): "
+            f"{settings.epochs} epochs max, batch {settings.batch_size}, lr {settings.lr}, "
+            f"patience {settings.patience}, augment {settings.augment}")
         part = lambda idx: Part(dataset.images[idx], dataset.labels[idx], dataset.sample_ids[idx])  # noqa: E731
         frames, histories, roles, facts, inner = [], [], [], {}, {}
         fold_models, model_files, model_checks = {}, {}, {}
@@ -95,7 +96,10 @@ class Keras(ModelKind):
                     info = fit_network(model, part(fold.train), part(fold.val), settings, seed=config.seed,
                                        n_classes=len(dataset.class_names), progress=bar,
                                        label=protocol.progress_label(fold))
-                histories.append(info.pop("history").assign(fold=fold.name))
+                history_of_fold = info.pop("history")
+                if not bar.console.is_terminal:  # a log file: the fold's outcome in one line, there at once
+                    say(fold_line(protocol.progress_label(fold), history_of_fold, info, timer))
+                histories.append(history_of_fold.assign(fold=fold.name))
                 facts[fold.name] = info
                 with timer.phase("predict"):
                     for idx, name in protocol.scored_parts(fold):
@@ -150,3 +154,11 @@ class Keras(ModelKind):
         if name == "CPU" and str(device.get("onednn")).strip().lower() in ("1", "true"):
             name = "CPU (oneDNN)"
         return {"device": name, "precision": device.get("precision")}
+
+
+def fold_line(label: str, history: pd.DataFrame, facts: dict, timer) -> str:
+    """``fold-3: 12 epochs, best epoch 8 (val_loss 1.2345, val_accuracy 0.5600); training so far 145.2 s``"""
+    best = history[history.epoch == facts["best_epoch"]].iloc[0]
+    figures = ", ".join(f"{key} {best[key]:.4f}" for key in ("val_loss", "val_accuracy") if key in best)
+    return (f"{label}: {facts['epochs_trained']} epochs, best epoch {facts['best_epoch']} ({figures}); training so "
+            f"far {timer.seconds.get('fit', 0.0):.1f} s")
