@@ -369,11 +369,13 @@ def models() -> None:
     from features import FEATURES  # lazy: start-up time (see run)
     from models import list_models
 
+    from .kinds import kind_of  # lazy: start-up time (see run)
+
     table = Table(title="models")
     for col in ("name", "kind", "default features", "grid / training defaults", "description"):
         table.add_column(col)
     for spec in list_models():
-        grid = ", ".join(f"{k.split('__')[-1]}={v}" for k, v in {**spec.param_grid, **spec.training}.items()
+        grid = ", ".join(f"{k.split('__')[-1]}={v}" for k, v in kind_of(spec).defaults_of(spec).items()
                          if k != "min_delta")
         for dataset, other in spec.dataset_grids.items():
             grid += f"; on {dataset}: " + ", ".join(f"{k.split('__')[-1]}={v}" for k, v in other.items())

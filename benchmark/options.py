@@ -35,7 +35,9 @@ class Option:
     (``all``, or a kind's name: the kind resolves options of other kinds to None);
     ``in_suite=False`` for the experiment's identity (set by the suite's blocks) and where runs are written.
     ``hashed_when_none=False`` for options added after runs were recorded: where they resolve to None (they do
-    not apply), they stay out of the config hash, so those runs keep their hashes (and resumed suites skip them).
+    not apply), they stay out of the config hash, so those runs keep their hashes (and resumed suites skip them);
+    ``unhashed_values`` likewise for the values that do what every run did before the option existed (Adam for
+    ``--optimizer``): a run made with them keeps the hash it always had, and is the same experiment in the report.
     """
 
     name: str
@@ -51,6 +53,7 @@ class Option:
     on_cli: bool = True
     required: bool = False
     hashed_when_none: bool = True
+    unhashed_values: tuple = ()
 
     @property
     def flag(self) -> str:
@@ -62,12 +65,12 @@ _REQUIRED = object()
 
 def option(kind, default, help: str, *, cli_kind=None, flags: tuple[str, ...] = (), changes_results: bool = True,
            defines_data: bool = False, applies_to: str = ALL, in_suite: bool = True, on_cli: bool = True,
-           hashed_when_none: bool = True):
+           hashed_when_none: bool = True, unhashed_values: tuple = ()):
     """A :class:`RunConfig` field that is also an :class:`Option` (its declaration rides in the field's metadata);
     ``default=_REQUIRED`` for the fields every run must give."""
     declared = dict(kind=kind, help=help, cli_kind=cli_kind, flags=flags, changes_results=changes_results,
                     defines_data=defines_data, applies_to=applies_to, in_suite=in_suite, on_cli=on_cli,
-                    required=default is _REQUIRED, hashed_when_none=hashed_when_none)
+                    required=default is _REQUIRED, hashed_when_none=hashed_when_none, unhashed_values=unhashed_values)
     if default is _REQUIRED:
         return field(metadata={"option": declared})
     return field(default=default, metadata={"option": declared})
@@ -144,6 +147,18 @@ class RunConfig:
     pretrained: Optional[bool] = option(bool, False, "resnet50/xception: start from ImageNet weights (needs "
                                         "internet once; default: from scratch).", flags=("--pretrained",),
                                         applies_to=DEEP)
+    optimizer: Optional[str] = option(
+        str, None, "CNNs: adam, or sgd (SGD with Nesterov momentum 0.9, as Khaireddin & Chen train) (default: the "
+        "architecture's recipe, see 'fer-bench models').", applies_to=DEEP, hashed_when_none=False,
+        unhashed_values=("adam",))
+    schedule: Optional[str] = option(
+        str, None, "CNNs: learning rate schedule: plateau (x0.1 after patience/4 epochs without a better validation "
+        "loss), cosine (cosine decay to 0 over --epochs) or none (default: the recipe's).", applies_to=DEEP,
+        hashed_when_none=False, unhashed_values=("plateau",))
+    tta: Optional[str] = option(
+        str, None, "CNNs: test-time augmentation: none, or flip (each image's probabilities averaged with its mirror "
+        "image's; predictions.csv records the average) (default: the recipe's).", applies_to=DEEP,
+        hashed_when_none=False, unhashed_values=("none",))
 
 
 #: The options in field order, derived from :class:`RunConfig`.
@@ -156,6 +171,17 @@ BY_NAME = {o.name: o for o in OPTIONS}
 NON_RESULT_OPTIONS = tuple(o.name for o in OPTIONS if not o.changes_results)
 #: Options kept out of the config hash where they resolve to None (see :attr:`Option.hashed_when_none`).
 UNHASHED_WHEN_NONE = tuple(o.name for o in OPTIONS if not o.hashed_when_none)
+#: Values kept out of the config hash, by option (see :attr:`Option.unhashed_values`).
+UNHASHED_VALUES = {o.name: o.unhashed_values for o in OPTIONS if o.unhashed_values}
+
+
+def hashed(name: str, value) -> bool:
+    """Whether option ``name`` at ``value`` counts in a run's config hash and in what tells experiments apart:
+    not a value that does what runs did before the option existed (None where it does not apply, a legacy
+    default), so those runs keep their hashes."""
+    if value is None and name in UNHASHED_WHEN_NONE:
+        return False
+    return not (name in UNHASHED_VALUES and isinstance(value, str) and value in UNHASHED_VALUES[name])
 #: What identifies one loaded dataset (a suite loads each such dataset once).
 DATA_KEYS = tuple(o.name for o in OPTIONS if o.defines_data)
 

@@ -20,7 +20,7 @@ from . import __version__
 from .errors import FerBenchError, WorkFailedError, os_error_text
 from .files import writable, write_json  # noqa: F401  (write_json: run folders' JSON files)
 from .leases import LEASE_FILE, Lease, folder_is_stale, ttl_seconds
-from .options import NON_RESULT_OPTIONS, UNHASHED_WHEN_NONE
+from .options import NON_RESULT_OPTIONS, hashed
 from .record import INCOMPLETE_PREFIX
 
 PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "scikit-image", "dlib-bin", "face_recognition_models",
@@ -29,8 +29,7 @@ PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "scikit-image", "dlib-bi
 
 def config_hash(config: dict) -> str:
     """Hash of the options that determine a run's numbers (not n_jobs or output paths)."""
-    relevant = {k: v for k, v in sorted(config.items()) if k not in NON_RESULT_OPTIONS
-                and not (v is None and k in UNHASHED_WHEN_NONE)}
+    relevant = {k: v for k, v in sorted(config.items()) if k not in NON_RESULT_OPTIONS and hashed(k, v)}
     return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 

@@ -50,6 +50,8 @@ class TrainSettings:
     min_delta: float = 0.0
     augment: bool = True
     class_weights: bool = False
+    optimizer: str = "adam"   # or "sgd": Nesterov momentum 0.9
+    schedule: str = "plateau"  # or "cosine" (to 0 over the epochs), "none"
 
 
 def input_pipeline(part: Part, *, batch_size: int, shuffle: bool, seed: int):
@@ -109,19 +111,19 @@ def fit_network(model, train: Part, val: Part, settings: TrainSettings, *, seed:
                             f"training batches; use an even batch size (or set TF_ENABLE_ONEDNN_OPTS=0, slower)")
     inputs = keras.Input(model.input_shape[1:])
     network = keras.Model(inputs, model(augmenter(seed)(inputs) if settings.augment else inputs))
-    network.compile(optimizer=keras.optimizers.Adam(settings.lr), loss="sparse_categorical_crossentropy",
+    steps = int(np.ceil(trained_per_epoch(len(train)) / settings.batch_size))
+    network.compile(optimizer=_optimizer(settings, steps), loss="sparse_categorical_crossentropy",
                     metrics=["accuracy"])
     best = _RestoreBest(MONITOR)
     speed = _Throughput(settings.batch_size)
     callbacks = [
         keras.callbacks.EarlyStopping(MONITOR, patience=settings.patience, min_delta=settings.min_delta),
-        keras.callbacks.ReduceLROnPlateau(MONITOR, factor=0.1, patience=max(1, settings.patience // 4),
-                                          min_lr=1e-6),
+        *([keras.callbacks.ReduceLROnPlateau(MONITOR, factor=0.1, patience=max(1, settings.patience // 4),
+                                             min_lr=1e-6)] if settings.schedule == "plateau" else []),
         keras.callbacks.TerminateOnNaN(), best, speed,
     ]
     if progress is not None and progress.console.is_terminal:
-        callbacks.append(_RichProgress(progress, label, settings.epochs,
-                                       int(np.ceil(trained_per_epoch(len(train)) / settings.batch_size))))
+        callbacks.append(_RichProgress(progress, label, settings.epochs, steps))
     elif progress is not None:  # a log file (SLURM, `> run.log`): a plain line per epoch, there at once
         callbacks.append(_EpochLines(progress.console, label, settings.epochs))
     history = network.fit(
@@ -142,11 +144,28 @@ def fit_network(model, train: Part, val: Part, settings: TrainSettings, *, seed:
             "n_train": len(train), "n_val": len(val)}
 
 
-def predict_proba(model, images: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
-    """Class probabilities for uint8 images, in the pipeline's [0, 1] scaling."""
-    part = Part(images, np.zeros(len(images), dtype=np.int32), np.arange(len(images)))
-    return np.asarray(model.predict(input_pipeline(part, batch_size=batch_size, shuffle=False, seed=0),
-                                    verbose=0), dtype=np.float64)
+def _optimizer(settings: TrainSettings, steps_per_epoch: int):
+    """Adam, or SGD with Nesterov momentum 0.9; on a cosine schedule the rate decays to 0 over every step of
+    ``settings.epochs`` (the plateau schedule is a callback)."""
+    lr = settings.lr
+    if settings.schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(settings.lr, decay_steps=max(1, settings.epochs * steps_per_epoch))
+    if settings.optimizer == "sgd":
+        return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True)
+    return keras.optimizers.Adam(lr)
+
+
+def predict_proba(model, images: np.ndarray, *, batch_size: int = 256, tta: str = "none") -> np.ndarray:
+    """Class probabilities for uint8 images, in the pipeline's [0, 1] scaling; ``tta="flip"`` averages each
+    image's with its left-right mirror image's (test-time augmentation)."""
+    def proba(batch: np.ndarray) -> np.ndarray:
+        part = Part(batch, np.zeros(len(batch), dtype=np.int32), np.arange(len(batch)))
+        return np.asarray(model.predict(input_pipeline(part, batch_size=batch_size, shuffle=False, seed=0),
+                                        verbose=0), dtype=np.float64)
+
+    if tta == "flip":
+        return (proba(images) + proba(np.ascontiguousarray(images[:, :, ::-1]))) / 2.0
+    return proba(images)
 
 
 class _RestoreBest(keras.callbacks.Callback):

@@ -219,3 +219,53 @@ def test_a_cnn_run_logging_to_a_file_prints_a_line_per_epoch_and_per_fold(small,
     folds = [line for line in lines if "epochs, best epoch" in line]
     assert [line.split(":")[0] for line in folds] == ["fold-0", "fold-1"]
     assert [line.split(" epoch ")[0] for line in epochs] == ["fold-0", "fold-0", "fold-1", "fold-1"]
+
+
+def test_recipe_options_default_to_the_architectures_recipe_and_keep_earlier_runs_hashes():
+    from dataclasses import asdict
+
+    from benchmark.runs import config_hash
+
+    cnn = asdict(resolve(RunConfig(dataset="synthetic", model="mini-xception", epochs=8, folds=5)))
+    assert (cnn["optimizer"], cnn["schedule"], cnn["tta"]) == ("adam", "plateau", "none")
+    before = {k: v for k, v in cnn.items() if k not in ("optimizer", "schedule", "tta")}  # a run made before them
+    assert config_hash(cnn) == config_hash(before)
+    svm = asdict(resolve(RunConfig(dataset="synthetic", model="svm-linear", features="hog")))
+    assert svm["optimizer"] is None and config_hash(svm) == config_hash(
+        {k: v for k, v in svm.items() if k not in ("optimizer", "schedule", "tta")})
+    hashes = {config_hash(asdict(resolve(RunConfig(dataset="synthetic", model="mini-xception", epochs=8, folds=5,
+                                                   **{key: value})))) for key, value in
+              (("optimizer", "sgd"), ("schedule", "cosine"), ("schedule", "none"), ("tta", "flip"))}
+    assert len(hashes) == 4 and config_hash(cnn) not in hashes  # another recipe, another experiment
+    for key, bad in (("optimizer", "rmsprop"), ("schedule", "step"), ("tta", "ten-crop")):
+        with pytest.raises(FerBenchError, match=f"--{key} must be"):
+            resolve(RunConfig(dataset="synthetic", model="mini-xception", **{key: bad}))
+    with pytest.raises(FerBenchError, match="only apply to CNNs"):
+        resolve(RunConfig(dataset="synthetic", model="svm-rbf", optimizer="sgd"))
+
+
+@pytest.mark.slow
+def test_sgd_cosine_and_flip_tta_run_and_their_saved_models_reproduce_the_predictions(small, tmp_path):
+    from benchmark.kinds import load_fold_models
+    from benchmark.verification import load_run
+
+    run_dir, metrics = run_experiment(RunConfig(
+        dataset="synthetic", model="mini-xception", folds=2, inner_folds=2, epochs=2, batch_size=16,
+        optimizer="sgd", schedule="cosine", tta="flip", reports_dir=str(tmp_path / "r")), dataset=small)
+    assert metrics["training"]["optimizer"] == "sgd" and metrics["training"]["schedule"] == "cosine"
+    assert metrics["training"]["tta"] == "flip"
+    run = load_run(run_dir)
+    assert (run.config["optimizer"], run.config["schedule"], run.config["tta"]) == ("sgd", "cosine", "flip")
+    history = pd.read_csv(run_dir / "history.csv")
+    assert "lr" not in history.columns  # no plateau callback: the cosine schedule lives in the optimizer
+    position = {s: i for i, s in enumerate(small.sample_ids)}
+    predictions = pd.read_csv(run_dir / "predictions.csv")
+    columns = [f"score_{c}" for c in small.class_names]
+    for model in load_fold_models(run):
+        assert model.tta == "flip"
+        rows = predictions[predictions.fold == model.fold]
+        images = small.images[[position[s] for s in rows.sample_id]]
+        np.testing.assert_allclose(model.scores(images), rows[columns].to_numpy(), atol=1e-6)
+        mirrored = type(model)(model.fold, model.class_names, model.model)  # no TTA
+        expected = (mirrored.scores(images) + mirrored.scores(images[:, :, ::-1])) / 2
+        np.testing.assert_allclose(model.scores(images), expected, atol=1e-6)

@@ -76,7 +76,7 @@ class CentroidKind(ModelKind):
                          extra={"fit_seconds": round(timer.seconds.get("fit", 0.0), 3)},
                          manifest={MODEL_FILES: files, MODEL_CHECK: {}}, fold_models=fold_models)
 
-    def _load(self, stem: Path, fold: str, class_names: tuple[str, ...]) -> CentroidModel:
+    def _load(self, stem: Path, fold: str, class_names: tuple[str, ...], config: dict) -> CentroidModel:
         with np.load(stem.with_suffix(".npz"), allow_pickle=False) as arrays:
             return CentroidModel(fold, class_names, arrays["centroids"])
 

@@ -64,7 +64,7 @@ def load_fold_models(run, fold: str | None = None) -> list:
             raise FerBenchError(f"--fold {fold}: {run.path.name} has folds {', '.join(folds)}")
         chosen = [fold]
     class_names = tuple(run.model_class_names())  # a cross-dataset run's models score its source's classes
-    return [kind.load_fold_model(run.path, name, len(folds), class_names) for name in chosen]
+    return [kind.load_fold_model(run.path, name, len(folds), class_names, run.config) for name in chosen]
 
 
 __all__ = ["CNN_TOLERANCE", "FitResult", "KERAS_CHECK_IMAGES", "KINDS", "Classical", "Keras", "KerasFoldModel",

@@ -75,15 +75,22 @@ class ModelKind:
         stem = self.file_stem(fold, n_folds)
         return [stem + suffix for suffix in self.model_suffixes]
 
-    def load_fold_model(self, run_dir: Path, fold: str, n_folds: int, class_names: tuple[str, ...]) -> FoldModel:
-        """A fold's saved model, each of its files verified against the manifest's SHA-256 first."""
+    def load_fold_model(self, run_dir: Path, fold: str, n_folds: int, class_names: tuple[str, ...],
+                        config: dict) -> FoldModel:
+        """A fold's saved model, each of its files verified against the manifest's SHA-256 first; ``config`` is
+        the run's config.json (how the run used the model, e.g. test-time augmentation)."""
         for name in self.model_files(fold, n_folds):
             verified_model_path(run_dir, name)
-        return self._load(Path(run_dir) / self.file_stem(fold, n_folds), fold, class_names)
+        return self._load(Path(run_dir) / self.file_stem(fold, n_folds), fold, class_names, config)
 
-    def _load(self, stem: Path, fold: str, class_names: tuple[str, ...]) -> FoldModel:  # pragma: no cover
-        """Rebuild a fold's model from its (verified) files at ``stem``."""
+    def _load(self, stem: Path, fold: str, class_names: tuple[str, ...],
+              config: dict) -> FoldModel:  # pragma: no cover - abstract
+        """Rebuild a fold's model from its (verified) files at ``stem``, used as the run's ``config`` says."""
         raise NotImplementedError
+
+    def defaults_of(self, spec) -> dict:
+        """What ``fer-bench models`` lists as a model's defaults: its grid, or its training recipe."""
+        return {**spec.param_grid, **spec.training}
 
     def export(self, model: FoldModel, fmt: str, images: np.ndarray, target: Path, features: str | None):
         """Write ``model`` as ``fmt`` to ``target``, checked on ``images`` (the fold's test faces): returns

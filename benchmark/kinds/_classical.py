@@ -50,7 +50,7 @@ class Classical(ModelKind):
     export_formats = ("onnx",)
     export_note = "SVM runs export to onnx only, as the classifier on feature vectors"
 
-    def _load(self, stem: Path, fold: str, class_names: tuple[str, ...]) -> SVMFoldModel:
+    def _load(self, stem: Path, fold: str, class_names: tuple[str, ...], config: dict) -> SVMFoldModel:
         return load_svm(stem, fold)  # an SVM's file records its own class names
 
     def export(self, model, fmt, images, target, features):

@@ -22,6 +22,17 @@ from ._keras_files import KERAS_CHECK_IMAGES, KerasFoldModel, check_saved_keras,
 
 #: The published training settings a CNN run may override.
 TRAINING_OPTIONS = ("epochs", "batch_size", "lr", "patience")
+#: The recipe options, each value a CNN may take, and the value of every architecture that does not name one (what
+#: every CNN did before the options existed).
+RECIPE = {"optimizer": (("adam", "sgd"), "adam"), "schedule": (("plateau", "cosine", "none"), "plateau"),
+          "tta": (("none", "flip"), "none")}
+
+
+def recipe_of(spec) -> dict:
+    """An architecture's training recipe: its published settings and its optimizer, schedule and test-time
+    augmentation (``training`` of its registration, or the defaults of :data:`RECIPE`)."""
+    return {**{k: v for k, v in spec.training.items() if k != "min_delta"},
+            **{k: spec.training.get(k, default) for k, (_, default) in RECIPE.items()}}
 
 
 class Keras(ModelKind):
@@ -38,12 +49,19 @@ class Keras(ModelKind):
     needs_gpu = True
     export_formats = ("onnx", "tflite", "savedmodel")
 
-    def _load(self, stem: Path, fold: str, class_names: tuple[str, ...]) -> KerasFoldModel:
-        return KerasFoldModel(fold, class_names, load_keras(stem.with_suffix(".keras")))
+    def _load(self, stem: Path, fold: str, class_names: tuple[str, ...], config: dict) -> KerasFoldModel:
+        return KerasFoldModel(fold, class_names, load_keras(stem.with_suffix(".keras")),
+                              tta=config.get("tta") or "none")  # runs before --tta predicted without
 
     def export(self, model, fmt, images, target, features):
         route, tried, parity, details = export_keras(model.model, fmt, images, target)
-        return route, tried, parity, details, []
+        notes = [] if model.tta == "none" else [
+            f"the run's predictions average each image's probabilities with its mirror image's (--tta {model.tta}); "
+            f"the export is the network alone: average its outputs on the image and its left-right flip to match"]
+        return route, tried, parity, details, notes
+
+    def defaults_of(self, spec) -> dict:
+        return recipe_of(spec)
 
     def export_versions(self, fmt: str) -> list[str]:
         return list(KERAS_EXPORT_VERSIONS[fmt])
@@ -62,6 +80,11 @@ class Keras(ModelKind):
                 raise FerBenchError(f"--{key.replace('_', '-')} must be a positive number, got {out[key]}")
         if not (isinstance(out["lr"], (int, float)) and math.isfinite(out["lr"]) and out["lr"] > 0):
             raise FerBenchError(f"--lr must be a positive, finite number, got {out['lr']}")
+        recipe = recipe_of(spec)
+        for key, (values, _) in RECIPE.items():
+            out[key] = getattr(config, key) if getattr(config, key) is not None else recipe[key]
+            if out[key] not in values:
+                raise FerBenchError(f"--{key} must be {' or '.join(values)}, got {out[key]!r}")
         return {**out, "features": "pixels", **{k: None for k in self.foreign_options()},
                 "augment": bool(config.augment), "class_weights": bool(config.class_weights),
                 "pretrained": bool(config.pretrained)}
@@ -73,11 +96,14 @@ class Keras(ModelKind):
         device = tf_setup.configure(config.seed)
         settings = TrainSettings(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
                                  patience=config.patience, min_delta=spec.training.get("min_delta", 0.0),
-                                 augment=config.augment, class_weights=config.class_weights)
+                                 augment=config.augment, class_weights=config.class_weights,
+                                 optimizer=config.optimizer, schedule=config.schedule)
         say = printer(console)
         say(f"training {config.model} on the {device['device']} ({device['precision']}): "
             f"{settings.epochs} epochs max, batch {settings.batch_size}, lr {settings.lr}, "
-            f"patience {settings.patience}, augment {settings.augment}")
+            f"patience {settings.patience}, augment {settings.augment}"
+            + "".join(f", {key} {getattr(config, key)}" for key in RECIPE
+                      if getattr(config, key) != RECIPE[key][1]))
         part = lambda idx: Part(dataset.images[idx], dataset.labels[idx], dataset.sample_ids[idx])  # noqa: E731
         frames, histories, roles, facts, inner = [], [], [], {}, {}
         fold_models, model_files, model_checks = {}, {}, {}
@@ -103,10 +129,10 @@ class Keras(ModelKind):
                 facts[fold.name] = info
                 with timer.phase("predict"):
                     for idx, name in protocol.scored_parts(fold):
-                        proba = predict_proba(model, dataset.images[idx])
+                        proba = predict_proba(model, dataset.images[idx], tta=config.tta)
                         frames.append(prediction_rows(dataset, idx, protocol.column, name, proba.argmax(axis=1),
                                                       proba))
-                fold_model = KerasFoldModel(fold.name, dataset.class_names, model)
+                fold_model = KerasFoldModel(fold.name, dataset.class_names, model, tta=config.tta)
                 with timer.phase("save"):  # the model file, reloaded in safe mode and checked on test images
                     (filename,) = self.model_files(fold.name, len(protocol.folds))
                     path = run_dir / filename
@@ -125,9 +151,12 @@ class Keras(ModelKind):
             adapted=adapted_inner_folds(config, inner),
             predictions=pd.concat(frames, ignore_index=True),
             best_params={name: {"best_epoch": f["best_epoch"]} for name, f in facts.items()},
-            extra={"n_params": n_params, "training": {k: getattr(settings, k) for k in
-                                                      ("epochs", "batch_size", "lr", "patience", "augment",
-                                                       "class_weights")},
+            extra={"n_params": n_params, "training": {**{k: getattr(settings, k) for k in
+                                                         ("epochs", "batch_size", "lr", "patience", "augment",
+                                                          "class_weights")},
+                                                      # the recipe, where it is not what every CNN did before
+                                                      **{k: getattr(config, k) for k in RECIPE
+                                                         if getattr(config, k) != RECIPE[k][1]}},
                    "folds_training": facts, "fit_seconds": round(timer.seconds.get("fit", 0.0), 3),
                    "device": device["device"]},
             manifest={"training_device": device, MODEL_FILES: model_files, MODEL_CHECK: model_checks},
@@ -136,7 +165,9 @@ class Keras(ModelKind):
         )
 
     def describe(self, config, spec) -> list[str]:
-        parts = [f"{k}={getattr(config, k)}" for k in TRAINING_OPTIONS if getattr(config, k) != spec.training.get(k)]
+        recipe = recipe_of(spec)
+        parts = [f"{k}={getattr(config, k)}" for k in (*TRAINING_OPTIONS, *RECIPE)
+                 if getattr(config, k) != recipe.get(k)]
         return parts + [name for name, on in (("no augment", config.augment is False),
                                               ("class_weights", config.class_weights),
                                               ("pretrained", config.pretrained)) if on]

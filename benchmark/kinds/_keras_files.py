@@ -25,6 +25,7 @@ class KerasFoldModel(FoldModel):
     class_names: tuple[str, ...]
     model: object
     score_kind: str = "probability"
+    tta: str = "none"  # test-time augmentation the run's predictions used (``--tta``)
 
     def scores(self, images: np.ndarray) -> np.ndarray:
         from ..training import predict_proba  # lazy: benchmark.training imports TensorFlow (seconds of start-up)
@@ -35,14 +36,14 @@ class KerasFoldModel(FoldModel):
         level = tf_logger.level
         tf_logger.setLevel(logging.ERROR)
         try:
-            return predict_proba(self.model, np.asarray(images, dtype=np.uint8))
+            return predict_proba(self.model, np.asarray(images, dtype=np.uint8), tta=self.tta)
         finally:
             tf_logger.setLevel(level)
 
 
 def check_saved_keras(path: Path, fitted: KerasFoldModel, images: np.ndarray) -> dict:
     """Reload a just-saved ``.keras`` file (safe mode) and compare its probabilities on ``images``."""
-    rebuilt = KerasFoldModel(fitted.fold, fitted.class_names, load_keras(path))
+    rebuilt = KerasFoldModel(fitted.fold, fitted.class_names, load_keras(path), tta=fitted.tta)
     a, b = rebuilt.scores(images), fitted.scores(images)
     diff = max_abs_diff(a, b)
     same = bool(np.array_equal(argmax(a), argmax(b)))

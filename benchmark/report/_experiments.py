@@ -17,7 +17,7 @@ from models import list_models
 
 from ..evaluations import evaluation_of
 from ..kinds import KINDS
-from ..options import IDENTITY, NON_RESULT_OPTIONS, UNHASHED_WHEN_NONE
+from ..options import IDENTITY, NON_RESULT_OPTIONS, hashed
 from ..record import Run
 from ._names import slug
 
@@ -40,8 +40,7 @@ def run_options(run: Run) -> dict:
     a CPU, are never averaged together."""
     # an option added after runs were recorded counts only where it applies (as in the config hash), so a run
     # recorded before it existed and one recording it as None are the same experiment
-    return {**{k: v for k, v in run.config.items()
-               if k not in NOT_A_VARIANT and not (v is None and k in UNHASHED_WHEN_NONE)},
+    return {**{k: v for k, v in run.config.items() if k not in NOT_A_VARIANT and hashed(k, v)},
             "data": run.manifest["dataset"]["fingerprint"][:12],
             **evaluation_of(run).experiment_options(run),
             **run_platform(run)}
