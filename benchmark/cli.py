@@ -20,6 +20,7 @@ except ImportError:  # pragma: no cover - older typer
     from click import exceptions as click_exceptions
 
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, FerBenchError, one_line, os_error_text
+from .console import printer
 from .datasets import DATASETS, dataset_entry, default_data_dir, load_dataset
 from .options import OPTIONS, RunConfig
 
@@ -188,7 +189,7 @@ def suite(
                       highlight=False, soft_wrap=True)
         _fail(f"{len(failed)} of {len(records)} experiments of suite {declared.name} failed (listed above and in "
               f"{status_path(reports_dir, declared)}); fix them and run the suite again to resume", EXIT_FAILED)
-    out.print(f"next: fer-bench report --reports-dir {reports_dir}", highlight=False, markup=False)
+    printer(out)(f"next: fer-bench report --reports-dir {reports_dir}")
 
 
 @app.command()
@@ -211,13 +212,14 @@ def report(
                   soft_wrap=True)
     for line in built["warnings"]:
         err.print(Text.assemble(("warning:", "yellow"), f" {line}"), highlight=False, soft_wrap=True)
-    out.print(f"report from {built['runs']} runs ({', '.join(built['datasets'])}):", highlight=False, markup=False)
-    out.print(f"  tables:  {built['tables']}/  (.tex for \\input, .md, .csv)", highlight=False, markup=False)
-    out.print(f"  figures: {built['figures']}/  (.pdf, .png)", highlight=False, markup=False)
-    out.print(f"  report:  {built['report']} and {built['report'].with_suffix('.tex')}", highlight=False, markup=False)
+    say = printer(out)  # whole lines: a path is never wrapped, whatever the terminal's width
+    say(f"report from {built['runs']} runs ({', '.join(built['datasets'])}):")
+    say(f"  tables:  {built['tables']}/  (.tex for \\input, .md, .csv)")
+    say(f"  figures: {built['figures']}/  (.pdf, .png)")
+    say(f"  report:  {built['report']} and {built['report'].with_suffix('.tex')}")
     if pdflatex:
         with _one_line_errors("interrupted while compiling report.pdf"):
-            out.print(f"  pdf:     {compile_pdf(reports_dir, pdflatex)}", highlight=False, markup=False)
+            say(f"  pdf:     {compile_pdf(reports_dir, pdflatex)}")
 
 
 @app.command()

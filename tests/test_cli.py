@@ -425,6 +425,9 @@ def test_models_command_lists_models_and_features(monkeypatch):
                                                   else ""), spec.name
         # the grid (step__param=values) and the training defaults, by parameter name (min_delta is not shown)
         shown = {k.split("__")[-1]: v for k, v in {**spec.param_grid, **spec.training}.items() if k != "min_delta"}
+        if spec.kind == "deep":  # a CNN's recipe: optimizer, schedule and test-time augmentation, Adam/plateau/none
+            shown.update({k: spec.training.get(k, v) for k, v in (("optimizer", "adam"), ("schedule", "plateau"),
+                                                                    ("tta", "none"))})
         assert shown, f"{spec.name} declares neither a grid nor training defaults"
         expected = ", ".join(f"{k}={v}" for k, v in shown.items())
         for dataset, other in spec.dataset_grids.items():  # a dataset's own grid follows the default one
