@@ -203,24 +203,6 @@ def test_an_epoch_line_says_the_figures_of_a_log_file():
                     "lr 0.001")
 
 
-@pytest.mark.slow
-def test_a_cnn_run_logging_to_a_file_prints_a_line_per_epoch_and_per_fold(small, tmp_path):
-    """Output that is not a terminal (a SLURM log, `> run.log`) gets plain lines while the run goes on."""
-    import io
-
-    from rich.console import Console
-
-    log = io.StringIO()
-    run_experiment(RunConfig(dataset="synthetic", model="mini-xception", folds=2, inner_folds=2, epochs=2,
-                             batch_size=16, reports_dir=str(tmp_path / "r")), dataset=small, console=Console(file=log))
-    lines = log.getvalue().splitlines()
-    epochs = [line for line in lines if " epoch " in line and "/2: loss " in line]
-    assert len(epochs) == 4 and all("val_accuracy" in line and " s, lr " in line for line in epochs)
-    folds = [line for line in lines if "epochs, best epoch" in line]
-    assert [line.split(":")[0] for line in folds] == ["fold-0", "fold-1"]
-    assert [line.split(" epoch ")[0] for line in epochs] == ["fold-0", "fold-0", "fold-1", "fold-1"]
-
-
 def test_recipe_options_default_to_the_architectures_recipe_and_keep_earlier_runs_hashes():
     from dataclasses import asdict
 
@@ -245,13 +227,26 @@ def test_recipe_options_default_to_the_architectures_recipe_and_keep_earlier_run
 
 
 @pytest.mark.slow
-def test_sgd_cosine_and_flip_tta_run_and_their_saved_models_reproduce_the_predictions(small, tmp_path):
+def test_sgd_cosine_and_flip_tta_run_logs_each_epoch_and_its_saved_models_reproduce_the_predictions(small, tmp_path):
+    """One CNN run with another recipe, its output going to a file (not a terminal): a plain line per epoch and
+    per fold while it goes on, the recipe recorded, the saved models reproducing the (flip-averaged) scores."""
+    import io
+
+    from rich.console import Console
+
     from benchmark.kinds import load_fold_models
     from benchmark.verification import load_run
 
+    log = io.StringIO()
     run_dir, metrics = run_experiment(RunConfig(
         dataset="synthetic", model="mini-xception", folds=2, inner_folds=2, epochs=2, batch_size=16,
-        optimizer="sgd", schedule="cosine", tta="flip", reports_dir=str(tmp_path / "r")), dataset=small)
+        optimizer="sgd", schedule="cosine", tta="flip", reports_dir=str(tmp_path / "r")), dataset=small,
+        console=Console(file=log))
+    lines = log.getvalue().splitlines()
+    epochs = [line for line in lines if " epoch " in line and "/2: loss " in line]
+    assert [line.split(" epoch ")[0] for line in epochs] == ["fold-0", "fold-0", "fold-1", "fold-1"]
+    assert all("val_accuracy" in line and " s, lr " in line for line in epochs)
+    assert [line.split(":")[0] for line in lines if "epochs, best epoch" in line] == ["fold-0", "fold-1"]
     assert metrics["training"]["optimizer"] == "sgd" and metrics["training"]["schedule"] == "cosine"
     assert metrics["training"]["tta"] == "flip"
     run = load_run(run_dir)
