@@ -159,6 +159,15 @@ class RunConfig:
         str, None, "CNNs: test-time augmentation: none, or flip (each image's probabilities averaged with its mirror "
         "image's; predictions.csv records the average) (default: the recipe's).", applies_to=DEEP,
         hashed_when_none=False, unhashed_values=("none",))
+    init_from: Optional[str] = option(
+        str, None, "CNNs: start from the trained weights of a finished run of the same architecture with one model "
+        "(its folder, e.g. a FER2013 run) and fine-tune; refused when that run saw any of this run's test images. "
+        "The classifier is re-initialised where the classes differ.", changes_results=False, applies_to=DEEP,
+        hashed_when_none=False)
+    #: what --init-from starts from, as the hash of the source's weights (its first 16 hex digits): this, not the
+    #: folder's path, tells experiments apart (filled in by resolution)
+    init_weights: Optional[str] = option(str, None, "The SHA-256 (16 hex digits) of --init-from's weights.",
+                                         applies_to=DEEP, in_suite=False, on_cli=False, hashed_when_none=False)
 
 
 #: The options in field order, derived from :class:`RunConfig`.

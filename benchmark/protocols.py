@@ -281,8 +281,8 @@ class CrossDataset(Protocol):
         through the canonical emotion table (no shared emotion, or nothing left to score, is refused)."""
         mapping = class_mapping(source.class_names, target.class_names, source=source.name, target=target.name)
         shared = np.isin(target.labels, [t for _, _, t in mapping.shared])
-        seen = _pixel_hashes(source.images)
-        in_source = np.array([h in seen for h in _pixel_hashes(target.images)], dtype=bool)
+        seen = pixel_hashes(source.images)
+        in_source = np.array([h in seen for h in pixel_hashes(target.images)], dtype=bool)
         parts = np.where(~shared, cls.DROPPED[0], np.where(in_source, cls.DROPPED[1], cls.test_part)).astype(object)
         scored = np.flatnonzero(parts == cls.test_part)
         if len(scored) == 0:
@@ -298,7 +298,7 @@ class CrossDataset(Protocol):
                    source_dataset=source, mapping=mapping, parts=parts)
 
 
-def _pixel_hashes(images: np.ndarray) -> list[bytes]:
+def pixel_hashes(images: np.ndarray) -> list[bytes]:
     """A digest per image (shape and pixels), to find images two datasets share."""
     return [hashlib.blake2b(f"{img.shape}".encode() + np.ascontiguousarray(img).tobytes(),
                             digest_size=16).digest() for img in images]

@@ -264,3 +264,62 @@ def test_sgd_cosine_and_flip_tta_run_logs_each_epoch_and_its_saved_models_reprod
         mirrored = type(model)(model.fold, model.class_names, model.model)  # no TTA
         expected = (mirrored.scores(images) + mirrored.scores(images[:, :, ::-1])) / 2
         np.testing.assert_allclose(model.scores(images), expected, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_init_from_fine_tunes_a_finished_runs_weights_and_refuses_a_source_that_saw_the_test_images(
+        tmp_path, learnable_fer_plan, write_fer_csv):
+    """A FER2013 (official split, one model) CNN run as the source: CK+-style classes (synthetic-b) start from its
+    body with a fresh classifier; the synthetic faces the source's CSV was made of are refused (it trained on
+    them); a source of another architecture or with several fold models is refused; the source is recorded."""
+    import io
+
+    from rich.console import Console
+
+    from benchmark.kinds import load_keras
+
+    plan, images = learnable_fer_plan
+    csv = write_fer_csv(tmp_path / "fer2013" / "fer2013.csv", plan, images=images)
+    common = dict(model="mini-xception", epochs=1, batch_size=16, reports_dir=str(tmp_path / "r"))
+    source_dir, _ = run_experiment(RunConfig(dataset="fer2013", data_dir=str(csv), **common))
+    log = io.StringIO()
+    run_dir, metrics = run_experiment(RunConfig(dataset="synthetic-b", folds=2, inner_folds=2,
+                                                init_from=str(source_dir), **common), console=Console(file=log))
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    config = json.loads((run_dir / "config.json").read_text())
+    source_sha = json.loads((source_dir / "manifest.json").read_text())["model_files"]["model.keras"]
+    assert manifest["init_from"]["run_id"] == source_dir.name and manifest["init_from"]["sha256"] == source_sha
+    assert manifest["init_from"]["classifier"].startswith("re-initialised")
+    assert config["init_weights"] == source_sha[:16] and config["init_from"] == str(source_dir)
+    assert f"starting from {source_dir.name}" in log.getvalue()
+    # the same run from scratch is another experiment: another config hash (the weights' hash, not the path, counts)
+    from dataclasses import asdict
+
+    from benchmark.runs import config_hash
+
+    scratch = asdict(resolve(RunConfig(dataset="synthetic-b", folds=2, inner_folds=2, **common)))
+    assert config["config_hash"] != config_hash(scratch)
+    options = {k: v for k, v in config.items() if k not in ("config_hash", "param_grid", "model_source")}
+    assert config["config_hash"] == config_hash(options) == config_hash({**options, "init_from": "/moved/there"})
+
+    with pytest.raises(FerBenchError, match="trained or validated on .* of this run's .* test images"):
+        run_experiment(RunConfig(dataset="synthetic", folds=2, inner_folds=2, init_from=str(source_dir), **common))
+    with pytest.raises(FerBenchError, match="can only start from a cnn-gelu run"):
+        resolve(RunConfig(dataset="synthetic-b", model="cnn-gelu", init_from=str(source_dir)))
+    with pytest.raises(FerBenchError, match="2 fold models"):
+        resolve(RunConfig(dataset="synthetic", model="mini-xception", init_from=str(run_dir)))
+    with pytest.raises(FerBenchError, match="only apply to CNNs"):
+        resolve(RunConfig(dataset="synthetic", model="svm-rbf", init_from=str(source_dir)))
+    with pytest.raises(FerBenchError, match="no such run folder"):
+        resolve(RunConfig(dataset="synthetic", model="mini-xception", init_from=str(tmp_path / "nothing")))
+
+    # the copy itself: every layer but the classifier takes the source's weights when the classes differ
+    from benchmark.kinds._transfer import transfer
+    from models import get_model
+
+    source = load_keras(source_dir / "model.keras")
+    fresh = get_model("mini-xception").build(n_classes=7, dataset="synthetic-b", pretrained=False)
+    assert transfer(fresh, source, same_classes=False).startswith("re-initialised")
+    pairs = [(a, b) for a, b in zip([l for l in fresh.layers if l.weights], [l for l in source.layers if l.weights])]
+    assert all(np.array_equal(x, y) for a, b in pairs[:-1] for x, y in zip(a.get_weights(), b.get_weights()))
+    assert not all(np.array_equal(x, y) for x, y in zip(pairs[-1][0].get_weights(), pairs[-1][1].get_weights()))

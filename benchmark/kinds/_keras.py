@@ -19,6 +19,7 @@ from ..saved_models import MODEL_CHECK, MODEL_FILES, file_sha256
 from ._base import FitResult, ModelKind, adapted_inner_folds, prediction_rows
 from ._keras_export import VERSIONS as KERAS_EXPORT_VERSIONS, export_keras
 from ._keras_files import KERAS_CHECK_IMAGES, KerasFoldModel, check_saved_keras, load_keras
+from ._transfer import Source, check_unseen, read_source, transfer
 
 #: The published training settings a CNN run may override.
 TRAINING_OPTIONS = ("epochs", "batch_size", "lr", "patience")
@@ -80,6 +81,10 @@ class Keras(ModelKind):
                 raise FerBenchError(f"--{key.replace('_', '-')} must be a positive number, got {out[key]}")
         if not (isinstance(out["lr"], (int, float)) and math.isfinite(out["lr"]) and out["lr"] > 0):
             raise FerBenchError(f"--lr must be a positive, finite number, got {out['lr']}")
+        if config.init_from is not None and config.pretrained:
+            raise FerBenchError("--init-from and --pretrained both choose the starting weights; give one")
+        source = self._source(config) if config.init_from is not None else None
+        out["init_weights"] = source.sha256[:16] if source is not None else None
         recipe = recipe_of(spec)
         for key, (values, _) in RECIPE.items():
             out[key] = getattr(config, key) if getattr(config, key) is not None else recipe[key]
@@ -88,6 +93,15 @@ class Keras(ModelKind):
         return {**out, "features": "pixels", **{k: None for k in self.foreign_options()},
                 "augment": bool(config.augment), "class_weights": bool(config.class_weights),
                 "pretrained": bool(config.pretrained)}
+
+    def _source(self, config) -> Source:
+        return read_source(config.init_from, config.model, lambda fold, n: self.model_files(fold, n)[0])
+
+    def check_limits(self, config, spec, dataset, protocol) -> None:
+        """--init-from's source never saw an image this run tests."""
+        if config.init_from is not None:
+            tested = np.unique(np.concatenate([fold.test for fold in protocol.folds]))
+            check_unseen(self._source(config), dataset, tested)
 
     def run(self, spec, config, dataset, protocol, timer, console, run_dir) -> FitResult:
         # lazy: benchmark.training imports TensorFlow (seconds of start-up), which only a CNN run needs
@@ -108,6 +122,9 @@ class Keras(ModelKind):
         frames, histories, roles, facts, inner = [], [], [], {}, {}
         fold_models, model_files, model_checks = {}, {}, {}
         n_params = None
+        source = self._source(config) if config.init_from is not None else None
+        source_model = load_keras(source.path / source.model_file) if source is not None else None
+        started_from = None
         with progress(console) as bar:
             fold_task = bar.add_task("folds", total=len(protocol.folds))
             for fold in protocol.folds:
@@ -118,6 +135,12 @@ class Keras(ModelKind):
                 model = spec.build(n_classes=len(dataset.class_names), dataset=dataset.name,
                                    pretrained=config.pretrained)
                 n_params = model.count_params()
+                if source_model is not None:
+                    classifier = transfer(model, source_model, source.class_names == tuple(dataset.class_names))
+                    if started_from is None:
+                        say(f"starting from {source.run_id} ({source.dataset}'s {source.model_file}), classifier "
+                            f"{classifier}")
+                    started_from = source.summary(classifier)
                 with timer.phase("fit"):
                     info = fit_network(model, part(fold.train), part(fold.val), settings, seed=config.seed,
                                        n_classes=len(dataset.class_names), progress=bar,
@@ -159,7 +182,8 @@ class Keras(ModelKind):
                                                          if getattr(config, k) != RECIPE[k][1]}},
                    "folds_training": facts, "fit_seconds": round(timer.seconds.get("fit", 0.0), 3),
                    "device": device["device"]},
-            manifest={"training_device": device, MODEL_FILES: model_files, MODEL_CHECK: model_checks},
+            manifest={"training_device": device, MODEL_FILES: model_files, MODEL_CHECK: model_checks,
+                      **({"init_from": started_from} if started_from is not None else {})},
             history=history[["fold"] + [c for c in history.columns if c != "fold"]],
             training_roles=pd.concat(roles, ignore_index=True),
         )
