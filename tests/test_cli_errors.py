@@ -20,6 +20,7 @@ from typing import Callable
 import pytest
 from PIL import Image
 
+from cli_helpers import one_error as _one_error
 from benchmark.cli import main
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -340,14 +341,6 @@ def test_matrix_is_wide_enough():
 
 
 # ------------------------------------------------------------- single cases (found by an adversarial walk)
-
-def _one_error(code: int, text: str, expected_code: int, *fragments: str) -> None:
-    assert "Traceback" not in text, text
-    assert code == expected_code, text
-    errors = [line for line in text.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, text
-    for fragment in fragments:
-        assert fragment in errors[0], errors[0]
 
 
 @pytest.mark.parametrize(("args", "fragments"), [

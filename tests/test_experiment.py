@@ -14,28 +14,14 @@ from rich.console import Console
 
 import benchmark.experiment as experiment
 import benchmark.record._write as writer
+from cli_helpers import complete_runs as _complete_runs
+from cli_helpers import error_lines as _errors
+from cli_helpers import run_main as _main
 from benchmark.cli import main
 from benchmark.leases import LEASE_FILE, read_lease
 
-ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 FAST = ["--dataset", "synthetic", "--model", "svm-linear", "--features", "lbp", "--folds", "2", "--inner-folds", "2",
         "--n-jobs", "1"]
-
-
-def _main(argv, capsys) -> tuple[int, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return exit_info.value.code, ANSI.sub("", captured.out + captured.err)
-
-
-def _complete_runs(reports: Path) -> list[Path]:
-    runs = reports / "runs"
-    return sorted(p for p in runs.iterdir() if p.is_dir() and not p.name.startswith(".")) if runs.is_dir() else []
-
-
-def _errors(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.startswith("error:")]
 
 
 # ----------------------------------------------------------------------------------------- failures mid-run

@@ -13,6 +13,10 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import benchmark.suite._suite as suite_module  # where the suite calls run_experiment
+from cli_helpers import complete_runs as _complete_runs
+from cli_helpers import error_lines as _errors
+from cli_helpers import one_error as _one_error
+from cli_helpers import run_main as _main
 from benchmark.cli import app, main
 from benchmark.errors import FerBenchError
 from benchmark.leases import Lease
@@ -204,32 +208,6 @@ def test_a_run_folder_the_report_would_skip_never_counts_as_complete(tmp_path, s
 
 
 # ------------------------------------------------------------- failing experiments, other processes, names
-
-ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-def _main(argv, capsys) -> tuple[int, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return exit_info.value.code, ANSI.sub("", captured.out + captured.err)
-
-
-def _complete_runs(reports: Path) -> list[Path]:
-    runs = reports / "runs"
-    return sorted(p for p in runs.iterdir() if p.is_dir() and not p.name.startswith(".")) if runs.is_dir() else []
-
-
-def _errors(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.startswith("error:")]
-
-
-def _one_error(code: int, text: str, expected_code: int, *fragments: str) -> None:
-    assert "Traceback" not in text, text
-    assert code == expected_code, text
-    errors = [line for line in text.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, text
-    for fragment in fragments:
-        assert fragment in errors[0], errors[0]
-
 
 SUITE = """[suite]
 name = "faulty"
