@@ -48,6 +48,7 @@ def run_benchmark(*, n_images: int, svm_samples: int, cnn: str | None, cnn_steps
         rows.append(_svm_row(X, data.labels[:n_images], svm_samples, seed, backend))
     if cnn:
         rows.append(_cnn_row(cnn, data, cnn_steps, seed))
+        rows.append(_plain_fit_row(cnn, data, cnn_steps, seed))
     return rows
 
 
@@ -65,6 +66,34 @@ def _svm_row(X, y, n, seed, backend):
     return (f"svm-rbf fit on {backend}, {len(idx)} x {X.shape[1]} (hog+landmarks)",
             f"fit {seconds:.2f} s ({len(idx) / seconds:,.0f} samples/s), predict {len(idx) / predict_seconds:,.0f} "
             f"samples/s, {n_sv} support vectors", "not extrapolated (cost depends on the data's support vectors)")
+
+
+def _plain_fit_row(name, data, steps, seed):
+    """fer-bench's training loop without augmentation against a plain ``model.fit`` of the same model, batch and
+    data (numpy arrays, Adam, no callbacks): the price of fer-bench's pipeline. Each over its second epoch (the
+    first includes tracing)."""
+    import keras  # lazy: TensorFlow, for the CNN timing only
+
+    from .training import Part, Throughput, TrainSettings, fit_network  # lazy: imports TensorFlow
+
+    spec = get_model(name)
+    batch = spec.training["batch_size"]
+    n = min(len(data), steps * batch)
+    part = Part(data.images[:n], data.labels[:n], data.sample_ids[:n])
+    tf_setup.reseed(seed)
+    info = fit_network(spec.build(n_classes=7, dataset="fer2013"), part, part,
+                       TrainSettings(2, batch, spec.training["lr"], 5, augment=False), seed=seed, n_classes=7)
+    tf_setup.reseed(seed)
+    plain = spec.build(n_classes=7, dataset="fer2013")
+    plain.compile(optimizer=keras.optimizers.Adam(spec.training["lr"]), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    speed = Throughput(batch)
+    x = (part.images[..., None].astype("float32") / 255.0)[: n - n % 2]  # even batches, as fer-bench trains
+    plain.fit(x, part.labels[: len(x)], batch_size=batch, epochs=2, verbose=0, callbacks=[speed], shuffle=True)
+    ours, theirs = info["train_images_per_second"] or 0.0, speed.images_per_second() or 0.0
+    ratio = f"{ours / theirs:.2f}x" if theirs else "n/a"
+    return (f"{name}: fer-bench's loop (no augmentation) vs plain model.fit, batch {batch}",
+            f"{ours:,.0f} vs {theirs:,.0f} images/s ({ratio})", "same model, batch and images; second epoch")
 
 
 def _cnn_row(name, data, steps, seed):

@@ -115,7 +115,7 @@ def fit_network(model, train: Part, val: Part, settings: TrainSettings, *, seed:
     network.compile(optimizer=_optimizer(settings, steps), loss="sparse_categorical_crossentropy",
                     metrics=["accuracy"])
     best = _RestoreBest(MONITOR)
-    speed = _Throughput(settings.batch_size)
+    speed = Throughput(settings.batch_size)
     callbacks = [
         keras.callbacks.EarlyStopping(MONITOR, patience=settings.patience, min_delta=settings.min_delta),
         *([keras.callbacks.ReduceLROnPlateau(MONITOR, factor=0.1, patience=max(1, settings.patience // 4),
@@ -185,7 +185,7 @@ class _RestoreBest(keras.callbacks.Callback):
             self.model.set_weights(self.weights)
 
 
-class _Throughput(keras.callbacks.Callback):
+class Throughput(keras.callbacks.Callback):
     """Training steps and images per second, over the epochs after the first (which includes tracing).
 
     Timed from the first training batch to the last of each epoch, so the validation pass is not counted.

@@ -9,16 +9,18 @@ from benchmark.cli import app
 
 
 @pytest.mark.slow
-def test_benchmark_prints_a_figure_for_every_stage():
+def test_benchmark_prints_a_figure_for_every_stage(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")  # one line per row: no label broken over a cell's lines
     result = CliRunner().invoke(app, ["benchmark", "--images", "150", "--svm-samples", "150", "--cnn",
                                       "mini-xception", "--cnn-steps", "2"])
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     from features import FEATURES
 
-    for stage in (*FEATURES, "svm-rbf fit", "mini-xception training"):  # rich may wrap a long row label
+    for stage in (*FEATURES, "svm-rbf fit", "mini-xception training", "plain model.fit"):
         assert stage in text
     assert text.count(" images/s, ") == len(FEATURES) and "steps/s" in text  # one rate per extractor
+    assert " vs " in text and "images/s (" in text  # fer-bench's loop beside a plain fit, with the ratio
 
 
 def test_benchmark_with_an_unknown_cnn_is_a_one_line_error():
