@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CLUSTER_STAMP := $(VENV)/.installed-cluster
 
-.PHONY: install install-gpu install-cluster test test-fast demo report clean
+.PHONY: install install-gpu install-cluster test test-fast demo report gpu-carry gpu-check clean
 
 install: $(STAMP)
 
@@ -20,11 +20,12 @@ install-gpu: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,gpu]'
 
 # Dask, dask-jobqueue and the dashboard on top of the normal install: `fer-bench suite --executor dask`, on this
-# machine, on running workers or on SLURM/PBS (README "On a cluster"). The tests need it too.
+# machine, on running workers or on SLURM/PBS (README "On a cluster"); and JAX's CPU build (--backend jax). The
+# tests need both.
 install-cluster: $(CLUSTER_STAMP)
 
 $(CLUSTER_STAMP): $(STAMP) pyproject.toml
-	$(BIN)/pip install --quiet -e '.[test,cluster]'
+	$(BIN)/pip install --quiet -e '.[test,cluster,jax]'
 	touch $(CLUSTER_STAMP)
 
 # pytest-xdist: one worker per core; --dist loadfile keeps a test file on one worker, so the runs its module fixtures
@@ -53,6 +54,18 @@ demo: $(STAMP)
 
 report: $(STAMP)
 	$(BIN)/fer-bench report
+
+# The GPU check (README "On a GPU"). Here, with internet: what a GPU node without a package registry lacks (Keras's
+# wheels for its Python, GPU_PYTHON=3.12) and a FER2013 subset, into .gpu-carry/ (about 32 MB):
+#   make gpu-carry FER2013=path/to/fer2013.csv
+# Then on the GPU node, with .gpu-carry beside the working tree (KERAS_BACKEND=jax or torch; OUT=folder for results):
+#   make gpu-check
+FER2013 ?= data/fer2013/fer2013.csv
+gpu-carry: $(STAMP)
+	PYTHON=$(BIN)/python tools/gpu_check.sh carry $(FER2013)
+
+gpu-check:
+	tools/gpu_check.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .cache

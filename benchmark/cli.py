@@ -19,6 +19,7 @@ try:  # typer >= 0.20 vendors click; older releases depend on it
 except ImportError:  # pragma: no cover - older typer
     from click import exceptions as click_exceptions
 
+from . import backends
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, FerBenchError, one_line, os_error_text
 from .console import printer
 from .datasets import DATASETS, dataset_entry, default_data_dir, load_dataset
@@ -228,6 +229,10 @@ def benchmark(
     svm_samples: int = typer.Option(2000, help="Training samples for the timed RBF-SVM fit."),
     cnn: Optional[str] = typer.Option("cnn-patil", help="CNN whose training throughput is measured ('' to skip)."),
     cnn_steps: int = typer.Option(30, help="Training steps per epoch for the CNN timing (2 epochs are run)."),
+    backend: Optional[str] = typer.Option(None, help="Keras backend of the CNN timing: tensorflow, jax or torch "
+                                          "(default: $KERAS_BACKEND, else the first installed)."),
+    classical: bool = typer.Option(True, "--classical/--cnn-only", help="Time the feature extractors and SVMs too "
+                                   "(--cnn-only: the CNN alone, e.g. on a GPU node without dlib)."),
 ) -> None:
     """Measure each stage's speed on this machine and project it to FER2013 scale (prints figures)."""
     from .perf import run_benchmark  # lazy: start-up time (see run)
@@ -242,7 +247,10 @@ def benchmark(
 
         if cnn and not get_model(cnn).training:  # the CNN timing trains with the model's published settings
             _fail(f"--cnn {cnn}: not a CNN; choose a model listed as deep by 'fer-bench models'")
-        rows = run_benchmark(n_images=images, svm_samples=svm_samples, cnn=cnn or None, cnn_steps=cnn_steps)
+        if cnn:
+            backends.use(backends.check(backend or backends.default_backend()))
+        rows = run_benchmark(n_images=images, svm_samples=svm_samples, cnn=cnn or None, cnn_steps=cnn_steps,
+                             classical=classical)
     table = Table(title="fer-bench benchmark (synthetic images; speed, not accuracy)")
     for col in ("stage", "measured", "at FER2013 scale"):
         table.add_column(col)

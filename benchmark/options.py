@@ -159,6 +159,10 @@ class RunConfig:
         str, None, "CNNs: test-time augmentation: none, or flip (each image's probabilities averaged with its mirror "
         "image's; predictions.csv records the average) (default: the recipe's).", applies_to=DEEP,
         hashed_when_none=False, unhashed_values=("none",))
+    backend: Optional[str] = option(
+        str, None, "CNNs: the Keras backend that trains: tensorflow, jax or torch (default: $KERAS_BACKEND, else the "
+        "first of them installed); recorded with its version and device.", applies_to=DEEP, hashed_when_none=False,
+        unhashed_values=("tensorflow",))
     init_from: Optional[str] = option(
         str, None, "CNNs: start from the trained weights of a finished run of the same architecture with one model "
         "(its folder, e.g. a FER2013 run) and fine-tune; refused when that run saw any of this run's test images. "

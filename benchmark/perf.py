@@ -14,7 +14,7 @@ import numpy as np
 from features import FEATURES
 from models import get_model, onedal_available
 
-from . import tf_setup
+from . import backends
 from .datasets import make_synthetic
 
 FER2013_TRAIN, FER2013_IMAGES = 28_709, 35_887
@@ -26,13 +26,28 @@ def _timed(fn):
     return result, time.perf_counter() - t0
 
 
-def run_benchmark(*, n_images: int, svm_samples: int, cnn: str | None, cnn_steps: int, seed: int = 0) -> list[tuple[str, str, str]]:
-    """(stage, measured figure, what it means at FER2013 scale) rows."""
-    rows = []
+def run_benchmark(*, n_images: int, svm_samples: int, cnn: str | None, cnn_steps: int, seed: int = 0,
+                  classical: bool = True) -> list[tuple[str, str, str]]:
+    """(stage, measured figure, what it means at FER2013 scale) rows; ``classical=False`` times the CNN alone (a
+    GPU node without dlib, say)."""
     per_subject = max(1, int(np.ceil(n_images / (7 * 20))))
     data, seconds = _timed(lambda: make_synthetic(n_subjects=20, images_per_class=per_subject, seed=seed))
-    images = data.images[:n_images]
-    rows.append(("synthetic dataset", f"{len(data)} images in {seconds:.2f} s", ""))
+    rows = [("synthetic dataset", f"{len(data)} images in {seconds:.2f} s", "")]
+    if classical:
+        rows += _classical_rows(data, n_images, svm_samples, seed)
+    if cnn:
+        rows += cnn_rows(cnn, data, cnn_steps, seed)
+    return rows
+
+
+def cnn_rows(name: str, data, steps: int, seed: int) -> list[tuple[str, str, str]]:
+    """A CNN's training speed in fer-bench's loop, then that loop without augmentation beside a plain
+    ``model.fit`` of the same model, batch and images, on the backend and device this process trains on."""
+    return [_cnn_row(name, data, steps, seed), _plain_fit_row(name, data, steps, seed)]
+
+
+def _classical_rows(data, n_images, svm_samples, seed) -> list[tuple[str, str, str]]:
+    images, rows = data.images[:n_images], []
     extracted = {}
     for name, (factory, _) in FEATURES.items():  # every registered extractor; learned ones fitted first
         extractor = factory()
@@ -46,9 +61,6 @@ def run_benchmark(*, n_images: int, svm_samples: int, cnn: str | None, cnn_steps
     X = np.hstack([extracted["hog"], extracted["landmarks"]])
     for backend in ("onedal", "libsvm") if onedal_available() else ("libsvm",):
         rows.append(_svm_row(X, data.labels[:n_images], svm_samples, seed, backend))
-    if cnn:
-        rows.append(_cnn_row(cnn, data, cnn_steps, seed))
-        rows.append(_plain_fit_row(cnn, data, cnn_steps, seed))
     return rows
 
 
@@ -72,18 +84,18 @@ def _plain_fit_row(name, data, steps, seed):
     """fer-bench's training loop without augmentation against a plain ``model.fit`` of the same model, batch and
     data (numpy arrays, Adam, no callbacks): the price of fer-bench's pipeline. Each over its second epoch (the
     first includes tracing)."""
-    import keras  # lazy: TensorFlow, for the CNN timing only
+    from .training import Part, Throughput, TrainSettings, fit_network  # lazy: imports Keras and its backend
 
-    from .training import Part, Throughput, TrainSettings, fit_network  # lazy: imports TensorFlow
+    import keras  # lazy: imported by benchmark.training just above, on the backend it chose
 
     spec = get_model(name)
     batch = spec.training["batch_size"]
     n = min(len(data), steps * batch)
     part = Part(data.images[:n], data.labels[:n], data.sample_ids[:n])
-    tf_setup.reseed(seed)
+    backends.reseed(seed)
     info = fit_network(spec.build(n_classes=7, dataset="fer2013"), part, part,
                        TrainSettings(2, batch, spec.training["lr"], 5, augment=False), seed=seed, n_classes=7)
-    tf_setup.reseed(seed)
+    backends.reseed(seed)
     plain = spec.build(n_classes=7, dataset="fer2013")
     plain.compile(optimizer=keras.optimizers.Adam(spec.training["lr"]), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
@@ -97,9 +109,9 @@ def _plain_fit_row(name, data, steps, seed):
 
 
 def _cnn_row(name, data, steps, seed):
-    from .training import Part, TrainSettings, fit_network  # lazy: imports TensorFlow, for the CNN timing only
+    from .training import Part, TrainSettings, fit_network  # lazy: imports Keras and its backend (CNN timing only)
 
-    device = tf_setup.configure(seed)
+    device = backends.configure(seed)
     spec = get_model(name)
     batch = spec.training["batch_size"]
     n = min(len(data), steps * batch)
@@ -109,7 +121,7 @@ def _cnn_row(name, data, steps, seed):
                                          seed=seed, n_classes=7))
     ips = info["train_images_per_second"] or 0.0
     epoch_min = FER2013_TRAIN / ips / 60 if ips else float("nan")
-    return (f"{name} training on the {device['device']} (batch {batch}, {device['precision']})",
+    return (f"{name} training on the {device['device']} ({device['backend']}, batch {batch}, {device['precision']})",
             f"{info['steps_per_second']:.2f} steps/s, {ips:,.0f} images/s",
             f"{epoch_min:.1f} min per FER2013 epoch; {spec.training['epochs']} epochs max = "
             f"{epoch_min * spec.training['epochs'] / 60:.1f} h")

@@ -1,13 +1,12 @@
-"""TensorFlow set-up shared by every deep model: quiet logs, seeds, determinism, device and precision.
+"""TensorFlow's own set-up, for runs on the TensorFlow backend: quiet logs, oneDNN, thread pools.
 
-Kept in one place so a deep run is reproducible the same way whichever architecture it trains.
+What every backend shares (seeds, precision, the device record) is :mod:`benchmark.backends`'.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import random
 import sys
 import tempfile
 
@@ -84,28 +83,9 @@ def onednn_may_be_on() -> bool:
     return str(_ONEDNN).strip().lower() not in ("0", "false")
 
 
-def configure(seed: int) -> dict:
-    """Seed Python, NumPy and TensorFlow, enable deterministic ops, pick the device and precision.
-
-    On a GPU the global policy becomes ``mixed_float16`` (the models keep a float32 softmax); on the CPU
-    everything stays float32. Returns what the manifest records about the training device.
-    """
-    quiet_tensorflow()
-    import keras
-    import tensorflow as tf
-
-    tf.get_logger().setLevel("ERROR")  # e.g. retracing notices when each fold builds a fresh model
-    threads = pin_threads(tf)
-    keras.utils.set_random_seed(seed)  # Python's random, NumPy and TensorFlow
-    _private_default_seeds(seed)
-    tf.config.experimental.enable_op_determinism()
-    gpus = tf.config.list_physical_devices("GPU")
-    policy = "mixed_float16" if gpus else "float32"
-    keras.mixed_precision.set_global_policy(policy)
-    details = [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
-    return {"device": "GPU" if gpus else "CPU", "gpus": details, "precision": policy,
-            "tensorflow": tf.__version__, "keras": keras.__version__, "deterministic_ops": True,
-            "onednn": _ONEDNN, "threads": threads}
+def onednn_state() -> str | None:
+    """TF_ENABLE_ONEDNN_OPTS as TensorFlow read it (what the manifest records)."""
+    return _ONEDNN
 
 
 def pin_threads(tf) -> int | None:
@@ -121,22 +101,3 @@ def pin_threads(tf) -> int | None:
         current = tf.config.threading.get_intra_op_parallelism_threads()
         return current or None
     return threads
-
-
-def reseed(seed: int) -> None:
-    """Reset every generator, so each fold trains the same way whatever ran before it."""
-    import keras
-
-    keras.utils.set_random_seed(seed)
-    _private_default_seeds(seed)
-
-
-def _private_default_seeds(seed: int) -> None:
-    """Keras draws the seed of every layer built without one (dropout, weight initialisers) from Python's global
-    ``random``, which other threads of the process draw from too: a Dask worker's own threads do, so a CNN
-    trained there came out differently on every run. Keras gets a generator of its own, seeded like the global
-    one (so runs in a plain process keep their numbers), that nothing else touches."""
-    from keras.src.random import seed_generator
-
-    if hasattr(seed_generator, "python_random"):
-        seed_generator.python_random = random.Random(seed)

@@ -1,9 +1,14 @@
-"""Training a CNN on one fold: tf.data input, augmentation, Adam, validation-only model selection.
+"""Training a CNN on one fold, on any Keras backend: batches, augmentation, optimizer, validation-only selection.
 
 :func:`fit_network` only ever receives the training part and the protocol's validation part (FER2013's
 PublicTest, or a subject-grouped split carved from a k-fold training fold); early stopping, learning-rate
 reduction and the restored best checkpoint are all driven by that validation part. Test images reach the
 network only afterwards, through :func:`predict_proba`.
+
+One code path serves TensorFlow, JAX and PyTorch: augmentation is Keras preprocessing layers inside the model, and
+batches come from :class:`ArrayBatches` (a ``keras.utils.PyDataset`` over the numpy images, shuffled by the run's
+seed). On TensorFlow, the default, a ``tf.data`` pipeline feeds batches of the same sizes instead: it is faster
+there, and TensorFlow runs keep the numbers (and config hashes) they always had.
 """
 
 from __future__ import annotations
@@ -15,13 +20,12 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.class_weight import compute_class_weight
 
+from . import backends, tf_setup
 from .errors import FerBenchError
-from . import tf_setup
 
-tf_setup.quiet_tensorflow()  # before TensorFlow is first imported, just below
+backends.prepare()  # the backend is chosen before Keras is first imported, just below
 
 import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 
 #: Augmentation ranges (Deshmukh & Yadav; Arriaga et al.): flips, +/-10 degrees, +/-10% zoom and shifts.
@@ -55,6 +59,15 @@ class TrainSettings:
 
 
 def input_pipeline(part: Part, *, batch_size: int, shuffle: bool, seed: int):
+    """Batches of ``part`` scaled to [0, 1], shuffled with the run's seed (training only): a ``tf.data`` pipeline on
+    TensorFlow (:func:`tf_pipeline`), an :class:`ArrayBatches` on JAX and PyTorch. Both train on the same images
+    per epoch (:func:`trained_per_epoch`) and predict every image in order."""
+    if keras.backend.backend() == "tensorflow":
+        return tf_pipeline(part, batch_size=batch_size, shuffle=shuffle, seed=seed)
+    return ArrayBatches(part, batch_size=batch_size, shuffle=shuffle, seed=seed)
+
+
+def tf_pipeline(part: Part, *, batch_size: int, shuffle: bool, seed: int):
     """tf.data pipeline: scale to [0, 1], shuffle with the run's seed (training only), batch, prefetch.
 
     The training pipeline (``shuffle=True``) yields even-sized batches only: TensorFlow 2.21's oneDNN kernels
@@ -68,12 +81,44 @@ def input_pipeline(part: Part, *, batch_size: int, shuffle: bool, seed: int):
     per epoch. Validation and prediction (``shuffle=False``) keep every image, at any batch size: forward passes
     are unaffected by the bug.
     """
+    import tensorflow as tf  # lazy: only the TensorFlow backend has it (and needs it)
+
     data = tf.data.Dataset.from_tensor_slices((part.images[..., None], part.labels.astype(np.int32)))
     if shuffle:
         data = data.shuffle(len(part), seed=seed, reshuffle_each_iteration=True).take(trained_per_epoch(len(part)))
     data = data.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y),
                                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return data.prefetch(tf.data.AUTOTUNE)
+
+
+class ArrayBatches(keras.utils.PyDataset):
+    """Batches of a part straight from its numpy arrays, for every backend: images scaled to [0, 1] with a channel
+    axis, integer labels. Training order (``shuffle=True``) is a permutation drawn from a generator seeded with the
+    run's seed, anew each epoch, less one image when the part is odd (as :func:`tf_pipeline`); otherwise every
+    image in order. One worker, no multiprocessing: the order, and so the numbers, never depend on timing."""
+
+    def __init__(self, part: Part, *, batch_size: int, shuffle: bool, seed: int):
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.images, self.labels = part.images, part.labels.astype(np.int32)
+        self.batch_size, self.shuffle = batch_size, shuffle
+        self.generator = np.random.default_rng(seed)
+        self.order = self._draw()
+
+    def _draw(self) -> np.ndarray:
+        if not self.shuffle:
+            return np.arange(len(self.labels))
+        return self.generator.permutation(len(self.labels))[:trained_per_epoch(len(self.labels))]
+
+    def __len__(self) -> int:
+        return int(np.ceil(len(self.order) / self.batch_size))
+
+    def __getitem__(self, index: int):
+        rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        return self.images[rows][..., None].astype(np.float32) / np.float32(255.0), self.labels[rows]
+
+    def on_epoch_end(self) -> None:
+        if self.shuffle:
+            self.order = self._draw()
 
 
 def trained_per_epoch(n: int) -> int:
@@ -106,7 +151,7 @@ def fit_network(model, train: Part, val: Part, settings: TrainSettings, *, seed:
 
     The weights of the epoch with the lowest validation loss are restored before returning.
     """
-    if settings.batch_size % 2 and tf_setup.onednn_may_be_on() and not tf.config.list_physical_devices("GPU"):
+    if settings.batch_size % 2 and _onednn_trains_here():
         raise FerBenchError(f"--batch-size {settings.batch_size}: TensorFlow's oneDNN CPU kernels crash on odd "
                             f"training batches; use an even batch size (or set TF_ENABLE_ONEDNN_OPTS=0, slower)")
     inputs = keras.Input(model.input_shape[1:])
@@ -142,6 +187,15 @@ def fit_network(model, train: Part, val: Part, settings: TrainSettings, *, seed:
     return {"history": frame, "best_epoch": best.best_epoch + 1, "epochs_trained": len(frame),
             "train_images_per_second": speed.images_per_second(), "steps_per_second": speed.steps_per_second(),
             "n_train": len(train), "n_val": len(val)}
+
+
+def _onednn_trains_here() -> bool:
+    """Whether this training runs on TensorFlow's oneDNN CPU kernels (which crash on odd training batches)."""
+    if keras.backend.backend() != "tensorflow" or not tf_setup.onednn_may_be_on():
+        return False
+    import tensorflow as tf  # lazy: TensorFlow backend only
+
+    return not tf.config.list_physical_devices("GPU")
 
 
 def _optimizer(settings: TrainSettings, steps_per_epoch: int):

@@ -46,8 +46,11 @@ def default_predictor_path() -> Path:
 @lru_cache(maxsize=2)
 def load_predictor(path: str):
     """dlib's 68-point shape predictor from ``path`` (cached: read once per path and process)."""
-    import dlib  # lazy: dlib loads a large native library, and only landmark features and predict need it
-
+    try:
+        import dlib  # lazy: dlib loads a large native library, and only landmark features and predict need it
+    except ImportError:  # a machine set up for CNNs only (a GPU node with JAX or PyTorch, say)
+        raise PredictorNotFoundError("landmark features need dlib, which is not installed here (pip install "
+                                     "dlib-bin); --features hog, lbp or hog+lbp need none") from None
     if not Path(path).is_file():
         raise PredictorNotFoundError(f"dlib 68-point landmark model not found at {path}; {HOW_TO_GET_THE_PREDICTOR}")
     return dlib.shape_predictor(path)
@@ -70,9 +73,9 @@ class LandmarkFeatures(ImageTransformer):
 
     def landmarks(self, image: np.ndarray) -> np.ndarray:
         """The raw 68 x 2 landmark coordinates (x, y) in pixels."""
-        import dlib
-
         predictor = load_predictor(str(self.predictor_path or default_predictor_path()))
+        import dlib  # lazy: load_predictor just imported it (or said in one line that it is missing)
+
         h, w = image.shape
         i = self.box_inset
         shape = predictor(np.ascontiguousarray(image, dtype=np.uint8), dlib.rectangle(i, i, w - 1 - i, h - 1 - i))

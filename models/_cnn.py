@@ -9,7 +9,7 @@ training defaults as plain data; ``fer-bench run`` options override them.
 from __future__ import annotations
 
 from benchmark.errors import FerBenchError
-from benchmark.tf_setup import quiet_tensorflow
+from benchmark import backends
 
 from ._registry import register_model
 
@@ -21,8 +21,8 @@ BN_MOMENTUM = 0.9
 
 
 def _layers():
-    quiet_tensorflow()
-    import keras
+    backends.prepare()  # before Keras's first import: it keeps the backend it starts with
+    import keras  # lazy: Keras imports its backend (TensorFlow, JAX or PyTorch: seconds)
 
     return keras, keras.layers
 

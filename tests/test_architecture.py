@@ -21,9 +21,9 @@ PACKAGES = ("benchmark", "features", "models")
 #: any unit of a lower layer, and within its own layer only the units before it in its chain (``a : b`` in
 #: import-linter's terms, ``b`` above ``a``); units of different chains in one layer never import each other.
 LAYERS: tuple[tuple[tuple[str, ...], ...], ...] = (
-    # 1 foundations: errors, files, console, the option declaration, pure metrics, TensorFlow's start-up settings
-    (("benchmark",), ("benchmark.errors",), ("benchmark.console",), ("benchmark.files",), ("benchmark.metrics",),
-     ("benchmark.options",), ("benchmark.tf_setup",)),
+    # 1 foundations: errors, files, console, the option declaration, pure metrics, the Keras backend's set-up
+    (("benchmark",), ("benchmark.errors", "benchmark.tf_setup", "benchmark.backends"), ("benchmark.console",),
+     ("benchmark.files",), ("benchmark.metrics",), ("benchmark.options",)),
     # 2 building blocks that know no run: data, features, models, leases, figures, selection, training, fold models
     (("benchmark.datasets",), ("features",), ("models",), ("benchmark.leases",), ("benchmark.figures",),
      ("benchmark.selection",), ("benchmark.training",), ("benchmark.saved_models",), ("benchmark.exported",)),
@@ -38,8 +38,8 @@ LAYERS: tuple[tuple[tuple[str, ...], ...], ...] = (
      ("benchmark.report",)),
     # 7 many experiments: suites, then suites on a cluster
     (("benchmark.suite", "benchmark.cluster"),),
-    # 8 the command line (and its console-script shim)
-    (("benchmark.cli", "benchmark.entry"),),
+    # 8 the command line (and its console-script shim, and `python -m benchmark`)
+    (("benchmark.cli", "benchmark.entry", "benchmark.__main__"),),
 )
 LAYER_OF = {unit: k for k, layer in enumerate(LAYERS) for chain in layer for unit in chain}
 #: (chain index, position) of a unit within its layer
@@ -53,7 +53,7 @@ def allowed(importer: str, imported: str) -> bool:
     (chain_a, at_a), (chain_b, at_b) = PLACE[importer], PLACE[imported]
     return chain_a == chain_b and at_b < at_a
 #: Third-party libraries whose import costs seconds (or is an optional extra): the only ones imported lazily.
-HEAVY = {"tensorflow", "keras", "dlib", "tf2onnx", "onnx", "onnxruntime", "skl2onnx", "ai_edge_litert", "dask",
+HEAVY = {"tensorflow", "keras", "jax", "torch", "dlib", "tf2onnx", "onnx", "onnxruntime", "skl2onnx", "ai_edge_litert", "dask",
          "distributed", "dask_jobqueue", "cv2", "sklearnex", "matplotlib", "tomli"}
 #: Model kinds' names, which only ``benchmark/kinds`` (and the record's reading of old runs) may compare.
 KIND_NAMES = {"deep", "classical"}

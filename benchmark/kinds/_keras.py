@@ -10,7 +10,7 @@ import pandas as pd
 
 from models import list_models
 
-from .. import tf_setup
+from .. import backends
 from ..console import printer, progress
 from ..errors import FerBenchError
 from ..protocols import carve_validation, inner_folds_used
@@ -55,6 +55,13 @@ class Keras(ModelKind):
                               tta=config.get("tta") or "none")  # runs before --tta predicted without
 
     def export(self, model, fmt, images, target, features):
+        backend = backends.prepare()
+        if backend != "tensorflow":  # tf2onnx, the TFLite converter and SavedModels all work on TensorFlow graphs
+            raise FerBenchError(
+                f"export --format {fmt}: converting a CNN needs Keras on TensorFlow, and this process runs it on "
+                f"{backend}" + (" because TensorFlow is not installed (pip install tensorflow)" if not
+                                backends.installed("tensorflow") else " ($KERAS_BACKEND); run the export with "
+                                "KERAS_BACKEND=tensorflow") + "; a run's .keras files load under any backend")
         route, tried, parity, details = export_keras(model.model, fmt, images, target)
         notes = [] if model.tta == "none" else [
             f"the run's predictions average each image's probabilities with its mirror image's (--tta {model.tta}); "
@@ -85,6 +92,7 @@ class Keras(ModelKind):
             raise FerBenchError("--init-from and --pretrained both choose the starting weights; give one")
         source = self._source(config) if config.init_from is not None else None
         out["init_weights"] = source.sha256[:16] if source is not None else None
+        out["backend"] = backends.check(config.backend or backends.default_backend())
         recipe = recipe_of(spec)
         for key, (values, _) in RECIPE.items():
             out[key] = getattr(config, key) if getattr(config, key) is not None else recipe[key]
@@ -104,16 +112,17 @@ class Keras(ModelKind):
             check_unseen(self._source(config), dataset, tested)
 
     def run(self, spec, config, dataset, protocol, timer, console, run_dir) -> FitResult:
-        # lazy: benchmark.training imports TensorFlow (seconds of start-up), which only a CNN run needs
+        backends.use(config.backend)  # before benchmark.training imports Keras
+        # lazy: benchmark.training imports Keras and its backend (seconds of start-up), which only a CNN run needs
         from ..training import Part, TrainSettings, fit_network, predict_proba
 
-        device = tf_setup.configure(config.seed)
+        device = backends.configure(config.seed)
         settings = TrainSettings(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
                                  patience=config.patience, min_delta=spec.training.get("min_delta", 0.0),
                                  augment=config.augment, class_weights=config.class_weights,
                                  optimizer=config.optimizer, schedule=config.schedule)
         say = printer(console)
-        say(f"training {config.model} on the {device['device']} ({device['precision']}): "
+        say(f"training {config.model} on the {device['device']} ({device['backend']}, {device['precision']}): "
             f"{settings.epochs} epochs max, batch {settings.batch_size}, lr {settings.lr}, "
             f"patience {settings.patience}, augment {settings.augment}"
             + "".join(f", {key} {getattr(config, key)}" for key in RECIPE
@@ -131,7 +140,7 @@ class Keras(ModelKind):
                 if fold.val is None:
                     inner[fold.name] = inner_folds_used(dataset.subjects[fold.train], config.inner_folds)
                 fold = carve_validation(dataset, fold, folds=config.inner_folds, seed=config.seed)
-                tf_setup.reseed(config.seed)
+                backends.reseed(config.seed)
                 model = spec.build(n_classes=len(dataset.class_names), dataset=dataset.name,
                                    pretrained=config.pretrained)
                 n_params = model.count_params()
@@ -204,11 +213,15 @@ class Keras(ModelKind):
     def platform(self, manifest: dict, config: dict) -> dict:
         # oneDNN's CPU kernels sum in another order, so CPU runs with and without them are variants, never
         # duplicates (runs before fer-bench turned them on recorded "0")
+        # JAX and PyTorch sum in their own order too: the backend is part of the platform (TensorFlow, the one
+        # backend before the option existed, is left unnamed, so the report's rows of earlier runs stay as they were)
         device = manifest.get("training_device") or {}
         name = device.get("device")
         if name == "CPU" and str(device.get("onednn")).strip().lower() in ("1", "true"):
             name = "CPU (oneDNN)"
-        return {"device": name, "precision": device.get("precision")}
+        backend = device.get("backend")
+        return {"device": name, "precision": device.get("precision"),
+                "backend": None if backend in (None, "tensorflow") else backend}
 
 
 def fold_line(label: str, history: pd.DataFrame, facts: dict, timer) -> str:

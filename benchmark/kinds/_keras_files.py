@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import tf_setup
+from .. import backends
 from ..errors import FerBenchError, WorkFailedError, exception_text
 from ..saved_models import SAVE_TOLERANCE, FoldModel, argmax, max_abs_diff
 
@@ -28,7 +28,7 @@ class KerasFoldModel(FoldModel):
     tta: str = "none"  # test-time augmentation the run's predictions used (``--tta``)
 
     def scores(self, images: np.ndarray) -> np.ndarray:
-        from ..training import predict_proba  # lazy: benchmark.training imports TensorFlow (seconds of start-up)
+        from ..training import predict_proba  # lazy: benchmark.training imports Keras and its backend (seconds)
 
         # each fold's model traces its own predict function: TensorFlow's "triggered tf.function retracing"
         # warning about that says nothing the user can act on
@@ -54,8 +54,8 @@ def check_saved_keras(path: Path, fitted: KerasFoldModel, images: np.ndarray) ->
 
 
 def load_keras(path: Path):
-    tf_setup.quiet_tensorflow()
-    import keras  # lazy: TensorFlow's start-up takes seconds, and only CNN runs need it
+    backends.prepare()  # before Keras's first import: it keeps the backend it starts with
+    import keras  # lazy: Keras imports its backend (TensorFlow, JAX or PyTorch: seconds); only CNN runs need it
 
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=False)

@@ -18,6 +18,7 @@ from skimage.transform import ProjectiveTransform, resize, warp
 from features import default_predictor_path, load_predictor
 
 from ..datasets import IMAGE_SIZE
+from ..errors import FerBenchError
 
 #: Landmarks the crop is fitted to: nose bridge, nose and eyes (27-47), which expressions move least (the mouth,
 #: brows and jaw move with the expression the model must see, so they must not pull the crop around).
@@ -42,8 +43,11 @@ class FaceFinder:
 
     def __init__(self, *, upsample: int = DEFAULT_UPSAMPLE, min_score: float = DEFAULT_MIN_SCORE,
                  predictor_path: str | None = None) -> None:
-        import dlib  # lazy: dlib loads a large native library, and only face finding needs it
-
+        try:
+            import dlib  # lazy: dlib loads a large native library, and only face finding needs it
+        except ImportError:  # a machine set up for training only (a GPU node with JAX or PyTorch, say)
+            raise FerBenchError("finding faces needs dlib, which is not installed here (pip install dlib-bin); "
+                                "--no-detect predicts images that are already cropped faces without it") from None
         self.upsample, self.min_score = upsample, min_score
         self._detector = dlib.get_frontal_face_detector()
         self._predictor = load_predictor(str(predictor_path or default_predictor_path()))

@@ -157,8 +157,8 @@ def _write(out: Path, table: pd.DataFrame, sidecar: dict) -> None:
 
 
 def _sidecar(run, models, settings, template_name, files, frames_seen, table, no_face, unreadable, annotate) -> dict:
-    import dlib
-
+    if settings.detect:
+        import dlib  # lazy: found faces, so it is installed; --no-detect needs none (a machine without dlib)
     return {
         "tool": "fer-bench", "tool_version": __version__,
         "written_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -100,13 +100,13 @@ def summary_table(dataset: str, exps: list[Experiment]) -> Table:
 
 #: How the summary names what computed a row: the SVM solver, or the CNN's device and precision.
 PLATFORM_NAMES = {"onedal": "oneDAL", "libsvm": "libsvm", "float32": "fp32", "mixed_float16": "mixed fp16",
-                  "CPU (oneDNN)": "oneDNN"}
+                  "mixed_bfloat16": "mixed bf16", "CPU (oneDNN)": "oneDNN", "jax": "JAX", "torch": "PyTorch"}
 
 
 def _ran_on(exp: Experiment) -> str:
     """What computed the row's numbers (every run of an experiment ran on the same platform: it is part of the
     experiment's key), e.g. "oneDAL" (the SVM solver), "CPU fp32" or "oneDNN fp32" (a CNN's device, with
-    TensorFlow's oneDNN CPU kernels, and precision)."""
+    TensorFlow's oneDNN CPU kernels, and precision), "GPU mixed bf16 JAX" (a backend other than TensorFlow)."""
     return " ".join(PLATFORM_NAMES.get(str(v), str(v)) for v in run_platform(exp.runs[0]).values() if v)
 
 

@@ -1,0 +1,233 @@
+"""CNNs on every Keras backend: the option and its hash, one backend per process, the backend-neutral batches, and
+(where JAX or PyTorch is installed) runs on them: same parameter counts, identical reruns, model files that load
+under another backend, predict and export of their runs.
+
+The test process runs Keras on TensorFlow; another backend runs in a subprocess (Keras keeps the backend it was
+first imported with).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmark import backends
+from benchmark.errors import FerBenchError
+from benchmark.kinds import KINDS
+from benchmark.options import RunConfig
+from benchmark.resolution import resolve
+from benchmark.runs import config_hash
+from benchmark.training import ArrayBatches, Part
+
+from cli_helpers import complete_runs, one_error, run_main
+from conftest import fer_split_plan
+
+ROOT = Path(__file__).resolve().parents[1]
+OTHER_BACKENDS = [name for name in ("jax", "torch") if backends.installed(name)]
+#: what each model is built for in the parameter-count comparison (cnn-patil's CK+ variant has a second dense layer)
+BUILDS = [("cnn-patil", "fer2013", 7), ("cnn-patil", "ck+", 7), ("cnn-hpo", "fer2013", 7), ("cnn-gelu", "fer2013", 7),
+          ("mini-xception", "fer2013", 7), ("vgg-fer", "fer2013", 7), ("resnet50", "fer2013", 7),
+          ("xception", "fer2013", 7)]
+COUNT_SCRIPT = """
+import json, sys
+from models import get_model
+builds = json.loads(sys.argv[1])
+print(json.dumps([get_model(m).build(n_classes=n, dataset=d).count_params() for m, d, n in builds]))
+"""
+
+
+def on_backend(backend: str, code: str, *args: str, timeout: float = 600) -> str:
+    """Run ``code`` in a fresh Python on ``backend``; its stdout (the test fails with its output if it fails)."""
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
+    result = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=timeout)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def needs_another_backend():
+    if not OTHER_BACKENDS:
+        pytest.skip("neither JAX nor PyTorch is installed here (pip install 'fer-bench[jax]'); only TensorFlow's "
+                    "runs are tested")
+
+
+def test_the_backend_option_keeps_tensorflow_runs_hashes_and_makes_another_backend_a_new_experiment(monkeypatch):
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    import keras  # noqa: F401  (the test process's Keras runs on TensorFlow)
+
+    base = dict(dataset="synthetic", model="mini-xception", epochs=8, folds=5)
+    default = resolve(RunConfig(**base))
+    assert default.backend == "tensorflow"
+    hashes = {name: config_hash(asdict(resolve(RunConfig(**base, backend=name)))) for name in backends.BACKENDS}
+    assert config_hash(asdict(default)) == hashes["tensorflow"]
+    assert len(set(hashes.values())) == 3
+    assert resolve(RunConfig(dataset="synthetic", model="svm-linear")).backend is None
+    with pytest.raises(FerBenchError, match="--backend only apply to CNNs"):
+        resolve(RunConfig(dataset="synthetic", model="svm-linear", backend="jax"))
+
+
+def test_an_unknown_backend_is_a_one_line_error(tmp_path, capsys):
+    code, text = run_main(["run", "--dataset", "synthetic", "--model", "mini-xception", "--backend", "mxnet",
+                           "--reports-dir", tmp_path], capsys)
+    one_error(code, text, 2, "--backend must be tensorflow, jax or torch", "'mxnet'")
+    assert not complete_runs(tmp_path)
+
+
+def test_keras_keeps_one_backend_per_process_and_says_so():
+    import keras  # noqa: F401
+
+    with pytest.raises(FerBenchError, match="already runs Keras on tensorflow.*separate fer-bench command"):
+        backends.use("jax")
+    backends.use("tensorflow")  # the backend it runs on is fine
+
+
+def test_a_backend_that_is_not_installed_is_named_with_how_to_install_it(monkeypatch):
+    monkeypatch.setattr(backends, "active", lambda: None)
+    monkeypatch.setattr(backends, "installed", lambda name: False)
+    with pytest.raises(FerBenchError, match=r"--backend torch: torch is not installed here \(pip install "
+                                            r"'fer-bench\[torch\]'\)"):
+        backends.use("torch")
+
+
+def test_array_batches_shuffle_by_seed_train_on_even_batches_and_predict_every_image_in_order():
+    images = np.arange(11 * 48 * 48, dtype=np.int64).reshape(11, 48, 48).astype(np.uint8)
+    part = Part(images, np.arange(11), np.arange(11))  # labels = positions, to follow the order
+
+    def epochs(seed, n=3):
+        batches = ArrayBatches(part, batch_size=4, shuffle=True, seed=seed)
+        out = []
+        for _ in range(n):
+            out.append(np.concatenate([batches[i][1] for i in range(len(batches))]))
+            batches.on_epoch_end()
+        return out
+
+    first, again, other = epochs(1), epochs(1), epochs(2)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))  # the seed fixes the order
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other))
+    assert all(len(e) == 10 and len(set(e.tolist())) == 10 for e in first)  # odd part: one image sits out
+    assert not np.array_equal(first[0], first[1])  # reshuffled each epoch
+    ordered = ArrayBatches(part, batch_size=4, shuffle=False, seed=0)
+    x, y = ordered[2]
+    assert len(ordered) == 3 and x.shape == (3, 48, 48, 1) and x.dtype == np.float32 and y.tolist() == [8, 9, 10]
+    np.testing.assert_allclose(x[..., 0], images[8:] / 255.0, rtol=1e-6)
+
+
+def test_the_backend_is_part_of_the_platform_a_report_row_ran_on():
+    kind = KINDS["deep"]
+    jax_gpu = {"training_device": {"device": "GPU", "precision": "mixed_bfloat16", "backend": "jax"}}
+    tf_cpu = {"training_device": {"device": "CPU", "precision": "float32", "onednn": "1", "backend": "tensorflow"}}
+    assert kind.platform(jax_gpu, {}) == {"device": "GPU", "precision": "mixed_bfloat16", "backend": "jax"}
+    assert kind.platform(tf_cpu, {}) == {"device": "CPU (oneDNN)", "precision": "float32", "backend": None}
+
+
+def test_export_on_another_backend_refuses_in_one_line_naming_what_it_needs(monkeypatch):
+    monkeypatch.setattr(backends, "prepare", lambda: "jax")
+    with pytest.raises(FerBenchError, match="converting a CNN needs Keras on TensorFlow.*KERAS_BACKEND=tensorflow"):
+        KINDS["deep"].export(None, "onnx", None, None, None)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", OTHER_BACKENDS or ["jax"])
+def test_every_cnn_has_the_same_parameter_count_on_every_backend(backend):
+    needs_another_backend()
+    if backend not in OTHER_BACKENDS:
+        pytest.skip(f"{backend} is not installed here")
+    from models import get_model
+
+    here = [get_model(m).build(n_classes=n, dataset=d).count_params() for m, d, n in BUILDS]
+    there = json.loads(on_backend(backend, COUNT_SCRIPT, json.dumps(BUILDS)).splitlines()[-1])
+    assert dict(zip(map(str, BUILDS), there)) == dict(zip(map(str, BUILDS), here))
+
+
+RUN_TWICE = """
+import sys
+from benchmark.cli import main
+for reports in sys.argv[1:3]:
+    try:
+        main(["run", "--dataset", "fer2013", "--data-dir", sys.argv[6], "--model", "mini-xception", "--epochs", "2",
+              "--batch-size", "16", "--no-augment", "--seed", "5", "--reports-dir", reports])
+    except SystemExit as exit:
+        assert exit.code == 0, exit.code
+# a model file TensorFlow saved, loaded here: the same probabilities
+import numpy as np
+from benchmark.kinds._keras_files import load_keras
+from benchmark.training import predict_proba
+images = np.load(sys.argv[4])
+np.save(sys.argv[5], predict_proba(load_keras(sys.argv[3]), images))
+"""
+
+
+@pytest.fixture(scope="module")
+def other_backend_runs(tmp_path_factory, synthetic, write_fer_csv):
+    """Two runs of one seed on another backend (a subprocess; a tiny FER2013 CSV of 56 Training, 21 PublicTest and
+    21 PrivateTest faces, 2 epochs, no augmentation, whose compilation takes JAX's CPU half a minute), and what
+    that backend computes with a model file TensorFlow saved."""
+    needs_another_backend()
+    from models import get_model
+    from benchmark.training import predict_proba
+
+    backend = OTHER_BACKENDS[0]
+    root = tmp_path_factory.mktemp(f"on-{backend}")
+    csv = write_fer_csv(root / "fer2013.csv", fer_split_plan((("Training", 8), ("PublicTest", 3), ("PrivateTest", 3))))
+    model = get_model("mini-xception").build(n_classes=7, dataset="synthetic")
+    model.save(root / "tf.keras")
+    images = synthetic.images[:32]
+    np.save(root / "images.npy", images)
+    on_backend(backend, RUN_TWICE, str(root / "a"), str(root / "b"), str(root / "tf.keras"),
+               str(root / "images.npy"), str(root / "there.npy"), str(csv))
+    return backend, root, predict_proba(model, images)
+
+
+@pytest.mark.slow
+def test_a_run_on_another_backend_records_it_and_reruns_to_identical_numbers(other_backend_runs):
+    backend, root, _ = other_backend_runs
+    (a,), (b,) = complete_runs(root / "a"), complete_runs(root / "b")
+    assert (a / "predictions.csv").read_bytes() == (b / "predictions.csv").read_bytes()
+    assert (a / "history.csv").read_bytes() == (b / "history.csv").read_bytes()
+    config, device = (json.loads((a / name).read_text()) for name in ("config.json", "manifest.json"))
+    assert config["backend"] == backend
+    device = device["training_device"]
+    assert device["backend"] == backend and device["backend_version"] and device["device"] == "CPU"
+    assert device["precision"] == "float32" and device["deterministic_ops"] is True
+
+
+@pytest.mark.slow
+def test_model_files_load_under_another_backend_with_the_same_probabilities(other_backend_runs):
+    from benchmark.datasets import load_dataset
+    from benchmark.kinds._keras_files import load_keras
+    from benchmark.training import predict_proba
+
+    backend, root, here = other_backend_runs
+    np.testing.assert_allclose(np.load(root / "there.npy"), here, atol=1e-5)  # TensorFlow's file, on the backend
+    (run,) = complete_runs(root / "a")
+    predictions = pd.read_csv(run / "predictions.csv")
+    data = load_dataset("fer2013", root / "fer2013.csv")
+    position = {sample_id: i for i, sample_id in enumerate(data.sample_ids)}
+    images = data.images[[position[s] for s in predictions.sample_id]]
+    proba = predict_proba(load_keras(run / "model.keras"), images)  # the backend's file, on TensorFlow
+    recorded = predictions[[c for c in predictions.columns if c.startswith("score_")]].to_numpy()
+    np.testing.assert_allclose(proba, recorded, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_predict_and_export_take_another_backends_run(other_backend_runs, tmp_path, capsys, astronaut_face):
+    from PIL import Image
+
+    _, root, _ = other_backend_runs
+    (run,) = complete_runs(root / "a")
+    photo = tmp_path / "face.png"
+    Image.fromarray(astronaut_face).save(photo)
+    code, text = run_main(["predict", run, photo, "--no-detect", "--out", tmp_path / "faces.csv"], capsys)
+    assert code == 0, text
+    assert len(pd.read_csv(tmp_path / "faces.csv")) == 1
+    code, text = run_main(["export", run, "--format", "onnx", "--out", tmp_path / "export"], capsys)
+    assert code == 0, text
+    assert list((tmp_path / "export").rglob("*.onnx"))
