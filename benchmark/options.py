@@ -156,8 +156,9 @@ class RunConfig:
         "loss), cosine (cosine decay to 0 over --epochs) or none (default: the recipe's).", applies_to=DEEP,
         hashed_when_none=False, unhashed_values=("plateau",))
     tta: Optional[str] = option(
-        str, None, "CNNs: test-time augmentation: none, or flip (each image's probabilities averaged with its mirror "
-        "image's; predictions.csv records the average) (default: the recipe's).", applies_to=DEEP,
+        str, None, "CNNs: test-time augmentation: none, flip (the image and its mirror image) or ten-crop (four "
+        "corner and a centre crop, and their mirror images); predictions.csv records each image's probabilities "
+        "averaged over its views (default: the recipe's).", applies_to=DEEP,
         hashed_when_none=False, unhashed_values=("none",))
     backend: Optional[str] = option(
         str, None, "CNNs: the Keras backend that trains: tensorflow, jax or torch (default: $KERAS_BACKEND, else the "

@@ -227,9 +227,9 @@ def test_recipe_options_default_to_the_architectures_recipe_and_keep_earlier_run
 
 
 @pytest.mark.slow
-def test_sgd_cosine_and_flip_tta_run_logs_each_epoch_and_its_saved_models_reproduce_the_predictions(small, tmp_path):
+def test_sgd_cosine_and_ten_crop_tta_run_logs_each_epoch_and_its_saved_models_reproduce_the_predictions(small, tmp_path):
     """One CNN run with another recipe, its output going to a file (not a terminal): a plain line per epoch and
-    per fold while it goes on, the recipe recorded, the saved models reproducing the (flip-averaged) scores."""
+    per fold while it goes on, the recipe recorded, the saved models reproducing the (ten-crop averaged) scores."""
     import io
 
     from rich.console import Console
@@ -240,7 +240,7 @@ def test_sgd_cosine_and_flip_tta_run_logs_each_epoch_and_its_saved_models_reprod
     log = io.StringIO()
     run_dir, metrics = run_experiment(RunConfig(
         dataset="synthetic", model="mini-xception", folds=2, inner_folds=2, epochs=2, batch_size=16,
-        optimizer="sgd", schedule="cosine", tta="flip", reports_dir=str(tmp_path / "r")), dataset=small,
+        optimizer="sgd", schedule="cosine", tta="ten-crop", reports_dir=str(tmp_path / "r")), dataset=small,
         console=Console(file=log))
     lines = log.getvalue().splitlines()
     epochs = [line for line in lines if " epoch " in line and "/2: loss " in line]
@@ -248,22 +248,37 @@ def test_sgd_cosine_and_flip_tta_run_logs_each_epoch_and_its_saved_models_reprod
     assert all("val_accuracy" in line and " s, lr " in line for line in epochs)
     assert [line.split(":")[0] for line in lines if "epochs, best epoch" in line] == ["fold-0", "fold-1"]
     assert metrics["training"]["optimizer"] == "sgd" and metrics["training"]["schedule"] == "cosine"
-    assert metrics["training"]["tta"] == "flip"
+    assert metrics["training"]["tta"] == "ten-crop"
     run = load_run(run_dir)
-    assert (run.config["optimizer"], run.config["schedule"], run.config["tta"]) == ("sgd", "cosine", "flip")
+    assert (run.config["optimizer"], run.config["schedule"], run.config["tta"]) == ("sgd", "cosine", "ten-crop")
     history = pd.read_csv(run_dir / "history.csv")
     assert "lr" not in history.columns  # no plateau callback: the cosine schedule lives in the optimizer
     position = {s: i for i, s in enumerate(small.sample_ids)}
     predictions = pd.read_csv(run_dir / "predictions.csv")
     columns = [f"score_{c}" for c in small.class_names]
     for model in load_fold_models(run):
-        assert model.tta == "flip"
+        assert model.tta == "ten-crop"
         rows = predictions[predictions.fold == model.fold]
         images = small.images[[position[s] for s in rows.sample_id]]
         np.testing.assert_allclose(model.scores(images), rows[columns].to_numpy(), atol=1e-6)
-        mirrored = type(model)(model.fold, model.class_names, model.model)  # no TTA
-        expected = (mirrored.scores(images) + mirrored.scores(images[:, :, ::-1])) / 2
+        plain = type(model)(model.fold, model.class_names, model.model)  # no TTA
+        views = training.tta_views(images, "ten-crop")
+        expected = sum(plain.scores(view) for view in views) / len(views)
         np.testing.assert_allclose(model.scores(images), expected, atol=1e-6)
+        assert not np.allclose(model.scores(images), plain.scores(images), atol=1e-6)
+
+
+def test_test_time_augmentation_views_are_the_image_its_mirror_and_ten_crops():
+    images = (np.arange(2 * 48 * 48) % 251).astype(np.uint8).reshape(2, 48, 48)
+    assert [len(training.tta_views(images, t)) for t in ("none", "flip", "ten-crop")] == [1, 2, 10]
+    flip = training.tta_views(images, "flip")[1]
+    assert np.array_equal(flip, images[:, :, ::-1])
+    views = training.tta_views(images, "ten-crop")
+    assert all(v.shape == images.shape and v.dtype == np.uint8 for v in views)
+    assert all(np.array_equal(b, a[:, :, ::-1]) for a, b in zip(views[::2], views[1::2]))  # a crop, its mirror
+    assert len({v.tobytes() for v in views[::2]}) == 5  # five different crops
+    flat = np.full((1, 48, 48), 77, dtype=np.uint8)
+    assert all(np.array_equal(v, flat) for v in training.tta_views(flat, "ten-crop"))  # resizing adds nothing
 
 
 @pytest.mark.slow
@@ -292,6 +307,12 @@ def test_init_from_fine_tunes_a_finished_runs_weights_and_refuses_a_source_that_
     assert manifest["init_from"]["classifier"].startswith("re-initialised")
     assert config["init_weights"] == source_sha[:16] and config["init_from"] == str(source_dir)
     assert f"starting from {source_dir.name}" in log.getvalue()
+    # the report marks the row as pretrained and names the source
+    from benchmark.report import build_report
+
+    build_report(tmp_path / "r")
+    summary = (tmp_path / "r" / "tables" / "synthetic-b_summary.md").read_text()
+    assert f"mini-xception (pretrained on fer2013, run {source_dir.name.rsplit('_', 1)[-1]})" in summary
     # the same run from scratch is another experiment: another config hash (the weights' hash, not the path, counts)
     from dataclasses import asdict
 

@@ -26,7 +26,7 @@ TRAINING_OPTIONS = ("epochs", "batch_size", "lr", "patience")
 #: The recipe options, each value a CNN may take, and the value of every architecture that does not name one (what
 #: every CNN did before the options existed).
 RECIPE = {"optimizer": (("adam", "sgd"), "adam"), "schedule": (("plateau", "cosine", "none"), "plateau"),
-          "tta": (("none", "flip"), "none")}
+          "tta": (("none", "flip", "ten-crop"), "none")}
 
 
 def recipe_of(spec) -> dict:
@@ -63,9 +63,12 @@ class Keras(ModelKind):
                                 backends.installed("tensorflow") else " ($KERAS_BACKEND); run the export with "
                                 "KERAS_BACKEND=tensorflow") + "; a run's .keras files load under any backend")
         route, tried, parity, details = export_keras(model.model, fmt, images, target)
+        views = {"flip": "the image and its left-right flip",
+                 "ten-crop": "the image's ten crops (benchmark.training.tta_views: four corners and centre, "
+                             "92% of each side resized back to 48 x 48, and their flips)"}
         notes = [] if model.tta == "none" else [
-            f"the run's predictions average each image's probabilities with its mirror image's (--tta {model.tta}); "
-            f"the export is the network alone: average its outputs on the image and its left-right flip to match"]
+            f"the run's predictions average the probabilities of several views of each image (--tta {model.tta}); "
+            f"the export is the network alone: average its outputs on {views[model.tta]} to match"]
         return route, tried, parity, details, notes
 
     def defaults_of(self, spec) -> dict:

@@ -137,17 +137,26 @@ def _split_by_folds(by_dataset: dict[str, list[Experiment]]) -> dict[str, list[E
 
 
 def _name_variants(exps: list[Experiment]) -> None:
-    """Experiments sharing model and features are told apart by the options whose values differ."""
+    """Experiments sharing model and features are told apart by the options whose values differ; a CNN that
+    started from another run's weights (``--init-from``) is always marked, with the source's dataset and run."""
     by_name: dict[tuple, list[Experiment]] = {}
     for exp in exps:
         by_name.setdefault((exp.model, exp.features), []).append(exp)
     for same in by_name.values():
-        if len(same) < 2:
-            continue
-        keys = sorted(k for k in set().union(*(e.options for e in same))
-                      if len({json.dumps(e.options.get(k), default=str) for e in same}) > 1)
+        keys = [] if len(same) < 2 else sorted(
+            k for k in set().union(*(e.options for e in same)) if k != "init_weights"
+            and len({json.dumps(e.options.get(k), default=str) for e in same}) > 1)
         for exp in same:
-            exp.variant = ", ".join(f"{k}={exp.options.get(k)}" for k in keys)
+            parts = [f"{k}={exp.options.get(k)}" for k in keys]
+            exp.variant = ", ".join(parts + ([pretrained_from(exp)] if exp.options.get("init_weights") else []))
+
+
+def pretrained_from(exp: Experiment) -> str:
+    """``pretrained on fer2013, run 8f806df899``: the source of a fine-tuned CNN's starting weights, as its
+    manifest recorded it (the run id's last part is the source's config hash)."""
+    source = exp.runs[0].manifest.get("init_from") or {}
+    run = str(source.get("run_id") or "").rsplit("_", 1)[-1] or f"weights {exp.options.get('init_weights')}"
+    return f"pretrained on {source.get('dataset', 'another run')}, run {run}"
 
 
 def best(exps: list[Experiment], kind: str) -> Experiment | None:
