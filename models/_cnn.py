@@ -135,7 +135,7 @@ def mini_xception(*, n_classes: int = 7, pretrained: bool = False):
     "vgg-fer", kind="deep",
     description="Khaireddin & Chen's VGG variant: 4 stages of two 3x3 conv + BN + ReLU (64-512), dense 4096 x 2",
     training={"epochs": 300, "batch_size": 64, "lr": 1e-3, "patience": 20, "min_delta": 0.0},
-    source="Khaireddin & Chen 2021 (paper trains with SGD + Nesterov; fer-bench uses Adam for every CNN)")
+    source="Khaireddin & Chen 2021 (the paper trains with SGD + Nesterov: --optimizer sgd; the default stays Adam)")
 def vgg_fer(*, n_classes: int = 7, pretrained: bool = False):
     keras, layers = _layers()
     inputs = keras.Input(INPUT_SHAPE)

@@ -129,8 +129,8 @@ def test_training_survives_an_odd_sized_last_batch():
 
     script = (
         "import numpy as np\n"
-        "from benchmark import tf_setup\n"
-        "assert tf_setup.configure(0)['onednn'] == '1'\n"
+        "from benchmark import backends\n"
+        "assert backends.configure(0)['onednn'] == '1'\n"
         "from benchmark.training import Part, TrainSettings, fit_network, predict_proba\n"
         "from models import get_model\n"
         "rng = np.random.default_rng(0)\n"

@@ -219,7 +219,7 @@ def test_recipe_options_default_to_the_architectures_recipe_and_keep_earlier_run
                                                    **{key: value})))) for key, value in
               (("optimizer", "sgd"), ("schedule", "cosine"), ("schedule", "none"), ("tta", "flip"))}
     assert len(hashes) == 4 and config_hash(cnn) not in hashes  # another recipe, another experiment
-    for key, bad in (("optimizer", "rmsprop"), ("schedule", "step"), ("tta", "ten-crop")):
+    for key, bad in (("optimizer", "rmsprop"), ("schedule", "step"), ("tta", "five-crop")):
         with pytest.raises(FerBenchError, match=f"--{key} must be"):
             resolve(RunConfig(dataset="synthetic", model="mini-xception", **{key: bad}))
     with pytest.raises(FerBenchError, match="only apply to CNNs"):
