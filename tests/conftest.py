@@ -95,6 +95,36 @@ def small_synthetic():
 
 
 @pytest.fixture(scope="session")
+def small_cnn_run(tmp_path_factory, small_synthetic, worker_id) -> Path:
+    """mini-xception (1 epoch, batch 16) on :func:`small_synthetic`, 3 outer / 2 inner folds, seed 0: trained once
+    per test session, shared by the pytest-xdist workers (the first to take the lock trains it, the others wait and
+    read it), so the modules that need a CNN run beside their own runs copy this one (``copy_run``) instead of
+    training their own. Treat as read-only."""
+    import fcntl
+
+    from benchmark.experiment import RunConfig, run_experiment
+
+    shared = tmp_path_factory.getbasetemp()
+    shared = shared.parent if worker_id != "master" else shared  # the session's folder, common to its workers
+    with open(shared / "small-cnn-run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = shared / "small-cnn-run.done"
+        if not done.exists():
+            run_dir, _ = run_experiment(RunConfig(
+                dataset="synthetic", model="mini-xception", folds=3, inner_folds=2, seed=0, epochs=1, batch_size=16,
+                reports_dir=str(shared / "small-cnn-run")), dataset=small_synthetic)
+            done.write_text(str(run_dir))
+        return Path(done.read_text())
+
+
+def copy_run(run_dir: Path, reports_dir: Path) -> Path:
+    """A copy of a complete run folder into ``reports_dir/runs`` (as a user moves runs between reports folders)."""
+    import shutil
+
+    return Path(shutil.copytree(run_dir, Path(reports_dir) / "runs" / run_dir.name))
+
+
+@pytest.fixture(scope="session")
 def face_pool(synthetic):
     """48x48 uint8 face images to write into fixture files (distinct images, in a fixed order)."""
     return synthetic.images

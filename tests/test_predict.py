@@ -165,12 +165,10 @@ def test_mistakes_are_one_line_errors_with_exit_2(synthetic_linear_run, tmp_path
 
 
 @pytest.mark.slow
-def test_a_cnn_run_predicts_with_its_saved_keras_models(small_synthetic, tmp_path, astronaut):
-    from benchmark.experiment import RunConfig, run_experiment
+def test_a_cnn_run_predicts_with_its_saved_keras_models(small_synthetic, small_cnn_run, tmp_path, astronaut):
+    from conftest import copy_run
 
-    run_dir, _ = run_experiment(RunConfig(dataset="synthetic", model="mini-xception", folds=3, inner_folds=3,
-                                          epochs=1, batch_size=16, seed=1, reports_dir=str(tmp_path / "reports")),
-                                dataset=small_synthetic)
+    run_dir = copy_run(small_cnn_run, tmp_path / "reports")  # 3 fold models, trained once for the session
     recorded = pd.read_csv(run_dir / "predictions.csv")
     fold = recorded[recorded.fold == "fold-1"].head(6)
     position = {s: i for i, s in enumerate(small_synthetic.sample_ids)}

@@ -19,6 +19,7 @@ from benchmark.cli import app
 from benchmark.datasets import make_synthetic
 from benchmark.errors import FerBenchError
 from benchmark.experiment import RunConfig, run_experiment
+from conftest import copy_run
 from benchmark.report import (bootstrap_ci, build_report, corrected_resampled_ttest, latex_escape, mcnemar_exact,
                               wilcoxon_signed_rank)
 
@@ -84,15 +85,15 @@ def test_latex_escape_covers_the_special_characters():
 # ------------------------------------------------------------------------------------------------- built reports
 
 @pytest.fixture(scope="module")
-def reports(tmp_path_factory):
-    """svm-linear on hog with seeds 0 and 1, svm-rbf on hog and mini-xception (1 epoch), all seed-0 folds shared."""
+def reports(tmp_path_factory, small_synthetic, small_cnn_run):
+    """svm-linear on hog with seeds 0 and 1, svm-rbf on hog and mini-xception (1 epoch, the session's shared run),
+    all seed-0 folds shared."""
     root = tmp_path_factory.mktemp("report") / "reports"
-    small = make_synthetic(n_subjects=6, images_per_class=2, seed=1)
     common = dict(dataset="synthetic", reports_dir=str(root), folds=3, inner_folds=2,
                   cache_dir=str(root.parent / "cache"))
     for model, seed in (("svm-linear", 0), ("svm-linear", 1), ("svm-rbf", 0)):
-        run_experiment(RunConfig(model=model, features="hog", seed=seed, **common), dataset=small)
-    run_experiment(RunConfig(model="mini-xception", seed=0, epochs=1, batch_size=16, **common), dataset=small)
+        run_experiment(RunConfig(model=model, features="hog", seed=seed, **common), dataset=small_synthetic)
+    copy_run(small_cnn_run, root)
     return root
 
 

@@ -18,24 +18,24 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from benchmark.datasets import make_synthetic
 from benchmark.errors import EXIT_FAILED, EXIT_USAGE, FerBenchError, WorkFailedError
 from benchmark.evaluation import summarise
 from benchmark.experiment import RunConfig, run_experiment
 from benchmark.report import Run, Table, build_report, check_run, collect_runs, latex_escape
 from benchmark.report._output import staged
+from conftest import copy_run
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory):
-    """runs/ with svm-linear and svm-rbf on hog and mini-xception (1 epoch), seed 0, on the same small data."""
+def source(tmp_path_factory, small_synthetic, small_cnn_run):
+    """runs/ with svm-linear and svm-rbf on hog and mini-xception (1 epoch, the session's shared run), seed 0, on
+    the same small data."""
     root = tmp_path_factory.mktemp("trust") / "reports"
-    small = make_synthetic(n_subjects=6, images_per_class=2, seed=1)
     common = dict(dataset="synthetic", reports_dir=str(root), folds=3, inner_folds=2, seed=0)
     for model in ("svm-linear", "svm-rbf"):
         run_experiment(RunConfig(model=model, features="hog", cache_dir=str(root.parent / "cache"), **common),
-                       dataset=small)
-    run_experiment(RunConfig(model="mini-xception", epochs=1, batch_size=16, **common), dataset=small)
+                       dataset=small_synthetic)
+    copy_run(small_cnn_run, root)
     return root / "runs"
 
 
