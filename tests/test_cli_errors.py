@@ -192,6 +192,9 @@ CASES = [
     Case("fer-csv-bad-usage", run_on(lambda env: _fer_csv(env, [f"1,{PIXELS},Validation"]), "fer2013"), 2,
          ("row 2", "Usage 'Validation'")),
     Case("fer-csv-no-rows", run_on(lambda env: _fer_csv(env, []), "fer2013"), 2, ("no data rows",)),
+    Case("fer-csv-field-over-the-csv-limit", run_on(lambda env: _fer_csv(
+        env, [f"0,{PIXELS},Training", "1," + "1 " * 70_000 + ",Training"]), "fer2013"), 2,
+        ("fer2013.csv row 3", "not a CSV row", "field limit", "expected emotion,pixels,Usage")),
     Case("fer-split-missing", run_on(lambda env: _fer_csv(env, [f"1,{PIXELS},Training"]), "fer2013"), 2,
          ("PublicTest split is empty",)),
     Case("fer-csv-not-utf8", run_on(lambda env: _fer_csv_bytes(env, f"0,{PIXELS},Training\n".encode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -12,6 +13,19 @@ from PIL import Image
 
 from ..errors import DataError
 from ._diagnostics import diagnose
+
+
+def csv_rows(reader, name: str, expected: str):
+    """The rows of a ``csv.reader``, with what the csv module refuses (a field over its 131,072-character limit,
+    a stray quote at the end of the file) as a :class:`DataError` naming the file's row and what was expected."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise DataError(f"{name} row {reader.line_num}: not a CSV row ({exc}); expected {expected}") from None
+        yield row
 
 IMAGE_SIZE = 48
 FER_CLASSES = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from ._base import FER_CLASSES, IMAGE_SIZE, OFFICIAL_SPLITS, Dataset, InputLog, is_image_file, load_images
+from ._base import (FER_CLASSES, IMAGE_SIZE, OFFICIAL_SPLITS, Dataset, InputLog, csv_rows, is_image_file,
+                    load_images)
 
 CSV_HEADER = ["emotion", "pixels", "Usage"]
 FOLDER_CLASSES = {name.lower(): i for i, name in enumerate(FER_CLASSES)}
@@ -27,7 +28,7 @@ def find_csv(path: Path) -> Path | None:
         try:
             with open(candidate, newline="", encoding="utf-8-sig") as fh:
                 header = next(csv.reader(fh), [])
-        except (OSError, UnicodeDecodeError):
+        except (OSError, UnicodeDecodeError, csv.Error):  # not a readable CSV: not this dataset's file
             continue
         if [h.strip() for h in header][:3] == CSV_HEADER:
             found.append(candidate)
@@ -52,11 +53,11 @@ def load_fer2013_csv(path: Path, *, strict: bool = False) -> Dataset:
     """Load the challenge CSV (header ``emotion,pixels,Usage``); malformed rows are fatal, named by line."""
     n_pixels = IMAGE_SIZE * IMAGE_SIZE
     images, labels, ids, splits = [], [], [], []
-    reader = csv.reader(_lines(path))
-    header = [h.strip() for h in next(reader, [])]
+    rows = csv_rows(csv.reader(_lines(path)), path.name, "emotion,pixels,Usage")
+    header = [h.strip() for h in next(rows, [])]
     if header[:3] != CSV_HEADER:
         raise DataError(f"{path}: header is {','.join(header)!r}, expected 'emotion,pixels,Usage'")
-    for line_no, row in enumerate(reader, start=2):
+    for line_no, row in enumerate(rows, start=2):
         if not row:
             continue
         where = f"{path.name} row {line_no}"

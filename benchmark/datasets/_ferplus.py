@@ -26,7 +26,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from ..errors import DataError
-from ._base import IMAGE_SIZE, OFFICIAL_SPLITS, Dataset, InputLog, is_image_file, load_images
+from ._base import IMAGE_SIZE, OFFICIAL_SPLITS, Dataset, InputLog, csv_rows, is_image_file, load_images
 from ._fer2013 import find_csv, load_fer2013_csv
 
 #: The eight FER+ emotions, in FER+'s column order (label index = position).
@@ -116,7 +116,7 @@ def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
     """(line number, cells) of each non-empty CSV row (a UTF-8 byte-order mark is dropped)."""
     with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.reader(fh)
-        for row in reader:
+        for row in csv_rows(reader, path.name, "one image's name and votes per row"):
             if any(cell.strip() for cell in row):
                 yield reader.line_num, row
 
@@ -190,7 +190,7 @@ def _new_csvs(folder: Path) -> list[Path]:
         try:
             with open(candidate, newline="", encoding="utf-8-sig") as fh:
                 header = next(csv.reader(fh), [])
-        except (OSError, UnicodeDecodeError):
+        except (OSError, UnicodeDecodeError, csv.Error):  # not a readable CSV: not this dataset's file
             continue
         if [h.strip() for h in header] == NEW_CSV_HEADER:
             found.append(candidate)
