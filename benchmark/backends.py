@@ -137,7 +137,7 @@ def _jax() -> dict:
 def _torch() -> dict:
     import torch
 
-    threads = int(os.environ.get("FER_BENCH_TF_THREADS") or 0) or (os.cpu_count() or 1)
+    threads = tf_setup.thread_count()
     torch.set_num_threads(threads)
     gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     # cuBLAS needs this workspace setting for deterministic results; it must be set before CUDA starts

@@ -88,12 +88,18 @@ def onednn_state() -> str | None:
     return _ONEDNN
 
 
+def thread_count() -> int:
+    """The threads a CNN's kernels run on: ``$FER_BENCH_TF_THREADS``, else the machine's cores (a fixed count, so
+    a process whose default differs, such as a Dask worker, sums in the same order)."""
+    return int(os.environ.get("FER_BENCH_TF_THREADS") or 0) or (os.cpu_count() or 1)
+
+
 def pin_threads(tf) -> int | None:
     """Fix TensorFlow's intra- and inter-op thread pools at the machine's cores (``$FER_BENCH_TF_THREADS`` to
     choose): oneDNN splits its sums by thread, so a process that gets another default (a Dask worker, say)
     would train to other numbers. Returns the count, or None where TensorFlow had already started (then the
     pools it started with stay)."""
-    threads = int(os.environ.get("FER_BENCH_TF_THREADS") or 0) or (os.cpu_count() or 1)
+    threads = thread_count()
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)

@@ -85,3 +85,11 @@ def get_model(name: str) -> ModelSpec:
 
 def list_models() -> list[ModelSpec]:
     return list(_MODELS.values())
+
+
+def parameter_counts(n_classes: int = 7) -> dict[str, int]:
+    """Every CNN's parameter count (the models with training settings) as runs build them, keyed
+    ``"<model> (<dataset>)"``: FER2013's build and each per-dataset variant's, on the Keras backend this process
+    runs (the same on every backend, as tested)."""
+    return {f"{spec.name} ({dataset})": spec.build(n_classes=n_classes, dataset=dataset).count_params()
+            for spec in list_models() if spec.training for dataset in ("fer2013", *spec.variants)}

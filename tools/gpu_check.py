@@ -108,23 +108,17 @@ def device_name(backend: str) -> str:
     return result.stdout.strip() or f"no GPU ({platform.processor() or platform.machine()} CPU)"
 
 
-#: every registered CNN, built as the run builds it (cnn-patil's CK+ variant has a second dense layer)
-COUNT_BUILDS = [("cnn-patil", "fer2013", 7), ("cnn-patil", "ck+", 7), ("cnn-hpo", "fer2013", 7),
-                ("cnn-gelu", "fer2013", 7), ("mini-xception", "fer2013", 7), ("vgg-fer", "fer2013", 7),
-                ("resnet50", "fer2013", 7), ("xception", "fer2013", 7)]
-COUNT = ("import json, sys; from models import get_model; print(json.dumps([get_model(m).build(n_classes=n, "
-         "dataset=d).count_params() for m, d, n in json.loads(sys.argv[1])]))")
+COUNT = "import json; from models import parameter_counts; print(json.dumps(parameter_counts()))"
 
 
 def parameter_counts() -> dict:
     """Every CNN's parameter count on each backend installed here (each in a process of its own)."""
     counts = {}
     for backend in ("tensorflow", "jax", "torch"):
-        result = subprocess.run([sys.executable, "-c", COUNT, json.dumps(COUNT_BUILDS)], cwd=ROOT, text=True,
-                                capture_output=True, env={**os.environ, "KERAS_BACKEND": backend})
+        result = subprocess.run([sys.executable, "-c", COUNT], cwd=ROOT, text=True, capture_output=True,
+                                env={**os.environ, "KERAS_BACKEND": backend})
         if result.returncode == 0:
-            counts[backend] = dict(zip((f"{m} ({d})" for m, d, _ in COUNT_BUILDS),
-                                       json.loads(result.stdout.splitlines()[-1])))
+            counts[backend] = json.loads(result.stdout.splitlines()[-1])
     return counts
 
 
