@@ -43,7 +43,12 @@ def run_benchmark(*, n_images: int, svm_samples: int, cnn: str | None, cnn_steps
 def cnn_rows(name: str, data, steps: int, seed: int) -> list[tuple[str, str, str]]:
     """A CNN's training speed in fer-bench's loop, then that loop without augmentation beside a plain
     ``model.fit`` of the same model, batch and images, on the backend and device this process trains on."""
-    return [_cnn_row(name, data, steps, seed), _plain_fit_row(name, data, steps, seed)]
+    from .training import Part  # lazy: imports Keras and its backend (CNN timing only)
+
+    spec = get_model(name)
+    n = min(len(data), steps * spec.training["batch_size"])  # the timed part: ``steps`` batches
+    part = Part(data.images[:n], data.labels[:n], data.sample_ids[:n])
+    return [_cnn_row(name, spec, part, seed), _plain_fit_row(name, spec, part, seed)]
 
 
 def _classical_rows(data, n_images, svm_samples, seed) -> list[tuple[str, str, str]]:
@@ -80,18 +85,15 @@ def _svm_row(X, y, n, seed, backend):
             f"samples/s, {n_sv} support vectors", "not extrapolated (cost depends on the data's support vectors)")
 
 
-def _plain_fit_row(name, data, steps, seed):
+def _plain_fit_row(name, spec, part, seed):
     """fer-bench's training loop without augmentation against a plain ``model.fit`` of the same model, batch and
     data (numpy arrays, Adam, no callbacks): the price of fer-bench's pipeline. Each over its second epoch (the
     first includes tracing)."""
-    from .training import Part, Throughput, TrainSettings, fit_network  # lazy: imports Keras and its backend
+    from .training import Throughput, TrainSettings, fit_network  # lazy: imports Keras and its backend
 
     import keras  # lazy: imported by benchmark.training just above, on the backend it chose
 
-    spec = get_model(name)
-    batch = spec.training["batch_size"]
-    n = min(len(data), steps * batch)
-    part = Part(data.images[:n], data.labels[:n], data.sample_ids[:n])
+    batch, n = spec.training["batch_size"], len(part)
     backends.reseed(seed)
     info = fit_network(spec.build(n_classes=7, dataset="fer2013"), part, part,
                        TrainSettings(2, batch, spec.training["lr"], 5, augment=False), seed=seed, n_classes=7)
@@ -108,14 +110,11 @@ def _plain_fit_row(name, data, steps, seed):
             f"{ours:,.0f} vs {theirs:,.0f} images/s ({ratio})", "same model, batch and images; second epoch")
 
 
-def _cnn_row(name, data, steps, seed):
-    from .training import Part, TrainSettings, fit_network  # lazy: imports Keras and its backend (CNN timing only)
+def _cnn_row(name, spec, part, seed):
+    from .training import TrainSettings, fit_network  # lazy: imports Keras and its backend (CNN timing only)
 
     device = backends.configure(seed)
-    spec = get_model(name)
     batch = spec.training["batch_size"]
-    n = min(len(data), steps * batch)
-    part = Part(data.images[:n], data.labels[:n], data.sample_ids[:n])
     model = spec.build(n_classes=7, dataset="fer2013")
     info, _ = _timed(lambda: fit_network(model, part, part, TrainSettings(2, batch, spec.training["lr"], 5),
                                          seed=seed, n_classes=7))
