@@ -100,7 +100,7 @@ class Keras(ModelKind):
         for key, (values, _) in RECIPE.items():
             out[key] = getattr(config, key) if getattr(config, key) is not None else recipe[key]
             if out[key] not in values:
-                raise FerBenchError(f"--{key} must be {' or '.join(values)}, got {out[key]!r}")
+                raise FerBenchError(f"--{key} must be {', '.join(values[:-1])} or {values[-1]}, got {out[key]!r}")
         return {**out, "features": "pixels", **{k: None for k in self.foreign_options()},
                 "augment": bool(config.augment), "class_weights": bool(config.class_weights),
                 "pretrained": bool(config.pretrained)}
