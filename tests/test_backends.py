@@ -32,12 +32,19 @@ from conftest import fer_split_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 OTHER_BACKENDS = [name for name in ("jax", "torch") if backends.installed(name)]
-COUNT_SCRIPT = "import json; from models import parameter_counts; print(json.dumps(parameter_counts()))"
+#: counted from the variables' shapes: a StatelessScope that never initialises them spares JAX compiling one
+#: initialiser per weight shape (20 s here); the process ends right after
+COUNT_SCRIPT = ("import json, keras; from models import parameter_counts\n"
+                "with keras.StatelessScope(initialize_variables=False): print(json.dumps(parameter_counts()))")
 
 
-def on_backend(backend: str, code: str, *args: str, timeout: float = 600) -> str:
-    """Run ``code`` in a fresh Python on ``backend``; its stdout (the test fails with its output if it fails)."""
+def on_backend(backend: str, code: str, *args: str, cache: Path | None = None, timeout: float = 600) -> str:
+    """Run ``code`` in a fresh Python on ``backend``; its stdout (the test fails with its output if it fails).
+    With ``cache``, JAX keeps what it compiles there: a second run of the same model reuses the first's
+    executables (the numbers are XLA's either way; only the compile time goes)."""
     env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
+    if cache is not None:
+        env |= {"JAX_COMPILATION_CACHE_DIR": str(cache), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
     result = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=timeout)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -173,7 +180,7 @@ def other_backend_runs(tmp_path_factory, synthetic, write_fer_csv):
     images = synthetic.images[:32]
     np.save(root / "images.npy", images)
     on_backend(backend, RUN_TWICE, str(root / "a"), str(root / "b"), str(root / "tf.keras"),
-               str(root / "images.npy"), str(root / "there.npy"), str(csv))
+               str(root / "images.npy"), str(root / "there.npy"), str(csv), cache=root / "compiled")
     return backend, root, predict_proba(model, images)
 
 

@@ -89,18 +89,19 @@ def _same_results(a, b) -> None:
 
 
 def test_dask_executor_writes_the_local_executors_run_folders_and_resumes(tmp_path):
-    local = run_suite(_suite(tmp_path, CNN, "local"), console=_quiet())
+    """(A CNN on Dask gives the local run folder too: see the GPU-routing test, which runs one there.)"""
+    local = run_suite(_suite(tmp_path, RBF, "local"), console=_quiet())
     assert [r["status"] for r in local] == ["ran", "ran"]
-    records = run_suite_dask(_suite(tmp_path, CNN, "dask"), console=_quiet(), workers=2)
+    records = run_suite_dask(_suite(tmp_path, RBF, "dask"), console=_quiet(), workers=2)
     assert [r["status"] for r in records] == ["ran", "ran"]
     assert all(r["worker"].startswith("tcp://") and r["seconds"] > 0 for r in records)  # where and how long
     a, b = _runs(tmp_path / "local"), _runs(tmp_path / "dask")
-    assert set(a) == set(b) == {"svm-linear", "mini-xception"}
+    assert set(a) == set(b) == {"svm-linear", "svm-rbf"}
     for model in a:
         _same_results(a[model], b[model])
     status = json.loads((tmp_path / "dask" / "suites" / "cluster-check.json").read_text())
     assert [e["status"] for e in status["experiments"]] == ["ran", "ran"]
-    again = run_suite_dask(_suite(tmp_path, CNN, "dask"), console=_quiet(), workers=2)  # resume: nothing to do
+    again = run_suite_dask(_suite(tmp_path, RBF, "dask"), console=_quiet(), workers=2)  # resume: nothing to do
     assert [r["status"] for r in again] == ["skipped", "skipped"]
     assert len(list((tmp_path / "dask" / "runs").iterdir())) == 2
 
@@ -156,6 +157,13 @@ def test_cnn_experiments_go_only_to_workers_that_declare_a_gpu(tmp_path):
             gpu_worker.wait(timeout=30)
     assert [r["status"] for r in records] == ["ran", "ran"]
     assert records[1]["experiment"].split()[1] == "mini-xception" and records[1]["worker"] == gpu_address
+    # and the CNN's run folder is the one the local executor writes
+    local = run_suite(_suite(tmp_path, CNN, "local"), console=_quiet())
+    assert [r["status"] for r in local] == ["ran", "ran"]
+    a, b = _runs(tmp_path / "local"), _runs(tmp_path / "dask")
+    assert set(a) == set(b) == {"svm-linear", "mini-xception"}
+    for model in a:
+        _same_results(a[model], b[model])
 
 
 def test_distributed_grid_search_gives_the_local_results(tmp_path):

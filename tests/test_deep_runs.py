@@ -16,7 +16,7 @@ from benchmark.cli import app
 from benchmark.errors import FerBenchError
 from benchmark.experiment import RunConfig, run_experiment
 
-TINY = dict(folds=3, inner_folds=3, epochs=2, batch_size=16, seed=3)
+TINY = dict(folds=2, inner_folds=3, epochs=2, batch_size=16, seed=3)
 EVALUATION_FILES = {"metrics.json", "classification_report.txt", "classification_report.csv", "confusion_matrix.csv",
                     "confusion_matrix_normalized.csv", "confusion_matrix.png", "confusion_matrix.pdf",
                     "predictions.csv", "splits.csv", "config.json", "manifest.json"}
@@ -51,11 +51,11 @@ def test_deep_run_folder_has_the_evaluation_files_plus_history_curves_and_models
     files = {p.name for p in run_dir.iterdir()}
     assert EVALUATION_FILES <= files
     assert {"history.csv", "learning_curves.png", "learning_curves.pdf", "training_roles.csv"} <= files
-    assert {f"model_fold-{k}.keras" for k in range(3)} <= files
+    assert {f"model_fold-{k}.keras" for k in range(2)} <= files
     assert metrics["n_params"] == 58_423 and metrics["kind"] == "deep" and metrics["features"] == "pixels"
     history = pd.read_csv(run_dir / "history.csv")
     assert {"fold", "epoch", "loss", "accuracy", "val_loss", "val_accuracy"} <= set(history.columns)
-    assert set(history.fold) == {"fold-0", "fold-1", "fold-2"} and history.epoch.max() <= TINY["epochs"]
+    assert set(history.fold) == {"fold-0", "fold-1"} and history.epoch.max() <= TINY["epochs"]
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["training_device"]["device"] in {"CPU", "GPU"}
     assert manifest["training_device"]["deterministic_ops"] is True
@@ -91,15 +91,15 @@ def test_early_stopping_and_checkpoints_see_validation_data_only(spy_runs, small
     run_dir = runs[0][0]
     splits = pd.read_csv(run_dir / "splits.csv")
     subject_of = dict(zip(small.sample_ids, small.subjects))
-    assert len(seen) == 6  # 3 folds x 2 runs
-    for k, parts in enumerate(seen[:3]):
+    assert len(seen) == 4  # 2 folds x 2 runs
+    for k, parts in enumerate(seen[:2]):
         test = set(splits.sample_id[splits.fold == f"fold-{k}"])
         assert parts["val"] and not parts["val"] & test and not parts["train"] & test
         assert not parts["val"] & parts["train"]
         val_subjects = {subject_of[s] for s in parts["val"]}
         assert not val_subjects & {subject_of[s] for s in parts["train"] | test}
     roles = pd.read_csv(run_dir / "training_roles.csv")
-    for k in range(3):
+    for k in range(2):
         fold_roles = roles[roles.fold == f"fold-{k}"]
         assert set(fold_roles.sample_id[fold_roles.role == "validation"]) == seen[k]["val"]
 
@@ -108,7 +108,7 @@ def test_early_stopping_and_checkpoints_see_validation_data_only(spy_runs, small
 def test_cnn_and_svm_runs_of_one_dataset_and_seed_share_their_folds(spy_runs, small, tmp_path):
     deep_dir = spy_runs[0][0][0]
     svm_dir, _ = run_experiment(RunConfig(dataset="synthetic", model="svm-linear", features="hog",
-                                          reports_dir=str(tmp_path), folds=3, inner_folds=2, seed=3), dataset=small)
+                                          reports_dir=str(tmp_path), folds=2, inner_folds=2, seed=3), dataset=small)
     assert (deep_dir / "splits.csv").read_bytes() == (svm_dir / "splits.csv").read_bytes()
     deep_preds = pd.read_csv(deep_dir / "predictions.csv").sort_values("sample_id")
     svm_preds = pd.read_csv(svm_dir / "predictions.csv").sort_values("sample_id")
