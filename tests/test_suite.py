@@ -322,3 +322,95 @@ def test_a_suite_name_cannot_escape_the_reports_folder(tmp_path, capsys, name):
     code, text = _main(["suite", path, "--reports-dir", tmp_path / "r"], capsys)
     _one_error(code, text, 2, "[suite]: name =")
     assert not (tmp_path / "evil").exists() and not (tmp_path / "r").exists()
+
+
+PRETRAIN = """
+[defaults]
+epochs = 1
+batch_size = 16
+
+[[experiment]]
+id = "pre"
+datasets = ["fer2013"]
+models = ["mini-xception"]
+
+[[experiment]]
+datasets = ["synthetic-b"]
+models = ["mini-xception"]
+options = {{ folds = 2, inner_folds = 2, init_from = "{reference}" }}
+"""
+
+
+@pytest.mark.slow
+def test_a_suite_runs_a_pretraining_experiment_before_those_that_start_from_its_weights(
+        tmp_path, learnable_fer_plan, write_fer_csv):
+    plan, images = learnable_fer_plan
+    csv = write_fer_csv(tmp_path / "fer2013.csv", plan, images=images)
+    suite = load_suite(_write(tmp_path, PRETRAIN.format(reference="@pre")), reports_dir=str(tmp_path / "reports"),
+                       data_dirs={"fer2013": str(csv)})
+    assert suite.sources == ((1, 0),)
+    assert [state for _, state in plan_suite(suite)] == ["to run", "to run, after experiment 1"]
+    quiet = Console(file=open(tmp_path / "log.txt", "w"), width=200)
+    records = run_suite(suite, console=quiet)
+    assert [r["status"] for r in records] == ["ran", "ran"]
+    source, tuned = records[0]["run_dir"], records[1]["run_dir"]
+    manifest = json.loads((tuned / "manifest.json").read_text())
+    config = json.loads((tuned / "config.json").read_text())
+    assert manifest["init_from"]["run_id"] == source.name and config["init_from"] == str(source)
+    assert config["init_weights"] == manifest["init_from"]["sha256"][:16]
+    # resumed: the source is found complete, the reference resolves to it again, so the same experiment
+    assert [r["status"] for r in run_suite(suite, console=quiet)] == ["skipped", "skipped"]
+    assert [state.split(" ")[0] for _, state in plan_suite(suite)] == ["complete", "complete"]
+    assert "init_from @pre" in (tmp_path / "reports" / "suites" / "suite.json").read_text()
+
+
+def test_a_failed_source_fails_the_experiments_that_start_from_it_and_no_others(tmp_path, monkeypatch,
+                                                                                learnable_fer_plan, write_fer_csv):
+    plan, images = learnable_fer_plan
+    csv = write_fer_csv(tmp_path / "fer2013.csv", plan, images=images)
+    suite = load_suite(_write(tmp_path, PRETRAIN.format(reference="@pre")), reports_dir=str(tmp_path / "reports"),
+                       data_dirs={"fer2013": str(csv)})
+
+    def fails(config, **kwargs):
+        raise FerBenchError("disk on fire")
+
+    monkeypatch.setattr(suite_module, "run_experiment", fails)
+    records = run_suite(suite, console=Console(file=open(tmp_path / "log.txt", "w"), width=200))
+    assert [r["status"] for r in records] == ["failed", "failed"]
+    assert records[0]["reason"] == "disk on fire"
+    assert "init_from = '@pre': its source, experiment 1" in records[1]["reason"]
+    assert "has no complete run (failed: disk on fire)" in records[1]["reason"]
+
+
+@pytest.mark.parametrize("reference, extra, fragment", [
+    ("@nope", "", "init_from = '@nope': no [[experiment]] block has id = 'nope' (ids: pre)"),
+    ("@pre", '\n[[experiment]]\nid = "pre"\ndatasets = ["synthetic"]\nmodels = ["svm-linear"]\n',
+     "id 'pre' is already the id of"),
+    ("@late", '\n[[experiment]]\nid = "late"\ndatasets = ["synthetic"]\nmodels = ["mini-xception"]\n',
+     "that block must come before this one"),
+    ("@pre", '\n[[experiment]]\ndatasets = ["synthetic-b"]\nmodels = ["cnn-gelu"]\n'
+             'options = { init_from = "@pre" }\n', "block 'pre' has no cnn-gelu experiment to start from"),
+])
+def test_bad_references_to_a_source_block_are_refused_when_the_suite_loads(tmp_path, reference, extra, fragment):
+    path = _write(tmp_path, PRETRAIN.format(reference=reference) + extra)
+    with pytest.raises(FerBenchError, match=re.escape(fragment)):
+        load_suite(path, reports_dir=str(tmp_path / "reports"))
+
+
+def test_a_source_with_several_fold_models_is_refused_before_anything_runs(tmp_path, capsys):
+    text = PRETRAIN.format(reference="@pre").replace('datasets = ["fer2013"]', 'datasets = ["synthetic"]')
+    suite = load_suite(_write(tmp_path, text), reports_dir=str(tmp_path / "reports"))
+    with pytest.raises(FerBenchError, match="its source .*synthetic.* trains 10 fold models; start from an "
+                                            "experiment with one model"):
+        plan_suite(suite)
+    code, out = _main(["suite", tmp_path / "suite.toml", "--reports-dir", tmp_path / "reports"], capsys)
+    _one_error(code, out, 2, "trains 10 fold models")
+    assert not _complete_runs(tmp_path / "reports")
+
+
+def test_the_dask_executor_refuses_a_suite_with_a_source_block_in_one_line(tmp_path, capsys):
+    pytest.importorskip("distributed", reason="needs the cluster extra (dask[distributed])")
+    text = PRETRAIN.format(reference="@pre").replace('datasets = ["fer2013"]', 'datasets = ["synthetic"]')
+    code, out = _main(["suite", str(_write(tmp_path, text)), "--executor", "dask", "--reports-dir",
+                       tmp_path / "reports"], capsys)
+    _one_error(code, out, 2, "experiment 2 starts from the weights experiment 1 makes", "--executor local")

@@ -94,6 +94,12 @@ def run_suite_dask(suite, *, console: Console, progress_console: Console | None 
     or PBS (``benchmark.cluster._jobqueue``); neither: a ``LocalCluster`` of ``workers`` process workers.
     """
 
+    if suite.sources:
+        k, source = suite.sources[0]
+        raise FerBenchError(f"{suite.path}: experiment {k + 1} starts from the weights experiment {source + 1} makes "
+                            f"(init_from = {suite.configs[k].init_from!r}); the dask executor runs experiments "
+                            f"independently: run this suite with --executor local, or run the source first and give "
+                            f"init_from its run folder")
     distributed = _import_distributed()
     data, reports_dir, runs_dir = prepare_suite(suite)
     done = completed_runs(runs_dir)

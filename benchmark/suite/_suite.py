@@ -16,6 +16,16 @@ A suite file is plain TOML data::
     seeds = [0, 1]
     options = { inner_folds = 3 }
 
+    [[experiment]]        # a source of weights for later blocks: its id names it
+    id = "fer-pretrain"
+    datasets = ["fer2013"]
+    models = ["mini-xception"]
+
+    [[experiment]]        # fine-tunes the weights of the run block "fer-pretrain" made (or found complete)
+    datasets = ["ck+"]
+    models = ["mini-xception"]
+    options = { init_from = "@fer-pretrain" }
+
     [[experiment]]        # cross-dataset: fitted on the datasets, each scored on test_dataset
     datasets = ["ck+"]
     models = ["svm-rbf"]
@@ -27,7 +37,10 @@ A suite file is plain TOML data::
 
 Experiments share the loaded datasets, the folds (which depend only on data + seed + folds) and the feature
 cache. An experiment whose complete run folder already exists for the same config and the same data is
-skipped, so an interrupted suite resumes where it stopped.
+skipped, so an interrupted suite resumes where it stopped. ``init_from = "@<id>"`` names an earlier block: each
+of its experiments starts from the run of that block's experiment with the same model (and seed, where the
+block has several); the suite runs the source first and resolves the reference to its run folder then (the
+config hash holds the hash of the source's weights, which exist only once it has run).
 """
 
 from __future__ import annotations
@@ -41,7 +54,7 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -63,7 +76,9 @@ from ..runs import check_runs_dir, clean_stale_incomplete, config_hash
 from ..verification import verify_runs
 from ._cluster_table import ClusterSettings, parse_cluster_table
 
-BLOCK_KEYS = {"datasets", "models", "features", "seeds", "options"}
+BLOCK_KEYS = {"id", "datasets", "models", "features", "seeds", "options"}
+#: ``init_from = "@<id>"`` in a suite: the run an earlier block (``id = "<id>"``) makes
+REFERENCE = "@"
 #: Claims of experiments being run, beside runs/ in the reports folder (hidden).
 CLAIMS_DIR = ".claims"
 
@@ -74,6 +89,18 @@ class Suite:
     path: str
     configs: tuple[RunConfig, ...]
     cluster: ClusterSettings | None = None  # the [cluster] table: batch jobs for --executor dask
+    #: experiments that start from another's weights: their index in ``configs`` -> the source's index. Their
+    #: config keeps ``init_from = "@<id>"`` until :func:`resolve_source` gives it the source's run folder.
+    sources: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class _Declared:
+    """One expanded experiment as loaded: its config (resolved; a reference kept as written) and its block."""
+
+    config: RunConfig
+    block_id: str | None
+    where: str
 
 
 def load_suite(path: Path, *, reports_dir: str = "reports", data_dirs: dict[str, str] | None = None) -> Suite:
@@ -109,9 +136,17 @@ def load_suite(path: Path, *, reports_dir: str = "reports", data_dirs: dict[str,
                             f"models = [...]")
     if not blocks:
         raise FerBenchError(f"{path}: no [[experiment]] blocks; declare at least one")
-    configs = []
+    declared: list[_Declared] = []
+    ids: dict[str, str] = {}
     for n, block in enumerate(blocks, 1):
         where = f"{path} [[experiment]] #{n}"
+        block_id = block.get("id")
+        if block_id is not None and (not isinstance(block_id, str) or not re.fullmatch(r"[A-Za-z0-9._+-]+", block_id)):
+            raise FerBenchError(f"{where}: id = {block_id!r} should be letters, digits, '.', '_', '+' or '-'")
+        if block_id in ids:
+            raise FerBenchError(f"{where}: id {block_id!r} is already the id of {ids[block_id]}")
+        if block_id is not None:
+            ids[block_id] = where
         if "seed" in (block.get("options") or {}) and "seeds" in block:
             raise FerBenchError(f"{where}: give either seeds or options.seed, not both")
         extra = set(block) - BLOCK_KEYS
@@ -140,18 +175,76 @@ def load_suite(path: Path, *, reports_dir: str = "reports", data_dirs: dict[str,
                                            reports_dir=reports_dir, **{
                                                "data_dir": dirs.get(dataset),
                                                "test_data_dir": dirs.get(options.get("test_dataset")), **options})
+                        reference = config.init_from if _is_reference(config.init_from) else None
                         try:
-                            configs.append(resolve(config))
+                            resolved = resolve(replace(config, init_from=None) if reference else config)
                         except FerBenchError as exc:
                             raise FerBenchError(f"{where} ({dataset}, {model}): {exc}") from None
-    unique = list({config_hash(asdict(c)): c for c in configs}.values())
+                        if reference:
+                            resolved = replace(resolved, init_from=reference)
+                        declared.append(_Declared(resolved, block_id, f"{where} ({dataset}, {model})"))
+    unique = list({(config_hash(asdict(d.config)), d.config.init_from if _is_reference(d.config.init_from) else None):
+                   d for d in declared}.values())
+    sources = _sources(unique, ids)
     table = doc.get("suite", {})
     name = table.get("name", re.sub(r"[^A-Za-z0-9._+-]+", "-", path.stem).strip("-.") or "suite") \
         if isinstance(table, dict) else None
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", name):
         raise FerBenchError(f"{path} [suite]: name = {name!r} should be letters, digits, '.', '_', '+' or '-' (it "
                             f"names the status file reports/suites/<name>.json)")
-    return Suite(name, str(path), tuple(unique), _cluster(doc, path))
+    return Suite(name, str(path), tuple(d.config for d in unique), _cluster(doc, path), sources)
+
+
+def _is_reference(init_from) -> bool:
+    return isinstance(init_from, str) and init_from.startswith(REFERENCE)
+
+
+def _sources(declared: list[_Declared], ids: dict[str, str]) -> tuple[tuple[int, int], ...]:
+    """Each experiment whose ``init_from`` names a block, with the index of its source: the one experiment of
+    that earlier block with the same model (and the same seed, where the block has several)."""
+    out = []
+    for k, d in enumerate(declared):
+        reference = d.config.init_from
+        if not _is_reference(reference):
+            continue
+        name = reference[len(REFERENCE):]
+        where = f"{d.where}: init_from = {reference!r}"
+        if name not in ids:
+            raise FerBenchError(f"{where}: no [[experiment]] block has id = {name!r}"
+                                + (f" (ids: {', '.join(sorted(ids))})" if ids else ""))
+        earlier = [j for j in range(k) if declared[j].block_id == name]
+        if not earlier:
+            raise FerBenchError(f"{where}: that block must come before this one (the suite runs the source first)")
+        same = [j for j in earlier if declared[j].config.model == d.config.model]
+        if len(same) > 1:
+            same = [j for j in same if declared[j].config.seed == d.config.seed]
+        if len(same) != 1:
+            raise FerBenchError(f"{where}: block {name!r} has {'no' if not same else len(same)} "
+                                f"{d.config.model} experiment{'s' if len(same) > 1 else ''}"
+                                f"{' of seed ' + str(d.config.seed) if len(same) > 1 else ''} to start from; "
+                                f"--init-from starts from a run of the same architecture")
+        out.append((k, same[0]))
+    return tuple(out)
+
+
+def resolve_source(suite: Suite, k: int, records: list[dict]) -> tuple[RunConfig | None, str | None]:
+    """Experiment ``k`` of the suite ready to run: its config as declared, or, for one that starts from another's
+    weights, resolved against the run folder its source's record names (then the hash of those weights is in
+    its config). ``(None, reason)`` when the source has no complete run (it failed, or another process has it)."""
+    config = suite.configs[k]
+    source = dict(suite.sources).get(k)
+    if source is None:
+        return config, None
+    record = records[source] if source < len(records) else None
+    if record is None or record.get("run_dir") is None:
+        status = "did not run" if record is None else record["status"] + (
+            f": {record['reason']}" if record.get("reason") else "")
+        return None, (f"init_from = {config.init_from!r}: its source, experiment {source + 1} "
+                      f"({describe(suite.configs[source]).strip()}), has no complete run ({status})")
+    try:
+        return resolve(replace(config, init_from=str(record["run_dir"]), init_weights=None)), None
+    except FerBenchError as exc:
+        return None, str(exc)
 
 
 def _cluster(doc: dict, path: Path) -> ClusterSettings | None:
@@ -186,6 +279,8 @@ def describe(config: RunConfig) -> str:
     spec = get_model(config.model)
     parts = kind_of(spec).describe(config, spec)
     dataset = evaluation_for(config).label(config)
+    if config.init_from is not None:
+        parts = [*parts, f"init_from {config.init_from if _is_reference(config.init_from) else 'a run'}"]
     return (f"{dataset:9s} {config.model:14s} {config.features:14s} seed {config.seed}"
             + (f" ({', '.join(parts)})" if parts else ""))
 
@@ -246,12 +341,20 @@ def previous_runs(config: RunConfig, dataset, done: dict, others=()) -> list[Pat
 def plan_suite(suite: Suite) -> list[tuple[RunConfig, str]]:
     """Each experiment with its state: 'complete (<run>)' or 'to run'. Everything a real run checks before
     its first experiment is checked here too, so a dry run refuses what the run would refuse."""
-    data, plan = DataCache(), []
+    data, plan, records = DataCache(), [], []
     check_suite(suite, data)
     done = completed_runs(Path(suite.configs[0].reports_dir) / "runs")
-    for config in suite.configs:
-        previous = previous_runs(config, data.get(config), done, data.others(config))
+    for k, config in enumerate(suite.configs):
+        ready, reason = resolve_source(suite, k, records)
+        if ready is None:
+            source = dict(suite.sources)[k]
+            plan.append((config, f"to run, after experiment {source + 1}" if records[source]["run_dir"] is None
+                         else f"cannot run: {reason}"))
+            records.append({"status": "planned", "run_dir": None})
+            continue
+        previous = previous_runs(ready, data.get(ready), done, data.others(ready))
         plan.append((config, f"complete ({previous[-1].name})" if previous else "to run"))
+        records.append({"status": "planned", "run_dir": previous[-1] if previous else None})
     return plan
 
 
@@ -269,15 +372,29 @@ def check_suite(suite: Suite, data: "DataCache") -> None:
     for name, data_dir in sorted(wanted):
         # every dataset is found before the first experiment starts, not hours into the suite
         detect_layout(name, Path(data_dir).expanduser() if data_dir else default_data_dir(name))
-    for config in suite.configs:
+    sources = dict(suite.sources)
+    for k, config in enumerate(suite.configs):
         dataset = data.get(config)
         try:
             protocol = make_protocol(dataset, seed=config.seed, folds=config.folds)
+            if k in sources:  # its source's run folder exists only once the source has run: checked then
+                _check_source(suite.configs[sources[k]], data, config.init_from)
+                config = replace(config, init_from=None)
             check_data_limits(config, dataset, protocol)
             # what the evaluation mode scores (a cross-dataset target: the emotions both share, images left)
             evaluation_for(config).plan(protocol, dataset, data.others(config))
         except FerBenchError as exc:
             raise FerBenchError(f"{suite.path}: {describe(config).strip()}: {exc}") from None
+
+
+def _check_source(source: RunConfig, data: "DataCache", reference: str) -> None:
+    """A source of weights must make one model (an official split's single fold): --init-from refuses fold
+    ensembles, and this is known before anything runs."""
+    folds = len(make_protocol(data.get(source), seed=source.seed, folds=source.folds).folds)
+    if folds != 1:
+        raise FerBenchError(f"init_from = {reference!r}: its source ({describe(source).strip()}) trains {folds} fold "
+                            f"models; start from an experiment with one model (an official split, such as "
+                            f"FER2013's)")
 
 
 def prepare_suite(suite: Suite) -> tuple["DataCache", Path, Path]:
@@ -311,10 +428,17 @@ def run_suite(suite: Suite, *, console, progress_console=None) -> list[dict]:
         for line in clean_stale_incomplete(runs_dir):
             say(f"note: {line}")
         task = bar.add_task(f"suite {suite.name}", total=len(suite.configs))
-        for k, config in enumerate(suite.configs, 1):
-            label = f"[{k}/{len(suite.configs)}] {describe(config)}"
-            dataset = data.get(config)
-            records.append(run_one(config, dataset, label, runs_dir, done, bar.console, data.others(config)))
+        for k, declared in enumerate(suite.configs):
+            label = f"[{k + 1}/{len(suite.configs)}] {describe(declared)}"
+            config, reason = resolve_source(suite, k, records)
+            if config is None:
+                say(f"{label}: FAILED: {reason}")
+                records.append({"config": declared, "experiment": describe(declared), "run_dir": None,
+                                "status": "failed", "reason": reason})
+            else:
+                dataset = data.get(config)
+                records.append({**run_one(config, dataset, label, runs_dir, done, bar.console, data.others(config)),
+                                "experiment": describe(declared)})  # as declared: with its init_from @<id>
             write_status(reports_dir, suite, records, say)
             bar.advance(task)
     return records
