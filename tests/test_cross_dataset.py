@@ -305,19 +305,19 @@ def test_report_has_a_cross_dataset_table_and_keeps_those_runs_out_of_in_domain_
     result = build_report(reports)
     assert result["runs"] == 3 and "Cross-dataset evaluation" in result["datasets"]
     table = pd.read_csv(reports / "tables" / "cross_dataset.csv")
-    assert set(table.pair) == {"synthetic → synthetic B", "synthetic B → synthetic"}
-    row = table[table.pair == "synthetic → synthetic B"].iloc[0]
+    assert set(table.pair) == {"synthetic (3-fold) → synthetic B", "synthetic B (3-fold) → synthetic"}
+    row = table[table.pair == "synthetic (3-fold) → synthetic B"].iloc[0]
     metrics = runs["a_to_b"][1]
     assert row.model == "svm-linear" and row.accuracy == pytest.approx(metrics["accuracy"])
     assert row.n_scored == metrics["cross_dataset"]["n_scored"]
     assert row.n_dropped == metrics["cross_dataset"]["n_dropped"]
     assert row.source_accuracy == pytest.approx(metrics["source"]["accuracy"])
     assert row.top_class_outside_rate == pytest.approx(metrics["cross_dataset"]["top_class_outside"]["rate"])
-    summary = pd.read_csv(reports / "tables" / "synthetic_summary.csv")
+    summary = pd.read_csv(reports / "tables" / "synthetic_3fold_summary.csv")
     assert list(summary.runs) == [runs["a"][0].name]  # the in-domain run only
-    assert not (reports / "tables" / "synthetic-b_summary.csv").exists()
+    assert not (reports / "tables" / "synthetic-b_3fold_summary.csv").exists()
     text = (reports / "report.md").read_text()
-    assert "## Cross-dataset evaluation" in text and "synthetic → synthetic B" in text
+    assert "## Cross-dataset evaluation" in text and "synthetic (3-fold) → synthetic B" in text
     assert r"$\rightarrow$" in (reports / "tables" / "cross_dataset.tex").read_text()
 
 

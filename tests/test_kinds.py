@@ -132,7 +132,7 @@ def test_the_report_and_suites_take_the_new_kind_with_the_others(centroid, tmp_p
     assert [r["status"] for r in run_suite(suite, console=_quiet())] == ["skipped", "skipped"]  # resumes
     result = build_report(tmp_path / "reports")
     assert result["runs"] == 2 and result["inconsistent"] == [] and result["skipped"] == []
-    summary = pd.read_csv(tmp_path / "reports" / "tables" / "synthetic_summary.csv")
+    summary = pd.read_csv(tmp_path / "reports" / "tables" / "synthetic_3fold_summary.csv")
     assert set(summary.group) == {"classical", "centroid"}
     assert "nearest class mean (a kind that lives in the tests)" in (tmp_path / "reports" / "report.md").read_text()
 

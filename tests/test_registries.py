@@ -194,7 +194,7 @@ def two_kinds(tmp_path_factory):
                                      n_jobs=1, reports_dir=str(reports), cache_dir=str(reports / "cache")),
                            console=quiet)
         runs, _ = verify_runs(collect_runs(reports / "runs")[0])
-        yield group_experiments(runs)["synthetic"]
+        yield group_experiments(runs)["synthetic (3-fold)"]
 
 
 @pytest.mark.slow  # two runs and their report tables: about 10 s

@@ -111,23 +111,23 @@ def _metrics(reports: Path, model: str, seed: int) -> dict:
 @pytest.mark.slow
 def test_report_writes_tables_figures_and_documents(reports, built):
     tables = {p.name for p in (reports / "tables").iterdir()}
-    for name in ("synthetic_summary", "synthetic_per_class_f1", "synthetic_confidence_intervals",
-                 "synthetic_significance"):
+    for name in ("synthetic_3fold_summary", "synthetic_3fold_per_class_f1", "synthetic_3fold_confidence_intervals",
+                 "synthetic_3fold_significance"):
         assert {f"{name}.tex", f"{name}.md", f"{name}.csv"} <= tables
     figures = {p.name for p in (reports / "figures").iterdir()}
-    assert "synthetic_best_classical_vs_deep_confusion.pdf" in figures
-    assert "synthetic_mini-xception-pixels_learning_curves.png" in figures
-    assert "synthetic_svm-rbf-hog_confusion.pdf" in figures
+    assert "synthetic_3fold_best_classical_vs_deep_confusion.pdf" in figures
+    assert "synthetic_3fold_mini-xception-pixels_learning_curves.png" in figures
+    assert "synthetic_3fold_svm-rbf-hog_confusion.pdf" in figures
     report = (reports / "report.md").read_text()
     assert "## Provenance" in report and "fer-bench 0.1.0" in report
     assert make_synthetic(n_subjects=6, images_per_class=2, seed=1).fingerprint[:12] in report
-    assert r"\input{tables/synthetic_summary.tex}" in (reports / "report.tex").read_text()
+    assert r"\input{tables/synthetic_3fold_summary.tex}" in (reports / "report.tex").read_text()
     assert built["runs"] == 4
 
 
 @pytest.mark.slow
 def test_summary_numbers_match_metrics_json_and_seeds_are_aggregated(reports, built):
-    table = pd.read_csv(reports / "tables" / "synthetic_summary.csv")
+    table = pd.read_csv(reports / "tables" / "synthetic_3fold_summary.csv")
     linear = table[table.model == "svm-linear"].iloc[0]
     accs = [_metrics(reports, "svm-linear", s)["accuracy"] for s in (0, 1)]
     assert linear.n_seeds == 2
@@ -139,7 +139,7 @@ def test_summary_numbers_match_metrics_json_and_seeds_are_aggregated(reports, bu
     assert rbf.macro_f1 == pytest.approx(m["macro_f1"])
     deep = table[table.model == "mini-xception"].iloc[0]
     assert deep.group == "deep" and deep["size"] == "58,423 params"
-    tex = (reports / "tables" / "synthetic_summary.tex").read_text()
+    tex = (reports / "tables" / "synthetic_3fold_summary.tex").read_text()
     assert f"{100 * m['accuracy']:.1f} $\\pm$ {100 * m['accuracy_std']:.1f}" in tex
     assert f"{100 * np.mean(accs):.1f} $\\pm$ {100 * np.std(accs, ddof=1):.1f}" in tex
 
@@ -152,11 +152,11 @@ def test_best_value_per_column_is_bold(reports, built):
     bold where a classical row beats it. Columns that are not compared (model, features, spread, size, time,
     seeds) are plain. Checked cell by cell in Markdown (every column, full headers), and in LaTeX (whose layout
     moves columns around) as the same cells of each model's row being bold."""
-    summary = pd.read_csv(reports / "tables" / "synthetic_summary.csv")
+    summary = pd.read_csv(reports / "tables" / "synthetic_3fold_summary.csv")
     classes = json.loads(next((reports / "runs").glob("*/metrics.json")).read_text())["class_names"]
-    cases = {"synthetic_summary": {"accuracy": "Accuracy (%)", "macro_f1": "Macro-F1 (%)",
+    cases = {"synthetic_3fold_summary": {"accuracy": "Accuracy (%)", "macro_f1": "Macro-F1 (%)",
                                    "balanced_accuracy": "Bal. acc. (%)"},
-             "synthetic_per_class_f1": {name: name for name in classes}}
+             "synthetic_3fold_per_class_f1": {name: name for name in classes}}
     assert (summary.accuracy[summary.group == "deep"] < summary.accuracy.max()).all(), \
         "the fixture should have a deep row that is best in its group but not overall"
     for name, compared in cases.items():
@@ -221,7 +221,7 @@ def test_paired_tests_compare_best_classical_and_best_deep_over_shared_folds(rep
     over the folds they share (splits.csv)."""
     from models import get_model
 
-    tests = pd.read_csv(reports / "tables" / "synthetic_significance.csv")
+    tests = pd.read_csv(reports / "tables" / "synthetic_3fold_significance.csv")
     assert list(tests.test) == ["corrected_resampled_ttest", "wilcoxon"]
     experiments = {}  # (kind, model, features) -> {seed: (metrics, run folder)}
     for path in sorted((reports / "runs").glob("*/metrics.json")):
@@ -263,7 +263,7 @@ def test_paired_tests_compare_best_classical_and_best_deep_over_shared_folds(rep
     row = tests[tests.test == "wilcoxon"].iloc[0]
     assert row.statistic == pytest.approx(wilcoxon.statistic)
     assert row.p_value == pytest.approx(wilcoxon.pvalue, rel=1e-9)
-    tex = (reports / "tables" / "synthetic_significance.tex").read_text()
+    tex = (reports / "tables" / "synthetic_3fold_significance.tex").read_text()
     assert f"{t:.3f}" in tex and f"{wilcoxon.statistic:.1f}" in tex
 
 
@@ -291,8 +291,8 @@ def test_incomplete_and_broken_runs_are_listed_and_skipped(reports, built, tmp_p
     assert "incomplete" in reasons[".incomplete-20260101T000000Z_synthetic_svm-rbf_hog_s5_abc"]
     assert "unreadable" in reasons[broken.name]
     assert result["runs"] == 4
-    assert (copy / "tables" / "synthetic_summary.csv").read_bytes() == \
-        (reports / "tables" / "synthetic_summary.csv").read_bytes()
+    assert (copy / "tables" / "synthetic_3fold_summary.csv").read_bytes() == \
+        (reports / "tables" / "synthetic_3fold_summary.csv").read_bytes()
     assert broken.name in (copy / "report.md").read_text()
 
 
@@ -315,9 +315,9 @@ def test_official_split_report_has_publictest_column_and_mcnemar(tmp_path, write
                                  epochs=None if model.startswith("svm") else 1,
                                  cache_dir=str(tmp_path / "cache") if model.startswith("svm") else None))
     build_report(reports)
-    summary = (reports / "tables" / "fer2013_summary.md").read_text()
+    summary = (reports / "tables" / "fer2013_official_summary.md").read_text()
     assert "PublicTest acc. (%)" in summary and "PrivateTest reported" in summary
-    tests = pd.read_csv(reports / "tables" / "fer2013_significance.csv")
+    tests = pd.read_csv(reports / "tables" / "fer2013_official_significance.csv")
     assert list(tests.test) == ["mcnemar_exact"] and tests.n.iloc[0] == 14
 
 
@@ -331,7 +331,7 @@ def test_runs_on_different_data_are_never_averaged_together(tmp_path):
                                  cache_dir=str(tmp_path / "c")),
                        dataset=data)
     build_report(reports)
-    table = pd.read_csv(reports / "tables" / "synthetic_summary.csv")
+    table = pd.read_csv(reports / "tables" / "synthetic_3fold_summary.csv")
     assert len(table) == 2 and (table.n_seeds == 1).all()
     assert table.variant.str.startswith("data=").all()
 
@@ -347,10 +347,10 @@ def test_different_fold_counts_get_their_own_sections_and_single_rows_are_not_bo
     built = build_report(reports)
     assert built["datasets"] == ["synthetic (2-fold)", "synthetic (3-fold)"]
     for k in (2, 3):
-        tex = (reports / "tables" / f"synthetic-{k}-fold_summary.tex").read_text()
+        tex = (reports / "tables" / f"synthetic_{k}fold_summary.tex").read_text()
         assert f"synthetic ({k}-fold)" in tex and "\\textbf" not in tex  # one row: nothing to be best against
         assert f"{k}-fold cross-validation, mean $\\pm$ std over folds" in tex  # what the spread is over
-        md = (reports / "tables" / f"synthetic-{k}-fold_summary.md").read_text()
+        md = (reports / "tables" / f"synthetic_{k}fold_summary.md").read_text()
         assert f"| {k} folds |" in md  # and Markdown's ± over column
 
 
@@ -362,5 +362,42 @@ def test_fer2013_folders_without_split_prefixes_are_not_called_official(tmp_path
     run_experiment(RunConfig(dataset="fer2013", model="svm-linear", features="hog", data_dir=str(root),
                              reports_dir=str(reports), cache_dir=str(tmp_path / "c")))
     build_report(reports)
-    caption = (reports / "tables" / "fer2013_summary.md").read_text().splitlines()[0]
+    caption = (reports / "tables" / "fer2013_unofficial_summary.md").read_text().splitlines()[0]
     assert "NOT the official split" in caption and "(official split:" not in caption
+    assert not (reports / "tables" / "fer2013_official_summary.md").exists()  # never filed as the official one
+
+
+@pytest.mark.slow
+def test_file_names_and_labels_stay_when_runs_of_another_protocol_arrive_or_a_sections_runs_leave(
+        tmp_path, synthetic_linear_run):
+    """A thesis \\inputs tables/<dataset>_<protocol>_summary.tex and \\refs its label: adding runs of another fold
+    count never renames or removes them, and a section whose runs left runs/ keeps its files."""
+    from conftest import copy_run
+
+    reports = tmp_path / "reports"
+    copy_run(synthetic_linear_run.run_dir, reports)
+    build_report(reports)
+    first = {p.relative_to(reports).as_posix(): p.read_bytes()
+             for folder in ("tables", "figures") for p in (reports / folder).iterdir() if p.name != "sections.json"}
+    assert "tables/synthetic_3fold_summary.tex" in first
+    assert b"\\label{tab:synthetic-3fold-summary}" in first["tables/synthetic_3fold_summary.tex"]
+    result = CliRunner().invoke(app, ["run", "--dataset", "synthetic", "--model", "svm-linear", "--features", "hog",
+                                      "--folds", "2", "--inner-folds", "2", "--reports-dir", str(reports)])
+    assert result.exit_code == 0, result.output
+    build_report(reports)
+    for name, content in first.items():  # every earlier file, byte for byte
+        assert (reports / name).read_bytes() == content, name
+    assert (reports / "tables" / "synthetic_2fold_summary.tex").is_file()
+    text = (reports / "report.md").read_text()
+    assert "- synthetic (3-fold): " in text and "- synthetic (2-fold): " in text
+    # the 3-fold run moves to another reports folder: its section's files stay, listed as from an earlier build
+    three = next(p for p in (reports / "runs").iterdir() if p.name == synthetic_linear_run.run_dir.name)
+    shutil.move(three, tmp_path / "elsewhere")
+    build_report(reports)
+    for name, content in first.items():
+        assert (reports / name).read_bytes() == content, name
+    assert "- synthetic (3-fold) (from an earlier build; none of its runs is in runs/ now): " in \
+        (reports / "report.md").read_text()
+    index = json.loads((reports / "tables" / "sections.json").read_text())
+    assert [(s["slug"], s["earlier"]) for s in index["sections"]] == [("synthetic_2fold", False),
+                                                                      ("synthetic_3fold", True)]

@@ -203,8 +203,8 @@ def test_a_half_cut_run_is_in_no_table_or_figure(source, tmp_path):
     built = build_report(reports)
     assert built["runs"] == 1 and [name for name, _ in built["inconsistent"]] == [bad.name]
     assert "predictions.csv has" in built["inconsistent"][0][1]
-    assert list(pd.read_csv(reports / "tables" / "synthetic_summary.csv").model) == ["svm-linear"]
-    assert list(pd.read_csv(reports / "tables" / "synthetic_confidence_intervals.csv").model) == ["svm-linear"]
+    assert list(pd.read_csv(reports / "tables" / "synthetic_3fold_summary.csv").model) == ["svm-linear"]
+    assert list(pd.read_csv(reports / "tables" / "synthetic_3fold_confidence_intervals.csv").model) == ["svm-linear"]
     assert bad.name not in _table_texts(reports)
     assert not [p for p in (reports / "figures").iterdir() if "svm-rbf" in p.name]
     report = (reports / "report.md").read_text()
@@ -249,7 +249,7 @@ def test_duplicates_that_predict_differently_are_both_named_and_neither_is_used(
     assert len(built["warnings"]) == 1
     warning = built["warnings"][0]
     assert first.name in warning and second.name in warning and "1 of" in warning and "\n" not in warning
-    assert list(pd.read_csv(reports / "tables" / "synthetic_summary.csv").model) == ["svm-linear"]
+    assert list(pd.read_csv(reports / "tables" / "synthetic_3fold_summary.csv").model) == ["svm-linear"]
     assert first.name not in _table_texts(reports) and second.name not in _table_texts(reports)
     report = (reports / "report.md").read_text()
     assert "## Warnings" in report and warning in report
@@ -265,7 +265,7 @@ def test_identical_duplicates_are_used_once(source, tmp_path):
     built = build_report(reports)
     assert built["runs"] == 2 and not built["warnings"] and not built["conflicting"]
     assert built["duplicates"] == [(first.name, second.name)]
-    rbf = pd.read_csv(reports / "tables" / "synthetic_summary.csv").set_index("model").loc["svm-rbf"]
+    rbf = pd.read_csv(reports / "tables" / "synthetic_3fold_summary.csv").set_index("model").loc["svm-rbf"]
     assert rbf.n_seeds == 1 and rbf.runs == second.name
     assert f"same predictions as {second.name}, counted once" in (reports / "report.md").read_text()
 
@@ -287,7 +287,7 @@ def test_runs_on_another_device_or_backend_are_variants_not_duplicates(source, t
     _change_one_prediction(copy)  # another platform may well predict differently: that is no conflict
     built = build_report(reports)
     assert built["runs"] == 2 and not built["warnings"] and not built["duplicates"]
-    table = pd.read_csv(reports / "tables" / "synthetic_summary.csv")
+    table = pd.read_csv(reports / "tables" / "synthetic_3fold_summary.csv")
     assert set(table.variant) == variants and (table.n_seeds == 1).all()
 
 

@@ -25,7 +25,8 @@ from ._document import write_documents
 from ._duplicates import resolve_duplicates
 from ._experiment_tables import confidence_table, per_class_table, summary_table, tests_table
 from ._experiments import group_experiments
-from ._names import title_of
+from ._names import dataset_slug, title_of
+from ._sections_index import Section, carry_earlier_sections
 from ._tables import Column, Table
 from ._figures import write_figures
 from ._output import check_writable, staged
@@ -63,21 +64,27 @@ def build_report(reports_dir: Path) -> dict:
     by_dataset = group_experiments([r for e in EVALUATIONS if e.report_section is None for r in by_mode[e.name]])
     own_sections = [e for e in EVALUATIONS if e.report_section is not None and by_mode[e.name]]
     with staged(reports_dir) as stage:
-        sections = []
+        sections, index = [], []
         for dataset, exps in by_dataset.items():
+            before = _files(stage)
             made = {make: make(dataset, exps) for make in DATASET_TABLES}
             tables = [table for table in made.values() if table is not None]
             for table in tables:
                 table.write(stage / "tables")
             figures = write_figures(dataset, exps, stage / "figures")
             sections.append((dataset, tables, figures, made[tests_table] is None))
+            index.append(Section(dataset_slug(dataset), title_of(dataset), tuple(sorted(_files(stage) - before))))
         for evaluation in own_sections:
+            before = _files(stage)
             tables = evaluation.report_tables(by_mode[evaluation.name], KIT)
             for table in tables:
                 table.write(stage / "tables")
             sections.append((evaluation.report_section, tables, [], False))
+            index.append(Section(dataset_slug(evaluation.report_section), evaluation.report_section,
+                                 tuple(sorted(_files(stage) - before))))
+        earlier = carry_earlier_sections(reports_dir, stage, index)
         write_documents(stage, duplicates.runs, sections, unused=_unused(skipped, inconsistent, duplicates),
-                        warnings=duplicates.warnings, n_inconsistent=len(inconsistent))
+                        warnings=duplicates.warnings, n_inconsistent=len(inconsistent), files=[*index, *earlier])
     return {"runs": len(duplicates.runs), "skipped": skipped, "inconsistent": inconsistent,
             "duplicates": duplicates.identical, "conflicting": duplicates.conflicting,
             "warnings": duplicates.warnings, "datasets": list(by_dataset) + [e.report_section for e in own_sections],
@@ -103,6 +110,12 @@ class ReportKit:
 
 KIT = ReportKit(Table, Column, experiment_tables.ROW_LABELS, group_experiments, experiment_tables.fill_grouped,
                 experiment_tables.mark_variants, experiment_tables.pct, title_of)
+
+
+def _files(stage: Path) -> set[str]:
+    """The files under the staging folder's tables/ and figures/, relative to it."""
+    return {p.relative_to(stage).as_posix() for folder in ("tables", "figures") for p in (stage / folder).rglob("*")
+            if p.is_file()}
 
 
 def _unused(skipped, inconsistent, duplicates) -> list[tuple[str, str]]:

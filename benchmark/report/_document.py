@@ -15,7 +15,7 @@ from pathlib import Path
 from ..errors import FerBenchError, WorkFailedError
 from ..evaluations import evaluation_of
 from ..record import Run
-from ._names import title_of
+from ._names import dataset_slug, title_of
 from ._tables import latex_escape
 
 
@@ -96,11 +96,12 @@ def dataset_warnings(runs: list[Run]) -> list[str]:
 PAIR_FIGURE = re.compile(r"_best_(?P<a>[a-z0-9-]+)_vs_(?P<b>[a-z0-9-]+)_confusion$")
 
 
-def _figure_caption(name: str) -> str:
+def _figure_caption(name: str, section_slug: str) -> str:
+    """What a figure of the section shows, from its file name (``<section slug>_<experiment>_<what>``)."""
     pair = PAIR_FIGURE.search(name)
     if pair:
         return f"best {pair['a']} vs best {pair['b']} model, row-normalised confusion matrices"
-    experiment = name.split("_", 1)[1].rsplit("_", 1 if name.endswith("_confusion") else 2)[0]
+    experiment = name.removeprefix(f"{section_slug}_").rsplit("_", 1 if name.endswith("_confusion") else 2)[0]
     if name.endswith("learning_curves"):
         return f"learning curves of {experiment} (loss includes weight penalties)"
     return f"row-normalised confusion matrix of {experiment}"
@@ -122,7 +123,7 @@ def _breakable(tex: str) -> str:
 
 
 def write_documents(folder: Path, runs: list[Run], sections, *, unused: list[tuple[str, str]],
-                    warnings: list[str], n_inconsistent: int = 0) -> None:
+                    warnings: list[str], n_inconsistent: int = 0, files=()) -> None:
     """Write ``report.md`` and ``report.tex`` into ``folder``: warnings first (runs that must be sorted out
     before their numbers can be used), the provenance and the data's warnings, one section per dataset, and the
     runs not used with the reason for each."""
@@ -157,9 +158,19 @@ def write_documents(folder: Path, runs: list[Run], sections, *, unused: list[tup
             lines_md += [f"![{stem.name}]({rel}.png)", ""]
             tex += [r"\begin{figure}[htbp]", r"\centering",
                     f"\\includegraphics[width={_width(stem.name)}]{{{rel}.pdf}}",
-                    f"\\caption{{{latex_escape(title)}: {latex_escape(_figure_caption(stem.name))}}}",
+                    f"\\caption{{{latex_escape(title)}: "
+                    f"{latex_escape(_figure_caption(stem.name, dataset_slug(dataset)))}}}",
                     f"\\label{{fig:{stem.name.replace('_', '-')}}}", r"\end{figure}"]
         tex.append(r"\clearpage")
+    if files:
+        lines_md += ["## Files", "", "Each section's files keep their names from build to build (they are named from "
+                     "the dataset and the protocol with its parameters). A section whose runs are no longer in "
+                     "runs/ keeps the files an earlier build wrote, so documents that cite them still compile.", ""]
+        for section in files:
+            lines_md += [f"- {section.title}" + (" (from an earlier build; none of its runs is in runs/ now)"
+                                                  if section.earlier else "") + ": "
+                         + ", ".join(f"`{name}`" for name in section.files)]
+        lines_md.append("")
     if unused:
         lines_md += ["## Runs not used", ""] + [f"- `{name}`: {reason}" for name, reason in unused] + [""]
         tex += [r"\section*{Runs not used}", *_itemize(f"{name}: {reason}" for name, reason in unused)]

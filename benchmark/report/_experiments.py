@@ -1,6 +1,6 @@
 """The report's unit: an experiment (dataset, model, features, options, platform) and its runs, one per seed.
 
-Runs are grouped into experiments per dataset section (a section per fold count on k-fold protocols, so no
+Runs are grouped into experiments per report section (a dataset under one protocol with its parameters, so no
 3-fold figure is compared with a 10-fold one); experiments sharing model and features are variants, named by the
 options that differ. :func:`best` picks the best experiment of a model kind without looking at test data where
 the protocol has a validation part.
@@ -19,7 +19,7 @@ from ..evaluations import evaluation_of
 from ..kinds import KINDS
 from ..options import IDENTITY, NON_RESULT_OPTIONS, hashed
 from ..record import Run
-from ._names import slug
+from ._names import section_name, slug
 
 #: Config entries that never distinguish one experiment from another in a table: options that do not change
 #: results, the experiment's identity (its own columns; seeds are aggregated) and what config.json adds.
@@ -115,25 +115,33 @@ def group_experiments(runs: list[Run]) -> dict[str, list[Experiment]]:
     for exp in experiments.values():
         exp.runs.sort(key=lambda r: r.metrics["seed"])
         by_dataset.setdefault(exp.dataset, []).append(exp)
-    by_dataset = _split_by_folds(by_dataset)
+    by_dataset = _sections(by_dataset)
     for exps in by_dataset.values():
         _name_variants(exps)
         exps.sort(key=lambda e: (KIND_ORDER.get(e.kind, 99), order.get(e.model, 999), e.features, e.variant))
     return dict(sorted(by_dataset.items()))
 
 
-def _split_by_folds(by_dataset: dict[str, list[Experiment]]) -> dict[str, list[Experiment]]:
-    """k-fold results with different numbers of folds are not comparable: each fold count gets its own section
-    (e.g. "synthetic (5-fold)"), so no table bolds a 3-fold figure against a 10-fold one."""
-    out = {}
+def _sections(by_dataset: dict[str, list[Experiment]]) -> dict[str, list[Experiment]]:
+    """One report section per dataset and protocol with its parameters ("ck+ (10-fold)", "fer2013 (official
+    split)"): results of different fold counts are not comparable, so no table bolds a 3-fold figure against a
+    10-fold one; and the section, so every file name, is the same whatever other runs are in the folder."""
+    out: dict[str, list[Experiment]] = {}
     for dataset, exps in by_dataset.items():
-        counts = sorted({e.options.get("folds") for e in exps}, key=str)
-        if len(counts) < 2:
-            out[dataset] = exps
-            continue
-        for k in counts:
-            out[f"{dataset} ({k}-fold)"] = [e for e in exps if e.options.get("folds") == k]
+        for exp in exps:
+            out.setdefault(section_name(dataset, protocol_tag(exp)), []).append(exp)
     return out
+
+
+def protocol_tag(exp: Experiment) -> str:
+    """The protocol and its parameters as the user chose them: "10-fold" (the --folds asked for), "official
+    split", or "unofficial split" (FER2013 test images without split prefixes, halved at random)."""
+    run = exp.runs[0]
+    if run.has_source_part:  # scored on another dataset: the protocol its models were fitted under
+        return f"{exp.options['folds']}-fold" if exp.options.get("folds") else "official split"
+    if run.protocol.per_fold:
+        return f"{exp.options.get('folds') or len(run.metrics.get('folds', {}))}-fold"
+    return "official split" if run.official_split else "unofficial split"
 
 
 def _name_variants(exps: list[Experiment]) -> None:
