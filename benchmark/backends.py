@@ -120,9 +120,11 @@ def _tensorflow() -> dict:
     threads = tf_setup.pin_threads(tf)
     tf.config.experimental.enable_op_determinism()
     gpus = tf.config.list_physical_devices("GPU")
+    build = tf.sysconfig.get_build_info() if gpus else {}  # the CUDA and cuDNN TensorFlow was built for
     return {"gpus": [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus],
             "tensorflow": tf.__version__, "deterministic_ops": True, "onednn": tf_setup.onednn_state(),
-            "threads": threads, "backend_version": tf.__version__}
+            "threads": threads, "backend_version": tf.__version__,
+            **({"cuda": build.get("cuda_version"), "cudnn": build.get("cudnn_version")} if gpus else {})}
 
 
 def _jax() -> dict:
@@ -144,7 +146,8 @@ def _torch() -> dict:
     deterministic = not gpus or os.environ.get("CUBLAS_WORKSPACE_CONFIG") in (":4096:8", ":16:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
     return {"gpus": gpus, "deterministic_ops": deterministic, "threads": threads,
-            "backend_version": torch.__version__}
+            "backend_version": torch.__version__,
+            **({"cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()} if gpus else {})}
 
 
 def reseed(seed: int) -> None:

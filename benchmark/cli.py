@@ -19,7 +19,7 @@ try:  # typer >= 0.20 vendors click; older releases depend on it
 except ImportError:  # pragma: no cover - older typer
     from click import exceptions as click_exceptions
 
-from . import backends
+from . import __version__, backends
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, FerBenchError, one_line, os_error_text
 from .console import printer
 from .datasets import DATASETS, dataset_entry, default_data_dir, load_dataset
@@ -29,6 +29,24 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Matched classical-vs-deep facial expression recognition benchmarks (FER2013, CK+).")
 out = Console()
 err = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .runs import git_commit  # lazy: benchmark.runs imports scikit-learn (a second of start-up)
+
+        commit = git_commit()
+        out.print(f"fer-bench {__version__}" + (f" (commit {commit['commit'][:12]}"
+                                                f"{', uncommitted changes' if commit.get('dirty') else ''})"
+                                                if commit.get("commit") else ""), highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print fer-bench's version (and its git commit, in a checkout) and exit.")
+          ) -> None:
+    """Matched classical-vs-deep facial expression recognition benchmarks (FER2013, CK+)."""
 
 
 # ------------------------------------------------------------------------ options as command-line flags

@@ -23,8 +23,9 @@ from .leases import LEASE_FILE, Lease, folder_is_stale, ttl_seconds
 from .options import NON_RESULT_OPTIONS, hashed
 from .record import INCOMPLETE_PREFIX
 
-PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "scikit-image", "dlib-bin", "face_recognition_models",
-            "tensorflow", "keras", "joblib", "rich", "typer", "matplotlib", "pillow")
+PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "scikit-learn-intelex", "daal", "scikit-image", "dlib-bin",
+            "face_recognition_models", "tensorflow", "keras", "jax", "jaxlib", "torch", "joblib", "rich", "typer",
+            "matplotlib", "pillow")
 
 
 def config_hash(config: dict) -> str:

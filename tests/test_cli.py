@@ -123,6 +123,13 @@ def official_run(fer2013_linear_run):
 # ------------------------------------------------------------------------------------------- k-fold synthetic run
 # (slow: the fixtures run svm-linear twice and svm-rbf once on all 980 synthetic images)
 
+def test_version_prints_the_tool_version_and_exits_0():
+    from benchmark import __version__
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.startswith(f"fer-bench {__version__}")
+
+
 @pytest.mark.slow
 def test_run_writes_a_complete_run_folder(linear_run):
     """`fer-bench run` exits 0, prints the run folder, and the folder holds every documented file."""
@@ -195,6 +202,11 @@ def test_run_config_and_manifest_record_provenance(linear_run):
     assert manifest["features"]["hog"]["params"]["orientations"] == 9
     for key in ("python", "packages", "wall_seconds", "finished_utc"):
         assert key in manifest
+    from importlib import metadata
+
+    for name in ("scikit-learn", "scikit-learn-intelex", "daal", "keras"):  # what fits SVMs, what trains CNNs
+        assert name in manifest["packages"]
+    assert manifest["packages"]["scikit-learn"] == metadata.version("scikit-learn")
     search = _load(run_dir, "search.json")
     assert sorted(search) == ["fold-0", "fold-1", "fold-2"]
     assert len(search["fold-0"]) == len(get_model("svm-linear").param_grid["svm__C"])

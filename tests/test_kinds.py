@@ -143,3 +143,19 @@ def test_the_kinds_own_their_model_files():
     assert kind_named("deep").needs_gpu and not kind_named("classical").needs_gpu
     assert kind_named("classical").export_formats == ("onnx",)
     assert {get_model(name).kind for name in ("svm-rbf", "mini-xception")} == {"classical", "deep"}
+
+
+def test_each_kind_names_the_libraries_that_computed_a_run_with_their_recorded_versions():
+    packages = {"numpy": "2.0", "scikit-learn": "1.9", "scikit-image": "0.26", "scikit-learn-intelex": "2026.2",
+                "daal": "2026.2", "dlib-bin": "20.0", "tensorflow": "2.21", "keras": "3.15"}
+    classical, deep = KINDS["classical"], KINDS["deep"]
+    assert classical.libraries({"packages": packages, "svm_backend": "onedal"}, {"features": "hog+landmarks"}) == {
+        "numpy": "2.0", "scikit-learn": "1.9", "scikit-image": "0.26", "scikit-learn-intelex": "2026.2",
+        "daal": "2026.2", "dlib-bin": "20.0"}
+    assert "daal" not in classical.libraries({"packages": packages, "svm_backend": "libsvm"}, {"features": "hog"})
+    gpu = {"packages": packages, "training_device": {"backend": "jax", "backend_version": "0.7", "keras": "3.15",
+                                                     "cuda": "12.4", "cudnn": 91000}}
+    assert deep.libraries(gpu, {}) == {"numpy": "2.0", "scikit-learn": "1.9", "keras": "3.15", "jax": "0.7",
+                                       "CUDA": "12.4", "cuDNN": "91000"}
+    assert deep.libraries({"packages": packages}, {}) == {"numpy": "2.0", "scikit-learn": "1.9", "keras": "3.15",
+                                                         "tensorflow": "2.21"}  # a run from before backends

@@ -127,6 +127,12 @@ class ModelKind:
         keeps runs that differ here apart, as variants)."""
         raise NotImplementedError
 
+    def libraries(self, manifest: dict, config: dict) -> dict[str, str]:
+        """The libraries that computed a run's numbers, with the versions its manifest recorded (the report's
+        provenance names them): NumPy and scikit-learn (scores) for every kind, and what the kind adds."""
+        packages = manifest.get("packages") or {}
+        return {name: packages[name] for name in ("numpy", "scikit-learn") if packages.get(name)}
+
 
 def adapted_inner_folds(config, used: dict) -> dict:
     """``{"inner_folds": {fold: value that ran}}`` when any fold ran fewer inner folds than requested, else {}.

@@ -181,6 +181,17 @@ class Classical(ModelKind):
         # runs written before a second backend existed record none: they ran libsvm
         return {"svm_backend": manifest.get("svm_backend") or config.get("svm_backend") or SVM_BACKEND}
 
+    def libraries(self, manifest: dict, config: dict) -> dict[str, str]:
+        """scikit-learn's libsvm, or scikit-learn-intelex and its oneDAL (PyPI ``daal``) where they fitted the SVMs;
+        scikit-image for the image features, dlib for the landmarks."""
+        packages = manifest.get("packages") or {}
+        names = ["scikit-image"]
+        if self.platform(manifest, config)["svm_backend"] == "onedal":
+            names += ["scikit-learn-intelex", "daal"]
+        if "landmark" in str(config.get("features") or ""):
+            names.append("dlib-bin")
+        return {**super().libraries(manifest, config), **{n: packages[n] for n in names if packages.get(n)}}
+
 
 class _Features:
     """The feature matrix of each fold: stateless extractors once for the whole dataset (cached); extractors

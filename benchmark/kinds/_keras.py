@@ -213,6 +213,16 @@ class Keras(ModelKind):
             return f"early stopping and checkpoint on {protocol.validation_split}"
         return "a subject-grouped validation split of each training fold drives early stopping and checkpoint"
 
+    def libraries(self, manifest: dict, config: dict) -> dict[str, str]:
+        """Keras and the backend that trained (its version as the run recorded it), with CUDA and cuDNN on a GPU."""
+        device = manifest.get("training_device") or {}
+        packages = manifest.get("packages") or {}
+        backend = device.get("backend") or "tensorflow"
+        out = {"keras": device.get("keras") or packages.get("keras"),
+               backend: device.get("backend_version") or packages.get(backend),
+               "CUDA": device.get("cuda"), "cuDNN": device.get("cudnn")}
+        return {**super().libraries(manifest, config), **{k: str(v) for k, v in out.items() if v}}
+
     def platform(self, manifest: dict, config: dict) -> dict:
         # oneDNN's CPU kernels sum in another order, so CPU runs with and without them are variants, never
         # duplicates (runs before fer-bench turned them on recorded "0")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..errors import FerBenchError, WorkFailedError
 from ..evaluations import evaluation_of
+from ..kinds import kind_named
 from ..record import Run
 from ._names import dataset_slug, title_of
 from ._tables import latex_escape
@@ -21,6 +22,10 @@ from ._tables import latex_escape
 
 #: How many skipped input names the provenance quotes per dataset.
 SKIPPED_NAMES_SHOWN = 3
+
+
+#: How the provenance names a library whose PyPI name says little.
+LIBRARY_NAMES = {"daal": "oneDAL", "dlib-bin": "dlib"}
 
 
 def provenance(runs: list[Run], n_inconsistent: int = 0) -> list[str]:
@@ -45,8 +50,8 @@ def provenance(runs: list[Run], n_inconsistent: int = 0) -> list[str]:
     devices = unique(f"{r.metrics['model']} on {r.manifest['training_device'].get('device')} "
                      f"({r.manifest['training_device'].get('precision')})" for r in runs
                      if r.manifest.get("training_device"))
-    packages = unique(f"{k} {v}" for r in runs for k, v in (r.manifest.get("packages") or {}).items()
-                      if k in ("scikit-learn", "tensorflow", "numpy", "dlib-bin") and v)
+    packages = unique(f"{LIBRARY_NAMES.get(k, k)} {v}" for r in runs
+                      for k, v in kind_named(r.kind).libraries(r.manifest, r.config).items())
     dates = unique(r.manifest.get("finished_utc", "")[:10] for r in runs)
     return [
         f"{len(runs)} runs made with fer-bench {', '.join(versions) or 'unknown version'}"
