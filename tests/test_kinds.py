@@ -159,3 +159,26 @@ def test_each_kind_names_the_libraries_that_computed_a_run_with_their_recorded_v
                                        "CUDA": "12.4", "cuDNN": "91000"}
     assert deep.libraries({"packages": packages}, {}) == {"numpy": "2.0", "scikit-learn": "1.9", "keras": "3.15",
                                                          "tensorflow": "2.21"}  # a run from before backends
+
+
+def register_centroid(patch: pytest.MonkeyPatch) -> None:
+    """Register the test kind and its model ``nearest-centroid`` for as long as ``patch`` holds."""
+    kind = CentroidKind()
+    patch.setitem(KINDS, kind.name, kind)
+    patch.setitem(model_registry._MODELS, "nearest-centroid", ModelSpec(
+        "nearest-centroid", kind.name, "nearest class mean on pixels (tests)", factory=lambda **_: None))
+
+
+def two_kind_runs(reports: Path, folds: int) -> list:
+    """Runs of two kinds on the synthetic faces, in ``reports``: the test kind's nearest class mean (milliseconds;
+    register it first, :func:`register_centroid`) and an SVM on LBP, ``folds`` subject folds each; returns them
+    read back and verified."""
+    from benchmark.record import collect_runs
+    from benchmark.verification import verify_runs
+
+    quiet = Console(file=open(os.devnull, "w"))
+    for model, features in (("nearest-centroid", None), ("svm-linear", "lbp")):
+        run_experiment(RunConfig(dataset="synthetic", model=model, features=features, folds=folds, inner_folds=2,
+                                 n_jobs=1, reports_dir=str(reports), cache_dir=str(reports / "cache")), console=quiet)
+    runs, _ = verify_runs(collect_runs(reports / "runs")[0])
+    return runs

@@ -170,30 +170,11 @@ def test_extractor_is_a_scikit_learn_transformer(name, faces):
 def two_kinds(tmp_path_factory):
     """Experiments of two kinds on the synthetic faces: the test kind's nearest class mean (milliseconds) and an
     SVM on LBP, each a complete, verified run."""
-    import os
+    from test_kinds import register_centroid, two_kind_runs
 
-    import models._registry as model_registry
-    from rich.console import Console
-    from test_kinds import CentroidKind
-
-    from benchmark.experiment import RunConfig, run_experiment
-    from benchmark.kinds import KINDS
-    from benchmark.record import collect_runs
-    from benchmark.verification import verify_runs
-    from models import ModelSpec
-
-    kind = CentroidKind()
-    spec = ModelSpec("nearest-centroid", kind.name, "nearest class mean on pixels (tests)", factory=lambda **_: None)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(KINDS, kind.name, kind)
-        patch.setitem(model_registry._MODELS, spec.name, spec)
-        reports = tmp_path_factory.mktemp("tables")
-        quiet = Console(file=open(os.devnull, "w"))
-        for model, features in (("nearest-centroid", None), ("svm-linear", "lbp")):
-            run_experiment(RunConfig(dataset="synthetic", model=model, features=features, folds=3, inner_folds=2,
-                                     n_jobs=1, reports_dir=str(reports), cache_dir=str(reports / "cache")),
-                           console=quiet)
-        runs, _ = verify_runs(collect_runs(reports / "runs")[0])
+        register_centroid(patch)
+        runs = two_kind_runs(tmp_path_factory.mktemp("tables"), folds=3)
         yield group_experiments(runs)["synthetic (3-fold)"]
 
 

@@ -222,7 +222,7 @@ def test_paired_tests_compare_best_classical_and_best_deep_over_shared_folds(rep
     from models import get_model
 
     tests = pd.read_csv(reports / "tables" / "synthetic_3fold_significance.csv")
-    assert list(tests.test) == ["corrected_resampled_ttest", "wilcoxon"]
+    assert list(tests.test) == ["accuracy_difference", "cohens_d", "corrected_resampled_ttest", "wilcoxon"]
     experiments = {}  # (kind, model, features) -> {seed: (metrics, run folder)}
     for path in sorted((reports / "runs").glob("*/metrics.json")):
         m = json.loads(path.read_text())
@@ -265,6 +265,14 @@ def test_paired_tests_compare_best_classical_and_best_deep_over_shared_folds(rep
     assert row.p_value == pytest.approx(wilcoxon.pvalue, rel=1e-9)
     tex = (reports / "tables" / "synthetic_3fold_significance.tex").read_text()
     assert f"{t:.3f}" in tex and f"{wilcoxon.statistic:.1f}" in tex
+    # the effect: the mean paired difference with the t interval of the same corrected variance, Cohen's d
+    half = stats.t.ppf(0.975, k - 1) * np.sqrt((1 / k + n_test.mean() / n_train.mean()) * d.var(ddof=1))
+    effect = tests[tests.test == "accuracy_difference"].iloc[0]
+    assert (effect.statistic, effect.ci_low, effect.ci_high) == pytest.approx((d.mean(), d.mean() - half,
+                                                                               d.mean() + half), rel=1e-9)
+    assert tests[tests.test == "cohens_d"].iloc[0].statistic == pytest.approx(d.mean() / d.std(ddof=1), rel=1e-9)
+    assert f"{100 * d.mean():+.1f} [{100 * (d.mean() - half):+.1f}, {100 * (d.mean() + half):+.1f}]" in tex
+    assert "smallest possible p is 0.25" in tex  # 3 folds: 2 / 2^3
 
 
 @pytest.mark.slow
@@ -318,7 +326,11 @@ def test_official_split_report_has_publictest_column_and_mcnemar(tmp_path, write
     summary = (reports / "tables" / "fer2013_official_summary.md").read_text()
     assert "PublicTest acc. (%)" in summary and "PrivateTest reported" in summary
     tests = pd.read_csv(reports / "tables" / "fer2013_official_significance.csv")
-    assert list(tests.test) == ["mcnemar_exact"] and tests.n.iloc[0] == 14
+    assert list(tests.test) == ["mcnemar_exact", "accuracy_difference"] and (tests.n == 14).all()
+    b, c = tests.b.iloc[0], tests.c.iloc[0]
+    diff, half = (b - c) / 14, 1.959963984540054 * np.sqrt((b + c) - (b - c) ** 2 / 14) / 14
+    assert (tests.statistic.iloc[1], tests.ci_low.iloc[1], tests.ci_high.iloc[1]) == pytest.approx(
+        (diff, diff - half, diff + half))
 
 
 @pytest.mark.slow
@@ -401,3 +413,18 @@ def test_file_names_and_labels_stay_when_runs_of_another_protocol_arrive_or_a_se
     index = json.loads((reports / "tables" / "sections.json").read_text())
     assert [(s["slug"], s["earlier"]) for s in index["sections"]] == [("synthetic_2fold", False),
                                                                       ("synthetic_3fold", True)]
+
+
+def test_two_paired_folds_get_no_t_test_and_the_caption_says_what_no_test_can_reach(tmp_path):
+    from test_kinds import register_centroid, two_kind_runs
+
+    from benchmark.report._experiment_tables import tests_table
+    from benchmark.report._experiments import group_experiments
+
+    with pytest.MonkeyPatch.context() as patch:
+        register_centroid(patch)
+        table = tests_table("synthetic (2-fold)", group_experiments(two_kind_runs(tmp_path, folds=2))[
+            "synthetic (2-fold)"])
+    assert [r["test"] for r in table.raw] == ["accuracy_difference", "cohens_d", "wilcoxon"]
+    assert "No t-test on 2 paired folds (it needs 3 or more)" in table.caption
+    assert "the Wilcoxon test cannot reach p < 0.05 (its smallest possible p is 0.5)" in table.caption

@@ -4,6 +4,8 @@ intervals resample, which paired test) is asked of the runs' protocol class."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..kinds import KINDS
@@ -192,10 +194,15 @@ def tests_table(dataset: str, exps: list[Experiment]) -> Table | None:
         merged = ta.merge(tb, on="sample_id", suffixes=("_a", "_b"))
         if len(merged) != len(ta) or len(merged) != len(tb):
             return None
-        res = st.mcnemar_exact(merged.y_true_a == merged.y_pred_a, merged.y_true_b == merged.y_pred_b)
+        right_a, right_b = merged.y_true_a == merged.y_pred_a, merged.y_true_b == merged.y_pred_b
+        res = st.mcnemar_exact(right_a, right_b)
         rows.append([comparison, f"exact McNemar (b={res['b']}, c={res['c']})", str(res["statistic"]),
                      _p(res["p_value"]), str(len(merged))])
         table.raw.append({"comparison": comparison, "test": "mcnemar_exact", **res, "n": len(merged)})
+        effect = st.paired_accuracy_difference(right_a, right_b)
+        rows.append([comparison, "accuracy difference (pp), 95% CI", _interval(effect), "", str(len(merged))])
+        table.raw.append({"comparison": comparison, "test": "accuracy_difference", "statistic": effect["difference"],
+                          "ci_low": effect["ci_low"], "ci_high": effect["ci_high"], "n": len(merged)})
     else:
         if ra.manifest["protocol"]["fingerprint"] != rb.manifest["protocol"]["fingerprint"]:
             return None
@@ -205,16 +212,48 @@ def tests_table(dataset: str, exps: list[Experiment]) -> Table | None:
         sizes = ra.manifest["protocol"]["sizes"]
         n_train = float(np.mean([s["train"] for s in sizes.values()]))
         n_test = float(np.mean([s["test"] for s in sizes.values()]))
-        t = st.corrected_resampled_ttest(acc_a, acc_b, n_train=n_train, n_test=n_test)
+        k = len(folds)
+        effect = st.paired_difference(acc_a, acc_b, n_train=n_train, n_test=n_test)
+        rows.append([comparison, "accuracy difference (pp), 95% CI", _interval(effect), "", str(k)])
+        rows.append([comparison, "Cohen's d over folds", _number(effect["cohens_d"], 2), "", str(k)])
+        table.raw += [{"comparison": comparison, "test": "accuracy_difference", "statistic": effect["difference"],
+                       "ci_low": effect["ci_low"], "ci_high": effect["ci_high"], "n": k},
+                      {"comparison": comparison, "test": "cohens_d", "statistic": effect["cohens_d"], "n": k}]
+        if k >= MIN_T_TEST_PAIRS:
+            t = st.corrected_resampled_ttest(acc_a, acc_b, n_train=n_train, n_test=n_test)
+            rows.append([comparison, f"corrected resampled t-test (df={t['df']})", f"{t['statistic']:.3f}",
+                         _p(t["p_value"]), str(k)])
+            table.raw.append({"comparison": comparison, "test": "corrected_resampled_ttest", **t, "n": k})
         w = st.wilcoxon_signed_rank(acc_a, acc_b)
-        rows.append([comparison, f"corrected resampled t-test (df={t['df']})", f"{t['statistic']:.3f}",
-                     _p(t["p_value"]), str(len(folds))])
-        rows.append([comparison, "Wilcoxon signed-rank", f"{w['statistic']:.1f}", _p(w["p_value"]),
-                     str(len(folds))])
-        table.raw += [{"comparison": comparison, "test": "corrected_resampled_ttest", **t, "n": len(folds)},
-                      {"comparison": comparison, "test": "wilcoxon", **w, "n": len(folds)}]
+        rows.append([comparison, "Wilcoxon signed-rank", f"{w['statistic']:.1f}", _p(w["p_value"]), str(k)])
+        table.raw.append({"comparison": comparison, "test": "wilcoxon", **w, "n": k,
+                          "smallest_possible_p": st.smallest_wilcoxon_p(k)})
+        notes = []
+        if k < MIN_T_TEST_PAIRS:
+            notes.append(f"no t-test on {k} paired folds (it needs {MIN_T_TEST_PAIRS} or more)")
+        if st.smallest_wilcoxon_p(k) > 0.05:
+            notes.append(f"with {k} paired folds the Wilcoxon test cannot reach p < 0.05 (its smallest possible "
+                         f"p is {st.smallest_wilcoxon_p(k):.4g})")
+        if notes:
+            text = "; ".join(notes)
+            table.caption += f" {text[0].upper()}{text[1:]}."
     table.groups.append(("", rows))
     return table
+
+
+#: The fewest paired folds a t-test is computed on (with 2, its one degree of freedom makes it meaningless).
+MIN_T_TEST_PAIRS = 3
+
+
+def _interval(effect: dict) -> str:
+    """``+3.1 [-1.2, +7.4]``: a difference of accuracies in percentage points with its interval."""
+    if math.isnan(effect["ci_low"]):
+        return f"{100 * effect['difference']:+.1f}"
+    return f"{100 * effect['difference']:+.1f} [{100 * effect['ci_low']:+.1f}, {100 * effect['ci_high']:+.1f}]"
+
+
+def _number(value: float, digits: int) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
 
 
 def _p(p: float) -> str:

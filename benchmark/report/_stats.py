@@ -92,3 +92,33 @@ def wilcoxon_signed_rank(scores_a, scores_b) -> dict:
         return {"statistic": 0.0, "p_value": 1.0}
     result = stats.wilcoxon(d, zero_method="wilcox", alternative="two-sided")
     return {"statistic": float(result.statistic), "p_value": float(result.pvalue)}
+
+
+def paired_difference(scores_a, scores_b, *, n_train: float, n_test: float, level: float = 0.95) -> dict:
+    """The mean paired difference of fold scores (A - B) with its confidence interval from the same corrected
+    variance as :func:`corrected_resampled_ttest` (t with k - 1 degrees of freedom), and Cohen's d over folds (the
+    mean difference over the differences' standard deviation). Needs 2 folds or more; CI and d are NaN where the
+    differences do not vary."""
+    d = np.asarray(scores_a, float) - np.asarray(scores_b, float)
+    k = len(d)
+    sd = d.std(ddof=1)
+    half = stats.t.ppf(0.5 + level / 2, k - 1) * math.sqrt((1 / k + n_test / n_train) * sd ** 2) if sd > 0 else math.nan
+    return {"difference": float(d.mean()), "ci_low": float(d.mean() - half), "ci_high": float(d.mean() + half),
+            "cohens_d": float(d.mean() / sd) if sd > 0 else math.nan, "k": k}
+
+
+def paired_accuracy_difference(correct_a, correct_b, level: float = 0.95) -> dict:
+    """Accuracy of A minus accuracy of B on the same images, with the Wald interval for paired proportions (its
+    variance from the discordant pairs: b images only A gets right, c only B)."""
+    correct_a, correct_b = np.asarray(correct_a, bool), np.asarray(correct_b, bool)
+    n = len(correct_a)
+    b, c = int(np.sum(correct_a & ~correct_b)), int(np.sum(~correct_a & correct_b))
+    diff = (b - c) / n
+    half = stats.norm.ppf(0.5 + level / 2) * math.sqrt(max(0.0, (b + c) - (b - c) ** 2 / n)) / n
+    return {"difference": diff, "ci_low": diff - half, "ci_high": diff + half, "n": n}
+
+
+def smallest_wilcoxon_p(k: int) -> float:
+    """The smallest two-sided p-value the exact Wilcoxon signed-rank test can give with k paired differences (all
+    of one sign): 2 / 2^k. With 5 folds it is 0.0625, so no 5-fold comparison can reach p < 0.05."""
+    return min(1.0, 2.0 / 2 ** k)
