@@ -43,14 +43,16 @@ test-fast: $(CLUSTER_STAMP)
 # The tool's main job end to end on the embedded synthetic dataset: the demo suite, then the report; then the
 # demo CNN run predicts the faces of a photo that scikit-image ships (the astronaut) and is exported to ONNX,
 # checked against the Keras model on its own test images. (A model of synthetic faces: the labels it gives a
-# real photo show the plumbing, not an expression.)
-DEMO_RUN = $$(ls -d reports/runs/*_synthetic_mini-xception_pixels_s0_* | tail -n 1)
+# real photo show the plumbing, not an expression.) Everything goes to its own reports folder, reports/demo/, so demo
+# runs never mix with real ones in reports/runs/.
+DEMO := reports/demo
+DEMO_RUN = $$(ls -d $(DEMO)/runs/*_synthetic_mini-xception_pixels_s0_* | tail -n 1)
 DEMO_PHOTO = $$($(BIN)/python -c "import os, skimage.data; print(os.path.join(os.path.dirname(skimage.data.__file__), 'astronaut.png'))")
 demo: $(STAMP)
-	$(BIN)/fer-bench suite suites/demo.toml
-	$(BIN)/fer-bench report
-	$(BIN)/fer-bench predict $(DEMO_RUN) $(DEMO_PHOTO) --out reports/demo-predictions.csv --annotate reports/demo-annotated
-	$(BIN)/fer-bench export $(DEMO_RUN) --format onnx --fold fold-0 --out reports/demo-export
+	$(BIN)/fer-bench suite suites/demo.toml --reports-dir $(DEMO)
+	$(BIN)/fer-bench report --reports-dir $(DEMO)
+	$(BIN)/fer-bench predict $(DEMO_RUN) $(DEMO_PHOTO) --out $(DEMO)/demo-predictions.csv --annotate $(DEMO)/demo-annotated
+	$(BIN)/fer-bench export $(DEMO_RUN) --format onnx --fold fold-0 --out $(DEMO)/demo-export
 
 report: $(STAMP)
 	$(BIN)/fer-bench report

@@ -217,13 +217,16 @@ def report(
                                      "report.md/.tex are written beside it."),
     pdf: bool = typer.Option(False, "--pdf", help="Also compile report.tex into report.pdf with pdflatex (TeX "
                              "must be installed: checked before anything is built)."),
+    paper: str = typer.Option("a4", "--paper", help="Page size of report.tex and report.pdf: a4 or letter."),
 ) -> None:
     """Build thesis-ready tables (LaTeX, Markdown, CSV), statistics and figures from every complete run."""
     from .report import build_report, compile_pdf, find_pdflatex  # lazy: start-up time (see run)
 
     with _one_line_errors("interrupted; the previous report is left as it was"):
+        if paper not in ("a4", "letter"):
+            _fail(f"--paper must be a4 or letter, got {paper!r}")
         pdflatex = find_pdflatex() if pdf else None
-        built = build_report(reports_dir)
+        built = build_report(reports_dir, paper=paper)
     for name, reason in built["skipped"]:
         err.print(Text.assemble(("skipped", "yellow"), f" {name}: {reason}"), highlight=False, soft_wrap=True)
     for name, reason in built["inconsistent"]:

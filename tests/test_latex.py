@@ -192,7 +192,7 @@ def test_pdf_when_latex_fails_names_report_log(small_reports, tmp_path, monkeypa
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "pdflatex"
-    fake.write_text("#!/bin/sh\nprintf '! LaTeX Error: File `booktabs.sty'\"'\"' not found.\\n' > report.log\n"
+    fake.write_text("#!/bin/sh\nprintf '! LaTeX Error: File `booktabs.sty'\"'\"' not found.\\n' > .pdf-build/report.log\n"
                     "exit 1\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", str(bin_dir))
@@ -210,3 +210,14 @@ def test_pdf_builds_report_pdf(small_reports):
     assert result.exit_code == 0, result.output
     assert (small_reports / "report.pdf").read_bytes().startswith(b"%PDF")
     assert "report.pdf" in result.output
+    beside = {p.name for p in small_reports.iterdir()}
+    assert not {name for name in beside if name.endswith((".aux", ".log", ".out"))} and ".pdf-build" not in beside
+    assert "\\usepackage[a4paper,margin=2cm]{geometry}" in (small_reports / "report.tex").read_text()
+
+
+def test_paper_letter_sets_the_page_size_and_a_bad_size_is_one_line(small_reports):
+    result = CliRunner().invoke(app, ["report", "--reports-dir", str(small_reports), "--paper", "letter"])
+    assert result.exit_code == 0, result.output
+    assert "\\usepackage[letterpaper,margin=2cm]{geometry}" in (small_reports / "report.tex").read_text()
+    result = CliRunner().invoke(app, ["report", "--reports-dir", str(small_reports), "--paper", "a5"])
+    assert result.exit_code == EXIT_USAGE and _error_lines(result) == ["error: --paper must be a4 or letter, got 'a5'"]

@@ -138,7 +138,10 @@ def test_summary_numbers_match_metrics_json_and_seeds_are_aggregated(reports, bu
     assert rbf.accuracy == pytest.approx(m["accuracy"]) and rbf.accuracy_std == pytest.approx(m["accuracy_std"])
     assert rbf.macro_f1 == pytest.approx(m["macro_f1"])
     deep = table[table.model == "mini-xception"].iloc[0]
-    assert deep.group == "deep" and deep["size"] == "58,423 params"
+    assert deep.group == "deep" and deep["parameters"] == 58423 and np.isnan(deep.support_vectors_mean)
+    svs = [v for s in (0, 1) for v in _metrics(reports, "svm-linear", s)["n_support_vectors"].values()]
+    assert linear.support_vectors_mean == pytest.approx(np.mean(svs)) and np.isnan(linear.parameters)
+    assert pd.api.types.is_numeric_dtype(table.parameters) and pd.api.types.is_numeric_dtype(table.fit_seconds)
     tex = (reports / "tables" / "synthetic_3fold_summary.tex").read_text()
     assert f"{100 * m['accuracy']:.1f} $\\pm$ {100 * m['accuracy_std']:.1f}" in tex
     assert f"{100 * np.mean(accs):.1f} $\\pm$ {100 * np.std(accs, ddof=1):.1f}" in tex

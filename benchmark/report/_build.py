@@ -21,7 +21,7 @@ from ..evaluations import EVALUATIONS, evaluation_of
 from ..record import collect_runs
 from ..verification import verify_runs
 from . import _experiment_tables as experiment_tables
-from ._document import write_documents
+from ._document import PAPERS, write_documents
 from ._duplicates import resolve_duplicates
 from ._experiment_tables import confidence_table, per_class_table, summary_table, tests_table
 from ._experiments import group_experiments
@@ -38,7 +38,7 @@ from ._output import check_writable, staged
 DATASET_TABLES = (summary_table, per_class_table, confidence_table, tests_table)
 
 
-def build_report(reports_dir: Path) -> dict:
+def build_report(reports_dir: Path, *, paper: str = "a4") -> dict:
     """Write tables, figures and report.md/.tex from every usable run under ``reports_dir/runs``.
 
     Raises :class:`FerBenchError` (exit 2) when the outputs cannot be written there, checked before any work;
@@ -47,6 +47,8 @@ def build_report(reports_dir: Path) -> dict:
     in its place) pairs), ``conflicting`` (lists of run ids that disagree, none used), ``warnings`` (one line each,
     for the console), ``datasets`` (report sections), and the ``tables``/``figures`` folders and ``report`` path.
     """
+    if paper not in PAPERS:
+        raise FerBenchError(f"--paper must be {' or '.join(PAPERS)}, got {paper!r}")
     reports_dir = Path(reports_dir)
     runs_dir = reports_dir / "runs"
     if reports_dir.exists() and not reports_dir.is_dir():
@@ -84,7 +86,8 @@ def build_report(reports_dir: Path) -> dict:
                                  tuple(sorted(_files(stage) - before))))
         earlier = carry_earlier_sections(reports_dir, stage, index)
         write_documents(stage, duplicates.runs, sections, unused=_unused(skipped, inconsistent, duplicates),
-                        warnings=duplicates.warnings, n_inconsistent=len(inconsistent), files=[*index, *earlier])
+                        warnings=duplicates.warnings, n_inconsistent=len(inconsistent), files=[*index, *earlier],
+                        paper=paper)
     return {"runs": len(duplicates.runs), "skipped": skipped, "inconsistent": inconsistent,
             "duplicates": duplicates.identical, "conflicting": duplicates.conflicting,
             "warnings": duplicates.warnings, "datasets": list(by_dataset) + [e.report_section for e in own_sections],
@@ -134,5 +137,5 @@ def _no_runs(runs_dir: Path, skipped, inconsistent, conflicting) -> str:
     first = next(iter(inconsistent + skipped), None)
     example = f", e.g. {first[0]}: {first[1]}" if first else ""
     return (f"no complete runs usable under {runs_dir}" + (f" ({', '.join(left_out)}{example})" if left_out else "")
-            + "; create some with 'fer-bench run --dataset synthetic --model svm-rbf', 'fer-bench suite "
-              "suites/demo.toml' or 'make demo'")
+            + "; create some with 'fer-bench run --dataset synthetic --model svm-rbf' or 'fer-bench suite "
+              "suites/demo.toml' ('make demo' builds its own report in reports/demo/)")

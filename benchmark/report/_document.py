@@ -128,14 +128,15 @@ def _breakable(tex: str) -> str:
 
 
 def write_documents(folder: Path, runs: list[Run], sections, *, unused: list[tuple[str, str]],
-                    warnings: list[str], n_inconsistent: int = 0, files=()) -> None:
+                    warnings: list[str], n_inconsistent: int = 0, files=(), paper: str = "a4") -> None:
     """Write ``report.md`` and ``report.tex`` into ``folder``: warnings first (runs that must be sorted out
     before their numbers can be used), the provenance and the data's warnings, one section per dataset, and the
     runs not used with the reason for each."""
     about = " ".join(provenance(runs, n_inconsistent))
     data_warnings = dataset_warnings(runs)
     lines_md = ["# fer-bench report", ""]
-    tex = [r"\documentclass{article}", r"\usepackage[margin=2cm]{geometry}", r"\usepackage{booktabs}",
+    tex = [r"\documentclass{article}", f"\\usepackage[{paper}paper,margin=2cm]{{geometry}}",
+           r"\usepackage{booktabs}",
            r"\usepackage{graphicx}", r"\usepackage[T1]{fontenc}", *_BREAKABLE_NAMES, r"\begin{document}",
            r"\section*{fer-bench report}"]
     if warnings:
@@ -190,6 +191,10 @@ def _itemize(lines) -> list[str]:
 
 #: The TeX packages that give pdflatex and everything report.tex uses, as Debian and Ubuntu name them.
 TEX_PACKAGES = "texlive-latex-recommended texlive-latex-extra"
+#: Where ``--pdf`` has pdflatex write (hidden, in the reports folder); removed once the PDF is built.
+PDF_BUILD = ".pdf-build"
+#: ``--paper``: the page size of report.tex (the tables fit either's text width).
+PAPERS = ("a4", "letter")
 #: Longest a pdflatex pass may take before the build is called failed (a report has a few dozen pages).
 PDFLATEX_TIMEOUT_S = 300
 
@@ -208,21 +213,26 @@ def compile_pdf(folder: Path, pdflatex: str) -> Path:
     """Compile ``folder/report.tex`` into ``folder/report.pdf``: a second pass when LaTeX asks for one
     (cross-references). :class:`WorkFailedError` naming ``report.log`` and its first error when LaTeX fails."""
     folder = Path(folder)
-    log = folder / "report.log"
+    build = folder / PDF_BUILD  # LaTeX's .aux, .log and .out go here, not beside the PDF
+    shutil.rmtree(build, ignore_errors=True)
+    build.mkdir()
+    log = build / "report.log"
     (folder / "report.pdf").unlink(missing_ok=True)  # never mistaken for this build's
     for _ in range(2):
         try:
             result = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
-                                     "report.tex"], cwd=folder, stdin=subprocess.DEVNULL, capture_output=True,
-                                    timeout=PDFLATEX_TIMEOUT_S)
+                                     f"-output-directory={PDF_BUILD}", "report.tex"], cwd=folder,
+                                    stdin=subprocess.DEVNULL, capture_output=True, timeout=PDFLATEX_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             raise WorkFailedError(f"pdflatex took over {PDFLATEX_TIMEOUT_S} s on {folder / 'report.tex'}; "
                                   f"see {log}") from None
         text = log.read_text(errors="replace") if log.is_file() else ""
-        if result.returncode != 0 or not (folder / "report.pdf").is_file():
+        if result.returncode != 0 or not (build / "report.pdf").is_file():
             error = next((line.strip() for line in text.splitlines() if re.match(r"!|.*:\d+: ", line)), "")
             raise WorkFailedError(f"pdflatex could not compile {folder / 'report.tex'}"
                                   + (f" ({error})" if error else "") + f"; see {log}")
         if "Rerun to get" not in text:
             break
+    (build / "report.pdf").replace(folder / "report.pdf")
+    shutil.rmtree(build, ignore_errors=True)  # kept only when LaTeX fails, for its log
     return folder / "report.pdf"

@@ -22,11 +22,19 @@ def pct(value: float, std: float | None = None) -> str:
 
 
 def _size(exp: Experiment) -> str:
+    params, svs = _size_numbers(exp)
+    if params is not None:
+        return f"{params:,} params"
+    return f"{svs:,.0f} SVs" if svs is not None else ""
+
+
+def _size_numbers(exp: Experiment) -> tuple[int | None, float | None]:
+    """A CNN's parameter count, or an SVM's support vectors (mean over folds and seeds); None where not one."""
     run = exp.runs[0].metrics
     if run.get("n_params"):
-        return f"{int(run['n_params']):,} params"
+        return int(run["n_params"]), None
     svs = [v for r in exp.runs for v in (r.metrics.get("n_support_vectors") or {}).values() if v is not None]
-    return f"{np.mean(svs):,.0f} SVs" if svs else ""
+    return None, (float(np.mean(svs)) if svs else None)
 
 
 def fill_grouped(table: Table, exps: list[Experiment], make_row) -> dict:
@@ -92,7 +100,9 @@ def summary_table(dataset: str, exps: list[Experiment]) -> Table:
         cells += [spread, _size(exp), f"{seconds:.0f}" if seconds == seconds else "", _ran_on(exp),
                   str(len(exp.runs))]
         raw["std_over"] = spread
-        raw.update({"size": _size(exp), "fit_seconds": seconds, "ran_on": _ran_on(exp)})
+        params, svs = _size_numbers(exp)  # the CSV holds numbers: 58423, not "58,423 params"
+        raw.update({"parameters": params, "support_vectors_mean": svs, "fit_seconds": seconds,
+                    "ran_on": _ran_on(exp)})
         return cells, raw, compared
 
     mark_best(table, list(range(2, 2 + len(scores))), fill_grouped(table, exps, row))
