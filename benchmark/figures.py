@@ -27,16 +27,31 @@ def save_figure(fig, stem: Path) -> None:
     pyplot().close(fig)
 
 
-def plot_confusion_matrix(cm: np.ndarray, labels, title: str, stem: Path) -> None:
-    """Row-normalised confusion matrix with counts, saved as ``stem.png`` and ``stem.pdf``."""
+#: The text width of a 10 pt LaTeX article (345 pt), in inches: a confusion matrix is drawn at this width, so
+#: included at ``\textwidth`` its text prints at the sizes below, never smaller.
+TEXT_WIDTH_IN = 345 / 72.27
+#: Font sizes (pt) of a confusion matrix at that width: cell numbers, class names and axis labels, title.
+CELL_PT, LABEL_PT, TITLE_PT = 7.5, 8.0, 9.0
+
+
+def confusion_figure(cm: np.ndarray, labels, title: str):
+    """A figure of the row-normalised confusion matrix with counts, :data:`TEXT_WIDTH_IN` wide (square cells)."""
     plt = pyplot()
 
-    size = 1.0 + 0.75 * len(labels)
-    fig, ax = plt.subplots(figsize=(size + 1.2, size), dpi=120)
+    width = TEXT_WIDTH_IN
+    fig, ax = plt.subplots(figsize=(width, width * 0.86), dpi=150)
     im = draw_confusion_matrix(ax, cm, labels, title)
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="row-normalised")
+    bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    bar.set_label("row-normalised", fontsize=LABEL_PT)
+    bar.ax.tick_params(labelsize=LABEL_PT)
     fig.tight_layout()
-    save_figure(fig, stem)
+    return fig
+
+
+def plot_confusion_matrix(cm: np.ndarray, labels, title: str, stem: Path) -> None:
+    """Row-normalised confusion matrix with counts, saved as ``stem.png`` and ``stem.pdf`` (one matrix per file,
+    readable at ``\textwidth``: see :func:`confusion_figure`)."""
+    save_figure(confusion_figure(cm, labels, title), stem)
 
 
 def draw_confusion_matrix(ax, cm: np.ndarray, labels, title: str):
@@ -45,13 +60,13 @@ def draw_confusion_matrix(ax, cm: np.ndarray, labels, title: str):
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(labels)):
         for j in range(len(labels)):
-            ax.text(j, i, f"{norm[i, j]:.2f}\n({cm[i, j]})", ha="center", va="center", fontsize=7,
-                    color="white" if norm[i, j] > 0.5 else "black")
-    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-    ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title, fontsize=9)
+            ax.text(j, i, f"{norm[i, j]:.2f}\n({cm[i, j]})", ha="center", va="center", fontsize=CELL_PT,
+                    linespacing=1.0, color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=LABEL_PT)
+    ax.set_yticks(range(len(labels)), labels, fontsize=LABEL_PT)
+    ax.set_xlabel("predicted", fontsize=LABEL_PT)
+    ax.set_ylabel("true", fontsize=LABEL_PT)
+    ax.set_title(title, fontsize=TITLE_PT, wrap=True)
     return im
 
 

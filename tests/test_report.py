@@ -121,7 +121,11 @@ def test_report_writes_tables_figures_and_documents(reports, built):
     report = (reports / "report.md").read_text()
     assert "## Provenance" in report and "fer-bench 0.1.0" in report
     assert make_synthetic(n_subjects=6, images_per_class=2, seed=1).fingerprint[:12] in report
-    assert r"\input{tables/synthetic_3fold_summary.tex}" in (reports / "report.tex").read_text()
+    tex = (reports / "report.tex").read_text()
+    assert r"\input{tables/synthetic_3fold_summary.tex}" in tex
+    # the best-of-each-kind pair: subfigures of the two matrices' own files, each at the full width
+    pair = tex[tex.index("fig:synthetic-3fold-best-classical-vs-deep-confusion") - 900:]
+    assert pair.count(r"\begin{subfigure}{\linewidth}") >= 2 and "_mini-xception-pixels_confusion.pdf}" in pair
     assert built["runs"] == 4
 
 
@@ -431,3 +435,21 @@ def test_two_paired_folds_get_no_t_test_and_the_caption_says_what_no_test_can_re
     assert [r["test"] for r in table.raw] == ["accuracy_difference", "cohens_d", "wilcoxon"]
     assert "No t-test on 2 paired folds (it needs 3 or more)" in table.caption
     assert "the Wilcoxon test cannot reach p < 0.05 (its smallest possible p is 0.5)" in table.caption
+
+
+@pytest.mark.parametrize("n_classes", [7, 8])
+def test_confusion_matrix_text_prints_at_7_pt_or_more_when_included_at_the_text_width(n_classes):
+    """Every text of a matrix figure (cell numbers, class names, axis labels, title), scaled as LaTeX scales the
+    figure to the 345 pt text width of a 10 pt article, is at least 7 pt."""
+    import matplotlib.text
+
+    from benchmark.figures import TEXT_WIDTH_IN, confusion_figure, pyplot
+
+    cm = np.arange(n_classes * n_classes).reshape(n_classes, n_classes) * 37
+    fig = confusion_figure(cm, [f"class-{k}" for k in range(n_classes)], "svm-rbf [hog+landmarks] on CK+ (10-fold)")
+    scale = 345 / 72.27 / fig.get_figwidth()
+    texts = [t for t in fig.findobj(matplotlib.text.Text) if t.get_text().strip()]
+    assert fig.get_figwidth() == pytest.approx(TEXT_WIDTH_IN)
+    assert len(texts) >= n_classes * n_classes + 2 * n_classes + 3
+    assert min(t.get_fontsize() * scale for t in texts) >= 7.0
+    pyplot().close(fig)

@@ -112,10 +112,6 @@ def _figure_caption(name: str, section_slug: str) -> str:
     return f"row-normalised confusion matrix of {experiment}"
 
 
-def _width(name: str) -> str:
-    return r"\linewidth" if PAIR_FIGURE.search(name) or name.endswith("learning_curves") else r"0.6\linewidth"
-
-
 #: report.tex's preamble lines that keep run ids and paths inside the margin: a line may break after an underscore
 #: ("20260101T000000Z_ck+_svm-rbf_hog_s0_..."), and stretch its spaces further before a name sticks out.
 _BREAKABLE_NAMES = (r"\DeclareRobustCommand{\_}{\textunderscore\allowbreak}",
@@ -137,7 +133,8 @@ def write_documents(folder: Path, runs: list[Run], sections, *, unused: list[tup
     lines_md = ["# fer-bench report", ""]
     tex = [r"\documentclass{article}", f"\\usepackage[{paper}paper,margin=2cm]{{geometry}}",
            r"\usepackage{booktabs}",
-           r"\usepackage{graphicx}", r"\usepackage[T1]{fontenc}", *_BREAKABLE_NAMES, r"\begin{document}",
+           r"\usepackage{graphicx}", r"\usepackage{subcaption}", r"\usepackage[T1]{fontenc}", *_BREAKABLE_NAMES,
+           r"\begin{document}",
            r"\section*{fer-bench report}"]
     if warnings:
         lines_md += ["## Warnings", "", *[f"- {line}" for line in warnings], ""]
@@ -159,13 +156,21 @@ def write_documents(folder: Path, runs: list[Run], sections, *, unused: list[tup
                     "with a common seed and the same split.")
             lines_md += [f"_{note}_", ""]
             tex.append(latex_escape(note))
-        for stem in figures:
+        for entry in figures:
+            stem, members = (entry[0], entry[1:]) if isinstance(entry, tuple) else (entry, ())
             rel = f"figures/{stem.name}"
             lines_md += [f"![{stem.name}]({rel}.png)", ""]
-            tex += [r"\begin{figure}[htbp]", r"\centering",
-                    f"\\includegraphics[width={_width(stem.name)}]{{{rel}.pdf}}",
-                    f"\\caption{{{latex_escape(title)}: "
-                    f"{latex_escape(_figure_caption(stem.name, dataset_slug(dataset)))}}}",
+            caption = latex_escape(_figure_caption(stem.name, dataset_slug(dataset)))
+            tex += [r"\begin{figure}[htbp]", r"\centering"]
+            if members:  # a side-by-side pair: its two matrices' own files, each at the full width
+                for member in members:
+                    tex += [r"\begin{subfigure}{\linewidth}", r"\centering",
+                            f"\\includegraphics[width=\\linewidth]{{figures/{member.name}.pdf}}",
+                            f"\\caption{{{latex_escape(_figure_caption(member.name, dataset_slug(dataset)))}}}",
+                            r"\end{subfigure}", r"\par\medskip"]
+            else:
+                tex.append(f"\\includegraphics[width=\\linewidth]{{{rel}.pdf}}")
+            tex += [f"\\caption{{{latex_escape(title)}: {caption}}}",
                     f"\\label{{fig:{stem.name.replace('_', '-')}}}", r"\end{figure}"]
         tex.append(r"\clearpage")
     if files:

@@ -14,7 +14,9 @@ from ._experiments import Experiment, best_of_each_kind
 from ._names import dataset_slug, title_of
 
 
-def write_figures(dataset: str, exps: list[Experiment], folder: Path) -> list[Path]:
+def write_figures(dataset: str, exps: list[Experiment], folder: Path) -> list:
+    """Each experiment's confusion matrix (one per file) and learning curves, and the best of each kind side by
+    side; returns their stems, the side-by-side one as (its stem, the stems of its two matrices)."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     ds = dataset_slug(dataset)
@@ -36,7 +38,8 @@ def write_figures(dataset: str, exps: list[Experiment], folder: Path) -> list[Pa
         a, b = pair
         stem = folder / f"{ds}_best_{a.kind}_vs_{b.kind}_confusion"
         _side_by_side(a, b, dataset, stem)
-        written.append(stem)
+        # report.tex shows the pair as subfigures of the two matrices' own files (readable at \textwidth)
+        written.append((stem, folder / f"{ds}_{a.slug}_confusion", folder / f"{ds}_{b.slug}_confusion"))
     return written
 
 
