@@ -106,8 +106,10 @@ PLAN = [
 ]
 
 
-def _name(i: int) -> str:
-    return f"fer{i:07d}.png"
+def _name(i: int, plan=PLAN) -> str:
+    """FER+'s name of plan row ``i``: a counter over the rows that have a name (votes), from 0, as in Microsoft's
+    fer2013new.csv (whose data row 60 is fer0000059.png, row 59 having none), so not the row number."""
+    return f"fer{sum(1 for _, votes, _ in plan[:i] if votes is not None):07d}.png"
 
 
 def _write_folders(root: Path, images, plan=PLAN, *, box=True) -> Path:
@@ -118,8 +120,8 @@ def _write_folders(root: Path, images, plan=PLAN, *, box=True) -> Path:
             continue
         folder = root / SPLIT_FOLDERS[usage]
         folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(images[i]).save(folder / _name(i), compress_level=0)
-        rows[usage].append([_name(i), *(["(0, 0, 48, 48)"] if box else []), *votes])
+        Image.fromarray(images[i]).save(folder / _name(i, plan), compress_level=0)
+        rows[usage].append([_name(i, plan), *(["(0, 0, 48, 48)"] if box else []), *votes])
     for split, folder in SPLIT_FOLDERS.items():
         (root / folder).mkdir(parents=True, exist_ok=True)
         with open(root / folder / "label.csv", "w", newline="") as fh:
@@ -132,7 +134,7 @@ def _write_new_csv(path: Path, plan=PLAN) -> Path:
         w = csv.writer(fh)
         w.writerow(NEW_CSV_HEADER)
         for i, (usage, votes, _) in enumerate(plan):
-            w.writerow([usage, "" if votes is None else _name(i), *(Z if votes is None else votes)])
+            w.writerow([usage, "" if votes is None else _name(i, plan), *(Z if votes is None else votes)])
     return path
 
 
@@ -158,7 +160,7 @@ def csv_dir(tmp_path, write_fer_csv, images):
 def _expected(plan=PLAN):
     kept = [(i, usage, label) for i, (usage, _, label) in enumerate(plan) if label in FERPLUS_CLASSES]
     return kept, {reason: sum(1 for _, _, label in plan if label == reason) for reason in
-                  ("no_label", "all_votes_removed", "no_majority", "unknown", "NF")}
+                  ("no_label", "name_reused", "all_votes_removed", "no_majority", "unknown", "NF")}
 
 
 # ---------------------------------------------------------------------------------------------- both layouts
@@ -170,7 +172,8 @@ def test_both_layouts_load_the_same_images_labels_ids_and_splits(folders, csv_di
     assert (by_folders.layout, by_csv.layout) == ("ferplus-folders", "ferplus-csv")
     for ds in (by_folders, by_csv):
         assert ds.name == "ferplus" and ds.class_names == FERPLUS_CLASSES
-        assert list(ds.sample_ids) == [f"fer{i:07d}" for i, _, _ in kept]
+        assert list(ds.sample_ids) == [_name(i)[:-4] for i, _, _ in kept]
+        assert "fer0000005" in ds.sample_ids and _name(6) == "fer0000005.png"  # row 6: the first after a dropped one
         assert [FERPLUS_CLASSES[k] for k in ds.labels] == [label for _, _, label in kept]
         assert list(ds.splits) == [usage for _, usage, _ in kept]
         np.testing.assert_array_equal(ds.images, images[[i for i, _, _ in kept]])
@@ -195,8 +198,8 @@ def test_plurality_keeps_more_images_in_both_layouts(folders, csv_dir):
     assert plural[0].fingerprint == plural[1].fingerprint
     assert len(plural[0]) == len(majority) + 2
     labels = dict(zip(plural[0].sample_ids, plural[0].labels))
-    assert FERPLUS_CLASSES[labels["fer0000007"]] == "neutral"  # the 5/5 tie: the earlier column
-    assert FERPLUS_CLASSES[labels["fer0000020"]] == "surprise"  # fear 4, surprise 4: surprise comes first
+    assert FERPLUS_CLASSES[labels[_name(7)[:-4]]] == "neutral"  # the 5/5 tie: the earlier column
+    assert FERPLUS_CLASSES[labels[_name(20)[:-4]]] == "surprise"  # fear 4, surprise 4: surprise comes first
     assert plural[0].dropped["no_majority"]["all"] == 0 and plural[0].dropped["unknown"]["all"] == 1
     assert "plurality" in plural[0].notes[0]
 
@@ -219,10 +222,10 @@ def test_unreadable_image_is_skipped_or_fatal_under_strict(folders):
     """As in the FER2013 loaders: a corrupt image is skipped and logged, or stops the load under --strict."""
     (folders / "FER2013Valid" / _name(13)).write_bytes(b"not a png")
     ds = load_ferplus_folders(folders)
-    assert "fer0000013" not in ds.sample_ids
-    assert ds.skipped == [{"path": "FER2013Valid/fer0000013.png",
+    assert _name(13) == "fer0000012.png" and "fer0000012" not in ds.sample_ids
+    assert ds.skipped == [{"path": "FER2013Valid/fer0000012.png",
                            "reason": "unreadable image (UnidentifiedImageError)"}]
-    with pytest.raises(DataError, match="fer0000013.png: unreadable image"):
+    with pytest.raises(DataError, match="fer0000012.png: unreadable image"):
         load_ferplus_folders(folders, strict=True)
 
 
@@ -290,14 +293,48 @@ def test_row_count_mismatch_is_refused(csv_dir):
         load_dataset("ferplus", csv_dir)
 
 
-def test_shifted_image_name_is_refused(csv_dir):
-    """A name that is not its own row's (a shift inside one split, which Usage cannot show) is refused."""
+def test_a_malformed_image_name_is_refused_naming_the_row(csv_dir):
     path = csv_dir / "fer2013new.csv"
-    path.write_text(path.read_text().replace("fer0000003.png", "fer0000004.png", 1))
-    with pytest.raises(DataError, match=r"fer2013new\.csv row 5: image name 'fer0000004\.png' does not name image "
-                                        r"row 3 \(fer0000003\.png\)") as info:
+    path.write_text(path.read_text().replace("fer0000003.png", "face3.jpg", 1))
+    with pytest.raises(DataError, match=r"fer2013new\.csv row 5: image name 'face3\.jpg', expected fer#######\.png") \
+            as info:
         load_dataset("ferplus", csv_dir)
     _one_line(info)
+
+
+def test_names_are_matched_by_position_and_a_reused_name_keeps_its_later_row_in_both_layouts(
+        tmp_path, write_fer_csv, images):
+    """Microsoft's file numbers its images irregularly (data row 60 is fer0000059.png) and gives four names to two
+    rows each (fer0006953.png to data rows 5274 and 6968): rows are matched by position, as FERPlus's script does,
+    and of two rows with one name the later is kept, as that script's image file holds the later row's image."""
+    names = {k: _name(k) for k, (_, votes, _) in enumerate(PLAN) if votes is not None}
+    names[0], names[1] = "fer0000900.png", "fer0000050.png"  # far from the row, out of order
+    names[3] = names[4]  # rows 3 and 4 share a name (both Training): row 4's image wins
+    folder = tmp_path / "csv"
+    write_fer_csv(folder / "fer2013.csv", [(usage, 0) for usage, _, _ in PLAN], images=images)
+    with open(folder / "fer2013new.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(NEW_CSV_HEADER)
+        for k, (usage, votes, _) in enumerate(PLAN):
+            w.writerow([usage, names.get(k, ""), *(Z if votes is None else votes)])
+    by_csv = load_dataset("ferplus", folder)
+    assert list(by_csv.sample_ids[:3]) == ["fer0000900", "fer0000050", "fer0000002"]
+    np.testing.assert_array_equal(by_csv.images[:3], images[:3])  # the first rows' images, whatever their names
+    ids = list(by_csv.sample_ids)
+    assert ids.count(names[4][:-4]) == 1
+    np.testing.assert_array_equal(by_csv.images[ids.index(names[4][:-4])], images[4])
+    assert by_csv.dropped["name_reused"] == {"all": 1, "Training": 1, "PublicTest": 0, "PrivateTest": 0}
+    # FERPlus's folders of the same file: one image under the shared name (the later row's), two label rows
+    root = tmp_path / "folders"
+    for k, (usage, votes, _) in enumerate(PLAN):
+        if votes is not None:
+            (root / SPLIT_FOLDERS[usage]).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(images[k]).save(root / SPLIT_FOLDERS[usage] / names[k], compress_level=0)
+            with open(root / SPLIT_FOLDERS[usage] / "label.csv", "a", newline="") as fh:
+                csv.writer(fh).writerow([names[k], "(0, 0, 48, 48)", *votes])
+    by_folders = load_dataset("ferplus", root)
+    assert by_folders.fingerprint == by_csv.fingerprint
+    assert by_folders.dropped["name_reused"]["all"] == 1
 
 
 def test_bad_vote_in_new_csv_names_the_row(csv_dir):

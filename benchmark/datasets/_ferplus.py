@@ -10,9 +10,13 @@ Votes become one label by FERPlus's own rule (``src/ferplus.py``, mode ``majorit
 vote (all ten columns, unknown and NF included) is set to zero as an outlier, then an image is kept only if one
 column holds more than half of the remaining votes and that column is an emotion, not unknown or NF.
 ``plurality`` keeps more images: the most voted column after the same outlier removal, ties to the earlier
-column, dropped when that column is unknown or NF. Images keep FER+'s name (``fer0000123``, the row of the
-original CSV counting from 0) as their id in both layouts, and FER2013's split names, so FER2013's official-split
-protocol applies unchanged. How many images each rule dropped, per reason and split, is recorded.
+column, dropped when that column is unknown or NF. Images keep FER+'s name as their id in both layouts
+(``fer0000123``), and FER2013's split names, so FER2013's official-split protocol applies unchanged. FER+'s names are
+not the row number of the original CSV: in Microsoft's ``fer2013new.csv`` data row 18 is ``fer0000018.png`` yet
+data row 60 is ``fer0000059.png``, and four names are given to two rows each (``fer0006953.png`` to data rows 5274
+and 6968, all four pairs within one split). So the two files are matched by position, as FERPlus's own script
+does; where a name is used twice, that script's image file holds the later row's image, so the earlier row is
+dropped (``name_reused``) and both layouts hold the same images. How many images each rule dropped, per reason and split, is recorded.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ NEW_CSV_HEADER = ["Usage", "Image name", *VOTE_COLUMNS]
 #: Why an image has no label, as ``Dataset.dropped`` keys them, with the words a note uses.
 DROP_REASONS = {
     "no_label": "no FER+ label (no label row, or an empty image name)",
+    "name_reused": "image name used again by a later row (FERPlus's script keeps the later image under it)",
     "all_votes_removed": "no vote left after outlier removal",
     "no_majority": "no majority",
     "unknown": "most votes for unknown",
@@ -142,7 +147,8 @@ def load_ferplus_folders(root: Path, *, strict: bool = False, labels: str = "maj
 
     A row naming a missing image, a bad vote count or a wrong column count is fatal (naming the file and row);
     an unreadable image is skipped and logged (fatal under ``strict``), as in the FER2013 loaders. Images that
-    no label row names are counted as dropped (``no_label``).
+    no label row names are counted as dropped (``no_label``); a row whose name a later row lists again is dropped
+    (``name_reused``: FERPlus's script wrote the later row's image under that name).
     """
     labeller, log = _Labels(labels), InputLog(strict)
     paths, kept_labels, ids, splits = [], [], [], []
@@ -152,17 +158,22 @@ def load_ferplus_folders(root: Path, *, strict: bool = False, labels: str = "maj
         if not label_file.is_file():
             raise DataError(f"{label_file}: missing; FERPlus's generate_training_data.py writes a label.csv "
                             f"beside each folder's images")
+        rows = list(_rows(label_file))
+        last = {row[0].strip(): k for k, (_, row) in enumerate(rows)}  # a name listed twice: its image is the later
         named = set()
-        for line_no, row in _rows(label_file):
+        for k, (line_no, row) in enumerate(rows):
             where = f"{folder_name}/label.csv row {line_no}"
             if len(row) not in (11, 12):
                 raise DataError(f"{where}: expected 12 columns (image name, face box, the 10 vote counts "
                                 f"{','.join(VOTE_COLUMNS)}), got {len(row)}")
             name = row[0].strip()
-            if not name or name in named:
-                raise DataError(f"{where}: {'image name is empty' if not name else f'{name} is named twice'}")
+            if not name:
+                raise DataError(f"{where}: image name is empty")
             named.add(name)
             votes = _votes(row[-len(VOTE_COLUMNS):], where)
+            if last[name] != k:  # as in fer2013new.csv (see load_ferplus_csv): the later row's image is the file
+                labeller.drop("name_reused", split)
+                continue
             if not (folder / name).is_file():
                 raise DataError(f"{where}: names {name}, which is not in {folder} (FERPlus's "
                                 f"generate_training_data.py writes the images)")
@@ -215,9 +226,10 @@ def find_ferplus_csv(path: Path) -> Path | None:
 def load_ferplus_csv(folder: Path, *, strict: bool = False, labels: str = "majority") -> Dataset:
     """Load FER2013's CSV with the votes of fer2013new.csv, row by row.
 
-    The files must match: the same number of rows, each row's ``Usage`` the same in both, and an image name
-    ``fer#######.png`` naming its own row; any mismatch is fatal, naming the row. Rows with an empty image name
-    are the images FER+ dropped (``no_label``).
+    The files are matched by position, as FERPlus's ``generate_training_data.py`` does: the same number of rows,
+    each row's ``Usage`` the same in both, and image names ``fer#######.png`` (their numbers are not the row
+    numbers: see the module's docstring); any mismatch is fatal, naming the row. A row with an empty name is an
+    image FER+ dropped (``no_label``); a row whose name a later row uses again is dropped (``name_reused``).
     """
     fer_csv, new_csvs = find_csv(folder), _new_csvs(folder)
     if fer_csv is None or len(new_csvs) != 1:
@@ -231,6 +243,7 @@ def load_ferplus_csv(folder: Path, *, strict: bool = False, labels: str = "major
         raise DataError(f"{new_csv}: {len(rows)} label rows for the {len(fer)} image rows of {fer_csv.name}; "
                         f"expected one per image row, in the same order")
     keep, kept_labels, ids = [], [], []
+    last = {row[1].strip(): k for k, (_, row) in enumerate(rows) if len(row) > 1}  # name -> its last row
     for index, ((line_no, row), usage, fer_row) in enumerate(zip(rows, fer.splits.tolist(), fer.sample_ids)):
         where = f"{new_csv.name} row {line_no}"
         if len(row) != len(NEW_CSV_HEADER):
@@ -245,9 +258,11 @@ def load_ferplus_csv(folder: Path, *, strict: bool = False, labels: str = "major
             labeller.drop("no_label", usage)
             continue
         number = _IMAGE_NUMBER.match(name)
-        if number is None or int(number.group(1)) != index:
-            raise DataError(f"{where}: image name {name!r} does not name image row {index} "
-                            f"(fer{index:07d}.png); the two files must list the same images in the same order")
+        if number is None:
+            raise DataError(f"{where}: image name {name!r}, expected fer#######.png")
+        if last[name] != index:
+            labeller.drop("name_reused", usage)
+            continue
         label = labeller.label(votes, usage)
         if label is not None:
             keep.append(index)
