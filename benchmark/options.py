@@ -88,8 +88,8 @@ class RunConfig:
     model: str = option(str, _REQUIRED, "A registered model (see 'fer-bench models').", flags=("--model", "-m"),
                         in_suite=False)
     features: Optional[str] = option(
-        Optional[str], None, "Features for classical models, joined by + (default: the model's, hog+landmarks for "
-        "the SVMs).", in_suite=False)
+        Optional[str], None, "Features for classical models, joined by + (default: the model's per dataset, as "
+        "'fer-bench models' lists them).", in_suite=False)
     data_dir: Optional[str] = option(
         str, None, "Dataset folder or file (default: $FER_BENCH_DATA/<dataset> or ./data/<dataset>).",
         changes_results=False, defines_data=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from collections import Counter
 from pathlib import Path
 
@@ -66,6 +68,21 @@ def test_fer_csv_bad_header_is_rejected(tmp_path, write_fer_csv, fer_plan):
     path = write_fer_csv(tmp_path / "fer2013.csv", fer_plan, header="emotion,Usage,pixels")
     with pytest.raises(DataError, match="header is 'emotion,Usage,pixels'"):
         load_fer2013_csv(path)
+
+
+@pytest.mark.parametrize("header, fragment", [
+    ("emotion,pixel,Usage", "header column 2 is 'pixel', expected 'pixels'"),
+    ("Emotion,pixels,Usage", "header column 1 is 'Emotion', expected 'emotion'"),
+    ("emotion,pixels,split", "header column 3 is 'split', expected 'Usage'")])
+def test_a_renamed_fer_csv_column_is_named_wherever_the_data_is_looked_for(tmp_path, write_fer_csv, fer_plan,
+                                                                          header, fragment):
+    from benchmark.datasets import load_dataset
+
+    path = write_fer_csv(tmp_path / "fer" / "fer2013.csv", fer_plan, header=header)
+    for where in (path, path.parent):  # the file, or the folder holding it
+        with pytest.raises(DataError, match=re.escape(f"{path}: {fragment} (FER2013's header is "
+                                                      f"emotion,pixels,Usage); rename it back")):
+            load_dataset("fer2013", where)
 
 
 def test_fer_csv_bad_usage_names_the_row(tmp_path, write_fer_csv):
@@ -474,3 +491,24 @@ def test_a_csv_with_a_byte_order_mark_loads_and_a_non_utf8_row_is_named(tmp_path
     bad.write_bytes(bad.read_bytes() + b"1,\xe9\xe9,Training\n")
     with pytest.raises(DataError, match="fer2013.csv row 23: not UTF-8"):
         load_dataset("fer2013", bad)
+
+
+@pytest.mark.parametrize("limit", [2000, 1000])  # 48 x 48 = 2,304 pixels: Pillow's warning, then its error
+def test_an_image_over_pillows_bomb_limit_is_unreadable_input_said_in_words(tmp_path, monkeypatch, face_pool, limit):
+    import warnings
+
+    from PIL import Image
+
+    from benchmark.datasets._base import read_gray
+    from benchmark.predict._inputs import UnreadableInput, read_image
+
+    path = tmp_path / "big.png"
+    Image.fromarray(face_pool[0]).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", limit)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no raw Pillow warning reaches the user
+        with pytest.raises(ValueError, match=r"over Pillow's decompression-bomb limit \(0 megapixels\); downscale it"):
+            read_gray(path)
+        with pytest.raises(UnreadableInput, match=r"over Pillow's decompression-bomb limit \(0 megapixels\); "
+                                                  r"downscale it\)"):
+            read_image(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -127,13 +128,26 @@ class Dataset:
         }
 
 
+def open_image(path: Path):
+    """``PIL.Image.open``, with an image over Pillow's decompression-bomb limit (about 89 megapixels, where
+    Pillow would print its own raw warning or raise its error) refused as a ValueError in words: such a file is
+    unreadable input, said and counted like any other."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            return Image.open(path)
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+            raise ValueError(f"over Pillow's decompression-bomb limit ({Image.MAX_IMAGE_PIXELS / 1e6:.0f} "
+                             f"megapixels); downscale it") from None
+
+
 def read_gray(path: Path, size: int = IMAGE_SIZE) -> tuple[np.ndarray, str | None]:
     """Read an image file as uint8 grayscale ``size`` x ``size``; raises OSError/ValueError if unreadable.
 
     Also returns the file's original size and mode (e.g. ``"64x64 RGB"``) when it had to be converted, None when
     it already was ``size`` x ``size`` grayscale, so that conversions are counted rather than hidden.
     """
-    with Image.open(path) as img:
+    with open_image(path) as img:
         original = None if img.size == (size, size) and img.mode == "L" else f"{img.width}x{img.height} {img.mode}"
         img = img.convert("L")
         if img.size != (size, size):

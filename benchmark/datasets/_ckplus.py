@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import DataError
-from ._base import IMAGE_SIZE, Dataset, InputLog, is_image_file, load_images
+from ._base import IMAGE_SIZE, Dataset, InputLog, is_image_file, load_images, open_image
 
 CK48_CLASSES = ("anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise")
 #: Label codes of the original release's Emotion/*_emotion.txt files, 0-7.
@@ -134,7 +134,7 @@ def _detector():
 
 def _crop_face(path: Path, margin: float) -> np.ndarray | None:
     """The largest detected face, squared with ``margin`` on each side, as uint8 48 x 48; None if no face."""
-    with Image.open(path) as img:
+    with open_image(path) as img:
         gray = np.asarray(img.convert("L"), dtype=np.uint8)
     faces = _detector()(gray, 0)
     if len(faces) == 0:

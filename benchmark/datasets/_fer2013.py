@@ -30,8 +30,13 @@ def find_csv(path: Path) -> Path | None:
                 header = next(csv.reader(fh), [])
         except (OSError, UnicodeDecodeError, csv.Error):  # not a readable CSV: not this dataset's file
             continue
-        if [h.strip() for h in header][:3] == CSV_HEADER:
+        names = [h.strip() for h in header][:3]
+        if names == CSV_HEADER:
             found.append(candidate)
+        elif len(names) == 3 and sum(a == b for a, b in zip(names, CSV_HEADER)) == 2:
+            bad = next(k for k, (a, b) in enumerate(zip(names, CSV_HEADER)) if a != b)
+            raise DataError(f"{candidate}: header column {bad + 1} is {names[bad]!r}, expected {CSV_HEADER[bad]!r} "
+                            f"(FER2013's header is {','.join(CSV_HEADER)}); rename it back")
     if len(found) > 1:
         raise DataError(f"{path}: {len(found)} FER2013 CSV files ({', '.join(p.name for p in found)}); pass the one "
                         f"to use as --data-dir")

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import ImageOps
 
-from ..datasets import IMAGE_SUFFIXES
+from ..datasets import IMAGE_SUFFIXES, open_image
 from ..errors import FerBenchError, exception_text
 
 #: Video containers decoded with OpenCV's bundled FFmpeg (opencv-python-headless).
@@ -63,7 +63,7 @@ def read_frames(path: Path, every: int) -> Iterator[Frame]:
 def read_image(path: Path) -> np.ndarray:
     """Any image PIL reads, upright (EXIF orientation applied, as phone photos need), as uint8 gray or RGB."""
     try:
-        with Image.open(path) as img:
+        with open_image(path) as img:
             img = ImageOps.exif_transpose(img)
             if img.mode in ("L", "I;16", "I", "F", "1"):
                 return np.asarray(img.convert("L"), dtype=np.uint8).copy()
