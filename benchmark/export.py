@@ -75,13 +75,25 @@ def export_run(run_dir: Path, fmt: str, *, out: Path | None = None, fold: str | 
         raise FerBenchError(f"--format {fmt}: not supported for {run.path.name} ({run.metrics['model']}, "
                             f"{kind.model_noun}); {kind.export_note}")
     folds = _chosen_folds(run, fold)
+    wanted = Path(out).expanduser() if out is not None else Path("exports") / run.run_id
+    created = [p for p in (wanted, *wanted.parents) if not p.exists()]  # deepest first
     out = _output_folder(run, out)
-    dataset = run_dataset(run, data_dir, log)
     staged: list[tuple[Path, Path, Exported]] = []
     try:
+        dataset = run_dataset(run, data_dir, log)
         for name in folds:
             staged.append(_export_fold(run, name, fmt, dataset, out, log))
         return [_commit(*item) for item in staged]
+    except BaseException:
+        for tmp, tmp_sidecar, _ in staged:
+            remove_path(tmp)
+            remove_path(tmp_sidecar)
+        for folder in created:  # a refused or failed export leaves no empty --out folder behind
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
     finally:
         for tmp, tmp_sidecar, _ in staged:  # whatever a failure left under temporary names
             remove_path(tmp)

@@ -210,12 +210,12 @@ def test_a_failed_check_is_exit_1_and_leaves_no_file(fer_cnn_run, tmp_path, monk
 
     monkeypatch.setattr(keras_export, "CNN_TOLERANCE", 0.0)
     monkeypatch.setattr(keras_export, "_pixels", lambda images: np.zeros((len(images), 48, 48, 1), np.float32))
-    result = _export(fer_cnn_run[0], "--format", "tflite", "--out", tmp_path)
+    result = _export(fer_cnn_run[0], "--format", "tflite", "--out", tmp_path / "new" / "out")
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("error: ") and "does not reproduce the run's model" in lines[-1]
     assert "nothing was written" in lines[-1]
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # not even the --out folders it made
 
 
 @pytest.mark.slow
@@ -303,7 +303,7 @@ def test_svm_run_exports_its_classifier_on_features_per_fold(synthetic_linear_ru
     failed = _export(run_dir, "--out", tmp_path / "failed")
     assert failed.exit_code == 1 and "svm_fold-1.onnx: the onnx export" in failed.stderr and len(calls) == 2
     assert "does not reproduce the run's model" in failed.stderr
-    assert list((tmp_path / "failed").iterdir()) == []  # fold-0's passed export is not kept either
+    assert not (tmp_path / "failed").exists()  # fold-0's passed export is not kept either, nor the folder made
 
 
 @pytest.mark.slow
