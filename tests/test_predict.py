@@ -148,6 +148,8 @@ def test_no_detect_on_a_runs_own_test_images_gives_its_recorded_predictions(synt
     (["{tmp}", "{img}"], "not a complete run"),
     (["{run}", "{img}", "--every", "0"], "--every must be a positive number"),
     (["{run}", "{img}", "--out", "{tmp}/nowhere/p.csv"], "--out: "),
+    (["{run}", "{img}", "--out", "{tmp}"], "a folder, expected the CSV file to write"),
+    (["{run}", "{img}", "--annotate", "{img}"], "a file, expected a folder for the annotated copies"),
     (["{tampered}", "{img}"], "SHA-256"),
 ])
 def test_mistakes_are_one_line_errors_with_exit_2(synthetic_linear_run, tmp_path, astronaut, args, fragment):

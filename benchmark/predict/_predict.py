@@ -20,7 +20,7 @@ from rich.console import Console
 
 from .. import __version__
 from ..console import printer, progress
-from ..errors import FerBenchError, WorkFailedError
+from ..errors import FerBenchError, WorkFailedError, os_error_text
 from ..files import temporary_name, writable, write_text_atomically
 from ..kinds import load_fold_models
 from ..verification import load_run
@@ -77,10 +77,17 @@ def predict(run_dir: Path, inputs: list[Path], *, out: Path, annotate: Path | No
     run = load_run(Path(run_dir))
     files = collect_inputs(inputs)
     out = Path(out)
+    if out.is_dir():
+        raise FerBenchError(f"--out {out}: a folder, expected the CSV file to write (e.g. {out / 'predictions.csv'})")
     _check_writable(out.parent, "--out")
     if annotate is not None:
         annotate = Path(annotate)
-        annotate.mkdir(parents=True, exist_ok=True)
+        if annotate.exists() and not annotate.is_dir():
+            raise FerBenchError(f"--annotate {annotate}: a file, expected a folder for the annotated copies")
+        try:
+            annotate.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FerBenchError(f"--annotate {annotate}: cannot create the folder ({os_error_text(exc)})") from None
         _check_writable(annotate, "--annotate")
     models = load_fold_models(run, settings.fold)
     class_names = list(models[0].class_names)
