@@ -191,3 +191,20 @@ def test_every_registration_names_a_known_kind_and_known_datasets():
     for spec in list_models():
         assert spec.kind in KINDS, spec.name
         assert set(spec.variants) <= set(DATASETS), (spec.name, spec.variants)
+
+
+def test_an_odd_batch_size_is_refused_before_any_data_is_loaded(monkeypatch, tmp_path, capsys):
+    """On a machine without a GPU (no nvidia-smi) the refusal comes when the options resolve: exit 2, one line,
+    no run folder, the data never read."""
+    import shutil
+
+    from cli_helpers import complete_runs, one_error, run_main
+
+    from benchmark import tf_setup
+
+    monkeypatch.setattr(tf_setup, "_ONEDNN", "1")
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name == "nvidia-smi" else "/usr/bin/" + name)
+    code, text = run_main(["run", "--dataset", "fer2013", "--data-dir", tmp_path / "not-read", "--model",
+                           "mini-xception", "--batch-size", "33", "--reports-dir", tmp_path], capsys)
+    one_error(code, text, 2, "--batch-size 33: TensorFlow's oneDNN CPU kernels crash on odd training batches")
+    assert not complete_runs(tmp_path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pandas as pd
 
 from models import list_models
 
-from .. import backends
+from .. import backends, tf_setup
 from ..console import printer, progress
 from ..errors import FerBenchError
 from ..protocols import carve_validation, inner_folds_used
@@ -96,6 +97,10 @@ class Keras(ModelKind):
         source = self._source(config) if config.init_from is not None else None
         out["init_weights"] = source.sha256[:16] if source is not None else None
         out["backend"] = backends.check(config.backend or backends.default_backend())
+        if (out["batch_size"] % 2 and out["backend"] == "tensorflow" and tf_setup.onednn_may_be_on()
+                and shutil.which("nvidia-smi") is None):  # no GPU here: oneDNN trains (fit_network checks again)
+            raise FerBenchError(f"--batch-size {out['batch_size']}: TensorFlow's oneDNN CPU kernels crash on odd "
+                                f"training batches; use an even batch size (or set TF_ENABLE_ONEDNN_OPTS=0, slower)")
         recipe = recipe_of(spec)
         for key, (values, _) in RECIPE.items():
             out[key] = getattr(config, key) if getattr(config, key) is not None else recipe[key]
