@@ -146,6 +146,23 @@ def test_summary_numbers_match_metrics_json_and_seeds_are_aggregated(reports, bu
     svs = [v for s in (0, 1) for v in _metrics(reports, "svm-linear", s)["n_support_vectors"].values()]
     assert linear.support_vectors_mean == pytest.approx(np.mean(svs)) and np.isnan(linear.parameters)
     assert pd.api.types.is_numeric_dtype(table.parameters) and pd.api.types.is_numeric_dtype(table.fit_seconds)
+    # time that means something: the search summed over folds, the chosen model's fit per fold, inference per image
+    runs = {p.name: p for p in (reports / "runs").iterdir() if not p.name.startswith(".")}
+    linear_runs = [runs[r] for r in linear.runs.split()]
+    metrics = [json.loads((r / "metrics.json").read_text()) for r in linear_runs]
+    assert all(set(m["final_fit_seconds"]) == set(m["folds"]) for m in metrics)
+    assert linear.selection_seconds == pytest.approx(np.mean([m["fit_seconds"] - sum(m["final_fit_seconds"].values())
+                                                              for m in metrics]))
+    assert linear.fit_seconds_per_fold == pytest.approx(np.mean([np.mean(list(m["final_fit_seconds"].values()))
+                                                                 for m in metrics]))
+    per_image = [1000 * json.loads((r / "manifest.json").read_text())["wall_seconds"]["predict"]
+                 / len(pd.read_csv(r / "predictions.csv")) for r in linear_runs]
+    assert linear.inference_ms_per_image == pytest.approx(np.mean(per_image))
+    dm = json.loads((runs[deep.runs] / "metrics.json").read_text())
+    assert np.isnan(deep.selection_seconds) and deep.fit_seconds_per_fold == pytest.approx(dm["fit_seconds"] / 3)
+    cost = (reports / "tables" / "synthetic_3fold_summary.tex").read_text().split("\\end{table}")[1]
+    cpu = json.loads((linear_runs[0] / "manifest.json").read_text())["cpu"]
+    assert "Sel. (s) & Fit (s) & Inf. (ms)" in cost and f"Measured on {latex_escape(cpu)}" in cost
     tex = (reports / "tables" / "synthetic_3fold_summary.tex").read_text()
     assert f"{100 * m['accuracy']:.1f} $\\pm$ {100 * m['accuracy_std']:.1f}" in tex
     assert f"{100 * np.mean(accs):.1f} $\\pm$ {100 * np.std(accs, ddof=1):.1f}" in tex

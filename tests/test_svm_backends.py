@@ -166,9 +166,9 @@ def test_mirror_images_train_only_where_asked_and_are_never_scored(tmp_path, mon
     seen = []
     real = classical.grouped_grid_search
 
-    def spy(estimator, grid, X, y, groups, *, cv, n_jobs):
+    def spy(estimator, grid, X, y, groups, *, cv, n_jobs, timings=None):
         seen.append((len(X), [(set(fit.tolist()), set(score.tolist())) for fit, score in cv]))
-        return real(estimator, grid, X, y, groups, cv=cv, n_jobs=n_jobs)
+        return real(estimator, grid, X, y, groups, cv=cv, n_jobs=n_jobs, timings=timings)
 
     monkeypatch.setattr(classical, "grouped_grid_search", spy)
     common = dict(dataset="synthetic", model="svm-linear", features="hog", folds=3, inner_folds=2, n_jobs=1,

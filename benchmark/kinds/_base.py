@@ -127,6 +127,11 @@ class ModelKind:
         keeps runs that differ here apart, as variants)."""
         raise NotImplementedError
 
+    def fit_times(self, metrics: dict) -> tuple[float | None, float | None]:
+        """(selection seconds summed over folds, the chosen model's own fit in seconds per fold) of a run, from its
+        metrics; None where the run does not tell them apart (the report leaves the cell empty)."""
+        return None, None
+
     def libraries(self, manifest: dict, config: dict) -> dict[str, str]:
         """The libraries that computed a run's numbers, with the versions its manifest recorded (the report's
         provenance names them): NumPy and scikit-learn (scores) for every kind, and what the kind adds."""

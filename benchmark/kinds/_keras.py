@@ -218,6 +218,13 @@ class Keras(ModelKind):
             return f"early stopping and checkpoint on {protocol.validation_split}"
         return "a subject-grouped validation split of each training fold drives early stopping and checkpoint"
 
+    def fit_times(self, metrics: dict) -> tuple[float | None, float | None]:
+        """A CNN selects its epoch by early stopping while it trains: no separate selection; its fit per fold is
+        the training time over the folds it trained."""
+        folds = len(metrics.get("folds_training") or {}) or 1
+        seconds = metrics.get("fit_seconds")
+        return None, (float(seconds) / folds if seconds is not None else None)
+
     def libraries(self, manifest: dict, config: dict) -> dict[str, str]:
         """Keras and the backend that trained (its version as the run recorded it), with CUDA and cuDNN on a GPU."""
         device = manifest.get("training_device") or {}

@@ -22,10 +22,10 @@ def pct(value: float, std: float | None = None) -> str:
 
 
 def _size(exp: Experiment) -> str:
-    params, svs = _size_numbers(exp)
+    params, svs = _size_numbers(exp)  # the kind's group heading and the header say which
     if params is not None:
-        return f"{params:,} params"
-    return f"{svs:,.0f} SVs" if svs is not None else ""
+        return f"{params:,}"
+    return f"{svs:,.0f}" if svs is not None else ""
 
 
 def _size_numbers(exp: Experiment) -> tuple[int | None, float | None]:
@@ -79,12 +79,19 @@ def summary_table(dataset: str, exps: list[Experiment]) -> Table:
         scores.append(("validation.accuracy", Column(f"{validation} acc. (%)", short=validation,
                                                      means=f"accuracy on {validation} (%)")))
     columns = [*ROW_LABELS, *[column for _, column in scores], Column("± over", tex=HIDDEN),
-               Column("Size (params / mean SVs)", tex="cost"), Column("Train time (s)", tex="cost"),
+               Column("Size (params / mean SVs)", short="Size", tex="cost"),
+               Column("Selection (s, sum over folds)", short="Sel. (s)", tex="cost"),
+               Column("Fit per fold (s)", short="Fit (s)", tex="cost"),
+               Column("Inference (ms/image)", short="Inf. (ms)", tex="cost"),
                Column("Ran on", tex="cost"), Column("Seeds", short="n", means="seeds")]
     table = Table(f"{dataset_slug(dataset)}_summary", _summary_caption(dataset, exps), columns,
-                  floats={"cost": f"{title_of(dataset)}: size (parameters of a CNN, support vectors of an SVM, "
-                                  f"mean over folds and seeds) and training time (mean over seeds) of the "
-                                  f"experiments in the summary table."})
+                  floats={"cost": f"{title_of(dataset)}: cost of the experiments in the summary table, mean over "
+                                  f"seeds. Size: parameters of a CNN, support vectors of an SVM (mean over folds). "
+                                  f"Sel.: the hyperparameter search, summed over folds (an SVM's grid search; "
+                                  f"none for a CNN, which picks its epoch by early stopping while it trains). "
+                                  f"Fit: the chosen model's own fit, mean per fold (a CNN's whole training). "
+                                  f"Inf.: milliseconds per scored image (an SVM on extracted features; a CNN on "
+                                  f"pixels, every test-time view). Measured on {_hardware(exps)}."})
 
     def row(exp: Experiment):
         cells, compared = [], {}
@@ -95,14 +102,16 @@ def summary_table(dataset: str, exps: list[Experiment]) -> Table:
             compared[c] = mean
             raw.update({key: mean, f"{key}_std": std})
         seconds = np.nanmean(exp.values("fit_seconds"))
+        selection, per_fold, inference = _times(exp)
         spread = ("seeds" if len(exp.runs) > 1 else
                   f"{len(exp.runs[0].metrics.get('folds', {}))} folds" if exp.runs[0].metrics.get("folds") else "")
-        cells += [spread, _size(exp), f"{seconds:.0f}" if seconds == seconds else "", _ran_on(exp),
-                  str(len(exp.runs))]
+        cells += [spread, _size(exp), _seconds(selection, "—"), _seconds(per_fold, ""),
+                  "" if inference is None else f"{inference:.2f}", _ran_on(exp), str(len(exp.runs))]
         raw["std_over"] = spread
         params, svs = _size_numbers(exp)  # the CSV holds numbers: 58423, not "58,423 params"
         raw.update({"parameters": params, "support_vectors_mean": svs, "fit_seconds": seconds,
-                    "ran_on": _ran_on(exp)})
+                    "selection_seconds": selection, "fit_seconds_per_fold": per_fold,
+                    "inference_ms_per_image": inference, "ran_on": _ran_on(exp)})
         return cells, raw, compared
 
     mark_best(table, list(range(2, 2 + len(scores))), fill_grouped(table, exps, row))
@@ -120,6 +129,33 @@ def _ran_on(exp: Experiment) -> str:
     experiment's key), e.g. "oneDAL" (the SVM solver), "CPU fp32" or "oneDNN fp32" (a CNN's device, with
     TensorFlow's oneDNN CPU kernels, and precision), "GPU mixed bf16 JAX" (a backend other than TensorFlow)."""
     return " ".join(PLATFORM_NAMES.get(str(v), str(v)) for v in run_platform(exp.runs[0]).values() if v)
+
+
+def _times(exp: Experiment) -> tuple[float | None, float | None, float | None]:
+    """Selection seconds (summed over folds), the chosen model's fit per fold (seconds) and inference
+    (milliseconds per scored image), each a mean over the experiment's seeds; None where no run tells it."""
+    def mean(values):
+        values = [v for v in values if v is not None]
+        return float(np.mean(values)) if values else None
+
+    split = [KINDS[exp.kind].fit_times(run.metrics) for run in exp.runs]
+    inference = [1000 * run.manifest["wall_seconds"]["predict"] / len(run.predictions) for run in exp.runs
+                 if (run.manifest.get("wall_seconds") or {}).get("predict") is not None and len(run.predictions)]
+    return mean(s for s, _ in split), mean(f for _, f in split), mean(inference)
+
+
+def _seconds(value: float | None, missing: str) -> str:
+    if value is None:
+        return missing
+    return f"{value:.1f}" if value < 10 else f"{value:.0f}"
+
+
+def _hardware(exps: list[Experiment]) -> str:
+    """The machines the runs ran on, as their manifests recorded them: CPU model and cores, and GPUs."""
+    machines = sorted({f"{r.manifest.get('cpu') or 'an unknown CPU'} ({r.manifest.get('cpu_count') or '?'} cores)"
+                       + (f" with {', '.join(r.manifest['gpus'])}" if r.manifest.get("gpus") else "")
+                       for e in exps for r in e.runs})
+    return "; ".join(machines)
 
 
 def _summary_caption(dataset: str, exps: list[Experiment]) -> str:
