@@ -124,6 +124,16 @@ def test_each_table_fits_a_plain_article(reports, tmp_path, name):
 
 @pytest.mark.slow
 @needs_pdflatex
+def test_provenance_tex_inputs_into_a_plain_article(reports, tmp_path):
+    document = tmp_path / "thesis.tex"
+    document.write_text("\\documentclass{article}\n\\begin{document}\n"
+                        f"\\input{{{(reports / 'provenance.tex').as_posix()}}}\n\\end{{document}}\n")
+    overfull = overfull_pt(document)
+    assert max(overfull, default=0.0) <= TOLERANCE_PT, overfull
+
+
+@pytest.mark.slow
+@needs_pdflatex
 def test_the_whole_report_compiles_without_an_overfull_box(reports, tmp_path):
     copy = tmp_path / "reports"
     shutil.copytree(reports, copy, ignore=shutil.ignore_patterns("runs"))

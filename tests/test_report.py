@@ -123,6 +123,16 @@ def test_report_writes_tables_figures_and_documents(reports, built):
     assert make_synthetic(n_subjects=6, images_per_class=2, seed=1).fingerprint[:12] in report
     tex = (reports / "report.tex").read_text()
     assert r"\input{tables/synthetic_3fold_summary.tex}" in tex
+    # provenance to \input, and the sources of what the runs used (hog, SVMs, mini-Xception, the fold tests)
+    provenance = (reports / "provenance.tex").read_text()
+    n_runs = len(list((reports / "runs").glob("2*")))
+    assert provenance.startswith("{\\setlength{\\emergencystretch}{3em}%\n" + f"{n_runs} runs made with fer-bench")
+    assert provenance.rstrip().endswith("\\par}")  # a group: the stretch never leaks into the thesis
+    bib = (reports / "references.bib").read_text()
+    keys = re.findall(r"^@\w+\{([a-z0-9]+),", bib, flags=re.M)
+    assert sorted(keys) == sorted(["dalal2005", "cortes1995", "pedregosa2011", "arriaga2017", "chollet2017",
+                                   "nadeau2003", "wilcoxon1945"])
+    assert bib.count("{") == bib.count("}")
     # the best-of-each-kind pair: subfigures of the two matrices' own files, each at the full width
     pair = tex[tex.index("fig:synthetic-3fold-best-classical-vs-deep-confusion") - 900:]
     assert pair.count(r"\begin{subfigure}{\linewidth}") >= 2 and "_mini-xception-pixels_confusion.pdf}" in pair

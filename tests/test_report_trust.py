@@ -22,7 +22,7 @@ from benchmark.errors import EXIT_FAILED, EXIT_USAGE, FerBenchError, WorkFailedE
 from benchmark.evaluation import summarise
 from benchmark.experiment import RunConfig, run_experiment
 from benchmark.report import Run, Table, build_report, check_run, collect_runs, latex_escape
-from benchmark.report._output import staged
+from benchmark.report._output import OUTPUT_FILES, staged
 from conftest import copy_run
 
 
@@ -447,7 +447,7 @@ def test_two_report_builds_at_once_use_their_own_staging_folders(tmp_path):
     with staged(tmp_path) as first, staged(tmp_path) as second:
         assert first != second and first.is_dir() and second.is_dir()
         for stage in (first, second):
-            (stage / "report.md").write_text(stage.name)
-            (stage / "report.tex").write_text(stage.name)
+            for name in OUTPUT_FILES:
+                (stage / name).write_text(stage.name)
     assert (tmp_path / "report.md").read_text() == first.name  # the outer build finished last
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".report-staging")]

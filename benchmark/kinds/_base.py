@@ -56,6 +56,8 @@ class ModelKind:
     model_suffixes: tuple[str, ...]
     needs_gpu: bool = False
     export_formats: tuple[str, ...] = ()
+    #: the report's citation keys (``references.bib``) for every model of the kind, beside each model's own
+    citations: tuple[str, ...] = ()
 
     def own_options(self) -> tuple[str, ...]:
         """The options declared for this kind only (``applies_to`` its name)."""

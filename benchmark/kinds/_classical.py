@@ -43,6 +43,7 @@ class Classical(ModelKind):
 
     name = "classical"
     title = "classical (SVM on hand-crafted features)"
+    citations = ("cortes1995", "pedregosa2011")  # support-vector networks; scikit-learn, which fits them
     selects_by_search = True
     model_stem = "svm"
     model_suffixes = (".npz", ".json")

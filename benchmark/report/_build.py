@@ -26,6 +26,7 @@ from ._duplicates import resolve_duplicates
 from ._experiment_tables import confidence_table, per_class_table, summary_table, tests_table
 from ._experiments import group_experiments
 from ._names import dataset_slug, title_of
+from ._references import write_references
 from ._sections_index import Section, carry_earlier_sections
 from ._tables import Column, Table
 from ._figures import write_figures
@@ -85,6 +86,7 @@ def build_report(reports_dir: Path, *, paper: str = "a4") -> dict:
             index.append(Section(dataset_slug(evaluation.report_section), evaluation.report_section,
                                  tuple(sorted(_files(stage) - before))))
         earlier = carry_earlier_sections(reports_dir, stage, index)
+        write_references(stage, duplicates.runs)
         write_documents(stage, duplicates.runs, sections, unused=_unused(skipped, inconsistent, duplicates),
                         warnings=duplicates.warnings, n_inconsistent=len(inconsistent), files=[*index, *earlier],
                         paper=paper)

@@ -139,8 +139,13 @@ def write_documents(folder: Path, runs: list[Run], sections, *, unused: list[tup
     if warnings:
         lines_md += ["## Warnings", "", *[f"- {line}" for line in warnings], ""]
         tex += [r"\section*{Warnings}", *_itemize(warnings)]
-    lines_md += ["## Provenance", "", about, ""]
+    lines_md += ["## Provenance", "", about, "",
+                 "(`provenance.tex`: this paragraph, to `\\input`; `references.bib`: the sources of the datasets, "
+                 "features, models and tests these runs used.)", ""]
     tex.append(r"\paragraph{Provenance} " + _breakable(latex_escape(about)))
+    # on its own in a thesis, without report.tex's preamble: run ids and paths may break after an underscore
+    standalone = _breakable(latex_escape(about)).replace("\\_", "\\_\\allowbreak{}")
+    (Path(folder) / "provenance.tex").write_text("{\\setlength{\\emergencystretch}{3em}%\n" + standalone + "\\par}\n")
     if data_warnings:
         lines_md += ["Warnings about the data:", "", *[f"- {line}" for line in data_warnings], ""]
         tex += [latex_escape("Warnings about the data:"), *_itemize(data_warnings)]

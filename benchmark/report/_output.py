@@ -21,7 +21,7 @@ from ..files import temporary_name, writable
 
 #: What the report writes into the reports folder (beside runs/).
 OUTPUT_FOLDERS = ("tables", "figures")
-OUTPUT_FILES = ("report.md", "report.tex")
+OUTPUT_FILES = ("report.md", "report.tex", "provenance.tex", "references.bib")
 STAGING = ".report-staging"
 #: A staging folder untouched this long was left by a killed build and is removed.
 STALE_STAGING_SECONDS = 3600
