@@ -70,26 +70,49 @@ def draw_confusion_matrix(ax, cm: np.ndarray, labels, title: str):
     return im
 
 
-def plot_learning_curves(history: pd.DataFrame, title: str, stem: Path) -> None:
-    """Loss and accuracy per epoch (train solid, validation dashed), one line pair per fold."""
+def selected_epoch(fold_history: pd.DataFrame) -> int | None:
+    """The epoch whose weights training kept: the first with the lowest finite validation loss (the CNNs restore
+    the best epoch on ``val_loss``, strictly better only); None without validation losses."""
+    if "val_loss" not in fold_history:
+        return None
+    losses = pd.to_numeric(fold_history["val_loss"], errors="coerce").where(np.isfinite, np.nan)
+    if losses.isna().all():
+        return None
+    return int(fold_history["epoch"].iloc[int(np.nanargmin(losses.to_numpy()))])
+
+
+def learning_curves_figure(history: pd.DataFrame, title: str):
+    """Loss and accuracy per epoch (train solid, validation dashed), one line pair per fold; whole-number epoch
+    ticks, and each fold's selected epoch (:func:`selected_epoch`) marked on its validation curves."""
     plt = pyplot()
+    from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), dpi=120)
     groups = list(history.groupby("fold", sort=False)) if "fold" in history else [("", history)]
     for k, (name, g) in enumerate(groups):
         colour = plt.cm.tab10(k % 10)
+        best = selected_epoch(g)
         for ax, metric in zip(axes, ("loss", "accuracy")):
             label = f"{name} " if len(groups) > 1 else ""
             ax.plot(g.epoch, g[metric], color=colour, lw=1, label=f"{label}train")
             if f"val_{metric}" in g:
                 ax.plot(g.epoch, g[f"val_{metric}"], color=colour, lw=1, ls="--", label=f"{label}validation")
+                if best is not None:
+                    ax.plot([best], g.loc[g.epoch == best, f"val_{metric}"].iloc[:1], marker="*", ms=9,
+                            color=colour, ls="none", gid="selected-epoch")
     for ax, metric in zip(axes, ("loss", "accuracy")):
         ax.set_xlabel("epoch")
         ax.set_ylabel("loss (incl. weight penalties)" if metric == "loss" else metric)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     if len(groups) <= 2:
         axes[1].legend(fontsize=7)
-    fig.suptitle(title + ("\nsolid: train, dashed: validation; one colour per fold" if len(groups) > 2 else ""),
-                 fontsize=9)
+    fig.suptitle(title + ("\nsolid: train, dashed: validation; one colour per fold" if len(groups) > 2 else "")
+                 + "; star: the epoch kept (lowest validation loss)", fontsize=9)
     fig.tight_layout()
-    save_figure(fig, stem)
+    return fig
+
+
+def plot_learning_curves(history: pd.DataFrame, title: str, stem: Path) -> None:
+    """:func:`learning_curves_figure`, saved as ``stem.png`` and ``stem.pdf``."""
+    save_figure(learning_curves_figure(history, title), stem)

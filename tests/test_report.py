@@ -480,3 +480,21 @@ def test_confusion_matrix_text_prints_at_7_pt_or_more_when_included_at_the_text_
     assert len(texts) >= n_classes * n_classes + 2 * n_classes + 3
     assert min(t.get_fontsize() * scale for t in texts) >= 7.0
     pyplot().close(fig)
+
+
+def test_learning_curves_have_whole_epoch_ticks_and_mark_each_folds_kept_epoch():
+    from benchmark.figures import learning_curves_figure, pyplot, selected_epoch
+
+    history = pd.DataFrame({"fold": ["fold-0"] * 4 + ["fold-1"] * 4, "epoch": [1, 2, 3, 4] * 2,
+                            "loss": [2.0, 1.5, 1.2, 1.0] * 2, "accuracy": [0.2, 0.3, 0.4, 0.5] * 2,
+                            "val_loss": [1.9, 1.4, 1.6, 1.4, 1.8, float("nan"), 1.7, 1.1],
+                            "val_accuracy": [0.2, 0.35, 0.3, 0.36, 0.2, 0.1, 0.25, 0.4]})
+    # the first lowest finite validation loss, as training restores it (strictly better only; NaN never)
+    assert [selected_epoch(g) for _, g in history.groupby("fold")] == [2, 4]
+    fig = learning_curves_figure(history, "mini-xception on CK+ (10-fold)")
+    for ax in fig.axes:
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks)
+    stars = [line for line in fig.findobj() if getattr(line, "get_gid", lambda: None)() == "selected-epoch"]
+    assert sorted(float(line.get_xdata()[0]) for line in stars) == [2.0, 2.0, 4.0, 4.0]  # loss and accuracy panels
+    pyplot().close(fig)
