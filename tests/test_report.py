@@ -118,6 +118,8 @@ def test_report_writes_tables_figures_and_documents(reports, built):
     assert "synthetic_3fold_best_classical_vs_deep_confusion.pdf" in figures
     assert "synthetic_3fold_mini-xception-pixels_learning_curves.png" in figures
     assert "synthetic_3fold_svm-rbf-hog_confusion.pdf" in figures
+    # from the tables' own numbers: accuracy with its interval per experiment, accuracy against training time
+    assert {"synthetic_3fold_accuracy_ci.pdf", "synthetic_3fold_accuracy_vs_time.png"} <= figures
     report = (reports / "report.md").read_text()
     assert "## Provenance" in report and "fer-bench 0.1.0" in report
     assert make_synthetic(n_subjects=6, images_per_class=2, seed=1).fingerprint[:12] in report

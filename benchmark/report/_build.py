@@ -29,7 +29,7 @@ from ._names import dataset_slug, title_of
 from ._references import write_references
 from ._sections_index import Section, carry_earlier_sections
 from ._tables import Column, Table
-from ._figures import write_figures
+from ._figures import write_figures, write_summary_plots
 from ._output import check_writable, staged
 
 
@@ -74,7 +74,8 @@ def build_report(reports_dir: Path, *, paper: str = "a4") -> dict:
             tables = [table for table in made.values() if table is not None]
             for table in tables:
                 table.write(stage / "tables")
-            figures = write_figures(dataset, exps, stage / "figures")
+            figures = write_figures(dataset, exps, stage / "figures") + write_summary_plots(dataset, made,
+                                                                                            stage / "figures")
             sections.append((dataset, tables, figures, made[tests_table] is None))
             index.append(Section(dataset_slug(dataset), title_of(dataset), tuple(sorted(_files(stage) - before))))
         for evaluation in own_sections:

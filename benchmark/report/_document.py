@@ -106,6 +106,10 @@ def _figure_caption(name: str, section_slug: str) -> str:
     pair = PAIR_FIGURE.search(name)
     if pair:
         return f"best {pair['a']} vs best {pair['b']} model, row-normalised confusion matrices"
+    if name == f"{section_slug}_accuracy_ci":
+        return "accuracy of each experiment with its 95% bootstrap interval (the confidence-interval table's)"
+    if name == f"{section_slug}_accuracy_vs_time":
+        return "accuracy against training time (summed over folds, mean over seeds; log scale)"
     experiment = name.removeprefix(f"{section_slug}_").rsplit("_", 1 if name.endswith("_confusion") else 2)[0]
     if name.endswith("learning_curves"):
         return f"learning curves of {experiment} (loss includes weight penalties)"

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..kinds import KINDS
 from ..figures import draw_confusion_matrix, plot_confusion_matrix, plot_learning_curves, pyplot, save_figure
 from ..record import HISTORY
 from ._experiments import Experiment, best_of_each_kind
@@ -56,3 +57,62 @@ def _side_by_side(a: Experiment, b: Experiment, dataset: str, stem: Path) -> Non
     fig.suptitle(f"{title_of(dataset)}: best {a.kind} vs best {b.kind} (row-normalised)", fontsize=9)
     fig.tight_layout()
     save_figure(fig, stem)
+
+
+def write_summary_plots(dataset: str, made: dict, folder: Path) -> list[Path]:
+    """Two figures per section from its tables' own numbers (nothing recomputed): each experiment's accuracy with
+    its 95% bootstrap interval (one row per seed), and accuracy against training time (summed over folds, mean
+    over seeds; log scale). ``made`` maps each table maker to the table it made."""
+    plt = pyplot()
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ds = dataset_slug(dataset)
+    written = []
+    intervals = next((t.raw for t in made.values() if t is not None and t.name.endswith("_confidence_intervals")), [])
+    summary = next((t.raw for t in made.values() if t is not None and t.name.endswith("_summary")), [])
+    several_seeds = len({r.get("seed") for r in intervals}) > 1
+    colour_of = dict(zip(KINDS, ("tab:blue", "tab:orange", "tab:green", "tab:purple")))  # by kind, registry order
+
+    def label(row, seed=None):
+        return (f"{row['model']} [{row['features']}]" + (f" ({row['variant']})" if row.get("variant") else "")
+                + (f" s{seed}" if seed is not None and several_seeds else ""))
+
+    if intervals:
+        fig, ax = plt.subplots(figsize=(6.5, 0.9 + 0.32 * len(intervals)), dpi=150)
+        for y, row in enumerate(reversed(intervals)):
+            acc, low, high = (100 * row[k] for k in ("accuracy", "accuracy_ci_low", "accuracy_ci_high"))
+            ax.errorbar(acc, y, xerr=[[acc - low], [high - acc]], fmt="o", ms=4, capsize=3,
+                        color=colour_of.get(row.get("group"), "tab:gray"))
+        ax.set_yticks(range(len(intervals)), [label(r, r.get("seed")) for r in reversed(intervals)], fontsize=8)
+        ax.set_xlabel("accuracy (%) with its 95% bootstrap interval", fontsize=8)
+        ax.tick_params(axis="x", labelsize=8)
+        ax.grid(axis="x", alpha=0.3)
+        ax.set_title(f"{title_of(dataset)}: accuracy per experiment", fontsize=9)
+        fig.tight_layout()
+        stem = folder / f"{ds}_accuracy_ci"
+        save_figure(fig, stem)
+        written.append(stem)
+    timed = [r for r in summary if r.get("fit_seconds") is not None and r["fit_seconds"] == r["fit_seconds"]
+             and r["fit_seconds"] > 0]
+    if timed:
+        fig, ax = plt.subplots(figsize=(6.5, 3.6), dpi=150)
+        for row in timed:
+            ax.scatter(row["fit_seconds"], 100 * row["accuracy"], color=colour_of.get(row.get("group"), "tab:gray"),
+                       s=18)
+            ax.annotate(label(row), (row["fit_seconds"], 100 * row["accuracy"]), fontsize=7,
+                        xytext=(3, 3), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.margins(x=0.25, y=0.1)  # room for the labels beside the points
+        ax.set_xlabel("training time (s, summed over folds, mean over seeds; log scale)", fontsize=8)
+        ax.set_ylabel("accuracy (%)", fontsize=8)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+        ax.set_title(f"{title_of(dataset)}: accuracy against training time", fontsize=9)
+        fig.tight_layout()
+        stem = folder / f"{ds}_accuracy_vs_time"
+        save_figure(fig, stem)
+        written.append(stem)
+    return written
