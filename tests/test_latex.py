@@ -101,7 +101,8 @@ def overfull_pt(tex: Path) -> list[float]:
 @pytest.mark.slow
 def test_the_worst_case_is_real(reports):
     """The fixture makes what widens a table: variants, seeds, a PublicTest column, long features and classes."""
-    assert sorted(p.stem for p in (reports / "tables").glob("*.tex")) == sorted(TABLES)
+    assert sorted(p.stem for p in (reports / "tables").glob("*.tex") if not p.stem.endswith("_confusion")) == \
+        sorted(TABLES)
     summary = (reports / "tables" / "fer2013_official_summary.md").read_text()
     for text in ("svm-linear (svm_backend=onedal)", "mini-xception (device=GPU, precision=mixed_float16)",
                  "hog+landmark-distances", "PublicTest acc. (%)", " ± ", "Ran on", "| oneDAL |", "| libsvm |",
@@ -120,6 +121,20 @@ def test_each_table_fits_a_plain_article(reports, tmp_path, name):
                         f"\\input{{{(reports / 'tables' / name).as_posix()}.tex}}\n\\end{{document}}\n")
     overfull = overfull_pt(document)
     assert max(overfull, default=0.0) <= TOLERANCE_PT, (name, overfull)
+
+
+@pytest.mark.slow
+@needs_pdflatex
+def test_every_confusion_matrix_table_fits_a_plain_article(reports, tmp_path):
+    """One table per experiment (its figure's counts): all of them, in one document, without an overfull box."""
+    tables = sorted((reports / "tables").glob("*_confusion.tex"))
+    assert len(tables) >= 8  # every run of the worst case, its variants included
+    document = tmp_path / "thesis.tex"
+    document.write_text("\\documentclass{article}\n" + THESIS_PREAMBLE + "\n\\begin{document}\n"
+                        + "".join(f"\\input{{{t.as_posix()}}}\n\\clearpage\n" for t in tables)
+                        + "\\end{document}\n")
+    overfull = overfull_pt(document)
+    assert max(overfull, default=0.0) <= TOLERANCE_PT, overfull
 
 
 @pytest.mark.slow

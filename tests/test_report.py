@@ -120,6 +120,11 @@ def test_report_writes_tables_figures_and_documents(reports, built):
     assert "synthetic_3fold_svm-rbf-hog_confusion.pdf" in figures
     # from the tables' own numbers: accuracy with its interval per experiment, accuracy against training time
     assert {"synthetic_3fold_accuracy_ci.pdf", "synthetic_3fold_accuracy_vs_time.png"} <= figures
+    # each matrix also as a table, with the figure's counts
+    matrix = pd.read_csv(reports / "tables" / "synthetic_3fold_svm-rbf-hog_confusion.csv")
+    rbf_metrics = _metrics(reports, "svm-rbf", 0)
+    assert matrix.drop(columns="true_class").to_numpy().tolist() == rbf_metrics["confusion_matrix"]
+    assert list(matrix.true_class) == rbf_metrics["class_names"]
     report = (reports / "report.md").read_text()
     assert "## Provenance" in report and "fer-bench 0.1.0" in report
     assert make_synthetic(n_subjects=6, images_per_class=2, seed=1).fingerprint[:12] in report

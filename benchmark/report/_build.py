@@ -23,7 +23,7 @@ from ..verification import verify_runs
 from . import _experiment_tables as experiment_tables
 from ._document import PAPERS, write_documents
 from ._duplicates import resolve_duplicates
-from ._experiment_tables import confidence_table, per_class_table, summary_table, tests_table
+from ._experiment_tables import confidence_table, confusion_tables, per_class_table, summary_table, tests_table
 from ._experiments import group_experiments
 from ._names import dataset_slug, title_of
 from ._references import write_references
@@ -72,7 +72,7 @@ def build_report(reports_dir: Path, *, paper: str = "a4") -> dict:
             before = _files(stage)
             made = {make: make(dataset, exps) for make in DATASET_TABLES}
             tables = [table for table in made.values() if table is not None]
-            for table in tables:
+            for table in [*tables, *confusion_tables(dataset, exps)]:  # the matrices: files only, not in report.tex
                 table.write(stage / "tables")
             figures = write_figures(dataset, exps, stage / "figures") + write_summary_plots(dataset, made,
                                                                                             stage / "figures")

@@ -304,3 +304,27 @@ def _number(value: float, digits: int) -> str:
 
 def _p(p: float) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def confusion_tables(dataset: str, exps: list[Experiment]) -> list[Table]:
+    """Each experiment's confusion matrix as a table (the figure's counts, to quote or typeset): rows the true
+    classes, columns the predicted ones (in LaTeX by short names, with a legend); counts pooled over folds, of
+    the experiment's first seed, as its figure shows."""
+    tables = []
+    for exp in exps:
+        run = exp.runs[0]
+        classes = list(run.metrics["class_names"])
+        cm = np.asarray(run.metrics["confusion_matrix"], dtype=int)
+        table = Table(f"{dataset_slug(dataset)}_{exp.slug}_confusion",
+                      f"{title_of(dataset)}: confusion matrix of {exp.label} [{exp.features}]"
+                      + (f" ({exp.variant})" if exp.variant else "")
+                      + f", seed {run.metrics['seed']}: counts of test images"
+                      + (", pooled over folds" if run.protocol.per_fold else "")
+                      + "; rows are the true classes, columns the predicted ones.",
+                      [Column("True class", "l"), *[Column(name, short=short, means=f"predicted {name}")
+                                                   for name, short in zip(classes, abbreviations(classes))]])
+        table.groups.append(("", [[name, *[str(v) for v in row]] for name, row in zip(classes, cm)]))
+        table.raw += [{"true_class": name, **{f"predicted_{c}": int(v) for c, v in zip(classes, row)}}
+                      for name, row in zip(classes, cm)]
+        tables.append(table)
+    return tables
