@@ -10,6 +10,8 @@ import os
 import sys
 import tempfile
 
+from .errors import FerBenchError
+
 _ONEDNN: str | None = None
 
 
@@ -81,6 +83,13 @@ def onednn_may_be_on() -> bool:
     """Whether TensorFlow's oneDNN CPU kernels may be active: on unless TF_ENABLE_ONEDNN_OPTS was 0 or false
     when TensorFlow was imported (and on when that cannot be known)."""
     return str(_ONEDNN).strip().lower() not in ("0", "false")
+
+
+def odd_batch_error(batch_size: int):
+    """The refusal of an odd ``--batch-size`` where oneDNN trains (said when the options resolve, and again by
+    training itself)."""
+    return FerBenchError(f"--batch-size {batch_size}: TensorFlow's oneDNN CPU kernels crash on odd training "
+                         f"batches; use an even batch size (or set TF_ENABLE_ONEDNN_OPTS=0, slower)")
 
 
 def onednn_state() -> str | None:

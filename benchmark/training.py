@@ -152,8 +152,7 @@ def fit_network(model, train: Part, val: Part, settings: TrainSettings, *, seed:
     The weights of the epoch with the lowest validation loss are restored before returning.
     """
     if settings.batch_size % 2 and _onednn_trains_here():
-        raise FerBenchError(f"--batch-size {settings.batch_size}: TensorFlow's oneDNN CPU kernels crash on odd "
-                            f"training batches; use an even batch size (or set TF_ENABLE_ONEDNN_OPTS=0, slower)")
+        raise tf_setup.odd_batch_error(settings.batch_size)
     inputs = keras.Input(model.input_shape[1:])
     network = keras.Model(inputs, model(augmenter(seed)(inputs) if settings.augment else inputs))
     steps = int(np.ceil(trained_per_epoch(len(train)) / settings.batch_size))

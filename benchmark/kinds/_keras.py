@@ -99,8 +99,7 @@ class Keras(ModelKind):
         out["backend"] = backends.check(config.backend or backends.default_backend())
         if (out["batch_size"] % 2 and out["backend"] == "tensorflow" and tf_setup.onednn_may_be_on()
                 and shutil.which("nvidia-smi") is None):  # no GPU here: oneDNN trains (fit_network checks again)
-            raise FerBenchError(f"--batch-size {out['batch_size']}: TensorFlow's oneDNN CPU kernels crash on odd "
-                                f"training batches; use an even batch size (or set TF_ENABLE_ONEDNN_OPTS=0, slower)")
+            raise tf_setup.odd_batch_error(out["batch_size"])
         recipe = recipe_of(spec)
         for key, (values, _) in RECIPE.items():
             out[key] = getattr(config, key) if getattr(config, key) is not None else recipe[key]
