@@ -81,8 +81,14 @@ def corrected_resampled_ttest(scores_a, scores_b, *, n_train: float, n_test: flo
     if var == 0:
         return {"statistic": 0.0 if d.mean() == 0 else math.copysign(math.inf, d.mean()),
                 "p_value": 1.0 if d.mean() == 0 else 0.0, "df": k - 1}
-    t = d.mean() / math.sqrt((1 / k + n_test / n_train) * var)
+    t = d.mean() / _corrected_se(d, n_train=n_train, n_test=n_test)
     return {"statistic": float(t), "p_value": float(2 * stats.t.sf(abs(t), k - 1)), "df": k - 1}
+
+
+def _corrected_se(d: np.ndarray, *, n_train: float, n_test: float) -> float:
+    """Nadeau & Bengio's standard error of the mean of k paired fold differences ``d``: the variance inflated by
+    n_test / n_train because k-fold training sets overlap."""
+    return math.sqrt((1 / len(d) + n_test / n_train) * d.var(ddof=1))
 
 
 def wilcoxon_signed_rank(scores_a, scores_b) -> dict:
@@ -102,7 +108,8 @@ def paired_difference(scores_a, scores_b, *, n_train: float, n_test: float, leve
     d = np.asarray(scores_a, float) - np.asarray(scores_b, float)
     k = len(d)
     sd = d.std(ddof=1)
-    half = stats.t.ppf(0.5 + level / 2, k - 1) * math.sqrt((1 / k + n_test / n_train) * sd ** 2) if sd > 0 else math.nan
+    half = stats.t.ppf(0.5 + level / 2, k - 1) * _corrected_se(d, n_train=n_train, n_test=n_test) if sd > 0 \
+        else math.nan
     return {"difference": float(d.mean()), "ci_low": float(d.mean() - half), "ci_high": float(d.mean() + half),
             "cohens_d": float(d.mean() / sd) if sd > 0 else math.nan, "k": k}
 
