@@ -89,6 +89,15 @@ def reports(tmp_path_factory, learnable_fer_plan, write_fer_csv, write_ck48):
     return root / "reports"
 
 
+def overfull_of_inputs(folder: Path, inputs: list[Path], preamble: str = THESIS_PREAMBLE) -> list[float]:
+    """:func:`overfull_pt` of a plain 10 pt article (with ``preamble``) that ``\\input``s each file, a page each."""
+    document = folder / "thesis.tex"
+    document.write_text("\\documentclass{article}\n" + preamble + "\n\\begin{document}\n"
+                        + "\\clearpage\n".join(f"\\input{{{p.as_posix()}}}\n" for p in inputs)
+                        + "\\end{document}\n")
+    return overfull_pt(document)
+
+
 def overfull_pt(tex: Path) -> list[float]:
     """Compile ``tex`` in its folder with pdflatex; the widths by which its boxes are overfull (pt)."""
     result = subprocess.run([PDFLATEX, "-interaction=nonstopmode", "-halt-on-error", tex.name], cwd=tex.parent,
@@ -116,10 +125,7 @@ def test_the_worst_case_is_real(reports):
 @needs_pdflatex
 @pytest.mark.parametrize("name", TABLES)
 def test_each_table_fits_a_plain_article(reports, tmp_path, name):
-    document = tmp_path / "thesis.tex"
-    document.write_text("\\documentclass{article}\n" + THESIS_PREAMBLE + "\n\\begin{document}\n"
-                        f"\\input{{{(reports / 'tables' / name).as_posix()}.tex}}\n\\end{{document}}\n")
-    overfull = overfull_pt(document)
+    overfull = overfull_of_inputs(tmp_path, [reports / "tables" / f"{name}.tex"])
     assert max(overfull, default=0.0) <= TOLERANCE_PT, (name, overfull)
 
 
@@ -129,21 +135,14 @@ def test_every_confusion_matrix_table_fits_a_plain_article(reports, tmp_path):
     """One table per experiment (its figure's counts): all of them, in one document, without an overfull box."""
     tables = sorted((reports / "tables").glob("*_confusion.tex"))
     assert len(tables) >= 8  # every run of the worst case, its variants included
-    document = tmp_path / "thesis.tex"
-    document.write_text("\\documentclass{article}\n" + THESIS_PREAMBLE + "\n\\begin{document}\n"
-                        + "".join(f"\\input{{{t.as_posix()}}}\n\\clearpage\n" for t in tables)
-                        + "\\end{document}\n")
-    overfull = overfull_pt(document)
+    overfull = overfull_of_inputs(tmp_path, tables)
     assert max(overfull, default=0.0) <= TOLERANCE_PT, overfull
 
 
 @pytest.mark.slow
 @needs_pdflatex
 def test_provenance_tex_inputs_into_a_plain_article(reports, tmp_path):
-    document = tmp_path / "thesis.tex"
-    document.write_text("\\documentclass{article}\n\\begin{document}\n"
-                        f"\\input{{{(reports / 'provenance.tex').as_posix()}}}\n\\end{{document}}\n")
-    overfull = overfull_pt(document)
+    overfull = overfull_of_inputs(tmp_path, [reports / "provenance.tex"], preamble="")
     assert max(overfull, default=0.0) <= TOLERANCE_PT, overfull
 
 

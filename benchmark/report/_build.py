@@ -74,8 +74,8 @@ def build_report(reports_dir: Path, *, paper: str = "a4") -> dict:
             tables = [table for table in made.values() if table is not None]
             for table in [*tables, *confusion_tables(dataset, exps)]:  # the matrices: files only, not in report.tex
                 table.write(stage / "tables")
-            figures = write_figures(dataset, exps, stage / "figures") + write_summary_plots(dataset, made,
-                                                                                            stage / "figures")
+            figures = write_figures(dataset, exps, stage / "figures") + write_summary_plots(
+                dataset, made[summary_table], made[confidence_table], stage / "figures")
             sections.append((dataset, tables, figures, made[tests_table] is None))
             index.append(Section(dataset_slug(dataset), title_of(dataset), tuple(sorted(_files(stage) - before))))
         for evaluation in own_sections:

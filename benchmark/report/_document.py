@@ -16,6 +16,7 @@ from ..errors import FerBenchError, WorkFailedError
 from ..evaluations import evaluation_of
 from ..kinds import kind_named
 from ..record import Run
+from ._experiments import machine_of
 from ._names import dataset_slug, title_of
 from ._tables import latex_escape
 
@@ -44,9 +45,7 @@ def provenance(runs: list[Run], n_inconsistent: int = 0) -> list[str]:
     protocols = unique(f"{title_of(r.dataset)}: {r.manifest['protocol'].get('description')} "
                        f"(split fingerprint {str(r.manifest['protocol'].get('fingerprint', ''))[:12]})"
                        for r in runs)
-    hardware = unique(f"{r.manifest.get('cpu')} x {r.manifest.get('cpu_count')} cores"
-                      + (f", GPU {', '.join(r.manifest['gpus'])}" if r.manifest.get("gpus") else "")
-                      + f", {r.manifest.get('platform')}" for r in runs)
+    hardware = unique(f"{machine_of(r)}, {r.manifest.get('platform')}" for r in runs)
     devices = unique(f"{r.metrics['model']} on {r.manifest['training_device'].get('device')} "
                      f"({r.manifest['training_device'].get('precision')})" for r in runs
                      if r.manifest.get("training_device"))

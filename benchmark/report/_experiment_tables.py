@@ -10,7 +10,7 @@ import numpy as np
 
 from ..kinds import KINDS
 from . import _stats as st
-from ._experiments import Experiment, best_of_each_kind, run_platform
+from ._experiments import Experiment, best_of_each_kind, machine_of, run_platform
 from ._names import dataset_slug, title_of
 from ._tables import HEADING, HIDDEN, KEY, Column, Table, abbreviations, mark_best, variant_letters
 
@@ -152,10 +152,7 @@ def _seconds(value: float | None, missing: str) -> str:
 
 def _hardware(exps: list[Experiment]) -> str:
     """The machines the runs ran on, as their manifests recorded them: CPU model and cores, and GPUs."""
-    machines = sorted({f"{r.manifest.get('cpu') or 'an unknown CPU'} ({r.manifest.get('cpu_count') or '?'} cores)"
-                       + (f" with {', '.join(r.manifest['gpus'])}" if r.manifest.get("gpus") else "")
-                       for e in exps for r in e.runs})
-    return "; ".join(machines)
+    return "; ".join(sorted({machine_of(r) for e in exps for r in e.runs}))
 
 
 def _summary_caption(dataset: str, exps: list[Experiment]) -> str:

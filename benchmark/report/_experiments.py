@@ -26,6 +26,13 @@ from ._names import section_name, slug
 NOT_A_VARIANT = {*NON_RESULT_OPTIONS, *IDENTITY, "config_hash", "param_grid", "model_source"}
 
 
+def machine_of(run: Run) -> str:
+    """The machine a run ran on, as its manifest recorded it: "AMD EPYC x 2 cores, GPU NVIDIA H200"."""
+    m = run.manifest
+    return (f"{m.get('cpu')} x {m.get('cpu_count')} cores"
+            + (f", GPU {', '.join(m['gpus'])}" if m.get("gpus") else ""))
+
+
 def run_platform(run: Run) -> dict:
     """What computed a run's numbers, beyond the options (the model kind says what it records: a CNN's training
     device and precision, an SVM's implementation). Runs that differ here may differ in their numbers, so they

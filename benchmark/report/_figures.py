@@ -59,17 +59,17 @@ def _side_by_side(a: Experiment, b: Experiment, dataset: str, stem: Path) -> Non
     save_figure(fig, stem)
 
 
-def write_summary_plots(dataset: str, made: dict, folder: Path) -> list[Path]:
+def write_summary_plots(dataset: str, summary, confidence, folder: Path) -> list[Path]:
     """Two figures per section from its tables' own numbers (nothing recomputed): each experiment's accuracy with
-    its 95% bootstrap interval (one row per seed), and accuracy against training time (summed over folds, mean
-    over seeds; log scale). ``made`` maps each table maker to the table it made."""
+    its 95% bootstrap interval (``confidence``, the confidence-interval table: one row per seed), and accuracy
+    against training time (``summary``, the summary table: summed over folds, mean over seeds; log scale)."""
     plt = pyplot()
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     ds = dataset_slug(dataset)
     written = []
-    intervals = next((t.raw for t in made.values() if t is not None and t.name.endswith("_confidence_intervals")), [])
-    summary = next((t.raw for t in made.values() if t is not None and t.name.endswith("_summary")), [])
+    intervals = confidence.raw if confidence is not None else []
+    summary = summary.raw if summary is not None else []
     several_seeds = len({r.get("seed") for r in intervals}) > 1
     colour_of = dict(zip(KINDS, ("tab:blue", "tab:orange", "tab:green", "tab:purple")))  # by kind, registry order
 
