@@ -124,8 +124,9 @@ class RunConfig:
         int, 3000, "FER2013 SVMs: training images in the first successive-halving round (--search halving).",
         applies_to=CLASSICAL, on_cli=False)
     svm_backend: Optional[str] = option(
-        str, "auto", "SVMs: auto (oneDAL where scikit-learn-intelex is installed, else libsvm), onedal or libsvm; "
-        "the backend that ran is recorded.", applies_to=CLASSICAL, hashed_when_none=False)
+        str, "auto", "SVM solver: auto (liblinear's primal solver for svm-linear on FER2013 and FER+; otherwise "
+        "oneDAL where scikit-learn-intelex is installed, else libsvm), onedal, libsvm or liblinear (svm-linear "
+        "only); the solver that ran is recorded.", applies_to=CLASSICAL, hashed_when_none=False)
     mirror: Optional[str] = option(
         str, "on", "SVMs: also train on each training image's mirror image (left-right flip): on or off.",
         applies_to=CLASSICAL, hashed_when_none=False)

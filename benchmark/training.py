@@ -21,6 +21,7 @@ import pandas as pd
 from sklearn.utils.class_weight import compute_class_weight
 
 from . import backends, tf_setup
+from .recipe import PLATEAU_FACTOR, ROTATION_DEGREES, SHIFT, TEN_CROP_SHARE, ZOOM, plateau_patience
 from .errors import FerBenchError
 
 backends.prepare()  # the backend is chosen before Keras is first imported, just below
@@ -28,8 +29,6 @@ backends.prepare()  # the backend is chosen before Keras is first imported, just
 import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
-#: Augmentation ranges (Deshmukh & Yadav; Arriaga et al.): flips, +/-10 degrees, +/-10% zoom and shifts.
-ROTATION_DEGREES, ZOOM, SHIFT = 10.0, 0.1, 0.1
 MONITOR = "val_loss"
 
 
@@ -163,7 +162,7 @@ def fit_network(model, train: Part, val: Part, settings: TrainSettings, *, seed:
     speed = Throughput(settings.batch_size)
     callbacks = [
         keras.callbacks.EarlyStopping(MONITOR, patience=settings.patience, min_delta=settings.min_delta),
-        *([keras.callbacks.ReduceLROnPlateau(MONITOR, factor=0.1, patience=max(1, settings.patience // 4),
+        *([keras.callbacks.ReduceLROnPlateau(MONITOR, factor=PLATEAU_FACTOR, patience=plateau_patience(settings.patience),
                                              min_lr=1e-6)] if settings.schedule == "plateau" else []),
         keras.callbacks.TerminateOnNaN(), best, speed,
     ]
@@ -223,11 +222,6 @@ def _optimizer(settings: TrainSettings, steps_per_epoch: int):
         return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True)
     return keras.optimizers.Adam(lr)
 
-
-#: ``--tta ten-crop``: the side of the five crops (four corners and the centre), as a share of the image's side;
-#: each crop is resized back to the network's input, a zoom of 1/0.92 = +9%, inside the training augmentation's
-#: +/-10% zoom (Khaireddin & Chen crop 40 of 48 pixels, but their network takes 40 x 40 inputs).
-TEN_CROP_SHARE = 0.92
 
 
 def tta_views(images: np.ndarray, tta: str) -> list[np.ndarray]:

@@ -33,7 +33,7 @@ def _softmax_head(x, n_classes: int, layers):
 
 
 @register_model(
-    "cnn-patil", kind="deep",
+    "cnn-patil", kind="deep", display_name="Patil CNN",
     description="Patil's thesis CNN: 4 double-conv blocks 64-512 (3x1 kernels), BN, dropout; dense 512 (+256 on CK+)",
     training={"epochs": 25, "batch_size": 32, "lr": 0.01, "patience": 5, "min_delta": 1e-4},
     source="Patil, MSc thesis, CSUN 2023 (3,931,975 params FER2013 variant, 4,062,535 CK+ variant)",
@@ -60,7 +60,7 @@ def cnn_patil(*, n_classes: int = 7, dense: tuple[int, ...] = (512,), pretrained
 
 
 @register_model(
-    "cnn-hpo", kind="deep",
+    "cnn-hpo", kind="deep", display_name="Vulpe-Grigorasi CNN",
     description="Vulpe-Grigorasi & Grigore's random-search CNN: conv 256, 512, 384, 192, 384 (3x3), dense 256",
     training={"epochs": 100, "batch_size": 128, "lr": 1e-3, "patience": 10, "min_delta": 0.0},
     source="Vulpe-Grigorasi & Grigore, ATEE 2021 (5,173,959 params)")
@@ -81,7 +81,7 @@ def cnn_hpo(*, n_classes: int = 7, pretrained: bool = False):
 
 
 @register_model(
-    "cnn-gelu", kind="deep",
+    "cnn-gelu", kind="deep", display_name="Shrivastava CNN",
     description="Shrivastava's 4-layer GELU CNN: conv 128, 256, 512, 512 with pool + dropout 0.4; dense 256, 512",
     training={"epochs": 100, "batch_size": 64, "lr": 1e-3, "patience": 10, "min_delta": 0.0},
     source="Shrivastava (seed paper); no batch-norm, as the paper found it overfits")
@@ -100,7 +100,7 @@ def cnn_gelu(*, n_classes: int = 7, pretrained: bool = False):
 
 
 @register_model(
-    "mini-xception", kind="deep",
+    "mini-xception", kind="deep", display_name="mini-Xception",
     description="Arriaga et al.'s mini-Xception: residual depthwise-separable blocks 16-128, global pooling (~58k)",
     training={"epochs": 100, "batch_size": 32, "lr": 1e-3, "patience": 50, "min_delta": 0.0},
     source="Arriaga, Ploger, Valdenegro 2017 (face_classification mini_XCEPTION, l2 0.01)")
@@ -132,7 +132,7 @@ def mini_xception(*, n_classes: int = 7, pretrained: bool = False):
 
 
 @register_model(
-    "vgg-fer", kind="deep",
+    "vgg-fer", kind="deep", display_name="VGG-FER",
     description="Khaireddin & Chen's VGG variant: 4 stages of two 3x3 conv + BN + ReLU (64-512), dense 4096 x 2",
     training={"epochs": 300, "batch_size": 64, "lr": 1e-3, "patience": 20, "min_delta": 0.0},
     source="Khaireddin & Chen 2021 (the paper trains with SGD + Nesterov: --optimizer sgd; the default stays Adam)")
@@ -187,7 +187,7 @@ _BACKBONE_TRAINING = {"epochs": 60, "batch_size": 64, "lr": 1e-3, "patience": 10
 
 
 @register_model(
-    "resnet50", kind="deep",
+    "resnet50", kind="deep", display_name="ResNet-50",
     description="keras.applications ResNet50 (from scratch, or --pretrained ImageNet) + dense 1000 head",
     training=_BACKBONE_TRAINING, pretrainable=True,
     source="Deshmukh & Yadav (seed paper; their batch 785 is lowered to 64 to fit workstation memory)")
@@ -196,7 +196,7 @@ def resnet50(*, n_classes: int = 7, pretrained: bool = False):
 
 
 @register_model(
-    "xception", kind="deep",
+    "xception", kind="deep", display_name="Xception",
     description="keras.applications Xception (from scratch, or --pretrained ImageNet) + dense 1000 head",
     training=_BACKBONE_TRAINING, pretrainable=True,
     source="Deshmukh & Yadav (seed paper; their batch 785 is lowered to 64 to fit workstation memory)")

@@ -18,12 +18,13 @@ from sklearn.decomposition import PCA
 from sklearn.kernel_approximation import AdditiveChi2Sampler
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC
+from sklearn.svm import SVC, LinearSVC
 
-from ._svm import UnitVariance
+from ._svm import Float64, UnitVariance
 
 #: The classes a pipeline step may be rebuilt as (nothing else is ever constructed from a model file).
-STEP_CLASSES = {cls.__name__: cls for cls in (StandardScaler, PCA, UnitVariance, AdditiveChi2Sampler, SVC)}
+STEP_CLASSES = {cls.__name__: cls for cls in (StandardScaler, PCA, UnitVariance, Float64, AdditiveChi2Sampler,
+                                               SVC, LinearSVC)}
 #: What a stock SVC needs to predict, in libsvm's layout (sklearnex's SVC keeps the same names).
 _SVC_STATE = {"support_": np.int32, "support_vectors_": np.float64, "_n_support": np.int32,
               "_dual_coef_": np.float64, "_intercept_": np.float64, "dual_coef_": np.float64,

@@ -22,7 +22,10 @@ class ModelSpec:
     non-negative histogram features (extractors with ``non_negative = True``); ``defaults_why`` says what
     measurement chose the default features and grid (``fer-bench models`` prints it); ``dataset_grids`` maps a
     dataset name to the grid searched there instead of ``param_grid`` (a small dataset affords a wider grid). ``kind`` names one of ``benchmark.kinds.KINDS``, whose
-    class says how the model is fitted (a registry test checks every kind and variant name).
+    class says how the model is fitted (a registry test checks every kind and variant name). ``display_name`` is
+    how the report's tables, figures and methods name the model for a reader ("SVM, RBF kernel",
+    "mini-Xception"), where the command line's ``name`` stays in file names and CSV files (a registry test checks
+    that every model has one).
     """
 
     name: str
@@ -38,6 +41,7 @@ class ModelSpec:
     histograms_only: bool = False
     defaults_why: str = ""
     dataset_grids: dict = field(default_factory=dict)
+    display_name: str = ""
 
     def features_for(self, dataset: str | None) -> str | None:
         """The features this model uses on ``dataset`` when ``--features`` is not given: ``default_features``,
@@ -61,7 +65,7 @@ _MODELS: dict[str, ModelSpec] = {}
 def register_model(name: str, *, kind: str, description: str, param_grid: dict | None = None,
                    default_features: str | dict | None = None, training: dict | None = None, source: str = "",
                    variants: dict | None = None, pretrainable: bool = False, histograms_only: bool = False,
-                   defaults_why: str = "", dataset_grids: dict | None = None):
+                   defaults_why: str = "", dataset_grids: dict | None = None, display_name: str = ""):
     """Decorator adding the factory to the registry under ``name``."""
 
     def decorator(factory: Callable) -> Callable:
@@ -69,7 +73,7 @@ def register_model(name: str, *, kind: str, description: str, param_grid: dict |
             raise ValueError(f"model {name!r} registered twice")
         _MODELS[name] = ModelSpec(name, kind, description, factory, dict(param_grid or {}), default_features,
                                   dict(training or {}), source, dict(variants or {}), pretrainable,
-                                  histograms_only, defaults_why, dict(dataset_grids or {}))
+                                  histograms_only, defaults_why, dict(dataset_grids or {}), display_name)
         return factory
 
     return decorator

@@ -23,7 +23,7 @@ PACKAGES = ("benchmark", "features", "models")
 LAYERS: tuple[tuple[tuple[str, ...], ...], ...] = (
     # 1 foundations: errors, files, console, the option declaration, pure metrics, the Keras backend's set-up
     (("benchmark",), ("benchmark.errors", "benchmark.tf_setup", "benchmark.backends"), ("benchmark.console",),
-     ("benchmark.files",), ("benchmark.metrics",), ("benchmark.options",)),
+     ("benchmark.files",), ("benchmark.metrics",), ("benchmark.options",), ("benchmark.recipe",)),
     # 2 building blocks that know no run: data, features, models, leases, figures, selection, training, fold models
     (("benchmark.datasets",), ("features",), ("models",), ("benchmark.leases",), ("benchmark.figures",),
      ("benchmark.selection",), ("benchmark.training",), ("benchmark.saved_models",), ("benchmark.exported",)),

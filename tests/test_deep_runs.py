@@ -312,7 +312,7 @@ def test_init_from_fine_tunes_a_finished_runs_weights_and_refuses_a_source_that_
 
     build_report(tmp_path / "r")
     summary = (tmp_path / "r" / "tables" / "synthetic-b_2fold_summary.md").read_text()
-    assert f"mini-xception (pretrained on fer2013, run {source_dir.name.rsplit('_', 1)[-1]})" in summary
+    assert f"mini-Xception (pretrained on fer2013, run {source_dir.name.rsplit('_', 1)[-1]})" in summary
     # the same run from scratch is another experiment: another config hash (the weights' hash, not the path, counts)
     from dataclasses import asdict
 

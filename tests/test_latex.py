@@ -32,8 +32,10 @@ from benchmark.report._tables import HEADING, KEY, Column, abbreviations
 PDFLATEX = shutil.which("pdflatex")
 needs_pdflatex = pytest.mark.skipif(PDFLATEX is None, reason="pdflatex is not installed (Debian: apt-get install "
                                                                "texlive-latex-recommended texlive-latex-extra)")
-#: What a thesis needs in its preamble to \input the tables (README, "Cite").
-THESIS_PREAMBLE = r"\usepackage{booktabs}"
+#: What a thesis needs in its preamble to \input the tables (README, "Cite"): booktabs, and natbib for the
+#: captions' and methods' \citep.
+THESIS_PREAMBLE = "\\usepackage{booktabs}\n\\usepackage{natbib}"
+BIBTEX = shutil.which("bibtex")
 #: Largest overfull box tolerated, in pt.
 TOLERANCE_PT = 1.0
 TABLES = [f"{dataset}_{table}" for dataset in ("fer2013_official", "ckplus_2fold")
@@ -89,12 +91,23 @@ def reports(tmp_path_factory, learnable_fer_plan, write_fer_csv, write_ck48):
     return root / "reports"
 
 
-def overfull_of_inputs(folder: Path, inputs: list[Path], preamble: str = THESIS_PREAMBLE) -> list[float]:
-    """:func:`overfull_pt` of a plain 10 pt article (with ``preamble``) that ``\\input``s each file, a page each."""
+def overfull_of_inputs(folder: Path, inputs: list[Path], preamble: str = THESIS_PREAMBLE,
+                       bibliography: Path | None = None) -> list[float]:
+    """:func:`overfull_pt` of a plain 10 pt article (with ``preamble``) that ``\\input``s each file, a page each;
+    with ``bibliography`` (a references.bib), its entries are the article's bibliography (natbib's plainnat): the
+    article is compiled, bibtex run, and compiled twice more, as a thesis is."""
     document = folder / "thesis.tex"
+    if bibliography is not None:
+        shutil.copyfile(bibliography, folder / "references.bib")
     document.write_text("\\documentclass{article}\n" + preamble + "\n\\begin{document}\n"
                         + "\\clearpage\n".join(f"\\input{{{p.as_posix()}}}\n" for p in inputs)
+                        + ("\\bibliographystyle{plainnat}\n\\bibliography{references}\n" if bibliography else "")
                         + "\\end{document}\n")
+    if bibliography is None:
+        return overfull_pt(document)
+    overfull_pt(document)
+    subprocess.run([BIBTEX, document.stem], cwd=folder, stdin=subprocess.DEVNULL, capture_output=True, timeout=300)
+    overfull_pt(document)
     return overfull_pt(document)
 
 
@@ -110,10 +123,10 @@ def overfull_pt(tex: Path) -> list[float]:
 @pytest.mark.slow
 def test_the_worst_case_is_real(reports):
     """The fixture makes what widens a table: variants, seeds, a PublicTest column, long features and classes."""
-    assert sorted(p.stem for p in (reports / "tables").glob("*.tex") if not p.stem.endswith("_confusion")) == \
-        sorted(TABLES)
+    assert sorted(p.stem for p in (reports / "tables").glob("*.tex")
+                  if not p.stem.endswith(("_confusion", "_methods"))) == sorted(TABLES)
     summary = (reports / "tables" / "fer2013_official_summary.md").read_text()
-    for text in ("svm-linear (svm_backend=onedal)", "mini-xception (device=GPU, precision=mixed_float16)",
+    for text in ("SVM, linear kernel (svm_backend=onedal)", "mini-Xception (device=GPU, precision=mixed_float16)",
                  "hog+landmark-distances", "PublicTest acc. (%)", " ± ", "Ran on", "| oneDAL |", "| libsvm |",
                  "| oneDNN fp32 |", "| GPU mixed fp16 |"):
         assert text in summary, text
@@ -143,6 +156,25 @@ def test_every_confusion_matrix_table_fits_a_plain_article(reports, tmp_path):
 @needs_pdflatex
 def test_provenance_tex_inputs_into_a_plain_article(reports, tmp_path):
     overfull = overfull_of_inputs(tmp_path, [reports / "provenance.tex"], preamble="")
+    assert max(overfull, default=0.0) <= TOLERANCE_PT, overfull
+
+
+@pytest.mark.slow
+@needs_pdflatex
+@pytest.mark.skipif(BIBTEX is None, reason="bibtex is not installed (Debian: apt-get install texlive-binaries)")
+def test_methods_and_captions_input_into_a_plain_article_with_natbib_and_references_bib(reports, tmp_path):
+    """Each section's methods paragraphs and every table, \\input into a plain 10 pt article with natbib whose
+    bibliography is the report's references.bib: bibtex finds every key they cite (no undefined citation), and
+    nothing sticks out of the margin."""
+    methods = sorted((reports / "tables").glob("*_methods.tex"))
+    assert [p.name for p in methods] == ["ckplus_2fold_methods.tex", "fer2013_official_methods.tex"]
+    overfull = overfull_of_inputs(tmp_path, [*methods, *(reports / "tables" / f"{name}.tex" for name in TABLES)],
+                                  bibliography=reports / "references.bib")
+    log = (tmp_path / "thesis.log").read_text(errors="replace")
+    assert not re.findall(r"Citation `[^']*' .*undefined", log) and "undefined citations" not in log, log[-2000:]
+    cited = set(re.findall(r"\\bibitem\[[^\]]*\]\{([^}]+)\}", (tmp_path / "thesis.bbl").read_text()))
+    assert {"lucey2010", "goodfellow2013", "dalal2005", "cortes1995", "arriaga2017", "kingma2015", "mcnemar1947",
+            "nadeau2003", "efron1979"} <= cited
     assert max(overfull, default=0.0) <= TOLERANCE_PT, overfull
 
 

@@ -18,6 +18,7 @@ from benchmark.options import BY_NAME, OPTIONS
 from benchmark.predict import TEMPLATES
 from benchmark.protocols import PROTOCOLS, Protocol
 from benchmark.report import DATASET_TABLES, group_experiments
+from benchmark.report._references import DATASET_SOURCES, ENTRIES, FEATURE_SOURCES
 from features import FEATURES, ImageTransformer
 from models import list_models
 
@@ -39,6 +40,8 @@ def test_dataset_entry_declares_what_commands_and_runs_need(name):
     assert set(entry.own_options) <= OPTION_NAMES, f"{name}: own options not declared in RunConfig"
     assert all(BY_NAME[o].defines_data for o in entry.own_options), f"{name}: an own option must define the data"
     assert set(entry.option_rules) <= set(entry.own_options)
+    if entry.embedded is None:  # a real dataset is cited by the report's captions and methods
+        assert DATASET_SOURCES.get(name), f"{name}: no entry in benchmark.report._references.DATASET_SOURCES"
     loader = inspect.signature(load_dataset).parameters
     assert all(o in loader for o in entry.own_options), f"{name}: load_dataset does not take its own options"
     if entry.embedded is None:
@@ -140,11 +143,26 @@ def test_registered_model_names_a_kind_and_declares_its_defaults(spec):
         assert value is None or all(name in FEATURES for name in value.split("+"))
 
 
+@pytest.mark.parametrize("spec", list_models(), ids=lambda s: s.name)
+def test_registered_model_has_a_display_name_for_the_report(spec):
+    """The tables, figures and methods name a model as a reader knows it ("SVM, RBF kernel"), declared beside its
+    registration; no two models share one, and none is the command-line name again."""
+    assert spec.display_name.strip() and spec.display_name != spec.name, \
+        f"{spec.name}: register it with display_name=... (how the report names it)"
+    assert [s.display_name for s in list_models()].count(spec.display_name) == 1, spec.display_name
+
+
 # ------------------------------------------------------------------------------------------------ extractors
 
 @pytest.fixture(scope="module")
 def faces():
     return make_synthetic(n_subjects=2, images_per_class=1, seed=3).images[:4]
+
+
+@pytest.mark.parametrize("name", list(FEATURES))
+def test_extractor_has_a_source_the_report_cites(name):
+    assert FEATURE_SOURCES.get(name) and set(FEATURE_SOURCES[name]) <= set(ENTRIES), \
+        f"{name}: no source in benchmark.report._references.FEATURE_SOURCES"
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if make().learns_from_training else n

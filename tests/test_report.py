@@ -137,8 +137,13 @@ def test_report_writes_tables_figures_and_documents(reports, built):
     assert provenance.rstrip().endswith("\\par}")  # a group: the stretch never leaks into the thesis
     bib = (reports / "references.bib").read_text()
     keys = re.findall(r"^@\w+\{([a-z0-9]+),", bib, flags=re.M)
+    # hog, the SVMs (libsvm where it fitted them), mini-Xception with Adam, early stopping, Keras on TensorFlow,
+    # the fold tests and the confidence intervals' bootstrap
+    libsvm = any(json.loads(p.read_text()).get("svm_backend") == "libsvm"
+                 for p in (reports / "runs").glob("*/manifest.json"))
     assert sorted(keys) == sorted(["dalal2005", "cortes1995", "pedregosa2011", "arriaga2017", "chollet2017",
-                                   "nadeau2003", "wilcoxon1945"])
+                                   "nadeau2003", "wilcoxon1945", "kingma2015", "prechelt1998", "chollet2015",
+                                   "abadi2016", "efron1979", *(["chang2011"] if libsvm else [])])
     assert bib.count("{") == bib.count("}")
     # the best-of-each-kind pair: subfigures of the two matrices' own files, each at the full width
     pair = tex[tex.index("fig:synthetic-3fold-best-classical-vs-deep-confusion") - 900:]
@@ -203,11 +208,12 @@ def test_best_value_per_column_is_bold(reports, built):
     for name, compared in cases.items():
         raw = pd.read_csv(reports / "tables" / f"{name}.csv")
         assert list(raw.group) == ["classical"] * 2 + ["deep"] and raw.model.is_unique
+        assert list(raw.display_name) == ["SVM, linear kernel", "SVM, RBF kernel", "mini-Xception"]
         lines = [line for line in (reports / "tables" / f"{name}.md").read_text().splitlines()
                  if line.startswith("| ") and not line.startswith("| *")]  # header, rule, rows; no group titles
         header, rows = [c.strip() for c in lines[0][1:-1].split(" | ")], [
             [c.strip() for c in line[1:-1].split(" | ")] for line in lines[2:]]
-        assert [row[0] for row in rows] == list(raw.model), "the CSV rows are the displayed rows, in order"
+        assert [row[0] for row in rows] == list(raw.display_name), "the CSV rows are the displayed rows, in order"
         bold_in_md = {row[0]: [] for row in rows}
         for c, title in enumerate(header):
             key = next((k for k, t in compared.items() if t == title), None)
@@ -240,7 +246,7 @@ def test_best_value_per_column_is_bold(reports, built):
 
 @pytest.mark.slow
 def test_tex_tables_are_well_formed_booktabs(reports, built):
-    for path in (reports / "tables").glob("*.tex"):
+    for path in (p for p in (reports / "tables").glob("*.tex") if not p.name.endswith("_methods.tex")):
         tex = path.read_text()
         assert tex.startswith("\\begin{table}") and tex.rstrip().endswith("\\end{table}")
         for command in ("\\toprule", "\\midrule", "\\bottomrule", "\\caption{", "\\label{tab:"):
@@ -316,6 +322,183 @@ def test_paired_tests_compare_best_classical_and_best_deep_over_shared_folds(rep
     assert "smallest possible p is 0.25" in tex  # 3 folds: 2 / 2^3
 
 
+def _run_records(reports: Path) -> dict[str, list[tuple[dict, dict, dict]]]:
+    """(config, manifest, metrics) of every run under ``reports/runs``, by model."""
+    out: dict[str, list] = {}
+    for folder in sorted(p for p in (reports / "runs").iterdir() if not p.name.startswith(".")):
+        config, manifest, metrics = (json.loads((folder / f"{name}.json").read_text())
+                                     for name in ("config", "manifest", "metrics"))
+        out.setdefault(metrics["model"], []).append((config, manifest, metrics))
+    return out
+
+
+@pytest.mark.slow
+def test_methods_tex_says_what_the_sections_runs_recorded(reports, built):
+    """tables/<section>_methods.tex: the protocol, seeds and split sizes, each SVM's declared grid, the features
+    with their parameters, the selection rule and solver, and the CNN's recipe, all as the runs' config.json and
+    manifest.json recorded them; settings every SVM run shares are said once, the rest per experiment. The .md says
+    the same in plain text; the file is indexed, listed in report.md and \input by report.tex."""
+    tex = (reports / "tables" / "synthetic_3fold_methods.tex").read_text()
+    md = (reports / "tables" / "synthetic_3fold_methods.md").read_text()
+    records = _run_records(reports)
+    (linear, linear_manifest, _), (rbf, _, _), (cnn, cnn_manifest, cnn_metrics) = (
+        records["svm-linear"][0], records["svm-rbf"][0], records["mini-xception"][0])
+    # a group of its own, in which an option name may break after its underscore (no preamble needed)
+    assert tex.startswith("{\\setlength{\\emergencystretch}{3em}%\n\\paragraph{Data and protocol.} ")
+    assert tex.rstrip().endswith("\\par}")
+    assert "subject-independent 3-fold cross-validation" in tex and "Seeds: 0 and 1; every run with the same seed " \
+        "on the same data used the same folds" in tex
+    sizes = {size["train"] for _, m, _ in sum(records.values(), []) for size in m["protocol"]["sizes"].values()}
+    assert f"Images per fold: training {min(sizes)}" in tex
+    assert "No test fold was seen while selecting: the hyperparameters and the kept epochs were chosen or fitted " \
+        "inside each training fold only" in tex
+    # the classical paragraph: what both SVMs share once, then each one's model and grid
+    classical = tex[tex.index("\\paragraph{Classical"):tex.index("\\paragraph{Deep")]
+    assert "Experiments: SVM, linear kernel [hog] (seeds 0 and 1); SVM, RBF kernel [hog] (seed 0)." in classical
+    assert classical.count("Features: hog \\citep{dalal2005} (HOG: 9 orientations") == 1
+    assert classical.count(f"{linear['inner_folds']} subject-grouped inner folds") == 1
+    assert "Training images: each with its left-right mirror image" in classical  # mirrored_training: true
+    solver = {"onedal": "oneDAL's exact SVM solver through scikit-learn-intelex",
+              "libsvm": "libsvm through scikit-learn"}[linear_manifest["svm_backend"]]
+    assert classical.count(f"SVM solver: {solver}") == 1
+    grids = {"SVM, linear kernel [hog] (seeds 0 and 1)": linear["param_grid"], "SVM, RBF kernel [hog] (seed 0)":
+             rbf["param_grid"]}
+    for name, grid in grids.items():
+        own = classical[classical.index(f"\\emph{{{name}}}"):]
+        own = own[:own.index("\\emph", 1)] if "\\emph" in own[1:] else own
+        for key, values in grid.items():
+            symbol = {"svm__C": "C", "svm__gamma": "\\gamma"}[key]
+            assert f"${symbol} \\in \\{{{', '.join(f'{v:g}' for v in values)}\\}}$" in own, (name, key)
+    assert "\\citep{cortes1995,pedregosa2011}" in classical
+    # the deep paragraph: the recorded recipe
+    deep = tex[tex.index("\\paragraph{Deep"):]
+    assert f"{cnn_metrics['n_params']:,} parameters" in deep and "\\citep{arriaga2017,chollet2017}" in deep
+    assert (f"Optimiser: Adam \\citep{{kingma2015}}, learning rate {cnn['lr']:g}, divided by 10 whenever the "
+            f"validation loss has not fallen for {cnn['patience'] // 4} epochs") in deep
+    assert (f"Training: at most {cnn['epochs']} epoch in batches of {cnn['batch_size']}; early stopping "
+            f"\\citep{{prechelt1998}} after {cnn['patience']} epochs without a lower validation loss") in deep
+    assert "Initialisation: random (Keras's default initialisers), trained from scratch" in deep
+    assert "Augmentation: random horizontal flips" in deep and "Test-time augmentation: none" in deep
+    device = cnn_manifest["training_device"]
+    assert f"Keras {device['keras']} \\citep{{chollet2015}} on TensorFlow {device['backend_version']}" in deep
+    assert "grid" not in deep.lower() and "SVM solver" not in deep  # a CNN recorded neither
+    assert "face\\_\\allowbreak{}classification" in deep and "_" not in re.sub(r"\\_", "", tex)  # escaped
+    # Markdown: the same, plain
+    assert "\\" not in md and "citep" not in md and "C ∈ {" in md and "**Data and protocol.**" in md
+    # indexed with its section, listed in report.md, \input by report.tex
+    index = json.loads((reports / "tables" / "sections.json").read_text())
+    files = next(s["files"] for s in index["sections"] if s["slug"] == "synthetic_3fold")
+    assert {"tables/synthetic_3fold_methods.tex", "tables/synthetic_3fold_methods.md"} <= set(files)
+    assert "`tables/synthetic_3fold_methods.tex`" in (reports / "report.md").read_text()
+    assert "\\input{tables/synthetic_3fold_methods.tex}" in (reports / "report.tex").read_text()
+
+
+@pytest.mark.slow
+def test_methods_describe_each_group_of_runs_with_other_settings(reports, built):
+    """Runs of one section with different settings are each described, grouped: a seed trained without mirror
+    images, and a CNN with SGD, cosine decay and ten-crop test-time augmentation, cite what they used."""
+    from dataclasses import replace
+
+    from benchmark.record import collect_runs
+    from benchmark.report._experiments import group_experiments
+    from benchmark.report._methods import LATEX, methods
+    from benchmark.report._references import ENTRIES
+
+    def edited(run):
+        if run.metrics["model"] == "svm-linear" and run.metrics["seed"] == 1:
+            return replace(run, manifest={**run.manifest, "mirrored_training": False})
+        if run.metrics["model"] == "mini-xception":
+            return replace(run, config={**run.config, "optimizer": "sgd", "schedule": "cosine", "tta": "ten-crop"})
+        return run
+
+    runs, _ = collect_runs(reports / "runs")
+    (exps,) = group_experiments([edited(run) for run in runs]).values()
+    tex = methods(exps, LATEX)
+    classical = tex[tex.index("\\paragraph{Classical"):tex.index("\\paragraph{Deep")].strip()
+    shared = classical[:classical.index("\\emph")]
+    assert "Training images" not in shared and "Features: hog" in shared  # mirror images no longer shared
+    groups = dict(re.findall(r"\\emph\{([^}]*)\}: (.*?)(?= \\emph\{|$)", classical))
+    mirrored, originals = "Training images: each with its left-right mirror image", "Training images: the originals"
+    # the linear SVM's model and grid once, then what each of its seeds did; the RBF SVM's whole settings
+    assert list(groups) == ["SVM, linear kernel [hog] (seeds 0 and 1)", "seed 0", "seed 1",
+                            "SVM, RBF kernel [hog] (seed 0)"]
+    assert [(mirrored in text, originals in text) for text in groups.values()] == [
+        (False, False), (True, False), (False, True), (True, False)]
+    assert "Grid: $C" in groups["SVM, linear kernel [hog] (seeds 0 and 1)"]
+    deep = tex[tex.index("\\paragraph{Deep"):]
+    assert "SGD with Nesterov momentum 0.9 \\citep{sutskever2013}" in deep
+    assert "decayed to 0 along a cosine over the 1 epochs \\citep{loshchilov2017}" in deep
+    assert "four corner crops and centre crop (92% of each side".replace("%", "\\%") in deep
+    assert "\\citep{krizhevsky2012}" in deep
+    assert {"sutskever2013", "loshchilov2017", "krizhevsky2012"} <= set(ENTRIES)
+
+
+@pytest.mark.slow
+def test_captions_cite_the_sources_of_what_they_show_in_latex_only(reports, built):
+    """Each table's LaTeX captions (the cost float's too) and report.tex's figure captions cite the data, features
+    and models they show, a confidence table its bootstrap, the significance table its tests; Markdown and CSV stay
+    plain, and name models by their display names while the CSV keeps the command-line name beside it."""
+    tables = reports / "tables"
+    summary = (tables / "synthetic_3fold_summary.tex").read_text()
+    sources = "Sources: features \\citep{dalal2005}; models \\citep{cortes1995,pedregosa2011,arriaga2017,chollet2017}."
+    assert summary.count(sources) == 2  # the scores and the cost float
+    assert sources in (tables / "synthetic_3fold_per_class_f1.tex").read_text()
+    assert sources[:-1] + "; bootstrap \\citep{efron1979}." in (tables / "synthetic_3fold_confidence_intervals.tex"
+                                                                 ).read_text()
+    assert "; tests \\citep{nadeau2003,wilcoxon1945}." in (tables / "synthetic_3fold_significance.tex").read_text()
+    svm_matrix = (tables / "synthetic_3fold_svm-rbf-hog_confusion.tex").read_text()
+    assert "Sources: features \\citep{dalal2005}; models \\citep{cortes1995,pedregosa2011}." in svm_matrix
+    assert "confusion matrix of SVM, RBF kernel [hog]" in svm_matrix
+    for path in [*tables.glob("*.md"), *tables.glob("*.csv"), reports / "report.md"]:
+        assert "citep" not in path.read_text(), path.name
+    report = (reports / "report.tex").read_text()
+    assert "\\usepackage{natbib}" in report and "\\bibliography{references}" in report
+    pair = report[report.index("\\caption{synthetic (3-fold): best classical vs best deep"):]
+    assert pair[:pair.index("\\label")].endswith(sources + "}\n")
+    assert ("\\caption{synthetic (3-fold): row-normalised confusion matrix of SVM, linear kernel [hog]. Sources: "
+            "features \\citep{dalal2005}; models \\citep{cortes1995,pedregosa2011}.}") in report
+    assert ("\\caption{synthetic (3-fold): learning curves of mini-Xception [pixels] (loss includes weight "
+            "penalties). Sources: models \\citep{arriaga2017,chollet2017}.}") in report
+    md = (tables / "synthetic_3fold_summary.md").read_text()
+    assert "| SVM, linear kernel | hog |" in md and "| mini-Xception | pixels |" in md and "svm-linear" not in md
+    csv = pd.read_csv(tables / "synthetic_3fold_summary.csv")
+    assert list(csv.model) == ["svm-linear", "svm-rbf", "mini-xception"]
+    assert list(csv.display_name) == ["SVM, linear kernel", "SVM, RBF kernel", "mini-Xception"]
+    tests = pd.read_csv(tables / "synthetic_3fold_significance.csv")
+    assert tests.comparison.str.contains("mini-xception").all()  # the CSV keeps command-line names
+
+
+@pytest.mark.slow
+def test_every_key_cited_in_any_generated_tex_is_in_references_bib(reports, built):
+    from benchmark.report._references import cited_in
+
+    written = [*(reports / "tables").glob("*.tex"), reports / "report.tex", reports / "provenance.tex"]
+    cited = cited_in(written)
+    bib = (reports / "references.bib").read_text()
+    entries = re.findall(r"^@\w+\{([a-z0-9]+),", bib, flags=re.M)
+    assert {"dalal2005", "cortes1995", "arriaga2017", "kingma2015", "efron1979", "nadeau2003"} <= set(cited)
+    assert set(cited) <= set(entries), set(cited) - set(entries)
+    assert len(entries) == len(set(entries))
+
+
+def test_references_bib_holds_every_key_the_written_files_cite(tmp_path):
+    """A carried file (or any written .tex) that cites a key no current run uses still finds its entry; every key
+    the captions and methods can cite has an entry."""
+    from benchmark.report._references import (BOOTSTRAP_SOURCES, EARLY_STOPPING_SOURCES, ENTRIES, SOURCE_MAPS,
+                                              cited_in, write_references)
+
+    for keys in [*(v for m in SOURCE_MAPS for v in m.values()), BOOTSTRAP_SOURCES, EARLY_STOPPING_SOURCES]:
+        assert set(keys) <= set(ENTRIES), keys
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "old_methods.tex").write_text("Adam \\citep{kingma2015}; see \\citet[p.~3]{efron1979}, "
+                                                         "\\cite{lucey2010,unknown2099}.\n")
+    assert cited_in([tmp_path / "tables" / "old_methods.tex"]) == ["kingma2015", "efron1979", "lucey2010",
+                                                                    "unknown2099"]
+    assert write_references(tmp_path, []) == ["kingma2015", "efron1979", "lucey2010"]
+    bib = (tmp_path / "references.bib").read_text()
+    assert re.findall(r"^@\w+\{([a-z0-9]+),", bib, flags=re.M) == ["kingma2015", "efron1979", "lucey2010"]
+
+
 @pytest.mark.slow
 def test_rebuilding_from_the_same_runs_gives_byte_identical_tables(reports, built, tmp_path):
     before = {p.name: p.read_bytes() for p in (reports / "tables").iterdir()}
@@ -389,6 +572,7 @@ def test_runs_on_different_data_are_never_averaged_together(tmp_path):
     assert table.variant.str.startswith("data=").all()
 
 
+@pytest.mark.slow  # runs of real kinds, about 3-4 s
 def test_different_fold_counts_get_their_own_sections_and_single_rows_are_not_bold(tmp_path):
     reports = tmp_path / "reports"
     data = make_synthetic(n_subjects=6, images_per_class=2, seed=1)
@@ -407,6 +591,7 @@ def test_different_fold_counts_get_their_own_sections_and_single_rows_are_not_bo
         assert f"| {k} folds |" in md  # and Markdown's ± over column
 
 
+@pytest.mark.slow  # runs of real kinds, about 3-4 s
 def test_fer2013_folders_without_split_prefixes_are_not_called_official(tmp_path, write_fer_folders):
     plan = [(usage, label) for usage, n in (("Training", 3), ("PublicTest", 2), ("PrivateTest", 2))
             for label in range(7) for _ in range(n)]
@@ -456,6 +641,7 @@ def test_file_names_and_labels_stay_when_runs_of_another_protocol_arrive_or_a_se
                                                                       ("synthetic_3fold", True)]
 
 
+@pytest.mark.slow  # runs of real kinds, about 3-4 s
 def test_two_paired_folds_get_no_t_test_and_the_caption_says_what_no_test_can_reach(tmp_path):
     from test_kinds import register_centroid, two_kind_runs
 

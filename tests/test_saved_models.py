@@ -28,9 +28,11 @@ def _data(n=160, d=30, classes=4, seed=0):
     return X, y
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS + ["liblinear"])
 @pytest.mark.parametrize("model,pca", [("svm-rbf", 10), ("svm-rbf", None), ("svm-linear", None), ("svm-poly", 8)])
 def test_fitted_pipelines_rebuild_as_stock_scikit_learn_with_identical_predictions(model, pca, backend):
+    if backend == "liblinear" and model != "svm-linear":
+        pytest.skip("liblinear fits linear SVMs only")
     X, y = _data()
     fitted = get_model(model).build(seed=0, pca=pca, backend=backend).fit(X, y)
     steps, arrays = pipeline_to_arrays(fitted)
@@ -40,6 +42,26 @@ def test_fitted_pipelines_rebuild_as_stock_scikit_learn_with_identical_predictio
     np.testing.assert_array_equal(rebuilt.predict(X), fitted.predict(X))
     scale = np.abs(fitted.decision_function(X)).max()
     np.testing.assert_allclose(rebuilt.decision_function(X), fitted.decision_function(X), atol=1e-4 * scale)
+
+
+def test_a_liblinear_svm_saves_checks_and_exports_its_one_vs_rest_decisions(tmp_path, synthetic):
+    """svm-linear's primal solver (FER2013's default): a LinearSVC file rebuilds exactly, the save check compares
+    its one decision value per class, and the ONNX export (as an equivalent linear classifier) reproduces it."""
+    from benchmark.kinds import svm_pipeline_to_onnx
+
+    images, y = synthetic.images[:200], synthetic.labels[:200]
+    extractors = [("hog", HOGFeatures())]
+    X = extractors[0][1].transform(images)
+    pipeline = get_model("svm-linear").build(seed=0, pca=20, backend="liblinear").set_params(svm__C=0.01).fit(X, y)
+    assert type(pipeline.named_steps["svm"]).__name__ == "LinearSVC"
+    fitted = SVMFoldModel("fold-0", synthetic.class_names, extractors, pipeline)
+    save_svm(tmp_path / "svm", fitted)
+    rebuilt, check = check_saved_svm(tmp_path / "svm", fitted, X, images[:4])
+    assert check["max_abs_score_diff"] == 0.0 and check["labels_differing_from_solver"] == 0
+    assert check["predictions_by"] == "the saved model (stock scikit-learn LinearSVC)"
+    assert rebuilt.scores(images).shape == (200, len(synthetic.class_names))  # one-vs-rest: a value per class
+    _, parity = svm_pipeline_to_onnx(rebuilt.pipeline, X)
+    assert parity.passed and parity.argmax_agree == len(X), parity.describe()
 
 
 def test_chi2_pipeline_and_learned_vocabulary_round_trip(tmp_path, synthetic):
@@ -126,3 +148,33 @@ def test_a_changed_model_file_or_a_run_without_hashes_is_refused(synthetic_linea
     (run_dir / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(FerBenchError, match="recorded before fer-bench saved and hashed its models; re-run it"):
         load_fold_models(load_run(run_dir), "fold-0")
+
+
+def _exact_pairwise(svm, Z: np.ndarray) -> np.ndarray:
+    """The one-vs-one decision values of a fitted SVC's own dual solution, summed in double precision here."""
+    sv, coef = np.asarray(svm.support_vectors_, np.float64), np.asarray(svm.dual_coef_, np.float64)
+    K = Z @ sv.T if svm.kernel == "linear" else (svm._gamma * Z @ sv.T + svm.coef0) ** svm.degree
+    starts, k, out = np.concatenate([[0], np.cumsum(svm.n_support_)]), len(svm.classes_), []
+    for i in range(k):
+        for j in range(i + 1, k):
+            a, b = slice(starts[i], starts[i + 1]), slice(starts[j], starts[j + 1])
+            out.append(K[:, a] @ coef[j - 1, a] + K[:, b] @ coef[i, b] + svm.intercept_[len(out)])
+    return np.stack(out, axis=1)
+
+
+@pytest.mark.skipif(not onedal_available(), reason="needs scikit-learn-intelex (oneDAL)")
+@pytest.mark.parametrize("model,params", [("svm-linear", {"svm__C": 1.0}), ("svm-poly", {"svm__C": 10.0})])
+def test_onedal_fits_unbounded_kernels_in_double_precision_from_single_precision_features(model, params):
+    """Features are float32; oneDAL computes in its input's precision, and a linear or polynomial kernel sum of
+    single-precision terms loses ~1e-7 of their magnitudes, which on FER2013 (57,000 images) put the solver's own
+    decision values 0.26 away from the saved model's and threw the run away. The pipeline hands the SVM doubles:
+    the solver's decision values are its dual solution's exact ones, as the saved libsvm model computes them."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 2000)).astype(np.float32)  # wide: kernel terms in the thousands, decisions ~1
+    y = np.arange(300) % 3
+    pipeline = get_model(model).build(seed=0, backend="onedal").set_params(**params).fit(X, y)
+    from benchmark.kinds._svm_files import pairwise_decisions
+
+    svm = pipeline.named_steps["svm"]
+    exact = _exact_pairwise(svm, pipeline[:-1].transform(X))
+    assert np.abs(pairwise_decisions(pipeline, X) - exact).max() <= 1e-8 * max(1.0, np.abs(exact).max())

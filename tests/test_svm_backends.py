@@ -47,17 +47,23 @@ def test_onedal_predicts_the_same_labels_as_libsvm(hog_split, model, params):
     assert (fitted["onedal"].predict(X_test) == y_test).mean() > 0.3  # it learned something (chance: 1/7)
 
 
-def test_auto_picks_onedal_where_installed_and_libsvm_otherwise(monkeypatch):
+def test_auto_picks_liblinear_for_the_linear_svm_on_fer2013_and_onedal_where_installed_otherwise(monkeypatch):
     import models._svm as svm
 
     monkeypatch.setattr(svm, "onedal_available", lambda: True)
-    assert resolve_svm_backend("auto") == "onedal" and resolve_svm_backend("libsvm") == "libsvm"
+    assert resolve_svm_backend("auto", "svm-rbf") == "onedal" and resolve_svm_backend("libsvm", "svm-rbf") == "libsvm"
+    assert resolve_svm_backend("auto", "svm-linear", "fer2013") == "liblinear"  # the primal solver on 57,000 images
+    assert resolve_svm_backend("auto", "svm-linear", "ck+") == "onedal"  # the kernel solver on small sets
+    assert resolve_svm_backend("onedal", "svm-linear", "fer2013") == "onedal"  # the kernel form, when asked for
+    assert resolve_svm_backend("liblinear", "svm-linear", "ck+") == "liblinear"
     monkeypatch.setattr(svm, "onedal_available", lambda: False)
-    assert resolve_svm_backend("auto") == "libsvm"
+    assert resolve_svm_backend("auto", "svm-poly") == "libsvm"
     with pytest.raises(FerBenchError, match="scikit-learn-intelex is not installed"):
-        resolve_svm_backend("onedal")
-    with pytest.raises(FerBenchError, match="--svm-backend must be one of auto, onedal, libsvm"):
-        resolve_svm_backend("cuda")
+        resolve_svm_backend("onedal", "svm-rbf")
+    with pytest.raises(FerBenchError, match="--svm-backend must be one of auto, onedal, libsvm, liblinear"):
+        resolve_svm_backend("cuda", "svm-rbf")
+    with pytest.raises(FerBenchError, match="liblinear solves linear SVMs only .*svm-rbf has a kernel"):
+        resolve_svm_backend("liblinear", "svm-rbf")
 
 
 def test_the_backend_is_resolved_recorded_and_hashed():

@@ -88,7 +88,7 @@ class Classical(ModelKind):
         if given:
             raise FerBenchError(f"{', '.join(given)} only apply to CNNs; {config.model} is an SVM")
         halving = config.search == "halving"  # None on k-fold protocols, which always search the whole grid
-        return {"features": features, "pca": pca, "svm_backend": resolve_svm_backend(config.svm_backend),
+        return {"features": features, "pca": pca, "svm_backend": resolve_svm_backend(config.svm_backend, config.model, config.dataset),
                 "halving_min_samples": config.halving_min_samples if halving else None,
                 "cache_dir": str(Path(config.cache_dir or default_cache_dir()).expanduser()),
                 **{k: None for k in self.foreign_options()}}

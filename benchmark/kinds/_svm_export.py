@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.decomposition import PCA
+from sklearn.linear_model import SGDClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC
+from sklearn.svm import SVC, LinearSVC
 
-from models import UnitVariance
+from models import Float64, UnitVariance
 
 from ..errors import FerBenchError
 from ..exported import ONNX_OPSET, Parity, quiet_warnings
@@ -70,8 +71,8 @@ def exportable_svm_pipeline(pipeline, X: np.ndarray):
     :func:`svm_pipeline_to_onnx`); ``X`` gives the width a UnitVariance step sees."""
     steps, seen = [], np.asarray(X[:1])
     for name, step in pipeline.steps:
-        if step is None or (isinstance(step, str) and step == "passthrough"):
-            continue
+        if step is None or (isinstance(step, str) and step == "passthrough") or type(step) is Float64:
+            continue  # (the ONNX model computes in its float32 input's precision)
         if type(step) is UnitVariance:  # a scalar divisor: the same as a scaler with that scale on every column
             width = Pipeline(steps).transform(seen).shape[1] if steps else seen.shape[1]
             scaler = StandardScaler(with_mean=False)
@@ -79,15 +80,27 @@ def exportable_svm_pipeline(pipeline, X: np.ndarray):
             scaler.var_, scaler.mean_, scaler.n_features_in_, scaler.n_samples_seen_ = scaler.scale_ ** 2, None, \
                 width, 1
             step = scaler
+        elif type(step) is LinearSVC:
+            step = _as_linear_classifier(step)
         elif type(step) not in (StandardScaler, PCA, SVC):
             what = type(step).__name__
             why = ("svm-chi2's additive chi-squared feature map has no skl2onnx converter" if what ==
                    "AdditiveChi2Sampler" else f"skl2onnx cannot convert its {name!r} step ({what})")
             raise FerBenchError(f"ONNX export is not supported for this SVM: {why}")
         steps.append((name, step))
-    if not steps or type(steps[-1][1]) is not SVC:
-        raise FerBenchError("ONNX export is not supported for this model: its pipeline does not end in an SVC")
+    if not steps or type(steps[-1][1]) not in (SVC, SGDClassifier):
+        raise FerBenchError("ONNX export is not supported for this model: its pipeline does not end in an SVM")
     return Pipeline(steps)
+
+
+def _as_linear_classifier(svm: LinearSVC) -> SGDClassifier:
+    """The same linear decision function (weights, intercepts, classes) as a hinge-loss SGDClassifier, whose skl2onnx
+    converter writes the decision values as its ``probabilities`` output; skl2onnx cannot convert a LinearSVC at the
+    end of a pipeline (it asks the LinearSVC converter for a ZipMap option that it does not have)."""
+    linear = SGDClassifier(loss="hinge")
+    linear.coef_, linear.intercept_ = np.array(svm.coef_, dtype=np.float64), np.array(svm.intercept_, dtype=np.float64)
+    linear.classes_, linear.n_features_in_ = np.array(svm.classes_), svm.n_features_in_
+    return linear
 
 
 def export_svm(model, images: np.ndarray, target: Path, features: str | None) -> tuple[str, list, Parity, dict]:

@@ -110,16 +110,19 @@ def check_saved_svm(path_stem: Path, fitted: SVMFoldModel, X: np.ndarray, images
     if diff > SVM_SAVE_TOLERANCE * scale or feature_diff > SAVE_TOLERANCE:
         raise WorkFailedError(f"{path_stem.name}: the saved SVM does not reproduce the fitted one (max decision "
                               f"difference {diff:.3g}, max feature difference {feature_diff:.3g}); the run is not "
-                              f"written")
+                              f"written. Rerun with --svm-backend libsvm (scikit-learn's solver, which the saved "
+                              f"model uses too), and please report this with the run's command")
     return rebuilt, {"images": int(len(X)), "max_abs_score_diff": diff, "labels_differing_from_solver": solver_differs,
                      "feature_images": int(len(images)), "max_abs_feature_diff": feature_diff,
-                     "predictions_by": "the saved model (stock scikit-learn SVC)"}
+                     "predictions_by": f"the saved model (stock scikit-learn {type(rebuilt.pipeline.steps[-1][1]).__name__})"}
 
 
 def pairwise_decisions(pipeline, X: np.ndarray) -> np.ndarray:
     """An SVM pipeline's one-vs-one decision values (its SVC set to ``decision_function_shape="ovo"`` for the
-    call, then set back)."""
+    call, then set back); a one-vs-rest linear SVM's own decision values, which no vote rounds."""
     svm = pipeline.steps[-1][1]
+    if not hasattr(svm, "decision_function_shape"):  # LinearSVC: one decision value per class
+        return np.asarray(pipeline.decision_function(X), dtype=np.float64).reshape(len(X), -1)
     shape = svm.decision_function_shape
     svm.decision_function_shape = "ovo"
     try:

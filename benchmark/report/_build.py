@@ -5,9 +5,10 @@ where an experiment and seed was run more than once, agreeing with its duplicate
 of the same experiment (same dataset, model, features, options and platform) with different seeds are
 aggregated as mean +/- std with n. Runs of an evaluation mode with a report section of its own (cross-dataset
 runs, ``--test-dataset``) get that section's tables (built by the mode, with :data:`KIT`) and never enter the
-per-dataset tables. Everything written is a function of the run folders only (no build time,
-fixed bootstrap seed), so rebuilding from the same runs gives byte-identical tables; outputs are built in a
-staging folder and swapped in at the end (:mod:`._output`).
+per-dataset tables. Each section also gets its methods paragraphs (``<section>_methods.tex``, :mod:`._methods`),
+and every caption cites its sources from ``references.bib``. Everything written is a function of the run folders
+only (no build time, fixed bootstrap seed), so rebuilding from the same runs gives byte-identical tables; outputs
+are built in a staging folder and swapped in at the end (:mod:`._output`).
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from ..evaluations import EVALUATIONS, evaluation_of
 from ..record import collect_runs
 from ..verification import verify_runs
 from . import _experiment_tables as experiment_tables
-from ._document import PAPERS, write_documents
+from ._document import PAPERS, SectionBody, write_documents
 from ._duplicates import resolve_duplicates
 from ._experiment_tables import confidence_table, confusion_tables, per_class_table, summary_table, tests_table
 from ._experiments import group_experiments
+from ._methods import write_methods
 from ._names import dataset_slug, title_of
-from ._references import write_references
+from ._references import caption_sources, write_references
 from ._sections_index import Section, carry_earlier_sections
 from ._tables import Column, Table
 from ._figures import write_figures, write_summary_plots
@@ -70,27 +72,32 @@ def build_report(reports_dir: Path, *, paper: str = "a4") -> dict:
         sections, index = [], []
         for dataset, exps in by_dataset.items():
             before = _files(stage)
+            methods = write_methods(dataset, exps, stage / "tables")
             made = {make: make(dataset, exps) for make in DATASET_TABLES}
             tables = [table for table in made.values() if table is not None]
             for table in [*tables, *confusion_tables(dataset, exps)]:  # the matrices: files only, not in report.tex
                 table.write(stage / "tables")
             figures = write_figures(dataset, exps, stage / "figures") + write_summary_plots(
                 dataset, made[summary_table], made[confidence_table], stage / "figures")
-            sections.append((dataset, tables, figures, made[tests_table] is None))
+            sections.append(SectionBody(dataset, tables, figures, made[tests_table] is None, methods))
             index.append(Section(dataset_slug(dataset), title_of(dataset), tuple(sorted(_files(stage) - before))))
         for evaluation in own_sections:
             before = _files(stage)
-            tables = evaluation.report_tables(by_mode[evaluation.name], KIT)
+            runs_of_mode = by_mode[evaluation.name]
+            methods = write_methods(evaluation.report_section, [exp for exps in group_experiments(
+                runs_of_mode).values() for exp in exps], stage / "tables")
+            tables = evaluation.report_tables(runs_of_mode, KIT)
             for table in tables:
+                table.sources = table.sources or caption_sources(runs_of_mode)  # the mode's runs, where it cites none
                 table.write(stage / "tables")
-            sections.append((evaluation.report_section, tables, [], False))
+            sections.append(SectionBody(evaluation.report_section, tables, methods=methods))
             index.append(Section(dataset_slug(evaluation.report_section), evaluation.report_section,
                                  tuple(sorted(_files(stage) - before))))
         earlier = carry_earlier_sections(reports_dir, stage, index)
-        write_references(stage, duplicates.runs)
         write_documents(stage, duplicates.runs, sections, unused=_unused(skipped, inconsistent, duplicates),
                         warnings=duplicates.warnings, n_inconsistent=len(inconsistent), files=[*index, *earlier],
                         paper=paper)
+        write_references(stage, duplicates.runs)  # last: with the key of every \cite the files above hold
     return {"runs": len(duplicates.runs), "skipped": skipped, "inconsistent": inconsistent,
             "duplicates": duplicates.identical, "conflicting": duplicates.conflicting,
             "warnings": duplicates.warnings, "datasets": list(by_dataset) + [e.report_section for e in own_sections],

@@ -2,14 +2,17 @@
 and ``report.pdf`` compiled from ``report.tex`` with pdflatex (``fer-bench report --pdf``).
 
 The LaTeX prose (provenance, warnings, runs not used) names run ids, paths and fingerprints: report.tex lets a line
-break after an underscore and stretch further before one sticks out of the margin.
+break after an underscore and stretch further before one sticks out of the margin. Captions and each section's
+methods cite with natbib's ``\\citep`` from ``references.bib``, which report.tex uses as its bibliography.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import FerBenchError, WorkFailedError
@@ -18,7 +21,7 @@ from ..kinds import kind_named
 from ..record import Run
 from ._experiments import machine_of
 from ._names import dataset_slug, title_of
-from ._tables import latex_escape
+from ._tables import breakable, cited_caption, latex_escape, standalone
 
 
 #: How many skipped input names the provenance quotes per dataset.
@@ -96,23 +99,17 @@ def dataset_warnings(runs: list[Run]) -> list[str]:
     return sorted(lines)
 
 
-#: The side-by-side figure of the best model of each of two kinds (``<dataset>_best_<kind>_vs_<kind>_confusion``).
-PAIR_FIGURE = re.compile(r"_best_(?P<a>[a-z0-9-]+)_vs_(?P<b>[a-z0-9-]+)_confusion$")
+@dataclass(frozen=True)
+class SectionBody:
+    """What one report section shows: its title key (``"ck+ (10-fold)"``), its tables (:class:`Table`), its
+    figures (``._figures.Figure``), whether it has no paired test, and its methods (the Markdown of the
+    ``<section>_methods`` files, or None where the section has none)."""
 
-
-def _figure_caption(name: str, section_slug: str) -> str:
-    """What a figure of the section shows, from its file name (``<section slug>_<experiment>_<what>``)."""
-    pair = PAIR_FIGURE.search(name)
-    if pair:
-        return f"best {pair['a']} vs best {pair['b']} model, row-normalised confusion matrices"
-    if name == f"{section_slug}_accuracy_ci":
-        return "accuracy of each experiment with its 95% bootstrap interval (the confidence-interval table's)"
-    if name == f"{section_slug}_accuracy_vs_time":
-        return "accuracy against training time (summed over folds, mean over seeds; log scale)"
-    experiment = name.removeprefix(f"{section_slug}_").rsplit("_", 1 if name.endswith("_confusion") else 2)[0]
-    if name.endswith("learning_curves"):
-        return f"learning curves of {experiment} (loss includes weight penalties)"
-    return f"row-normalised confusion matrix of {experiment}"
+    section: str
+    tables: list
+    figures: list = field(default_factory=list)
+    untested: bool = False
+    methods: str | None = None
 
 
 #: report.tex's preamble lines that keep run ids and paths inside the margin: a line may break after an underscore
@@ -129,13 +126,14 @@ def _breakable(tex: str) -> str:
 def write_documents(folder: Path, runs: list[Run], sections, *, unused: list[tuple[str, str]],
                     warnings: list[str], n_inconsistent: int = 0, files=(), paper: str = "a4") -> None:
     """Write ``report.md`` and ``report.tex`` into ``folder``: warnings first (runs that must be sorted out
-    before their numbers can be used), the provenance and the data's warnings, one section per dataset, and the
-    runs not used with the reason for each."""
+    before their numbers can be used), the provenance and the data's warnings, one section per dataset
+    (``sections``: a :class:`SectionBody` each; its methods, tables and figures), the runs not used with the reason
+    for each, and (report.tex) the bibliography from ``references.bib``."""
     about = " ".join(provenance(runs, n_inconsistent))
     data_warnings = dataset_warnings(runs)
     lines_md = ["# fer-bench report", ""]
     tex = [r"\documentclass{article}", f"\\usepackage[{paper}paper,margin=2cm]{{geometry}}",
-           r"\usepackage{booktabs}",
+           r"\usepackage{booktabs}", r"\usepackage{natbib}",
            r"\usepackage{graphicx}", r"\usepackage{subcaption}", r"\usepackage[T1]{fontenc}", *_BREAKABLE_NAMES,
            r"\begin{document}",
            r"\section*{fer-bench report}"]
@@ -144,42 +142,44 @@ def write_documents(folder: Path, runs: list[Run], sections, *, unused: list[tup
         tex += [r"\section*{Warnings}", *_itemize(warnings)]
     lines_md += ["## Provenance", "", about, "",
                  "(`provenance.tex`: this paragraph, to `\\input`; `references.bib`: the sources of the datasets, "
-                 "features, models and tests these runs used.)", ""]
+                 "features, models, training methods and tests these runs used, with every key that a caption or "
+                 "methods paragraph of the `.tex` files cites.)", ""]
     tex.append(r"\paragraph{Provenance} " + _breakable(latex_escape(about)))
     # on its own in a thesis, without report.tex's preamble: run ids and paths may break after an underscore
-    standalone = _breakable(latex_escape(about)).replace("\\_", "\\_\\allowbreak{}")
-    (Path(folder) / "provenance.tex").write_text("{\\setlength{\\emergencystretch}{3em}%\n" + standalone + "\\par}\n")
+    (Path(folder) / "provenance.tex").write_text(standalone(breakable(latex_escape(about))))
     if data_warnings:
         lines_md += ["Warnings about the data:", "", *[f"- {line}" for line in data_warnings], ""]
         tex += [latex_escape("Warnings about the data:"), *_itemize(data_warnings)]
-    for dataset, tables, figures, untested in sections:
-        title = title_of(dataset)
+    for body in sections:
+        title, slug = title_of(body.section), dataset_slug(body.section)
         lines_md += [f"## {title}", ""]
         tex.append(f"\\section*{{{latex_escape(title)}}}")
-        for table in tables:
+        if body.methods is not None:
+            lines_md += ["### Methods", "", body.methods.rstrip(), "",
+                         f"(`tables/{slug}_methods.tex`: these paragraphs, citing `references.bib`, to `\\input` in "
+                         f"a thesis's methods chapter; `.md`: as here.)", ""]
+            tex += [r"\subsection*{Methods}", f"\\input{{tables/{slug}_methods.tex}}"]
+        for table in body.tables:
             lines_md += [table.to_md(), f"(`tables/{table.name}.tex`, `.md`, `.csv`)", ""]
             tex.append(f"\\input{{tables/{table.name}.tex}}")
-        if untested:
+        if body.untested:
             note = ("No paired test: the dataset needs complete runs of at least one classical and one deep model "
                     "with a common seed and the same split.")
             lines_md += [f"_{note}_", ""]
             tex.append(latex_escape(note))
-        for entry in figures:
-            stem, members = (entry[0], entry[1:]) if isinstance(entry, tuple) else (entry, ())
-            rel = f"figures/{stem.name}"
-            lines_md += [f"![{stem.name}]({rel}.png)", ""]
-            caption = latex_escape(_figure_caption(stem.name, dataset_slug(dataset)))
+        for figure in body.figures:
+            rel = f"figures/{figure.stem.name}"
+            lines_md += [f"![{figure.stem.name}]({rel}.png)", ""]
             tex += [r"\begin{figure}[htbp]", r"\centering"]
-            if members:  # a side-by-side pair: its two matrices' own files, each at the full width
-                for member in members:
+            if figure.members:  # a side-by-side pair: its two matrices' own files, each at the full width
+                for member in figure.members:
                     tex += [r"\begin{subfigure}{\linewidth}", r"\centering",
-                            f"\\includegraphics[width=\\linewidth]{{figures/{member.name}.pdf}}",
-                            f"\\caption{{{latex_escape(_figure_caption(member.name, dataset_slug(dataset)))}}}",
-                            r"\end{subfigure}", r"\par\medskip"]
+                            f"\\includegraphics[width=\\linewidth]{{figures/{member.stem.name}.pdf}}",
+                            f"\\caption{{{latex_escape(member.caption)}}}", r"\end{subfigure}", r"\par\medskip"]
             else:
                 tex.append(f"\\includegraphics[width=\\linewidth]{{{rel}.pdf}}")
-            tex += [f"\\caption{{{latex_escape(title)}: {caption}}}",
-                    f"\\label{{fig:{stem.name.replace('_', '-')}}}", r"\end{figure}"]
+            tex += [f"\\caption{{{cited_caption(f'{title}: {figure.caption}', figure.sources)}}}",
+                    f"\\label{{fig:{figure.stem.name.replace('_', '-')}}}", r"\end{figure}"]
         tex.append(r"\clearpage")
     if files:
         lines_md += ["## Files", "", "Each section's files keep their names from build to build (they are named from "
@@ -193,7 +193,7 @@ def write_documents(folder: Path, runs: list[Run], sections, *, unused: list[tup
     if unused:
         lines_md += ["## Runs not used", ""] + [f"- `{name}`: {reason}" for name, reason in unused] + [""]
         tex += [r"\section*{Runs not used}", *_itemize(f"{name}: {reason}" for name, reason in unused)]
-    tex.append(r"\end{document}")
+    tex += [r"\bibliographystyle{plainnat}", r"\bibliography{references}", r"\end{document}"]
     (Path(folder) / "report.md").write_text("\n".join(lines_md).rstrip() + "\n")
     (Path(folder) / "report.tex").write_text("\n".join(tex) + "\n")
 
@@ -223,29 +223,51 @@ def find_pdflatex() -> str:
 
 
 def compile_pdf(folder: Path, pdflatex: str) -> Path:
-    """Compile ``folder/report.tex`` into ``folder/report.pdf``: a second pass when LaTeX asks for one
+    """Compile ``folder/report.tex`` into ``folder/report.pdf``: BibTeX on ``references.bib`` and two more passes
+    where the captions and methods cite (and bibtex is installed), else a second pass when LaTeX asks for one
     (cross-references). :class:`WorkFailedError` naming ``report.log`` and its first error when LaTeX fails."""
     folder = Path(folder)
     build = folder / PDF_BUILD  # LaTeX's .aux, .log and .out go here, not beside the PDF
     shutil.rmtree(build, ignore_errors=True)
     build.mkdir()
-    log = build / "report.log"
     (folder / "report.pdf").unlink(missing_ok=True)  # never mistaken for this build's
-    for _ in range(2):
-        try:
-            result = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
-                                     f"-output-directory={PDF_BUILD}", "report.tex"], cwd=folder,
-                                    stdin=subprocess.DEVNULL, capture_output=True, timeout=PDFLATEX_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            raise WorkFailedError(f"pdflatex took over {PDFLATEX_TIMEOUT_S} s on {folder / 'report.tex'}; "
-                                  f"see {log}") from None
-        text = log.read_text(errors="replace") if log.is_file() else ""
-        if result.returncode != 0 or not (build / "report.pdf").is_file():
-            error = next((line.strip() for line in text.splitlines() if re.match(r"!|.*:\d+: ", line)), "")
-            raise WorkFailedError(f"pdflatex could not compile {folder / 'report.tex'}"
-                                  + (f" ({error})" if error else "") + f"; see {log}")
-        if "Rerun to get" not in text:
-            break
+    text = _pdflatex_pass(folder, pdflatex)
+    passes = 2 if _bibtex(folder) else int("Rerun to get" in text)
+    for _ in range(passes):
+        _pdflatex_pass(folder, pdflatex)
     (build / "report.pdf").replace(folder / "report.pdf")
     shutil.rmtree(build, ignore_errors=True)  # kept only when LaTeX fails, for its log
     return folder / "report.pdf"
+
+
+def _pdflatex_pass(folder: Path, pdflatex: str) -> str:
+    """One pdflatex pass over ``folder/report.tex`` into :data:`PDF_BUILD`; returns its log."""
+    build, log = folder / PDF_BUILD, folder / PDF_BUILD / "report.log"
+    try:
+        result = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
+                                 f"-output-directory={PDF_BUILD}", "report.tex"], cwd=folder,
+                                stdin=subprocess.DEVNULL, capture_output=True, timeout=PDFLATEX_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise WorkFailedError(f"pdflatex took over {PDFLATEX_TIMEOUT_S} s on {folder / 'report.tex'}; "
+                              f"see {log}") from None
+    text = log.read_text(errors="replace") if log.is_file() else ""
+    if result.returncode != 0 or not (build / "report.pdf").is_file():
+        error = next((line.strip() for line in text.splitlines() if re.match(r"!|.*:\d+: ", line)), "")
+        raise WorkFailedError(f"pdflatex could not compile {folder / 'report.tex'}"
+                              + (f" ({error})" if error else "") + f"; see {log}")
+    return text
+
+
+def _bibtex(folder: Path) -> bool:
+    """Run bibtex on the first pass's citations (``references.bib`` beside report.tex); whether it wrote the
+    bibliography. Without bibtex, or where it fails, the PDF is built all the same, its citations shown as "?"."""
+    bibtex, aux = shutil.which("bibtex"), folder / PDF_BUILD / "report.aux"
+    if bibtex is None or not aux.is_file() or "\\citation" not in aux.read_text(errors="replace"):
+        return False
+    env = {**os.environ, "BIBINPUTS": f"{folder.resolve()}{os.pathsep}"}
+    try:
+        subprocess.run([bibtex, "report"], cwd=folder / PDF_BUILD, env=env, stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=PDFLATEX_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return False
+    return (folder / PDF_BUILD / "report.bbl").is_file()

@@ -12,6 +12,7 @@ from ..kinds import KINDS
 from . import _stats as st
 from ._experiments import Experiment, best_of_each_kind, machine_of, run_platform
 from ._names import dataset_slug, title_of
+from ._references import BOOTSTRAP_SOURCES, caption_sources, test_keys
 from ._tables import HEADING, HIDDEN, KEY, Column, Table, abbreviations, mark_best, variant_letters
 
 
@@ -37,17 +38,24 @@ def _size_numbers(exp: Experiment) -> tuple[int | None, float | None]:
     return None, (float(np.mean(svs)) if svs else None)
 
 
+def sources_of(exps: list[Experiment], *extra: tuple[str, list[str]]) -> list[tuple[str, tuple[str, ...]]]:
+    """What a caption showing ``exps`` cites (:func:`caption_sources`): the data, features and models of their runs,
+    then ``extra`` groups."""
+    return caption_sources([run for exp in exps for run in exp.runs], *extra)
+
+
 def fill_grouped(table: Table, exps: list[Experiment], make_row) -> dict:
-    """Add one row per experiment, grouped classical / deep; ``make_row(exp)`` gives the cells after model and
-    features, the raw CSV values and the numbers to compare per column. Returns those numbers by cell."""
+    """Add one row per experiment, grouped classical / deep, named as a reader knows the model (its
+    ``display_name``; the CSV keeps the command-line name beside it); ``make_row(exp)`` gives the cells after model
+    and features, the raw CSV values and the numbers to compare per column. Returns those numbers by cell."""
     values = {}
     for g, kind in enumerate(k for k in KINDS if any(e.kind == k for e in exps)):
         rows = []
         for r, exp in enumerate(e for e in exps if e.kind == kind):
             cells, raw, scores = make_row(exp)
-            rows.append([exp.label, exp.features, *cells])
-            table.raw.append({"group": kind, "model": exp.model, "features": exp.features, "variant": exp.variant,
-                              **raw})
+            rows.append([exp.title, exp.features, *cells])
+            table.raw.append({"group": kind, "model": exp.model, "display_name": exp.display_name,
+                              "features": exp.features, "variant": exp.variant, **raw})
             values.update({(g, r, c): v for c, v in scores.items()})
         table.groups.append((KINDS[kind].title, rows))
     return values
@@ -65,7 +73,7 @@ def mark_variants(table: Table, exps: list[Experiment], marked: list[Experiment]
     letters = variant_letters(exp.variant for exp in exps if exp.variant)
     for exp in exps if marked is None else marked:
         if exp.variant:
-            table.mark(exp.label, exp.model, letters[exp.variant], exp.variant)
+            table.mark(exp.title, exp.display_name, letters[exp.variant], exp.variant)
 
 
 def summary_table(dataset: str, exps: list[Experiment]) -> Table:
@@ -91,7 +99,8 @@ def summary_table(dataset: str, exps: list[Experiment]) -> Table:
                                   f"none for a CNN, which picks its epoch by early stopping while it trains). "
                                   f"Fit: the chosen model's own fit, mean per fold (a CNN's whole training). "
                                   f"Inf.: milliseconds per scored image (an SVM on extracted features; a CNN on "
-                                  f"pixels, every test-time view). Measured on {_hardware(exps)}."})
+                                  f"pixels, every test-time view). Measured on {_hardware(exps)}."},
+                  sources=sources_of(exps))
 
     def row(exp: Experiment):
         cells, compared = [], {}
@@ -120,7 +129,7 @@ def summary_table(dataset: str, exps: list[Experiment]) -> Table:
 
 
 #: How the summary names what computed a row: the SVM solver, or the CNN's device and precision.
-PLATFORM_NAMES = {"onedal": "oneDAL", "libsvm": "libsvm", "float32": "fp32", "mixed_float16": "mixed fp16",
+PLATFORM_NAMES = {"onedal": "oneDAL", "libsvm": "libsvm", "liblinear": "liblinear", "float32": "fp32", "mixed_float16": "mixed fp16",
                   "mixed_bfloat16": "mixed bf16", "CPU (oneDNN)": "oneDNN", "jax": "JAX", "torch": "PyTorch"}
 
 
@@ -170,7 +179,8 @@ def per_class_table(dataset: str, exps: list[Experiment]) -> Table:
                   f"{title_of(dataset)}: per-class F1 (%) on the reported test images "
                   f"(pooled over folds for k-fold; mean over seeds). Best per class in bold.",
                   [*ROW_LABELS, *[Column(name, short=short, means=name)
-                                  for name, short in zip(classes, abbreviations(classes))]])
+                                  for name, short in zip(classes, abbreviations(classes))]],
+                  sources=sources_of(exps))
 
     def row(exp: Experiment):
         f1 = {name: float(np.nanmean(exp.values(f"per_class.{name}.f1"))) for name in classes}
@@ -191,7 +201,8 @@ def confidence_table(dataset: str, exps: list[Experiment]) -> Table:
                   + f", seed {st.BOOTSTRAP_SEED}; first seed of each experiment).",
                   [*ROW_LABELS, Column("Seed"),
                    Column(f"{'Pooled a' if clustered else 'A'}ccuracy (%) [95% CI]", short="Accuracy (%)"),
-                   Column(f"{'Pooled m' if clustered else 'M'}acro-F1 (%) [95% CI]", short="Macro-F1 (%)")])
+                   Column(f"{'Pooled m' if clustered else 'M'}acro-F1 (%) [95% CI]", short="Macro-F1 (%)")],
+                  sources=sources_of(exps, ("bootstrap", BOOTSTRAP_SOURCES)))
 
     def row(exp: Experiment):
         run = exp.runs[0]
@@ -221,7 +232,8 @@ def tests_table(dataset: str, exps: list[Experiment]) -> Table | None:
         return None
     ra = next(r for r in a.runs if r.metrics["seed"] == seeds[0])
     rb = next(r for r in b.runs if r.metrics["seed"] == seeds[0])
-    comparison = f"{a.label} [{a.features}] vs {b.label}"
+    comparison = f"{a.label} [{a.features}] vs {b.label}"  # the CSV's; the tables show the models' display names
+    shown = f"{a.title} [{a.features}] vs {b.title}"
     validation = ra.protocol.validation_split
     chosen = (f"chosen by {validation} accuracy" if validation
               else "chosen post hoc by mean test accuracy over folds, so p-values are optimistic")
@@ -229,7 +241,8 @@ def tests_table(dataset: str, exps: list[Experiment]) -> Table | None:
                   f"{title_of(dataset)}: best {a.kind} vs best {b.kind} model ({chosen}; "
                   f"seed {seeds[0]}), paired tests on the same test images.",
                   [Column("Comparison", "l", tex=HEADING), Column("Test", "l"), Column("Statistic"),
-                   Column("p-value"), Column("n")])
+                   Column("p-value"), Column("n")],
+                  sources=sources_of([a, b], ("tests", test_keys(ra))))
     mark_variants(table, exps, [a, b])
     rows = []
     if not ra.protocol.per_fold:  # one held-out test set: the two models' answers per image
@@ -239,11 +252,11 @@ def tests_table(dataset: str, exps: list[Experiment]) -> Table | None:
             return None
         right_a, right_b = merged.y_true_a == merged.y_pred_a, merged.y_true_b == merged.y_pred_b
         res = st.mcnemar_exact(right_a, right_b)
-        rows.append([comparison, f"exact McNemar (b={res['b']}, c={res['c']})", str(res["statistic"]),
+        rows.append([shown, f"exact McNemar (b={res['b']}, c={res['c']})", str(res["statistic"]),
                      _p(res["p_value"]), str(len(merged))])
         table.raw.append({"comparison": comparison, "test": "mcnemar_exact", **res, "n": len(merged)})
         effect = st.paired_accuracy_difference(right_a, right_b)
-        rows.append([comparison, "accuracy difference (pp), 95% CI", _interval(effect), "", str(len(merged))])
+        rows.append([shown, "accuracy difference (pp), 95% CI", _interval(effect), "", str(len(merged))])
         table.raw.append({"comparison": comparison, "test": "accuracy_difference", "statistic": effect["difference"],
                           "ci_low": effect["ci_low"], "ci_high": effect["ci_high"], "n": len(merged)})
     else:
@@ -257,18 +270,18 @@ def tests_table(dataset: str, exps: list[Experiment]) -> Table | None:
         n_test = float(np.mean([s["test"] for s in sizes.values()]))
         k = len(folds)
         effect = st.paired_difference(acc_a, acc_b, n_train=n_train, n_test=n_test)
-        rows.append([comparison, "accuracy difference (pp), 95% CI", _interval(effect), "", str(k)])
-        rows.append([comparison, "Cohen's d over folds", _number(effect["cohens_d"], 2), "", str(k)])
+        rows.append([shown, "accuracy difference (pp), 95% CI", _interval(effect), "", str(k)])
+        rows.append([shown, "Cohen's d over folds", _number(effect["cohens_d"], 2), "", str(k)])
         table.raw += [{"comparison": comparison, "test": "accuracy_difference", "statistic": effect["difference"],
                        "ci_low": effect["ci_low"], "ci_high": effect["ci_high"], "n": k},
                       {"comparison": comparison, "test": "cohens_d", "statistic": effect["cohens_d"], "n": k}]
         if k >= MIN_T_TEST_PAIRS:
             t = st.corrected_resampled_ttest(acc_a, acc_b, n_train=n_train, n_test=n_test)
-            rows.append([comparison, f"corrected resampled t-test (df={t['df']})", f"{t['statistic']:.3f}",
+            rows.append([shown, f"corrected resampled t-test (df={t['df']})", f"{t['statistic']:.3f}",
                          _p(t["p_value"]), str(k)])
             table.raw.append({"comparison": comparison, "test": "corrected_resampled_ttest", **t, "n": k})
         w = st.wilcoxon_signed_rank(acc_a, acc_b)
-        rows.append([comparison, "Wilcoxon signed-rank", f"{w['statistic']:.1f}", _p(w["p_value"]), str(k)])
+        rows.append([shown, "Wilcoxon signed-rank", f"{w['statistic']:.1f}", _p(w["p_value"]), str(k)])
         table.raw.append({"comparison": comparison, "test": "wilcoxon", **w, "n": k,
                           "smallest_possible_p": st.smallest_wilcoxon_p(k)})
         notes = []
@@ -313,13 +326,14 @@ def confusion_tables(dataset: str, exps: list[Experiment]) -> list[Table]:
         classes = list(run.metrics["class_names"])
         cm = np.asarray(run.metrics["confusion_matrix"], dtype=int)
         table = Table(f"{dataset_slug(dataset)}_{exp.slug}_confusion",
-                      f"{title_of(dataset)}: confusion matrix of {exp.label} [{exp.features}]"
+                      f"{title_of(dataset)}: confusion matrix of {exp.display_name} [{exp.features}]"
                       + (f" ({exp.variant})" if exp.variant else "")
                       + f", seed {run.metrics['seed']}: counts of test images"
                       + (", pooled over folds" if run.protocol.per_fold else "")
                       + "; rows are the true classes, columns the predicted ones.",
                       [Column("True class", "l"), *[Column(name, short=short, means=f"predicted {name}")
-                                                   for name, short in zip(classes, abbreviations(classes))]])
+                                                   for name, short in zip(classes, abbreviations(classes))]],
+                      sources=sources_of([exp]))
         table.groups.append(("", [[name, *[str(v) for v in row]] for name, row in zip(classes, cm)]))
         table.raw += [{"true_class": name, **{f"predicted_{c}": int(v) for c, v in zip(classes, row)}}
                       for name, row in zip(classes, cm)]

@@ -16,7 +16,7 @@ import numpy as np
 from models import list_models
 
 from ..evaluations import evaluation_of
-from ..kinds import KINDS
+from ..kinds import KINDS, RECIPE
 from ..options import IDENTITY, NON_RESULT_OPTIONS, hashed
 from ..record import Run
 from ._names import section_name, slug
@@ -31,6 +31,25 @@ def machine_of(run: Run) -> str:
     m = run.manifest
     return (f"{m.get('cpu')} x {m.get('cpu_count')} cores"
             + (f", GPU {', '.join(m['gpus'])}" if m.get("gpus") else ""))
+
+
+def trained_by_epochs(run: Run) -> bool:
+    """Whether the run trained a network by epochs: its config.json records the CNN options (None for a run of a
+    kind they do not apply to)."""
+    return run.config.get("epochs") is not None
+
+
+def recipe_of_run(run: Run) -> dict:
+    """A CNN run's optimizer, learning-rate schedule and test-time augmentation as it trained: its config's, or,
+    in runs recorded before those options existed (None), the default every CNN trained with then."""
+    return {key: run.config.get(key) or default for key, (_, default) in RECIPE.items()}
+
+
+def display_name(model: str) -> str:
+    """How the report names a model for a reader: its registration's ``display_name`` ("SVM, RBF kernel"), or its
+    command-line name where it has none (a model registered by a test, or no longer registered)."""
+    spec = next((s for s in list_models() if s.name == model), None)
+    return (spec.display_name if spec is not None else "") or model
 
 
 def run_platform(run: Run) -> dict:
@@ -74,7 +93,19 @@ class Experiment:
 
     @property
     def label(self) -> str:
+        """The command-line model name with the variant's options: what the CSV files and comparisons record."""
         return self.model + (f" ({self.variant})" if self.variant else "")
+
+    @property
+    def display_name(self) -> str:
+        """The model as a reader knows it ("SVM, RBF kernel"), from its registration."""
+        return display_name(self.model)
+
+    @property
+    def title(self) -> str:
+        """:attr:`display_name` with the variant's options: how the LaTeX and Markdown tables and the figures name
+        the row."""
+        return self.display_name + (f" ({self.variant})" if self.variant else "")
 
     @property
     def slug(self) -> str:

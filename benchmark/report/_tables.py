@@ -32,6 +32,34 @@ def latex_escape(text: str) -> str:
             .replace("→", r"$\rightarrow$"))
 
 
+def breakable(tex: str) -> str:
+    """Escaped LaTeX that may break a line after each slash and underscore (paths, run ids, ``svm_backend=onedal``)
+    in any document, without report.tex's preamble."""
+    return tex.replace("/", "/\\allowbreak{}").replace("\\_", "\\_\\allowbreak{}")
+
+
+def standalone(tex: str) -> str:
+    """Paragraphs for a thesis to ``\\input``: a group in which lines stretch further before a long name sticks out
+    of the margin (the stretch never leaks into the thesis)."""
+    return "{\\setlength{\\emergencystretch}{3em}%\n" + tex.rstrip("\n") + "\\par}\n"
+
+
+def citep(keys) -> str:
+    """``\\citep{a,b}`` (natbib) for citation keys of ``references.bib``; empty for none."""
+    keys = list(dict.fromkeys(keys))
+    return f"\\citep{{{','.join(keys)}}}" if keys else ""
+
+
+def cited_caption(caption: str, sources) -> str:
+    """A LaTeX caption: ``caption`` escaped, then what it shows cited, ``Sources: data \\citep{lucey2010}; models
+    \\citep{cortes1995}.`` for ``[("data", ("lucey2010",)), ("models", ("cortes1995",))]`` (nothing for none)."""
+    groups = [f"{latex_escape(what)} {citep(keys)}" for what, keys in sources if keys]
+    if not groups:
+        return latex_escape(caption)
+    return latex_escape(caption if caption.rstrip().endswith(".") else caption.rstrip() + ".") + \
+        f" Sources: {'; '.join(groups)}."
+
+
 #: Where LaTeX puts a column (:attr:`Column.tex`); any other value names an extra float (:attr:`Table.floats`).
 IN_TABLE, KEY, HEADING, HIDDEN = "", "key", "heading", "hidden"
 
@@ -78,7 +106,8 @@ class Table:
     """Rows of display strings, optionally grouped (e.g. classical / deep), with bold cells and raw values.
 
     ``floats`` names the extra LaTeX floats that columns may be moved to, with their captions; ``marks`` are the
-    long labels LaTeX shortens (:meth:`mark`).
+    long labels LaTeX shortens (:meth:`mark`); ``sources`` are (what, citation keys) pairs that every LaTeX caption
+    of the table cites (:func:`cited_caption`; Markdown and CSV stay plain).
     """
 
     name: str
@@ -90,6 +119,7 @@ class Table:
     notes: list[str] = field(default_factory=list)
     floats: dict[str, str] = field(default_factory=dict)
     marks: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # text -> (shown, letter, variant)
+    sources: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
 
     def label(self) -> str:
         return "tab:" + re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-")
@@ -128,7 +158,8 @@ class Table:
         shown = [c for c, column in enumerate(self.columns) if column.tex in (KEY, part)]
         heading = next((c for c, column in enumerate(self.columns) if column.tex == HEADING), None)
         width = len(shown)
-        lines = [r"\begin{table}[htbp]", r"\centering", r"\small", f"\\caption{{{latex_escape(caption)}}}",
+        lines = [r"\begin{table}[htbp]", r"\centering", r"\small",
+                 f"\\caption{{{cited_caption(caption, self.sources)}}}",
                  f"\\label{{{label}}}", f"\\begin{{tabular}}{{{''.join(self.columns[c].align for c in shown)}}}",
                  r"\toprule", " & ".join(latex_escape(self.columns[c].short or self.columns[c].title)
                                         for c in shown) + r" \\", r"\midrule"]
