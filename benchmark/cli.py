@@ -125,6 +125,14 @@ def _summary_table(metrics: dict) -> Table:
     if "validation" in metrics:
         table.add_row(f"accuracy ({metrics['validation']['split']}, validation)",
                       f"{metrics['validation']['accuracy']:.4f}")
+    if "accuracy_without_cross_split_duplicates" in metrics:  # the official split's test images never seen
+        from .protocols import protocol_class  # lazy: `fer-bench --help` stays at 0.2 s (scikit-learn)
+
+        where = protocol_class(metrics["protocol"]).duplicates_looked_for_in
+        table.add_row(f"accuracy ({metrics.get('test_split')} without pixel-identical copies in {where})",
+                      f"{metrics['accuracy_without_cross_split_duplicates']:.4f} "
+                      f"({metrics['n_scored_without_duplicates']} scored, "
+                      f"{metrics['n_cross_split_duplicates']} left out)")
     table.add_row("test images", str(metrics["n_test"]))
     if metrics.get("n_params"):
         table.add_row("parameters", f"{metrics['n_params']:,}")
@@ -414,7 +422,8 @@ def models() -> None:
         if isinstance(defaults, dict):
             defaults = "; ".join(f"{'other datasets' if k == '*' else k}: {v}" for k, v in defaults.items())
         why = f" Defaults: {spec.defaults_why}" if spec.defaults_why else ""
-        table.add_row(spec.name, spec.kind, defaults, grid, spec.description + why)
+        table.add_row(spec.name, spec.kind, defaults, grid, f"{spec.display_name} (as the report names it): "
+                      f"{spec.description}{why}")
     out.print(table)
     feats = Table(title="features (combine with +, e.g. hog+landmarks)")
     for col in ("name", "parameters", "description"):

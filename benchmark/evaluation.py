@@ -7,7 +7,8 @@ Given predictions (true and predicted class per sample, with the fold or split i
 accuracy, balanced accuracy, macro-F1, scikit-learn's classification report and the confusion matrix (counts
 and row-normalised), and writes them into a run folder. k-fold protocols get per-fold figures, mean and std over
 folds and a pooled confusion matrix; the official FER2013 split reports PrivateTest, with PublicTest beside it
-as the validation figure.
+as the validation figure, and the accuracy on the PrivateTest images that have no pixel-identical copy in Training
+or PublicTest (from predictions.csv's :data:`~benchmark.metrics.DUPLICATE_COLUMN`, which the protocol fills in).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pandas as pd
 from sklearn.metrics import classification_report
 
 from .figures import plot_confusion_matrix, plot_learning_curves
-from .metrics import PREDICTION_COLUMNS, TEST_SPLIT, compute_metrics, normalise_rows, summarise
+from .metrics import DUPLICATE_COLUMN, PREDICTION_COLUMNS, TEST_SPLIT, compute_metrics, normalise_rows, summarise
 
 #: The shared evaluation module's public face: the scores (:mod:`benchmark.metrics`) and the writers below.
 __all__ = ["compute_metrics", "normalise_rows", "summarise", "write_confusion_csvs", "write_evaluation",
@@ -58,7 +59,8 @@ def write_evaluation(run_dir: Path, predictions: pd.DataFrame, class_names, *, p
     cm = np.array(metrics["confusion_matrix"])
     write_confusion_csvs(run_dir, cm, labels)
     plot_confusion_matrix(cm, labels, f"{title} ({scope})", run_dir / "confusion_matrix")
-    cols = ["sample_id", "subject", part_column, "y_true", "y_pred"]
+    cols = ["sample_id", "subject", part_column, "y_true", "y_pred",
+            *[c for c in (DUPLICATE_COLUMN,) if c in predictions.columns]]
     predictions[cols + [c for c in predictions.columns if c not in cols]].to_csv(run_dir / "predictions.csv",
                                                                                  index=False)
     return metrics

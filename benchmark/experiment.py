@@ -93,6 +93,8 @@ def run_experiment(config: RunConfig, *, console: Console | None = None, dataset
             with timer.phase(evaluation.phase) if evaluation.phase else nullcontext():
                 scored = evaluation.score(plan, result, config, protocol, dataset)
             reported = plan.reported
+            with timer.phase("evaluate"):  # the test images with a pixel-identical copy where the models fitted
+                predictions = reported.mark_duplicates(scored.predictions, plan.scored)
             header = {"dataset": dataset.name, "model": config.model, "features": config.features,
                       "protocol": reported.name, "seed": config.seed,
                       "best_params": (result.best_params if protocol.per_fold
@@ -101,7 +103,7 @@ def run_experiment(config: RunConfig, *, console: Console | None = None, dataset
             content = record.RunContent(
                 config={**config_dict, "config_hash": config_hash(config_dict),
                         "param_grid": spec.grid_for(dataset.name), "model_source": spec.source},
-                header=header, extra={**result.extra, **scored.extra}, predictions=scored.predictions,
+                header=header, extra={**result.extra, **scored.extra}, predictions=predictions,
                 class_names=plan.class_names, part_column=reported.column, splits=reported.assignments(plan.scored),
                 test_part=reported.test_part or TEST_SPLIT, search_log=result.search_log,
                 history=result.history, history_title=f"{config.model} on {dataset.name}",

@@ -13,6 +13,14 @@ from sklearn.metrics import classification_report, confusion_matrix, f1_score
 PREDICTION_COLUMNS = ("sample_id", "subject", "y_true", "y_pred")
 SCORES = ("accuracy", "macro_f1", "balanced_accuracy")
 TEST_SPLIT, VALIDATION_SPLIT = "PrivateTest", "PublicTest"
+#: predictions.csv's per-row flag on protocols with a held-out test part beside the parts models fit and select on
+#: (the official split): True where the image has a pixel-identical copy among the images the models were fitted
+#: or selected on (a PrivateTest image: in Training or PublicTest; a PublicTest image: in Training).
+DUPLICATE_COLUMN = "duplicate_in_training_or_validation"
+#: The metrics.json figures computed from it over the test part: accuracy on the test images without such a copy,
+#: how many were scored, and how many were left out for having one.
+WITHOUT_DUPLICATES = ("accuracy_without_cross_split_duplicates", "n_scored_without_duplicates",
+                      "n_cross_split_duplicates")
 
 
 def accuracy(y_true, y_pred) -> float:
@@ -64,7 +72,8 @@ def summarise(predictions: pd.DataFrame, class_names, *, part_column: str, test_
 
     ``part_column`` is ``"fold"`` (k-fold: mean and std over folds, pooled matrix) or another column whose
     ``test_part`` rows are the headline: PrivateTest on the official split (with PublicTest as the validation
-    figure), ``target`` on a cross-dataset run.
+    figure), ``target`` on a cross-dataset run. Where the table has a :data:`DUPLICATE_COLUMN`, the
+    :data:`WITHOUT_DUPLICATES` figures of the test rows follow ``test_split`` (runs recorded before it have none).
     """
     if part_column == "fold":
         per_fold = {str(name): _scores(compute_metrics(g.y_true, g.y_pred, class_names))
@@ -81,13 +90,36 @@ def summarise(predictions: pd.DataFrame, class_names, *, part_column: str, test_
     test = predictions[predictions[part_column] == test_part]
     val = predictions[predictions[part_column] == VALIDATION_SPLIT]
     headline = compute_metrics(test.y_true, test.y_pred, class_names)
-    out = {**_scores(headline), "accuracy_std": None, "n_test": headline["n"], "test_split": test_part,
+    marked = without_duplicates(test) if DUPLICATE_COLUMN in predictions.columns else {}
+    out = {**_scores(headline), "accuracy_std": None, "n_test": headline["n"], "test_split": test_part, **marked,
            "per_class": headline["per_class"], "confusion_matrix": headline["confusion_matrix"],
            "class_names": list(class_names)}
     if len(val):
         out["validation"] = {"split": VALIDATION_SPLIT, **_scores(compute_metrics(val.y_true, val.y_pred,
                                                                                   class_names))}
     return out
+
+
+def without_duplicates(test: pd.DataFrame) -> dict:
+    """The :data:`WITHOUT_DUPLICATES` figures of the test rows of a predictions table with a
+    :data:`DUPLICATE_COLUMN`: accuracy over the rows not flagged (NaN where every row is), their number and the
+    number flagged."""
+    flagged = duplicate_flags(test[DUPLICATE_COLUMN])
+    kept = test[~flagged]
+    accuracy_kept, n_kept, n_flagged = WITHOUT_DUPLICATES
+    return {accuracy_kept: accuracy(kept.y_true, kept.y_pred), n_kept: int(len(kept)), n_flagged: int(flagged.sum())}
+
+
+def duplicate_flags(column: pd.Series) -> np.ndarray:
+    """:data:`DUPLICATE_COLUMN` as booleans: as written (True/False, which pandas reads back as bool) or as text;
+    anything else is a ValueError naming the value."""
+    if column.dtype == bool:
+        return column.to_numpy()
+    text = column.astype(str).str.strip().str.lower()
+    bad = text[~text.isin(("true", "false"))]
+    if len(bad):
+        raise ValueError(f"{DUPLICATE_COLUMN} holds {column[bad.index[0]]!r}, expected True or False")
+    return (text == "true").to_numpy()
 
 
 def _scores(m: dict) -> dict:

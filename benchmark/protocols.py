@@ -5,7 +5,9 @@ name a sample's part, which parts a fitted model predicts, how each kind of mode
 how that is worded), which options do not apply to it, and how the report captions and compares its results.
 
 - :class:`OfficialSplit` (``official-split``, FER2013): fit on Training, select on PublicTest, report
-  PrivateTest. PrivateTest is never passed to any selection step.
+  PrivateTest. PrivateTest is never passed to any selection step. Its predictions flag the test images that have a
+  pixel-identical copy in Training or PublicTest (:meth:`OfficialSplit.mark_duplicates`), so the accuracy without
+  them is reported beside the official one.
 - :class:`SubjectKFold` (``subject-kfold``, CK+, synthetic): stratified k-fold grouped by subject; hyperparameters
   are selected by an inner grouped CV inside each training fold. Folds depend only on labels, subjects, seed and
   k, so every model run on the same dataset and seed gets identical folds.
@@ -31,6 +33,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from .datasets import DATASETS, OFFICIAL_SPLITS, Dataset, class_mapping
 from .errors import FerBenchError
+from .metrics import DUPLICATE_COLUMN
 
 
 class LeakageError(FerBenchError):
@@ -70,6 +73,10 @@ class Protocol:
     #: whether the protocol scores another dataset than the models were fitted on (their own protocol's folds and
     #: figures are then recorded as the run's source part)
     scores_another_dataset: ClassVar[bool] = False
+    #: the parts in which :meth:`mark_duplicates` looks for a pixel-identical copy of each test image, as captions
+    #: name them ("Training or PublicTest"); None where the protocol marks no duplicates (k-fold: every image is a
+    #: test image once, so no part stands apart as the one the models fitted and selected on)
+    duplicates_looked_for_in: ClassVar[str | None] = None
 
     @classmethod
     def report_caption(cls, runs) -> str:  # pragma: no cover - abstract
@@ -95,6 +102,11 @@ class Protocol:
     def progress_label(self, fold: Fold) -> str:  # pragma: no cover - abstract
         """What a training progress bar calls this fold."""
         raise NotImplementedError
+
+    def mark_duplicates(self, predictions: pd.DataFrame, dataset: Dataset) -> pd.DataFrame:
+        """``predictions`` (the rows of predictions.csv) with :data:`~benchmark.metrics.DUPLICATE_COLUMN` where the
+        protocol marks duplicates (:attr:`duplicates_looked_for_in`); unchanged where it does not."""
+        return predictions
 
     def fingerprint(self, dataset: Dataset) -> str:
         """SHA-256 of the assignment table: equal fingerprints mean identical splits."""
@@ -124,6 +136,7 @@ class OfficialSplit(Protocol):
     per_fold = False
     validation_split = "PublicTest"
     test_part = "PrivateTest"
+    duplicates_looked_for_in = "Training or PublicTest"
 
     @classmethod
     def report_caption(cls, runs) -> str:
@@ -141,6 +154,28 @@ class OfficialSplit(Protocol):
 
     def progress_label(self, fold: Fold) -> str:
         return "Training"
+
+    def mark_duplicates(self, predictions: pd.DataFrame, dataset: Dataset) -> pd.DataFrame:
+        """Each row flagged where its image has a pixel-identical copy among the images the models were fitted or
+        selected on: a PrivateTest image with one in Training or PublicTest, a PublicTest image with one in Training
+        (a copy within the image's own split does not count; blank images count like any other)."""
+        flags = self.duplicate_flags(dataset)
+        position = {str(sid): i for i, sid in enumerate(dataset.sample_ids.tolist())}
+        marked = predictions.copy()
+        marked[DUPLICATE_COLUMN] = flags[[position[str(sid)] for sid in predictions.sample_id.tolist()]]
+        return marked
+
+    def duplicate_flags(self, dataset: Dataset) -> np.ndarray:
+        """Per image of ``dataset``: a test image with a pixel-identical copy in the training or validation part, or a
+        validation image with one in the training part (training images are never flagged)."""
+        (fold,) = self.folds
+        keys = pixel_hashes(dataset.images)
+        fitted = {keys[i] for i in fold.train}
+        seen = fitted | {keys[i] for i in fold.val}
+        flags = np.zeros(len(dataset), dtype=bool)
+        flags[fold.val] = [keys[i] in fitted for i in fold.val]
+        flags[fold.test] = [keys[i] in seen for i in fold.test]
+        return flags
 
     @staticmethod
     def unused_options(selects_by_search: bool) -> tuple[str, ...]:

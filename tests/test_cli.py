@@ -433,8 +433,8 @@ def test_models_command_lists_models_and_features(monkeypatch):
             assert f"other datasets: {spec.default_features['*']}" in default_features, spec.name
         else:
             assert default_features == (spec.default_features or "pixels"), spec.name
-        assert description == spec.description + (f" Defaults: {spec.defaults_why}" if spec.defaults_why
-                                                  else ""), spec.name
+        assert description == f"{spec.display_name} (as the report names it): " + spec.description + (
+            f" Defaults: {spec.defaults_why}" if spec.defaults_why else ""), spec.name
         # the grid (step__param=values) and the training defaults, by parameter name (min_delta is not shown)
         shown = {k.split("__")[-1]: v for k, v in {**spec.param_grid, **spec.training}.items() if k != "min_delta"}
         if spec.kind == "deep":  # a CNN's recipe: optimizer, schedule and test-time augmentation, Adam/plateau/none

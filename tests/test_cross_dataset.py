@@ -23,9 +23,10 @@ from benchmark.datasets._emotions import CANONICAL, canonical, canonical_classes
 from benchmark.datasets._synthetic import make_synthetic_b
 from benchmark.errors import FerBenchError
 from benchmark.experiment import RunConfig, run_experiment
+from benchmark.metrics import DUPLICATE_COLUMN
 from benchmark.protocols import CrossDataset, make_protocol
 from benchmark.evaluations import load_target
-from benchmark.record import collect_runs
+from benchmark.record import SCHEMA_VERSION, collect_runs
 from benchmark.verification import check_run, load_run
 from benchmark.runs import config_hash
 from benchmark.kinds import load_fold_models
@@ -230,7 +231,7 @@ def test_run_folder_records_both_datasets_and_the_source_s_own_score(runs, datas
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["dataset"]["fingerprint"] == a.fingerprint
     assert manifest["test_dataset"]["fingerprint"] == b.fingerprint
-    assert manifest["schema_version"] == 3 and manifest["protocol"]["kind"] == "cross-dataset"
+    assert manifest["schema_version"] == SCHEMA_VERSION >= 3 and manifest["protocol"]["kind"] == "cross-dataset"
     assert list(manifest["protocol"]["source"]["sizes"]) == ["fold-0", "fold-1", "fold-2"]
     assert manifest["class_mapping"]["target_only"] == ["contempt"] and manifest["class_mapping"]["source_only"] == [
         "Neutral"]
@@ -341,6 +342,9 @@ def test_an_official_split_source_scores_with_its_one_model(tmp_path, learnable_
     private = run.source_predictions[run.source_predictions.split == "PrivateTest"]
     assert metrics["source"]["accuracy"] == pytest.approx(float(np.mean(private.y_true == private.y_pred)))
     assert set(run.source_predictions.split) == {"PublicTest", "PrivateTest"}
+    # as in-domain, the official split's part says which images have a copy where the model fitted or selected
+    assert not run.source_predictions[DUPLICATE_COLUMN].any() and metrics["source"]["n_cross_split_duplicates"] == 0
+    assert metrics["source"]["accuracy_without_cross_split_duplicates"] == metrics["source"]["accuracy"]
     assert metrics["cross_dataset"]["scored_by"] == "the model's decision values"
 
 

@@ -136,7 +136,9 @@ def score_target(cross: CrossDataset, fold_models: dict, target: Dataset, config
 def source_part(predictions: pd.DataFrame, source: Dataset, protocol: Protocol) -> tuple[SourcePart, dict]:
     """The source's own test predictions and assignment (written as ``source_predictions.csv`` and
     ``source_splits.csv``) and their figures for ``metrics.json["source"]``: the in-domain score its protocol
-    reports, for comparison."""
+    reports, for comparison; where that protocol marks duplicates (the official split), with its column and its
+    accuracy without them, as an in-domain run records them."""
+    predictions = protocol.mark_duplicates(predictions, source)
     figures = {"dataset": source.name, "protocol": protocol.name,
                **summarise(predictions, source.class_names, part_column=protocol.column,
                            **({"test_part": protocol.test_part} if protocol.test_part else {}))}

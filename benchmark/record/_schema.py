@@ -6,12 +6,16 @@ status and ``adapted`` (options changed to fit the data). Version 3 adds cross-d
 ``cross-dataset``): the manifest's ``test_dataset`` (the target's summary and fingerprint), ``class_mapping`` and
 ``protocol.source`` (the source protocol's own summary); metrics.json's ``test_dataset``, ``source`` (the
 in-domain figures) and ``cross_dataset`` (drop counts, the unrestricted top class outside the target's classes);
-and the files :data:`SOURCE_PREDICTIONS` and :data:`SOURCE_SPLITS`. Runs of the other protocols are unchanged. A
-reader takes every version up to :data:`SCHEMA_VERSION` and lists a newer one as written by a newer fer-bench,
-never misreading it.
+and the files :data:`SOURCE_PREDICTIONS` and :data:`SOURCE_SPLITS`. Runs of the other protocols are unchanged.
+Version 4 adds, on protocols that mark duplicates (the official split), predictions.csv's column
+``duplicate_in_training_or_validation`` (a test image with a pixel-identical copy in Training or PublicTest, a
+PublicTest image with one in Training) and metrics.json's figures without those test images
+(``accuracy_without_cross_split_duplicates``, ``n_scored_without_duplicates``, ``n_cross_split_duplicates``); a
+run of an earlier version has neither (:func:`benchmark.record._upgrade.upgrade`). A reader takes every version up
+to :data:`SCHEMA_VERSION` and lists a newer one as written by a newer fer-bench, never misreading it.
 """
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 METRICS = "metrics.json"
 CONFIG = "config.json"
@@ -33,3 +37,5 @@ INCOMPLETE_PREFIX = ".incomplete-"
 #: The model kinds of runs written before metrics.json recorded ``kind`` (schema 1): a CNN run records ``n_params``,
 #: an SVM run does not (read by :func:`benchmark.record._upgrade.upgrade` only).
 LEGACY_CNN_KIND, LEGACY_SVM_KIND = "deep", "classical"
+#: The first schema version whose official-split runs flag duplicates in predictions.csv (see above).
+DUPLICATES_MARKED_SINCE = 4

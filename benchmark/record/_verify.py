@@ -8,9 +8,12 @@ built from such a run would print a number nobody can defend. So a run is used o
 - every tested part (fold, or PublicTest/PrivateTest) has as many predictions as ``splits.csv`` has images in
   it, and as many as ``manifest.json["protocol"]["sizes"]`` says;
 - every sample is predicted once, in the part and with the label (``y_true``) that ``splits.csv`` gives it;
-- accuracy, macro-F1, balanced accuracy (headline, spread and per fold), the validation figures, the per-class
-  figures and the confusion matrix recomputed from the predictions by the function that wrote them
-  (:func:`benchmark.metrics.summarise`) equal ``metrics.json``.
+- accuracy, macro-F1, balanced accuracy (headline, spread and per fold), the validation figures, the accuracy
+  without the test images that have a pixel-identical copy in Training or PublicTest (and its counts, from
+  predictions.csv's ``duplicate_in_training_or_validation`` column, which official-split runs of record schema 4
+  and later must have; earlier runs have neither it nor the figure), the per-class figures and the confusion
+  matrix recomputed from the predictions by the function that wrote them (:func:`benchmark.metrics.summarise`)
+  equal ``metrics.json``.
 
 These are the checks every run passes (:func:`check_identity`, :func:`check_parts`); an evaluation mode adds its
 own (``benchmark.evaluations``), and ``benchmark.verification`` runs them all before a run is used.
@@ -28,14 +31,16 @@ import numpy as np
 from models import get_model
 
 from ..errors import FerBenchError, exception_text
-from ..metrics import SCORES, TEST_SPLIT, summarise
+from ..metrics import DUPLICATE_COLUMN, SCORES, TEST_SPLIT, WITHOUT_DUPLICATES, duplicate_flags, summarise
 from ..protocols import PROTOCOLS
 from ._run import Run
+from ._schema import DUPLICATES_MARKED_SINCE
 
 #: Largest difference between a recorded and a recomputed figure that still counts as equal (JSON round-trip).
 TOLERANCE = 1e-9
 #: The metrics.json entries the report reads, compared with their recomputed values.
-COMPARED = (*SCORES, *(f"{key}_std" for key in SCORES), "folds", "validation", "per_class", "confusion_matrix")
+COMPARED = (*SCORES, *(f"{key}_std" for key in SCORES), "folds", "validation", *WITHOUT_DUPLICATES, "per_class",
+            "confusion_matrix")
 
 
 def check_identity(run: Run, expected_extra: dict | None = None) -> str | None:
@@ -79,6 +84,14 @@ def _check_columns(run: Run, column: str) -> str | None:
         missing = [c for c in needed if c not in frame.columns]
         if missing:
             return f"{name} lacks the column{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
+    if DUPLICATE_COLUMN in run.predictions.columns:
+        try:
+            duplicate_flags(run.predictions[DUPLICATE_COLUMN])
+        except ValueError as exc:
+            return f"predictions.csv's {exc}"
+    elif run.facts.marks_duplicates:
+        return (f"predictions.csv lacks the column {DUPLICATE_COLUMN}, which every {run.protocol.name} run of record "
+                f"schema {DUPLICATES_MARKED_SINCE} or later has (this one is schema {run.schema_version})")
     return None
 
 
@@ -166,6 +179,10 @@ def _check_metrics(run: Run, column: str) -> str | None:
             if isinstance(now, list):
                 return f"metrics.json {path} differs from the one predictions.csv gives"
             return f"metrics.json {path} is {shown(was)} but predictions.csv gives {shown(now)}"
+    unfounded = [key for key in WITHOUT_DUPLICATES if key in recorded and key not in recomputed]
+    if unfounded:
+        return (f"metrics.json gives {unfounded[0]}, but predictions.csv has no {DUPLICATE_COLUMN} column to compute "
+                f"it from")
     return None
 
 

@@ -24,7 +24,8 @@ from ..verification import verify_runs
 from . import _experiment_tables as experiment_tables
 from ._document import PAPERS, SectionBody, write_documents
 from ._duplicates import resolve_duplicates
-from ._experiment_tables import confidence_table, confusion_tables, per_class_table, summary_table, tests_table
+from ._experiment_tables import (confidence_table, confusion_tables, duplicates_table, per_class_table, summary_table,
+                                 tests_table)
 from ._experiments import group_experiments
 from ._methods import write_methods
 from ._names import dataset_slug, title_of
@@ -37,8 +38,8 @@ from ._output import check_writable, staged
 
 #: The tables of every dataset section, in the order the report shows them: each takes (dataset, experiments) and
 #: returns a :class:`Table` named ``<dataset slug>_<what>``, or None where it does not apply (the paired tests need
-#: two model kinds). An evaluation mode with a section of its own builds that section's tables itself.
-DATASET_TABLES = (summary_table, per_class_table, confidence_table, tests_table)
+#: two model kinds; the accuracy without duplicates needs a protocol that marks them and runs that have it). An evaluation mode with a section of its own builds that section's tables itself.
+DATASET_TABLES = (summary_table, duplicates_table, per_class_table, confidence_table, tests_table)
 
 
 def build_report(reports_dir: Path, *, paper: str = "a4") -> dict:

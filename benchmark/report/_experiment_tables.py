@@ -172,6 +172,57 @@ def _summary_caption(dataset: str, exps: list[Experiment]) -> str:
             + "). Best per column in bold.")
 
 
+#: The metrics.json figure without duplicates (official split, record schema 4 and later) and its counts.
+WITHOUT_DUPLICATES = "accuracy_without_cross_split_duplicates"
+N_SCORED, N_LEFT_OUT = "n_scored_without_duplicates", "n_cross_split_duplicates"
+
+
+def duplicates_table(dataset: str, exps: list[Experiment]) -> Table | None:
+    """Each experiment's accuracy on the test images that have no pixel-identical copy where its models fitted or
+    selected (FER2013: PrivateTest images without a copy in Training or PublicTest), beside its accuracy on every
+    test image, with how many were scored and left out. A table of its own, as a fifth score column would widen the
+    summary past the text width. None where the protocol marks no duplicates (k-fold) or no run has the figure (runs
+    recorded before it); experiments whose runs lack it are left out and counted in a note."""
+    protocol = exps[0].runs[0].protocol
+    shown = [exp for exp in exps if all(WITHOUT_DUPLICATES in run.metrics for run in exp.runs)]
+    if protocol.duplicates_looked_for_in is None or not shown:
+        return None
+    test, where = protocol.test_part, protocol.duplicates_looked_for_in
+    multi = any(len(exp.runs) > 1 for exp in shown)
+    table = Table(f"{dataset_slug(dataset)}_without_duplicates",
+                  f"{title_of(dataset)}: accuracy on the {test} images that have no pixel-identical copy in {where}, "
+                  f"beside the accuracy on every {test} image (the same predictions); the images with a copy (the "
+                  f"same face, seen in training or selection) are left out and counted"
+                  + ("; rows with several seeds give mean ± std over seeds" if multi else "")
+                  + ". Best accuracy per column in bold.",
+                  [*ROW_LABELS, Column(f"{test} acc. (%)", short="Acc.", means=f"accuracy on every {test} image (%)"),
+                   Column("Acc. without duplicates (%)", short="No dup.",
+                          means=f"accuracy on the {test} images without a copy (%)"),
+                   Column("Difference (pp)", short="Diff.", means="No dup. minus Acc. (percentage points)"),
+                   Column("Images scored", short="Scored"), Column("Images left out", short="Left out"),
+                   Column("Seeds", short="n", means="seeds")],
+                  sources=sources_of(shown))
+
+    def row(exp: Experiment):
+        (acc, acc_std), (kept, kept_std) = exp.summary("accuracy"), exp.summary(WITHOUT_DUPLICATES)
+        difference = float(np.mean(exp.values(WITHOUT_DUPLICATES) - exp.values("accuracy")))
+        counts = [int(exp.runs[0].metrics[key]) for key in (N_SCORED, N_LEFT_OUT)]  # its seeds share its data
+        cells = [pct(acc, acc_std), pct(kept, kept_std), "" if difference != difference else
+                 f"{100 * difference:+.1f}", *(f"{n:,}" for n in counts), str(len(exp.runs))]
+        raw = {"n_seeds": len(exp.runs), "runs": " ".join(run.run_id for run in exp.runs), "accuracy": acc,
+               "accuracy_std": acc_std, WITHOUT_DUPLICATES: kept, f"{WITHOUT_DUPLICATES}_std": kept_std,
+               "difference": difference, N_SCORED: counts[0], N_LEFT_OUT: counts[1]}
+        return cells, raw, {2: acc, 3: kept}
+
+    mark_best(table, [2, 3], fill_grouped(table, shown, row))
+    mark_variants(table, exps, shown)
+    left = len(exps) - len(shown)
+    if left:
+        table.notes.append(f"{left} experiment{'s' if left > 1 else ''} of this section recorded before the figure "
+                           f"existed (runs without it) {'are' if left > 1 else 'is'} not listed.")
+    return table
+
+
 def per_class_table(dataset: str, exps: list[Experiment]) -> Table:
     """Per-class F1; in LaTeX the classes are headed by short names ("Sur" for surprise) with a legend."""
     classes = list(exps[0].runs[0].metrics["class_names"])

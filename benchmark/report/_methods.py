@@ -43,7 +43,8 @@ AUGMENTATION = {"rotation_degrees": ROTATION_DEGREES, "zoom": ZOOM, "shift": SHI
 #: How the methods name what a run records by a short name.
 SOLVERS = {"libsvm": ("libsvm through scikit-learn", "scikit-learn"),
            "onedal": ("oneDAL's exact SVM solver through scikit-learn-intelex", "scikit-learn-intelex"),
-           "liblinear": ("liblinear's primal trust-region Newton solver (squared hinge loss, one-vs-rest) through "
+           "liblinear": ("liblinear (squared hinge loss, one-vs-rest; its primal trust-region Newton solver where "
+                         "training images outnumber features, its dual coordinate descent otherwise) through "
                          "scikit-learn", "scikit-learn")}
 OPTIMIZERS = {"adam": "Adam", "sgd": "SGD with Nesterov momentum 0.9"}
 BACKENDS = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
