@@ -399,7 +399,7 @@ def _optimiser(run: Run, style: Style) -> Fact | None:
     text = style.text(OPTIMIZERS.get(recipe["optimizer"], recipe["optimizer"])) + style.cite(
         OPTIMIZER_SOURCES.get(recipe["optimizer"], []))
     if schedule == "plateau":
-        rate = (f"learning rate {_number(lr)}, multiplied by {PLATEAU_FACTOR:g} whenever the validation loss has "
+        rate = (f"learning rate {_number(lr)}, divided by {1 / PLATEAU_FACTOR:g} whenever the validation loss has "
                 f"not fallen for {_counted(plateau_patience(config.get('patience') or 0), 'epoch')}")
     elif schedule == "cosine":
         rate = f"learning rate {_number(lr)}, decayed to 0 along a cosine over the {config.get('epochs')} epochs"
