@@ -136,9 +136,9 @@ def _pipeline(svm, pca: int | None, seed: int, *, unit_variance: bool = False, f
 
 @register_model("svm-linear", kind="classical", param_grid=LINEAR_GRID, default_features=DEFAULT_FEATURES,
                 display_name="SVM, linear kernel",
-                description="linear SVM; grid over C. On FER2013 and FER+ liblinear (squared hinge loss, "
-                            "one-vs-rest; primal where images outnumber features), elsewhere the kernel solver "
-                            "(hinge loss, one-vs-one), the fast one on each (--svm-backend chooses)")
+                description="linear SVM; grid over C (its solver, and with it the loss and multi-class scheme, is "
+                            "the run's svm_backend: liblinear by default on FER2013 and FER+, a kernel solver "
+                            "elsewhere)")
 def svm_linear(*, seed: int = 0, pca: int | None = None, backend: str = LIBLINEAR) -> Pipeline:
     if backend == LIBLINEAR:  # the primal when images outnumber features (FER2013: cost grows with n, not n^2),
         # the dual otherwise (a few hundred images of wide features: 0.5 s against the primal's 14 s)

@@ -20,11 +20,11 @@ from models import get_model
 
 # ------------------------------------------------------------------------------------------------ SVM pipelines
 
-def _fitted(name: str, pca: int | None, *, n_classes: int = 7, seed: int = 0, **params):
+def _fitted(name: str, pca: int | None, *, n_classes: int = 7, seed: int = 0, backend: str = "libsvm", **params):
     """A registered SVM pipeline (libsvm) fitted on random non-negative features; (pipeline, test features)."""
     rng = np.random.default_rng(seed)
     X, y = rng.random((240, 40)), rng.integers(0, n_classes, 240)
-    pipeline = get_model(name).build(seed=seed, pca=pca, backend="libsvm")
+    pipeline = get_model(name).build(seed=seed, pca=pca, backend=backend)
     pipeline.set_params(**params)
     return pipeline.fit(X, y), rng.random((90, 40))
 
@@ -63,13 +63,19 @@ def test_unit_variance_is_replaced_by_an_equivalent_scaler():
     np.testing.assert_allclose(stock[:-1].transform(X), pipeline[:-1].transform(X), rtol=1e-12)
 
 
-def test_two_class_svm_scores_compare_with_sklearns_one_decision_value():
-    pipeline, X = _fitted("svm-linear", None, n_classes=2)
+@pytest.mark.parametrize("backend,column", [("libsvm", 0), ("liblinear", 1)])
+def test_two_class_svm_scores_compare_with_sklearns_one_decision_value(backend, column):
+    """skl2onnx writes a two-class SVC's one decision value in column 0, a linear classifier's (liblinear's export)
+    in column 1, and its negation in the other."""
+    from benchmark.kinds._svm_export import exportable_svm_pipeline, two_class_column
+
+    pipeline, X = _fitted("svm-linear", None, n_classes=2, backend=backend)
     onx, parity = svm_pipeline_to_onnx(pipeline, X)
     labels, scores = _onnx_outputs(onx, X)
     assert parity.passed and np.array_equal(labels, pipeline.predict(X))
-    assert np.abs(scores[:, 0] - pipeline.decision_function(X)).max() <= SVM_TOLERANCE  # skl2onnx's layout
-    assert np.abs(scores[:, 1] + pipeline.decision_function(X)).max() <= SVM_TOLERANCE
+    assert two_class_column(exportable_svm_pipeline(pipeline, X)) == column
+    assert np.abs(scores[:, column] - pipeline.decision_function(X)).max() <= SVM_TOLERANCE  # skl2onnx's layout
+    assert np.abs(scores[:, 1 - column] + pipeline.decision_function(X)).max() <= SVM_TOLERANCE
 
 
 def test_parity_passes_only_within_tolerance_and_for_svms_with_every_label_identical():

@@ -182,3 +182,13 @@ def two_kind_runs(reports: Path, folds: int) -> list:
                                  n_jobs=1, reports_dir=str(reports), cache_dir=str(reports / "cache")), console=quiet)
     runs, _ = verify_runs(collect_runs(reports / "runs")[0])
     return runs
+
+
+def test_onedal_runs_fitted_in_single_precision_are_a_variant_of_their_own():
+    """Runs that oneDAL fitted before the SVMs got double precision gave other numbers: a report keeps them apart
+    from new oneDAL runs (never averaged together as one experiment's seeds) and names the solver they ran."""
+    classical = KINDS["classical"]
+    assert classical.platform({"svm_backend": "onedal", "svm_precision": "float64"}, {}) == {"svm_backend": "onedal"}
+    assert classical.platform({"svm_backend": "onedal"}, {}) == {"svm_backend": "onedal-float32"}
+    assert classical.platform({"svm_backend": "libsvm"}, {}) == {"svm_backend": "libsvm"}  # always double
+    assert "daal" in classical.libraries({"packages": {"daal": "2025.1"}, "svm_backend": "onedal"}, {"features": "hog"})

@@ -358,8 +358,9 @@ def test_methods_tex_says_what_the_sections_runs_recorded(reports, built):
     assert classical.count("Features: hog \\citep{dalal2005} (HOG: 9 orientations") == 1
     assert classical.count(f"{linear['inner_folds']} subject-grouped inner folds") == 1
     assert "Training images: each with its left-right mirror image" in classical  # mirrored_training: true
-    solver = {"onedal": "oneDAL's exact SVM solver through scikit-learn-intelex",
-              "libsvm": "libsvm through scikit-learn"}[linear_manifest["svm_backend"]]
+    solver = {"onedal": "oneDAL's exact SVM solver (hinge loss, one-vs-one) through scikit-learn-intelex, in double "
+                        "precision",
+              "libsvm": "libsvm (hinge loss, one-vs-one) through scikit-learn"}[linear_manifest["svm_backend"]]
     assert classical.count(f"SVM solver: {solver}") == 1
     grids = {"SVM, linear kernel [hog] (seeds 0 and 1)": linear["param_grid"], "SVM, RBF kernel [hog] (seed 0)":
              rbf["param_grid"]}

@@ -164,7 +164,7 @@ class Classical(ModelKind):
                                           "cache": cache_status.get(name),
                                           "mirror_cache": mirror_status.get(name),
                                           "fitted_per_fold": ex.learns_from_training} for name, ex in extractors},
-                      "svm_backend": config.svm_backend, "mirrored_training": mirror,
+                      "svm_backend": config.svm_backend, "svm_precision": "float64", "mirrored_training": mirror,
                       MODEL_FILES: model_files, MODEL_CHECK: model_checks},
             search_log={r["fold"]: r["search_log"] for r in results},
         )
@@ -182,7 +182,10 @@ class Classical(ModelKind):
 
     def platform(self, manifest: dict, config: dict) -> dict:
         # runs written before a second backend existed record none: they ran libsvm
-        return {"svm_backend": manifest.get("svm_backend") or config.get("svm_backend") or SVM_BACKEND}
+        backend = manifest.get("svm_backend") or config.get("svm_backend") or SVM_BACKEND
+        if backend == "onedal" and manifest.get("svm_precision") != "float64":
+            backend = "onedal-float32"  # fitted before the SVMs got double precision: other numbers, a variant
+        return {"svm_backend": backend}
 
     def fit_times(self, metrics: dict) -> tuple[float | None, float | None]:
         """The grid search selects, the chosen model's refit is the fit: runs record both (``final_fit_seconds``
@@ -198,7 +201,7 @@ class Classical(ModelKind):
         scikit-image for the image features, dlib for the landmarks."""
         packages = manifest.get("packages") or {}
         names = ["scikit-image"]
-        if self.platform(manifest, config)["svm_backend"] == "onedal":
+        if self.platform(manifest, config)["svm_backend"].startswith("onedal"):
             names += ["scikit-learn-intelex", "daal"]
         if "landmark" in str(config.get("features") or ""):
             names.append("dlib-bin")

@@ -27,8 +27,8 @@ from ..exported import ONNX_OPSET, Parity, quiet_warnings
 SVM_TOLERANCE = 1e-4
 #: The class-score output, as the sidecar describes it.
 OUTPUT = ("label: the class index; probabilities: one-vs-rest decision values of the classes the fold trained on "
-          "(classes order), not probabilities; with two classes, column 0 is the one decision value (positive for "
-          "the second class) and column 1 its negation")
+          "(classes order), not probabilities; with two classes, column {one} is the one decision value (positive "
+          "for the second class) and column {other} its negation")
 #: The distributions whose versions a sidecar records.
 VERSIONS = ["scikit-learn", "skl2onnx", "onnx", "onnxruntime"]
 
@@ -60,7 +60,7 @@ def svm_pipeline_to_onnx(pipeline, X: np.ndarray):
     expected_labels = np.asarray(pipeline.predict(X))
     reference = np.asarray(pipeline.decision_function(X), dtype=np.float64)
     if reference.ndim == 1:  # two classes: scikit-learn gives one value, positive for classes_[1]; skl2onnx
-        scores = np.asarray(scores)[:, 0]  # writes that value in column 0 and its negation in column 1
+        scores = np.asarray(scores)[:, two_class_column(stock)]  # writes it in one column, its negation in the other
     diff = float(np.abs(np.asarray(scores, dtype=np.float64) - reference).max()) if len(X) else 0.0
     same = int((np.asarray(labels) == expected_labels).sum())
     return onx, Parity(len(X), diff, SVM_TOLERANCE, same, labels_must_agree=True)
@@ -93,6 +93,12 @@ def exportable_svm_pipeline(pipeline, X: np.ndarray):
     return Pipeline(steps)
 
 
+def two_class_column(stock) -> int:
+    """The ONNX ``probabilities`` column holding a two-class model's one decision value: skl2onnx writes an SVC's in
+    column 0 and a linear classifier's in column 1 (the other column is its negation)."""
+    return 1 if type(stock.steps[-1][1]) is SGDClassifier else 0
+
+
 def _as_linear_classifier(svm: LinearSVC) -> SGDClassifier:
     """The same linear decision function (weights, intercepts, classes) as a hinge-loss SGDClassifier, whose skl2onnx
     converter writes the decision values as its ``probabilities`` output; skl2onnx cannot convert a LinearSVC at the
@@ -112,6 +118,8 @@ def export_svm(model, images: np.ndarray, target: Path, features: str | None) ->
     details = {"opset": ONNX_OPSET,
                "input": {"name": "features", "shape": [None, int(X.shape[1])], "dtype": "float32",
                          "meaning": f"the {features} feature vector fer-bench computes from a 48x48 face"},
-               "output": {"names": ["label", "probabilities"], "meaning": OUTPUT,
+               "output": {"names": ["label", "probabilities"],
+                          "meaning": OUTPUT.format(one=(one := two_class_column(exportable_svm_pipeline(
+                              model.pipeline, X))), other=1 - one),
                           "classes": [int(c) for c in model.pipeline.classes_]}}
     return route, [{"route": route, "error": None if parity.passed else parity.describe()}], parity, details

@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from .. import metrics
 from ..kinds import KINDS
 from . import _stats as st
 from ._experiments import Experiment, best_of_each_kind, machine_of, run_platform
@@ -129,7 +130,8 @@ def summary_table(dataset: str, exps: list[Experiment]) -> Table:
 
 
 #: How the summary names what computed a row: the SVM solver, or the CNN's device and precision.
-PLATFORM_NAMES = {"onedal": "oneDAL", "libsvm": "libsvm", "liblinear": "liblinear", "float32": "fp32", "mixed_float16": "mixed fp16",
+PLATFORM_NAMES = {"onedal": "oneDAL", "onedal-float32": "oneDAL fp32", "libsvm": "libsvm", "liblinear": "liblinear",
+                  "float32": "fp32", "mixed_float16": "mixed fp16",
                   "mixed_bfloat16": "mixed bf16", "CPU (oneDNN)": "oneDNN", "jax": "JAX", "torch": "PyTorch"}
 
 
@@ -173,8 +175,7 @@ def _summary_caption(dataset: str, exps: list[Experiment]) -> str:
 
 
 #: The metrics.json figure without duplicates (official split, record schema 4 and later) and its counts.
-WITHOUT_DUPLICATES = "accuracy_without_cross_split_duplicates"
-N_SCORED, N_LEFT_OUT = "n_scored_without_duplicates", "n_cross_split_duplicates"
+WITHOUT_DUPLICATES, N_SCORED, N_LEFT_OUT = metrics.WITHOUT_DUPLICATES
 
 
 def duplicates_table(dataset: str, exps: list[Experiment]) -> Table | None:

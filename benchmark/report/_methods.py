@@ -41,8 +41,11 @@ from ._tables import breakable, citep, latex_escape, standalone
 AUGMENTATION = {"rotation_degrees": ROTATION_DEGREES, "zoom": ZOOM, "shift": SHIFT}
 
 #: How the methods name what a run records by a short name.
-SOLVERS = {"libsvm": ("libsvm through scikit-learn", "scikit-learn"),
-           "onedal": ("oneDAL's exact SVM solver through scikit-learn-intelex", "scikit-learn-intelex"),
+SOLVERS = {"libsvm": ("libsvm (hinge loss, one-vs-one) through scikit-learn", "scikit-learn"),
+           "onedal": ("oneDAL's exact SVM solver (hinge loss, one-vs-one) through scikit-learn-intelex, in double "
+                      "precision", "scikit-learn-intelex"),
+           "onedal-float32": ("oneDAL's exact SVM solver (hinge loss, one-vs-one) through scikit-learn-intelex, in "
+                              "single precision", "scikit-learn-intelex"),
            "liblinear": ("liblinear (squared hinge loss, one-vs-rest; its primal trust-region Newton solver where "
                          "training images outnumber features, its dual coordinate descent otherwise) through "
                          "scikit-learn", "scikit-learn")}
