@@ -196,3 +196,21 @@ def test_mirror_images_train_only_where_asked_and_are_never_scored(tmp_path, mon
     assert plain_metrics["mirrored_training"] is False
     assert len(seen) == 3 and all(len(fit | score) == n_rows for n_rows, splits in seen for fit, score in splits)
     assert plain.name.split("_")[-1] != path.name.split("_")[-1]  # another experiment (config hash)
+
+
+@pytest.mark.slow  # a run: about 6 s
+def test_a_liblinear_fit_stopped_at_its_iteration_cap_is_said(monkeypatch, tmp_path):
+    """The search silences convergence warnings (small grid points may hit them harmlessly); a chosen liblinear
+    model that stopped at its cap rather than at its tolerance is said on the console, naming the fold."""
+    import models._svm as svm_module
+    from typer.testing import CliRunner
+
+    from benchmark.cli import app
+
+    monkeypatch.setattr(svm_module, "LIBLINEAR_MAX_ITER", 1)
+    result = CliRunner().invoke(app, ["run", "--dataset", "synthetic", "--model", "svm-linear", "--features", "lbp",
+                                      "--svm-backend", "liblinear", "--folds", "2", "--inner-folds", "2",
+                                      "--reports-dir", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c")])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "warning: liblinear stopped at its iteration cap in fold-0, fold-1" in text

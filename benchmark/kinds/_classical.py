@@ -148,6 +148,11 @@ class Classical(ModelKind):
                 bar.advance(fold_task)
         for line in grid_edges(spec.grid_for(dataset.name), {r["fold"]: r["best_params"] for r in results}):
             printer(console)(f"note: {line}")
+        capped = [r["fold"] for r in results if r["at_iteration_cap"]]
+        if capped:
+            printer(console)(f"warning: liblinear stopped at its iteration cap in {', '.join(capped)}: the chosen "
+                             f"model may not have converged (a kernel solver, --svm-backend libsvm, solves to "
+                             f"tolerance)")
         cached = features.cached
         return FitResult(
             fold_models=fold_models,
@@ -352,7 +357,16 @@ def _fit_fold(spec, config, dataset, fold, X: np.ndarray, X_mirrored: np.ndarray
                               f"{config.svm_backend}; rerun with --svm-backend {backend_that_ran(svm)}")
     n_sv = int(svm.n_support_.sum()) if hasattr(svm, "n_support_") else None
     return {"fold": fold.name, "model": model, "best_params": params, "search_log": log, "n_support_vectors": n_sv,
-            "pca": pca, "inner_folds": inner_folds, "final_fit_seconds": round(timings["final_fit_seconds"], 3)}
+            "pca": pca, "inner_folds": inner_folds, "final_fit_seconds": round(timings["final_fit_seconds"], 3),
+            "at_iteration_cap": _at_iteration_cap(svm)}
+
+
+def _at_iteration_cap(svm) -> bool:
+    """Whether a liblinear fit stopped at its iteration cap rather than at its tolerance (the convergence warning
+    is silenced during the search, where small grid points may hit it harmlessly; the chosen model's is said)."""
+    n_iter, cap = getattr(svm, "n_iter_", None), getattr(svm, "max_iter", None)
+    return backend_that_ran(svm) == "liblinear" and n_iter is not None and cap is not None and int(
+        np.max(n_iter)) >= cap
 
 
 def _predict(model: SVMFoldModel, dataset, idx: np.ndarray, X: np.ndarray, column: str, part: str) -> pd.DataFrame:
