@@ -21,7 +21,7 @@ import pandas as pd
 from sklearn.metrics import classification_report
 
 from .figures import plot_confusion_matrix, plot_learning_curves
-from .metrics import DUPLICATE_COLUMN, PREDICTION_COLUMNS, TEST_SPLIT, compute_metrics, normalise_rows, summarise
+from .metrics import PREDICTION_COLUMNS, TEST_SPLIT, compute_metrics, normalise_rows, ordered_predictions, summarise
 
 #: The shared evaluation module's public face: the scores (:mod:`benchmark.metrics`) and the writers below.
 __all__ = ["compute_metrics", "normalise_rows", "summarise", "write_confusion_csvs", "write_evaluation",
@@ -59,10 +59,7 @@ def write_evaluation(run_dir: Path, predictions: pd.DataFrame, class_names, *, p
     cm = np.array(metrics["confusion_matrix"])
     write_confusion_csvs(run_dir, cm, labels)
     plot_confusion_matrix(cm, labels, f"{title} ({scope})", run_dir / "confusion_matrix")
-    cols = ["sample_id", "subject", part_column, "y_true", "y_pred",
-            *[c for c in (DUPLICATE_COLUMN,) if c in predictions.columns]]
-    predictions[cols + [c for c in predictions.columns if c not in cols]].to_csv(run_dir / "predictions.csv",
-                                                                                 index=False)
+    ordered_predictions(predictions, part_column).to_csv(run_dir / "predictions.csv", index=False)
     return metrics
 
 

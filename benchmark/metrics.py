@@ -23,6 +23,14 @@ WITHOUT_DUPLICATES = ("accuracy_without_cross_split_duplicates", "n_scored_witho
                       "n_cross_split_duplicates")
 
 
+def ordered_predictions(predictions: pd.DataFrame, part_column: str) -> pd.DataFrame:
+    """A predictions table in the column order its file is written in: identity, part, truth, prediction, the
+    duplicate flag where the protocol marks one, then the per-class scores and anything else."""
+    first = ["sample_id", "subject", part_column, "y_true", "y_pred",
+             *[c for c in (DUPLICATE_COLUMN,) if c in predictions.columns]]
+    return predictions[first + [c for c in predictions.columns if c not in first]]
+
+
 def accuracy(y_true, y_pred) -> float:
     """Share of exact matches; NaN for no predictions."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)

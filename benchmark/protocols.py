@@ -169,12 +169,10 @@ class OfficialSplit(Protocol):
         """Per image of ``dataset``: a test image with a pixel-identical copy in the training or validation part, or a
         validation image with one in the training part (training images are never flagged)."""
         (fold,) = self.folds
-        keys = pixel_hashes(dataset.images)
-        fitted = {keys[i] for i in fold.train}
-        seen = fitted | {keys[i] for i in fold.val}
+        images = dataset.images
         flags = np.zeros(len(dataset), dtype=bool)
-        flags[fold.val] = [keys[i] in fitted for i in fold.val]
-        flags[fold.test] = [keys[i] in seen for i in fold.test]
+        flags[fold.val] = copies_in(images[fold.val], images[fold.train])
+        flags[fold.test] = copies_in(images[fold.test], images[np.concatenate([fold.train, fold.val])])
         return flags
 
     @staticmethod
@@ -316,8 +314,7 @@ class CrossDataset(Protocol):
         through the canonical emotion table (no shared emotion, or nothing left to score, is refused)."""
         mapping = class_mapping(source.class_names, target.class_names, source=source.name, target=target.name)
         shared = np.isin(target.labels, [t for _, _, t in mapping.shared])
-        seen = pixel_hashes(source.images)
-        in_source = np.array([h in seen for h in pixel_hashes(target.images)], dtype=bool)
+        in_source = copies_in(target.images, source.images)
         parts = np.where(~shared, cls.DROPPED[0], np.where(in_source, cls.DROPPED[1], cls.test_part)).astype(object)
         scored = np.flatnonzero(parts == cls.test_part)
         if len(scored) == 0:
@@ -337,6 +334,12 @@ def pixel_hashes(images: np.ndarray) -> list[bytes]:
     """A digest per image (shape and pixels), to find images two datasets share."""
     return [hashlib.blake2b(f"{img.shape}".encode() + np.ascontiguousarray(img).tobytes(),
                             digest_size=16).digest() for img in images]
+
+
+def copies_in(images: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Per image of ``images``: whether a pixel-identical copy (same shape and pixels) is among ``reference``."""
+    seen = set(pixel_hashes(reference))
+    return np.array([h in seen for h in pixel_hashes(images)], dtype=bool)
 
 
 #: Every protocol by the name run folders record.

@@ -20,7 +20,7 @@ import pandas as pd
 from ..datasets import load_dataset
 from ..errors import FerBenchError, exception_text
 from ..options import DATA_KEYS
-from ..protocols import pixel_hashes
+from ..protocols import copies_in
 from ..record import TRAINING_ROLES, Broken, check_identity, check_parts, read_run
 from ..saved_models import verified_model_path
 
@@ -91,8 +91,8 @@ def check_unseen(source: Source, dataset, tested: np.ndarray) -> None:
                             f"run's test images")
     roles = pd.read_csv(source.path / TRAINING_ROLES, dtype=str)
     seen_ids = set(roles.sample_id)
-    seen = set(pixel_hashes(data.images[[i for i, s in enumerate(data.sample_ids) if str(s) in seen_ids]]))
-    overlap = [int(i) for i, h in zip(tested, pixel_hashes(dataset.images[tested])) if h in seen]
+    seen = data.images[[i for i, s in enumerate(data.sample_ids) if str(s) in seen_ids]]
+    overlap = [int(i) for i in np.asarray(tested)[copies_in(dataset.images[tested], seen)]]
     if overlap:
         raise FerBenchError(f"--init-from {source.path}: the source run trained or validated on {len(overlap)} of "
                             f"this run's {len(tested)} test images (e.g. {dataset.sample_ids[overlap[0]]}); its "

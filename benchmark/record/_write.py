@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..evaluation import write_evaluation, write_history
 from ..files import write_json
-from ..metrics import DUPLICATE_COLUMN, TEST_SPLIT
+from ..metrics import TEST_SPLIT, ordered_predictions
 from ._schema import (CONFIG, MANIFEST, SEARCH, SOURCE_PREDICTIONS, SOURCE_SPLITS, SPLITS, TRAINING_ROLES)
 
 
@@ -68,10 +68,7 @@ def write_run(folder: Path, content: RunContent, *, manifest: Callable[[], dict]
         content.training_roles.to_csv(folder / TRAINING_ROLES, index=False)
     if content.source is not None:
         source = content.source
-        cols = ["sample_id", "subject", source.part_column, "y_true", "y_pred",
-                *[c for c in (DUPLICATE_COLUMN,) if c in source.predictions.columns]]
-        source.predictions[cols + [c for c in source.predictions.columns if c not in cols]].to_csv(
-            folder / SOURCE_PREDICTIONS, index=False)
+        ordered_predictions(source.predictions, source.part_column).to_csv(folder / SOURCE_PREDICTIONS, index=False)
         source.splits.to_csv(folder / SOURCE_SPLITS, index=False)
     with timed():
         metrics = write_evaluation(folder, content.predictions, content.class_names,
