@@ -45,10 +45,15 @@ def recipe_of_run(run: Run) -> dict:
     return {key: run.config.get(key) or default for key, (_, default) in RECIPE.items()}
 
 
+def registered_spec(model: str):
+    """The registry's entry of ``model``, or None where a run names a model no longer (or never) registered."""
+    return next((s for s in list_models() if s.name == model), None)
+
+
 def display_name(model: str) -> str:
     """How the report names a model for a reader: its registration's ``display_name`` ("SVM, RBF kernel"), or its
     command-line name where it has none (a model registered by a test, or no longer registered)."""
-    spec = next((s for s in list_models() if s.name == model), None)
+    spec = registered_spec(model)
     return (spec.display_name if spec is not None else "") or model
 
 

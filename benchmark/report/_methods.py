@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Callable
 
 from features import FEATURES
-from models import list_models
 
 from ..datasets import DATASETS
 from ..evaluations import evaluation_of
@@ -29,7 +28,7 @@ from ..kinds import KINDS
 from ..options import BY_NAME
 from ..protocols import PROTOCOLS
 from ..record import Run
-from ._experiments import Experiment, display_name, recipe_of_run, run_platform, trained_by_epochs
+from ._experiments import Experiment, display_name, recipe_of_run, registered_spec, run_platform, trained_by_epochs
 from ._names import dataset_slug, title_of
 from ._references import (BACKEND_SOURCES, DATASET_SOURCES, EARLY_STOPPING_SOURCES, FEATURE_SOURCES,
                           OPTIMIZER_SOURCES, SCHEDULE_SOURCES, SEARCH_SOURCES, SOLVER_SOURCES, TTA_SOURCES,
@@ -287,7 +286,7 @@ Fact = tuple[str, str]
 def _model(run: Run, style: Style) -> Fact:
     """The model as registered (display name, description), its parameter count and the source it follows."""
     model = run.metrics["model"]
-    spec = next((s for s in list_models() if s.name == model), None)
+    spec = registered_spec(model)
     text = style.text(display_name(model)) + style.cite(model_keys(run))
     details = [spec.description if spec is not None else "",
                f"{run.metrics['n_params']:,} parameters" if run.metrics.get("n_params") else "",
