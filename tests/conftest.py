@@ -23,12 +23,30 @@ from PIL import Image
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.pop("COLUMNS", None)
     os.environ.pop("LINES", None)
+    # One thread per worker for TensorFlow (make test starts one worker per core): it would otherwise start a pool
+    # of a thread per core in every worker, and on a 2-core machine the workers' threads then wait on each other.
+    # Not OMP_NUM_THREADS or OPENBLAS_NUM_THREADS: with either at 1, the SVMs' last digits differ between this
+    # process and a Dask worker, which the cluster tests compare (see the issue-16 note of 2026-12-04).
+    os.environ.setdefault("FER_BENCH_TF_THREADS", "1")
 
 from benchmark.datasets import FER_CLASSES, make_synthetic  # noqa: E402
 
 #: Kaggle folder names in FER_CLASSES order (label index = position).
 FER_FOLDER_NAMES = tuple(c.lower() for c in FER_CLASSES)
 CK48_NAMES = ("anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise")
+
+
+#: The test files that take longest on a 2-core machine (measured with --durations=0, longest first). They are
+#: collected first, so that pytest-xdist's workers, which take whole files in collection order (--dist loadfile),
+#: start with them and finish together, instead of one worker running a long file alone at the end.
+LONGEST_FIRST = ("test_cluster.py", "test_deep_runs.py", "test_suite.py", "test_report_trust.py", "test_backends.py",
+                 "test_report.py", "test_latex.py", "test_export.py", "test_experiment.py", "test_cross_dataset.py")
+
+
+def pytest_collection_modifyitems(items):
+    """Put the files of :data:`LONGEST_FIRST` first, in its order; the rest keep theirs."""
+    rank = {name: k for k, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: tests keep their order in a file
 
 
 @pytest.fixture(autouse=True)
@@ -95,7 +113,7 @@ def small_synthetic():
 
 
 @pytest.fixture(scope="session")
-def small_cnn_run(tmp_path_factory, small_synthetic, worker_id) -> Path:
+def small_cnn_run(tmp_path_factory, small_synthetic) -> Path:
     """mini-xception (1 epoch, batch 16) on :func:`small_synthetic`, 3 outer / 2 inner folds, seed 0: trained once
     per test session, shared by the pytest-xdist workers (the first to take the lock trains it, the others wait and
     read it), so the modules that need a CNN run beside their own runs copy this one (``copy_run``) instead of
@@ -105,7 +123,8 @@ def small_cnn_run(tmp_path_factory, small_synthetic, worker_id) -> Path:
     from benchmark.experiment import RunConfig, run_experiment
 
     shared = tmp_path_factory.getbasetemp()
-    shared = shared.parent if worker_id != "master" else shared  # the session's folder, common to its workers
+    # the session's folder, common to its workers (without pytest-xdist, or with -p no:xdist, the only one)
+    shared = shared.parent if os.environ.get("PYTEST_XDIST_WORKER") else shared
     with open(shared / "small-cnn-run.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         done = shared / "small-cnn-run.done"

@@ -188,7 +188,7 @@ def test_extractor_is_a_scikit_learn_transformer(name, faces):
 def two_kinds(tmp_path_factory):
     """Experiments of two kinds on the synthetic faces: the test kind's nearest class mean (milliseconds) and an
     SVM on LBP, each a complete, verified run."""
-    from test_kinds import register_centroid, two_kind_runs
+    from centroid_kind import register_centroid, two_kind_runs
 
     with pytest.MonkeyPatch.context() as patch:
         register_centroid(patch)

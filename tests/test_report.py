@@ -644,7 +644,7 @@ def test_file_names_and_labels_stay_when_runs_of_another_protocol_arrive_or_a_se
 
 @pytest.mark.slow  # runs of real kinds, about 3-4 s
 def test_two_paired_folds_get_no_t_test_and_the_caption_says_what_no_test_can_reach(tmp_path):
-    from test_kinds import register_centroid, two_kind_runs
+    from centroid_kind import register_centroid, two_kind_runs
 
     from benchmark.report._experiment_tables import tests_table
     from benchmark.report._experiments import group_experiments

@@ -13,6 +13,8 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import benchmark.suite._suite as suite_module  # where the suite calls run_experiment
+from centroid_kind import MODEL as CENTROID
+from centroid_kind import register_centroid
 from cli_helpers import complete_runs as _complete_runs
 from cli_helpers import error_lines as _errors
 from cli_helpers import one_error as _one_error
@@ -24,6 +26,13 @@ from benchmark.suite import claim_path, load_suite, plan_suite, run_suite
 from models import list_models
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def centroid(monkeypatch):
+    """The test kind's nearest class mean (tests/centroid_kind.py), for suites whose model does not matter: its
+    runs take milliseconds."""
+    register_centroid(monkeypatch)
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -100,17 +109,14 @@ def test_shipped_suites_parse_and_cover_the_declared_matrix():
         assert cnns == {m for m, kind in kinds.items() if kind == "deep"}, "suites/thesis.toml"
 
 
-@pytest.mark.slow
-def test_an_interrupted_suite_resumes_without_rerunning_complete_experiments(tmp_path, monkeypatch):
-    path = _write(tmp_path, """
+def test_an_interrupted_suite_resumes_without_rerunning_complete_experiments(tmp_path, monkeypatch, centroid):
+    path = _write(tmp_path, f"""
 [defaults]
 folds = 3
 [[experiment]]
 datasets = ["synthetic"]
-models = ["svm-linear"]
-features = ["hog"]
+models = ["{CENTROID}"]
 seeds = [0, 1]
-options = { inner_folds = 2 }
 """)
     suite = load_suite(path, reports_dir=str(tmp_path / "reports"))
     calls, original = [], suite_module.run_experiment
@@ -221,14 +227,15 @@ features = ["lbp"]
 seeds = [0, 1, 2]
 options = { inner_folds = 2 }
 """
+#: The same suite of the test kind (its runs take milliseconds), where what is tested is not the model.
+FAST_SUITE = SUITE.replace('models = ["svm-linear"]\nfeatures = ["lbp"]', f'models = ["{CENTROID}"]')
 
 
-@pytest.mark.slow
-def test_a_failing_experiment_does_not_stop_the_suite(tmp_path, capsys, monkeypatch):
+def test_a_failing_experiment_does_not_stop_the_suite(tmp_path, capsys, monkeypatch, centroid):
     """The second of three experiments fails at run time: the other two complete, the failure is listed on the
     console and in reports/suites/<name>.json, and the suite exits 1 with one error line."""
     path = tmp_path / "suite.toml"
-    path.write_text(SUITE)
+    path.write_text(FAST_SUITE)
     original = suite_module.run_experiment
 
     def fails_for_seed_1(config, **kwargs):
@@ -258,12 +265,11 @@ def test_a_failing_experiment_does_not_stop_the_suite(tmp_path, capsys, monkeypa
     assert [e["status"] for e in status["experiments"]] == ["skipped", "ran", "skipped"] and status["failed"] == []
 
 
-@pytest.mark.slow
-def test_two_suites_never_run_the_same_experiment(tmp_path):
+def test_two_suites_never_run_the_same_experiment(tmp_path, centroid):
     """An experiment claimed by another live process is skipped, not run a second time; once that claim is gone
     (released, or stale after a kill) the experiment runs."""
     path = tmp_path / "suite.toml"
-    path.write_text(SUITE.replace("seeds = [0, 1, 2]", "seeds = [0]"))
+    path.write_text(FAST_SUITE.replace("seeds = [0, 1, 2]", "seeds = [0]"))
     suite = load_suite(path, reports_dir=str(tmp_path / "reports"))
     [config] = suite.configs
     from benchmark.datasets import make_synthetic
