@@ -214,3 +214,49 @@ def test_a_liblinear_fit_stopped_at_its_iteration_cap_is_said(monkeypatch, tmp_p
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "warning: liblinear stopped at its iteration cap in fold-0, fold-1" in text
+
+
+#: A oneDAL SVC fitted as a new process does, then within pinned_onedal_threads after OpenMP's limit changed in
+#: the main thread (as TensorFlow's pinned thread pools change it), and within it in another thread (as a Dask
+#: worker's task thread fits); prints whether the three fits' decision values are identical.
+_THREADS_SCRIPT = """
+from concurrent.futures import ThreadPoolExecutor
+import warnings
+import numpy as np
+import threadpoolctl
+from sklearnex.svm import SVC
+from models import pinned_onedal_threads
+warnings.simplefilter("ignore")
+rng = np.random.default_rng(0)
+X, y = rng.normal(size=(600, 300)), rng.integers(0, 7, 600)
+fit = lambda: SVC(kernel="linear", C=0.01).fit(X, y).decision_function(X)
+def pinned():
+    with pinned_onedal_threads():
+        return fit()
+fresh = fit()
+threadpoolctl.threadpool_limits(limits=3, user_api="openmp")
+print(np.array_equal(fresh, pinned()), np.array_equal(fresh, ThreadPoolExecutor(1).submit(pinned).result()))
+"""
+
+
+@needs_onedal
+@pytest.mark.slow  # subprocesses: OpenMP reads OMP_NUM_THREADS when it starts
+@pytest.mark.parametrize("omp_num_threads", [None, "1"])
+def test_onedal_fits_on_the_threads_of_a_new_process_wherever_it_runs(omp_num_threads):
+    """Seen: a suite's SVMs on Dask workers differed from the local run's in the sixth digit, with
+    OMP_NUM_THREADS=1, or after a CNN had pinned TensorFlow's threads in the local process: scikit-learn-intelex
+    runs oneDAL on OpenMP's current limit in a main thread and on every core in any other thread. Without
+    pinned_onedal_threads this script prints False."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"} | {"PYTHONPATH": str(root)}
+    if omp_num_threads is not None:
+        env["OMP_NUM_THREADS"] = omp_num_threads
+    result = subprocess.run([sys.executable, "-c", _THREADS_SCRIPT], cwd=root, capture_output=True, text=True,
+                            env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["True", "True"]
