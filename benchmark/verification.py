@@ -3,14 +3,18 @@
 A run is used (by the report, a resumed suite, ``predict`` and ``export``) only when its files agree: the checks
 every run passes (``benchmark.record``: identity, parts, samples, figures recomputed from the predictions), then
 its evaluation mode's own (``benchmark.evaluations``; the source part and class mapping of a cross-dataset run).
+Then the runs are checked against each other where their files must agree: every run on the same data flags the
+same images as copies of Training or PublicTest images (:func:`disagreeing_duplicate_flags`).
 """
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from .errors import FerBenchError, exception_text
 from .evaluations import EVALUATIONS, evaluation_of
+from .metrics import DUPLICATE_COLUMN, duplicate_flags
 from .record import INCOMPLETE_PREFIX, Broken, Run, check_identity, check_parts, read_run
 
 
@@ -54,7 +58,36 @@ def verify_runs(runs: list[Run]) -> tuple[list[Run], list[tuple[str, str]]]:
             good.append(run)
         else:
             inconsistent.append((run.run_id, reason))
-    return good, inconsistent
+    disagreeing = disagreeing_duplicate_flags(good)
+    inconsistent += [(run.run_id, disagreeing[run.run_id]) for run in good if run.run_id in disagreeing]
+    return [run for run in good if run.run_id not in disagreeing], inconsistent
+
+
+def disagreeing_duplicate_flags(runs: list[Run]) -> dict[str, str]:
+    """Run id -> reason, for the runs whose predictions.csv flags other images as copies of Training or PublicTest
+    images than the other runs on the same data (same dataset fingerprint and protocol) do.
+
+    The flags come from the images alone, so they are the same in every run on that data. A run's own check can
+    only see that its figures agree with its column; a column edited together with its figures shows here. The
+    flags most runs share are taken as right; where two sets are equally common, neither can be told right and
+    every run of that data that does not share one set with a majority is left out."""
+    groups: dict[tuple, list[tuple[str, frozenset]]] = defaultdict(list)
+    for run in runs:
+        if DUPLICATE_COLUMN in run.predictions.columns:
+            rows = run.predictions
+            flagged = frozenset(rows.loc[duplicate_flags(rows[DUPLICATE_COLUMN]), "sample_id"])
+            groups[(run.manifest["dataset"]["fingerprint"], run.metrics["protocol"])].append((run.run_id, flagged))
+    reasons = {}
+    for members in groups.values():
+        ranked = Counter(flagged for _, flagged in members).most_common()
+        majority = ranked[0][0] if len(ranked) == 1 or ranked[0][1] > ranked[1][1] else None
+        for run_id, flagged in members:
+            if flagged != majority:
+                others = sorted({len(f) for _, f in members if f != flagged})
+                reasons[run_id] = (f"predictions.csv flags {len(flagged)} images in {DUPLICATE_COLUMN}, other runs "
+                                   f"on the same data flag other images ({' or '.join(map(str, others))}); the "
+                                   f"flags come from the images, so they must agree")
+    return reasons
 
 
 def load_run(folder: Path) -> Run:

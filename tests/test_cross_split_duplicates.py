@@ -255,3 +255,33 @@ def test_a_report_of_runs_recorded_before_the_flag_keeps_its_table_as_it_was(dup
     build_report(tmp_path / "reports")
     assert not list((tmp_path / "reports" / "tables").glob("*duplicates*"))
     assert "without_duplicates" not in (tmp_path / "reports" / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_a_column_edited_with_its_figures_is_refused_beside_runs_on_the_same_data(dup_run, tmp_path):
+    """A run's own check sees only that its figures agree with its column; the flags come from the images, so
+    every run on the same data must flag the same images, and one that flags others is left out."""
+    from benchmark.verification import verify_runs
+
+    first = _copy(dup_run[1], tmp_path)
+    name = first.name[first.name.index("_"):]
+    second, edited = (Path(shutil.copytree(first, first.parent / (stamp + name)))
+                      for stamp in ("29990101T000000000000Z", "29990102T000000000000Z"))
+    predictions = pd.read_csv(edited / "predictions.csv", dtype={"sample_id": str, "subject": str})
+    unflagged = predictions.index[(predictions.split == "PrivateTest") & ~predictions[DUPLICATE_COLUMN]]
+    predictions.loc[unflagged[0], DUPLICATE_COLUMN] = True
+    predictions.to_csv(edited / "predictions.csv", index=False)
+    metrics = json.loads((edited / "metrics.json").read_text())
+    figures = summarise(predictions, metrics["class_names"], part_column="split")
+    _edit_json(edited / "metrics.json", lambda m: m.update({key: figures[key] for key in FIGURES}))
+    assert check_run(read_run(edited)) is None  # its own files agree
+
+    good, inconsistent = verify_runs([read_run(p) for p in (first, second, edited)])
+    assert [run.path for run in good] == [first, second]
+    [(run_id, reason)] = inconsistent
+    flagged = len(FLAGGED_PRIVATE | FLAGGED_PUBLIC)
+    assert run_id == edited.name and f"flags {flagged + 1} images" in reason
+    assert f"flag other images ({flagged})" in reason
+    # two runs that disagree: neither can be told right
+    good, inconsistent = verify_runs([read_run(p) for p in (first, edited)])
+    assert good == [] and {run_id for run_id, _ in inconsistent} == {first.name, edited.name}
