@@ -608,10 +608,13 @@ def test_fer2013_folders_without_split_prefixes_are_not_called_official(tmp_path
 
 @pytest.mark.slow
 def test_file_names_and_labels_stay_when_runs_of_another_protocol_arrive_or_a_sections_runs_leave(
-        tmp_path, synthetic_linear_run):
+        tmp_path, synthetic_linear_run, monkeypatch):
     """A thesis \\inputs tables/<dataset>_<protocol>_summary.tex and \\refs its label: adding runs of another fold
     count never renames or removes them, and a section whose runs left runs/ keeps its files."""
+    from centroid_kind import MODEL, register_centroid
     from conftest import copy_run
+
+    register_centroid(monkeypatch)  # the 2-fold run: the test kind's, which takes milliseconds
 
     reports = tmp_path / "reports"
     copy_run(synthetic_linear_run.run_dir, reports)
@@ -620,8 +623,8 @@ def test_file_names_and_labels_stay_when_runs_of_another_protocol_arrive_or_a_se
              for folder in ("tables", "figures") for p in (reports / folder).iterdir() if p.name != "sections.json"}
     assert "tables/synthetic_3fold_summary.tex" in first
     assert b"\\label{tab:synthetic-3fold-summary}" in first["tables/synthetic_3fold_summary.tex"]
-    result = CliRunner().invoke(app, ["run", "--dataset", "synthetic", "--model", "svm-linear", "--features", "hog",
-                                      "--folds", "2", "--inner-folds", "2", "--reports-dir", str(reports)])
+    result = CliRunner().invoke(app, ["run", "--dataset", "synthetic", "--model", MODEL, "--folds", "2",
+                                      "--reports-dir", str(reports)])
     assert result.exit_code == 0, result.output
     build_report(reports)
     for name, content in first.items():  # every earlier file, byte for byte
