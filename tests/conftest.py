@@ -39,8 +39,9 @@ CK48_NAMES = ("anger", "contempt", "disgust", "fear", "happy", "sadness", "surpr
 #: The test files that take longest on a 2-core machine (measured with --durations=0, longest first). They are
 #: collected first, so that pytest-xdist's workers, which take whole files in collection order (--dist loadfile),
 #: start with them and finish together, instead of one worker running a long file alone at the end.
-LONGEST_FIRST = ("test_cluster.py", "test_deep_runs.py", "test_suite.py", "test_report_trust.py", "test_backends.py",
-                 "test_report.py", "test_latex.py", "test_export.py", "test_experiment.py", "test_cross_dataset.py")
+LONGEST_FIRST = ("test_cluster.py", "test_deep_runs.py", "test_backends.py", "test_suite.py", "test_export.py",
+                 "test_latex.py", "test_report_trust.py", "test_report.py", "test_cross_dataset.py",
+                 "test_svm_backends.py")
 
 
 def pytest_collection_modifyitems(items):
