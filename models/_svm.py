@@ -31,9 +31,9 @@ from ._registry import register_model
 
 #: kernel cache per SVC fit; large caches matter for the 28,709-sample FER2013 fits.
 CACHE_MB = 2000
-SVM_BACKENDS = ("auto", "onedal", "libsvm", "liblinear")
 #: liblinear's primal solver: linear SVMs only
 LIBLINEAR = "liblinear"
+SVM_BACKENDS = ("auto", "onedal", "libsvm", LIBLINEAR)
 #: The models liblinear can fit; every other SVM has a kernel.
 LINEAR_MODELS = ("svm-linear",)
 #: The datasets on which ``auto`` gives a linear model liblinear (tens of thousands of training images)

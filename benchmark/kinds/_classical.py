@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
+from sklearn.svm import LinearSVC
 
 from features import FEATURES, default_cache_dir, extract, parse_features
 from models import backend_that_ran, pinned_onedal_threads, resolve_svm_backend
@@ -370,8 +371,7 @@ def _at_iteration_cap(svm) -> bool:
     """Whether a liblinear fit stopped at its iteration cap rather than at its tolerance (the convergence warning
     is silenced during the search, where small grid points may hit it harmlessly; the chosen model's is said)."""
     n_iter, cap = getattr(svm, "n_iter_", None), getattr(svm, "max_iter", None)
-    return backend_that_ran(svm) == "liblinear" and n_iter is not None and cap is not None and int(
-        np.max(n_iter)) >= cap
+    return isinstance(svm, LinearSVC) and n_iter is not None and cap is not None and int(np.max(n_iter)) >= cap
 
 
 def _predict(model: SVMFoldModel, dataset, idx: np.ndarray, X: np.ndarray, column: str, part: str) -> pd.DataFrame:

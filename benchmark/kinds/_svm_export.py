@@ -41,8 +41,8 @@ def svm_pipeline_to_onnx(pipeline, X: np.ndarray):
     and ``UnitVariance`` (no skl2onnx converter) becomes the equivalent ``StandardScaler(with_mean=False)`` whose
     ``scale_`` is the learned scalar. The check: the ONNX labels equal ``pipeline.predict(X)`` on every row and
     the ONNX ``probabilities`` output (skl2onnx's name; for an SVC without probability estimates it holds the
-    one-vs-rest decision values, columns in ``classes_`` order; with two classes, column 0 is scikit-learn's one
-    decision value) is within :data:`SVM_TOLERANCE` of ``pipeline.decision_function(X)``. A pipeline with
+    one-vs-rest decision values, columns in ``classes_`` order; with two classes, the column
+    :func:`two_class_column` names holds scikit-learn's one decision value) is within :data:`SVM_TOLERANCE` of ``pipeline.decision_function(X)``. A pipeline with
     another step (svm-chi2's AdditiveChi2Sampler, a oneDAL SVC) is a :class:`FerBenchError` saying it cannot be
     exported.
     """
@@ -93,10 +93,11 @@ def exportable_svm_pipeline(pipeline, X: np.ndarray):
     return Pipeline(steps)
 
 
-def two_class_column(stock) -> int:
-    """The ONNX ``probabilities`` column holding a two-class model's one decision value: skl2onnx writes an SVC's in
-    column 0 and a linear classifier's in column 1 (the other column is its negation)."""
-    return 1 if type(stock.steps[-1][1]) is SGDClassifier else 0
+def two_class_column(pipeline) -> int:
+    """The ONNX ``probabilities`` column holding a two-class model's one decision value, for a fitted pipeline or
+    its exportable form: skl2onnx writes an SVC's in column 0 and a linear classifier's (a LinearSVC, exported as
+    an SGDClassifier) in column 1 (the other column is its negation)."""
+    return 1 if isinstance(pipeline.steps[-1][1], (LinearSVC, SGDClassifier)) else 0
 
 
 def _as_linear_classifier(svm: LinearSVC) -> SGDClassifier:
@@ -119,7 +120,7 @@ def export_svm(model, images: np.ndarray, target: Path, features: str | None) ->
                "input": {"name": "features", "shape": [None, int(X.shape[1])], "dtype": "float32",
                          "meaning": f"the {features} feature vector fer-bench computes from a 48x48 face"},
                "output": {"names": ["label", "probabilities"],
-                          "meaning": OUTPUT.format(one=(one := two_class_column(exportable_svm_pipeline(
-                              model.pipeline, X))), other=1 - one),
+                          "meaning": OUTPUT.format(one=(one := two_class_column(model.pipeline)),
+                                                        other=1 - one),
                           "classes": [int(c) for c in model.pipeline.classes_]}}
     return route, [{"route": route, "error": None if parity.passed else parity.describe()}], parity, details

@@ -118,11 +118,6 @@ _BREAKABLE_NAMES = (r"\DeclareRobustCommand{\_}{\textunderscore\allowbreak}",
                     r"\setlength{\emergencystretch}{3em}")
 
 
-def _breakable(tex: str) -> str:
-    """Let LaTeX break long paths after each slash too (underscores already allow a break)."""
-    return tex.replace("/", "/\\allowbreak{}")
-
-
 def write_documents(folder: Path, runs: list[Run], sections, *, unused: list[tuple[str, str]],
                     warnings: list[str], n_inconsistent: int = 0, files=(), paper: str = "a4") -> None:
     """Write ``report.md`` and ``report.tex`` into ``folder``: warnings first (runs that must be sorted out
@@ -144,7 +139,7 @@ def write_documents(folder: Path, runs: list[Run], sections, *, unused: list[tup
                  "(`provenance.tex`: this paragraph, to `\\input`; `references.bib`: the sources of the datasets, "
                  "features, models, training methods and tests these runs used, with every key that a caption or "
                  "methods paragraph of the `.tex` files cites.)", ""]
-    tex.append(r"\paragraph{Provenance} " + _breakable(latex_escape(about)))
+    tex.append(r"\paragraph{Provenance} " + breakable(latex_escape(about), underscores=False))
     # on its own in a thesis, without report.tex's preamble: run ids and paths may break after an underscore
     (Path(folder) / "provenance.tex").write_text(standalone(breakable(latex_escape(about))))
     if data_warnings:
@@ -199,7 +194,8 @@ def write_documents(folder: Path, runs: list[Run], sections, *, unused: list[tup
 
 
 def _itemize(lines) -> list[str]:
-    return [r"\begin{itemize}", *[f"\\item {_breakable(latex_escape(line))}" for line in lines], r"\end{itemize}"]
+    items = [f"\\item {breakable(latex_escape(line), underscores=False)}" for line in lines]
+    return [r"\begin{itemize}", *items, r"\end{itemize}"]
 
 
 #: The TeX packages that give pdflatex and everything report.tex uses, as Debian and Ubuntu name them.

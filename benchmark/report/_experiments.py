@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from models import list_models
+from models import get_model, list_models
 
+from ..errors import FerBenchError
 from ..evaluations import evaluation_of
 from ..kinds import KINDS, RECIPE
 from ..options import IDENTITY, NON_RESULT_OPTIONS, hashed
@@ -47,7 +48,10 @@ def recipe_of_run(run: Run) -> dict:
 
 def registered_spec(model: str):
     """The registry's entry of ``model``, or None where a run names a model no longer (or never) registered."""
-    return next((s for s in list_models() if s.name == model), None)
+    try:
+        return get_model(model)
+    except FerBenchError:
+        return None
 
 
 def display_name(model: str) -> str:

@@ -32,10 +32,12 @@ def latex_escape(text: str) -> str:
             .replace("→", r"$\rightarrow$"))
 
 
-def breakable(tex: str) -> str:
+def breakable(tex: str, *, underscores: bool = True) -> str:
     """Escaped LaTeX that may break a line after each slash and underscore (paths, run ids, ``svm_backend=onedal``)
-    in any document, without report.tex's preamble."""
-    return tex.replace("/", "/\\allowbreak{}").replace("\\_", "\\_\\allowbreak{}")
+    in any document, without report.tex's preamble (``underscores=False``: slashes only, where a preamble already
+    lets underscores break)."""
+    tex = tex.replace("/", "/\\allowbreak{}")
+    return tex.replace("\\_", "\\_\\allowbreak{}") if underscores else tex
 
 
 def standalone(tex: str) -> str:
