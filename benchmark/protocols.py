@@ -169,10 +169,12 @@ class OfficialSplit(Protocol):
         """Per image of ``dataset``: a test image with a pixel-identical copy in the training or validation part, or a
         validation image with one in the training part (training images are never flagged)."""
         (fold,) = self.folds
-        images = dataset.images
+        digests = pixel_hashes(dataset.images)  # each image hashed once
+        training = {digests[i] for i in fold.train}
+        seen = training | {digests[i] for i in fold.val}
         flags = np.zeros(len(dataset), dtype=bool)
-        flags[fold.val] = copies_in(images[fold.val], images[fold.train])
-        flags[fold.test] = copies_in(images[fold.test], images[np.concatenate([fold.train, fold.val])])
+        flags[fold.val] = [digests[i] in training for i in fold.val]
+        flags[fold.test] = [digests[i] in seen for i in fold.test]
         return flags
 
     @staticmethod
