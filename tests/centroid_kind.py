@@ -88,8 +88,7 @@ def register_centroid(patch) -> CentroidKind:
     ``MonkeyPatch``) holds; returns the kind."""
     kind = CentroidKind()
     patch.setitem(KINDS, kind.name, kind)
-    patch.setitem(model_registry._MODELS, MODEL, ModelSpec(
-        MODEL, kind.name, "nearest class mean on pixels (tests)", factory=lambda **_: None))
+    patch.setitem(model_registry._MODELS, MODEL, _spec(kind))
     return kind
 
 
@@ -98,8 +97,11 @@ def register_for_good() -> None:
     (``python -m centroid_kind fer-bench-arguments...``)."""
     kind = CentroidKind()
     KINDS[kind.name] = kind
-    model_registry._MODELS[MODEL] = ModelSpec(MODEL, kind.name, "nearest class mean on pixels (tests)",
-                                              factory=lambda **_: None)
+    model_registry._MODELS[MODEL] = _spec(kind)
+
+
+def _spec(kind: CentroidKind) -> ModelSpec:
+    return ModelSpec(MODEL, kind.name, "nearest class mean on pixels (tests)", factory=lambda **_: None)
 
 
 def two_kind_runs(reports: Path, folds: int) -> list:
