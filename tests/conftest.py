@@ -57,6 +57,16 @@ def _isolated_env(monkeypatch, tmp_path):
     monkeypatch.setenv("FER_BENCH_DATA", str(tmp_path / "no-data-here"))
 
 
+@pytest.fixture(scope="module")
+def tiny_cnn():
+    """The test CNN's name, registered for the rest of the module (``tests/tiny_cnn.py``: traced in a fraction of a
+    second, for tests of the machinery around training, where the architecture does not matter)."""
+    import tiny_cnn as module
+
+    with module.registered():
+        yield module.MODEL
+
+
 @pytest.fixture(scope="session")
 def synthetic():
     """The embedded synthetic dataset with its defaults (980 images, 20 subjects); treat as read-only."""

@@ -397,9 +397,9 @@ def test_suite_gives_the_target_its_data_dir(tmp_path):
 # ------------------------------------------------------------------------------------------ a CNN source
 
 @pytest.mark.slow
-def test_cnn_source_scores_the_target_with_its_fold_ensemble(tmp_path, datasets):
+def test_cnn_source_scores_the_target_with_its_fold_ensemble(tmp_path, datasets, tiny_cnn):
     a, b = datasets
-    config = RunConfig(dataset="synthetic", model="mini-xception", test_dataset="synthetic-b", folds=3,
+    config = RunConfig(dataset="synthetic", model=tiny_cnn, test_dataset="synthetic-b", folds=3,
                        inner_folds=3, epochs=1, batch_size=16, seed=3, reports_dir=str(tmp_path))
     run_dir, metrics = run_experiment(config, dataset=a, others=(b,))
     run = load_run(run_dir)  # load_run refuses a run whose files disagree

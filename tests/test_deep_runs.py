@@ -29,8 +29,8 @@ def small(small_synthetic):
 
 
 @pytest.fixture(scope="module")
-def spy_runs(tmp_path_factory, small):
-    """Two mini-xception runs with one seed, recording what fit_network received in each fold."""
+def spy_runs(tmp_path_factory, small, tiny_cnn):
+    """Two runs of the test CNN with one seed, recording what fit_network received in each fold."""
     root = tmp_path_factory.mktemp("deep")
     seen, original = [], training.fit_network
 
@@ -40,7 +40,7 @@ def spy_runs(tmp_path_factory, small):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(training, "fit_network", spy)
-        runs = [run_experiment(RunConfig(dataset="synthetic", model="mini-xception", reports_dir=str(root / f"r{i}"),
+        runs = [run_experiment(RunConfig(dataset="synthetic", model=tiny_cnn, reports_dir=str(root / f"r{i}"),
                                          **TINY), dataset=small) for i in range(2)]
     return runs, seen
 
@@ -52,7 +52,7 @@ def test_deep_run_folder_has_the_evaluation_files_plus_history_curves_and_models
     assert EVALUATION_FILES <= files
     assert {"history.csv", "learning_curves.png", "learning_curves.pdf", "training_roles.csv"} <= files
     assert {f"model_fold-{k}.keras" for k in range(2)} <= files
-    assert metrics["n_params"] == 58_423 and metrics["kind"] == "deep" and metrics["features"] == "pixels"
+    assert metrics["n_params"] == 167 and metrics["kind"] == "deep" and metrics["features"] == "pixels"
     history = pd.read_csv(run_dir / "history.csv")
     assert {"fold", "epoch", "loss", "accuracy", "val_loss", "val_accuracy"} <= set(history.columns)
     assert set(history.fold) == {"fold-0", "fold-1"} and history.epoch.max() <= TINY["epochs"]
@@ -116,7 +116,7 @@ def test_cnn_and_svm_runs_of_one_dataset_and_seed_share_their_folds(spy_runs, sm
 
 
 @pytest.mark.slow
-def test_official_split_trains_on_training_and_selects_on_publictest(tmp_path, write_fer_csv, monkeypatch):
+def test_official_split_trains_on_training_and_selects_on_publictest(tmp_path, write_fer_csv, monkeypatch, tiny_cnn):
     """FER2013: the validation part handed to training is exactly PublicTest; PrivateTest is the headline."""
     plan = [(usage, label) for usage, n in (("Training", 4), ("PublicTest", 2), ("PrivateTest", 2))
             for label in range(7) for _ in range(n)]
@@ -128,7 +128,7 @@ def test_official_split_trains_on_training_and_selects_on_publictest(tmp_path, w
         return original(model, train, val, settings, **kwargs)
 
     monkeypatch.setattr(training, "fit_network", spy)
-    run_dir, metrics = run_experiment(RunConfig(dataset="fer2013", model="mini-xception", data_dir=str(csv),
+    run_dir, metrics = run_experiment(RunConfig(dataset="fer2013", model=tiny_cnn, data_dir=str(csv),
                                                 reports_dir=str(tmp_path / "reports"), epochs=1, batch_size=16,
                                                 class_weights=True))
     splits = pd.read_csv(run_dir / "splits.csv")
@@ -227,7 +227,8 @@ def test_recipe_options_default_to_the_architectures_recipe_and_keep_earlier_run
 
 
 @pytest.mark.slow
-def test_sgd_cosine_and_ten_crop_tta_run_logs_each_epoch_and_its_saved_models_reproduce_the_predictions(small, tmp_path):
+def test_sgd_cosine_and_ten_crop_tta_run_logs_each_epoch_and_its_saved_models_reproduce_the_predictions(
+        small, tmp_path, tiny_cnn):
     """One CNN run with another recipe, its output going to a file (not a terminal): a plain line per epoch and
     per fold while it goes on, the recipe recorded, the saved models reproducing the (ten-crop averaged) scores."""
     import io
@@ -239,7 +240,7 @@ def test_sgd_cosine_and_ten_crop_tta_run_logs_each_epoch_and_its_saved_models_re
 
     log = io.StringIO()
     run_dir, metrics = run_experiment(RunConfig(
-        dataset="synthetic", model="mini-xception", folds=2, inner_folds=2, epochs=2, batch_size=16,
+        dataset="synthetic", model=tiny_cnn, folds=2, inner_folds=2, epochs=2, batch_size=16,
         optimizer="sgd", schedule="cosine", tta="ten-crop", reports_dir=str(tmp_path / "r")), dataset=small,
         console=Console(file=log))
     lines = log.getvalue().splitlines()
@@ -283,7 +284,7 @@ def test_test_time_augmentation_views_are_the_image_its_mirror_and_ten_crops():
 
 @pytest.mark.slow
 def test_init_from_fine_tunes_a_finished_runs_weights_and_refuses_a_source_that_saw_the_test_images(
-        tmp_path, learnable_fer_plan, write_fer_csv):
+        tmp_path, learnable_fer_plan, write_fer_csv, tiny_cnn):
     """A FER2013 (official split, one model) CNN run as the source: CK+-style classes (synthetic-b) start from its
     body with a fresh classifier; the synthetic faces the source's CSV was made of are refused (it trained on
     them); a source of another architecture or with several fold models is refused; the source is recorded."""
@@ -295,7 +296,7 @@ def test_init_from_fine_tunes_a_finished_runs_weights_and_refuses_a_source_that_
 
     plan, images = learnable_fer_plan
     csv = write_fer_csv(tmp_path / "fer2013" / "fer2013.csv", plan, images=images)
-    common = dict(model="mini-xception", epochs=1, batch_size=16, reports_dir=str(tmp_path / "r"))
+    common = dict(model=tiny_cnn, epochs=1, batch_size=16, reports_dir=str(tmp_path / "r"))
     source_dir, _ = run_experiment(RunConfig(dataset="fer2013", data_dir=str(csv), **common))
     log = io.StringIO()
     run_dir, metrics = run_experiment(RunConfig(dataset="synthetic-b", folds=2, inner_folds=2,
@@ -312,7 +313,7 @@ def test_init_from_fine_tunes_a_finished_runs_weights_and_refuses_a_source_that_
 
     build_report(tmp_path / "r")
     summary = (tmp_path / "r" / "tables" / "synthetic-b_2fold_summary.md").read_text()
-    assert f"mini-Xception (pretrained on fer2013, run {source_dir.name.rsplit('_', 1)[-1]})" in summary
+    assert f"tiny test CNN (pretrained on fer2013, run {source_dir.name.rsplit('_', 1)[-1]})" in summary
     # the same run from scratch is another experiment: another config hash (the weights' hash, not the path, counts)
     from dataclasses import asdict
 
@@ -328,18 +329,18 @@ def test_init_from_fine_tunes_a_finished_runs_weights_and_refuses_a_source_that_
     with pytest.raises(FerBenchError, match="can only start from a cnn-gelu run"):
         resolve(RunConfig(dataset="synthetic-b", model="cnn-gelu", init_from=str(source_dir)))
     with pytest.raises(FerBenchError, match="2 fold models"):
-        resolve(RunConfig(dataset="synthetic", model="mini-xception", init_from=str(run_dir)))
+        resolve(RunConfig(dataset="synthetic", model=tiny_cnn, init_from=str(run_dir)))
     with pytest.raises(FerBenchError, match="only apply to CNNs"):
         resolve(RunConfig(dataset="synthetic", model="svm-rbf", init_from=str(source_dir)))
     with pytest.raises(FerBenchError, match="no such run folder"):
-        resolve(RunConfig(dataset="synthetic", model="mini-xception", init_from=str(tmp_path / "nothing")))
+        resolve(RunConfig(dataset="synthetic", model=tiny_cnn, init_from=str(tmp_path / "nothing")))
 
     # the copy itself: every layer but the classifier takes the source's weights when the classes differ
     from benchmark.kinds._transfer import transfer
     from models import get_model
 
     source = load_keras(source_dir / "model.keras")
-    fresh = get_model("mini-xception").build(n_classes=7, dataset="synthetic-b", pretrained=False)
+    fresh = get_model(tiny_cnn).build(n_classes=7, dataset="synthetic-b", pretrained=False)
     assert transfer(fresh, source, same_classes=False).startswith("re-initialised")
     pairs = [(a, b) for a, b in zip([l for l in fresh.layers if l.weights], [l for l in source.layers if l.weights])]
     assert all(np.array_equal(x, y) for a, b in pairs[:-1] for x, y in zip(a.get_weights(), b.get_weights()))

@@ -349,11 +349,11 @@ options = {{ folds = 2, inner_folds = 2, init_from = "{reference}" }}
 
 @pytest.mark.slow
 def test_a_suite_runs_a_pretraining_experiment_before_those_that_start_from_its_weights(
-        tmp_path, learnable_fer_plan, write_fer_csv):
+        tmp_path, learnable_fer_plan, write_fer_csv, tiny_cnn):
     plan, images = learnable_fer_plan
     csv = write_fer_csv(tmp_path / "fer2013.csv", plan, images=images)
-    suite = load_suite(_write(tmp_path, PRETRAIN.format(reference="@pre")), reports_dir=str(tmp_path / "reports"),
-                       data_dirs={"fer2013": str(csv)})
+    text = PRETRAIN.format(reference="@pre").replace('"mini-xception"', f'"{tiny_cnn}"')  # the test CNN: seconds
+    suite = load_suite(_write(tmp_path, text), reports_dir=str(tmp_path / "reports"), data_dirs={"fer2013": str(csv)})
     assert suite.sources == ((1, 0),)
     assert [state for _, state in plan_suite(suite)] == ["to run", "to run, after experiment 1"]
     quiet = Console(file=open(tmp_path / "log.txt", "w"), width=200)
