@@ -100,6 +100,11 @@ def register_for_good() -> None:
     model_registry._MODELS[MODEL] = _spec(kind)
 
 
+def dask_setup(worker=None) -> None:
+    """Dask's preload hook: a worker started with ``--preload centroid_kind`` knows the test kind."""
+    register_for_good()
+
+
 def _spec(kind: CentroidKind) -> ModelSpec:
     return ModelSpec(MODEL, kind.name, "nearest class mean on pixels (tests)", factory=lambda **_: None)
 
