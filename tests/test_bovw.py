@@ -10,6 +10,7 @@ import pytest
 from rich.console import Console
 
 import features._registry as registry
+from benchmark.datasets import make_synthetic
 from benchmark.experiment import RunConfig, run_experiment
 from features._bovw import DenseSIFTBoVW, dense_sift
 
@@ -59,15 +60,16 @@ def _small_spy(**kw):
 
 
 @pytest.mark.slow
-def test_the_vocabulary_is_learned_per_fold_on_training_images_only(tmp_path, synthetic, monkeypatch):
+def test_the_vocabulary_is_learned_per_fold_on_training_images_only(tmp_path, monkeypatch):
     """On subject-independent folds each fold's vocabulary comes from that fold's training images: never one of
-    its test images."""
+    its test images (9 of the synthetic set's 20 subjects: what is checked is which images, not how many)."""
+    synthetic = make_synthetic(n_subjects=9)
     monkeypatch.setitem(registry.FEATURES, "bovw", (_small_spy, "small spy"))
     _SpyBoVW.fitted_on = []
     config = RunConfig(dataset="synthetic", model="svm-chi2", features="bovw", folds=3, inner_folds=2, n_jobs=1,
                        mirror="off",  # mirror images never fit a vocabulary (they share the fold's); half the work
                        reports_dir=str(tmp_path / "r"), cache_dir=str(tmp_path / "c"))
-    path, metrics = run_experiment(config, console=Console(file=open(tmp_path / "log", "w")))
+    path, metrics = run_experiment(config, dataset=synthetic, console=Console(file=open(tmp_path / "log", "w")))
     splits = pd.read_csv(path / "splits.csv", dtype=str)
     by_id = {sid: img.tobytes() for sid, img in zip(synthetic.sample_ids, synthetic.images)}
     fits = _SpyBoVW.fitted_on[-3:]  # check_limits may fit once more on the first fold's training images
