@@ -29,8 +29,9 @@ $(CLUSTER_STAMP): $(STAMP) pyproject.toml
 	touch $(CLUSTER_STAMP)
 
 # pytest-xdist: one worker per core; --dist loadfile keeps a test file on one worker, so the runs its module fixtures
-# make (CNN training among them) are made once, not once per worker.
-PYTEST := $(BIN)/python -m pytest -q -n auto --dist loadfile
+# make (CNN training among them) are made once, not once per worker. --no-loadscope-reorder hands the files out in
+# collection order, longest first (tests/conftest.py); by default xdist would order them by their number of tests.
+PYTEST := $(BIN)/python -m pytest -q -n auto --dist loadfile --no-loadscope-reorder
 
 # The full suite (what CI runs).
 test: $(CLUSTER_STAMP)

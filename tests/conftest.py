@@ -37,11 +37,15 @@ CK48_NAMES = ("anger", "contempt", "disgust", "fear", "happy", "sadness", "surpr
 
 
 #: The test files that take longest on a 2-core machine (measured with --durations=0, longest first). They are
-#: collected first, so that pytest-xdist's workers, which take whole files in collection order (--dist loadfile),
-#: start with them and finish together, instead of one worker running a long file alone at the end.
-LONGEST_FIRST = ("test_cluster.py", "test_deep_runs.py", "test_backends.py", "test_suite.py", "test_export.py",
-                 "test_latex.py", "test_report_trust.py", "test_report.py", "test_cross_dataset.py",
-                 "test_svm_backends.py")
+#: collected first, so that pytest-xdist's workers, which take whole files in collection order (--dist loadfile
+#: with --no-loadscope-reorder, as the Makefile runs them), start with them and finish together, instead of one
+#: worker running a long file alone at the end. test_report_trust.py comes second: it is the first to ask for the
+#: session's shared CNN run (:func:`small_cnn_run`), which it trains while the other worker runs the cluster tests,
+#: so that no worker waits for it.
+LONGEST_FIRST = ("test_cluster.py", "test_report_trust.py", "test_export.py", "test_suite.py", "test_latex.py",
+                 "test_report.py", "test_backends.py", "test_experiment.py", "test_deep_runs.py",
+                 "test_svm_backends.py", "test_cnn_models.py", "test_features.py", "test_cli.py",
+                 "test_cross_dataset.py")
 
 
 def pytest_collection_modifyitems(items):
