@@ -537,12 +537,12 @@ def test_report_without_runs_says_how_to_make_some(tmp_path):
 
 
 @pytest.mark.slow
-def test_official_split_report_has_publictest_column_and_mcnemar(tmp_path, write_fer_csv):
+def test_official_split_report_has_publictest_column_and_mcnemar(tmp_path, write_fer_csv, tiny_cnn):
     plan = [(usage, label) for usage, n in (("Training", 4), ("PublicTest", 2), ("PrivateTest", 2))
             for label in range(7) for _ in range(n)]
     csv = write_fer_csv(tmp_path / "fer2013.csv", plan)
     reports = tmp_path / "reports"
-    for model in ("svm-linear", "mini-xception"):
+    for model in ("svm-linear", tiny_cnn):
         run_experiment(RunConfig(dataset="fer2013", model=model, data_dir=str(csv), reports_dir=str(reports),
                                  features="hog" if model.startswith("svm") else None,
                                  epochs=None if model.startswith("svm") else 1,
