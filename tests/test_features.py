@@ -249,22 +249,25 @@ class _MeanFaceDistance(ImageTransformer):
 
 
 @pytest.mark.slow
-def test_an_extractor_that_learns_is_fitted_per_fold_on_training_images_only(tmp_path, synthetic, monkeypatch):
+def test_an_extractor_that_learns_is_fitted_per_fold_on_training_images_only(tmp_path, monkeypatch):
     """Room for a visual vocabulary: an extractor with learns_from_training is fitted once per fold on that
     fold's training images (never a test image), composes with stateless ones, and its features are cached per
-    fold, so a second run fits it again but extracts nothing new."""
+    fold, so a second run fits it again but extracts nothing new (on 9 of the synthetic set's 20 subjects)."""
     import pandas as pd
     from rich.console import Console
 
     import features._registry as registry
+    from benchmark.datasets import make_synthetic
     from benchmark.experiment import RunConfig, run_experiment
+
+    synthetic = make_synthetic(n_subjects=9)
 
     monkeypatch.setitem(registry.FEATURES, "meanface", (_MeanFaceDistance, "toy learned extractor"))
     _MeanFaceDistance.fitted_on = []
     config = RunConfig(dataset="synthetic", model="svm-linear", features="hog+meanface", folds=3, inner_folds=2,
                        n_jobs=1, reports_dir=str(tmp_path / "r"), cache_dir=str(tmp_path / "c"))
     quiet = Console(file=open(tmp_path / "log", "w"))
-    path, metrics = run_experiment(config, console=quiet)
+    path, metrics = run_experiment(config, dataset=synthetic, console=quiet)
     assert metrics["n_features"] == 900 + 2
     splits = pd.read_csv(path / "splits.csv", dtype=str)
     by_id = {sid: img.tobytes() for sid, img in zip(synthetic.sample_ids, synthetic.images)}
@@ -276,6 +279,6 @@ def test_an_extractor_that_learns_is_fitted_per_fold_on_training_images_only(tmp
     manifest = json.loads((path / "manifest.json").read_text())
     assert manifest["features"]["meanface"]["fitted_per_fold"] is True
     assert manifest["features"]["hog"]["fitted_per_fold"] is False
-    again, again_metrics = run_experiment(config, console=quiet)
+    again, again_metrics = run_experiment(config, dataset=synthetic, console=quiet)
     assert json.loads((again / "manifest.json").read_text())["features"]["meanface"]["from_cache"] is True
     assert again_metrics["accuracy"] == metrics["accuracy"]

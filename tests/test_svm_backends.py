@@ -160,11 +160,12 @@ def test_a_selected_value_at_the_end_of_its_grid_is_said():
 @pytest.mark.slow
 def test_mirror_images_train_only_where_asked_and_are_never_scored(tmp_path, monkeypatch):
     """--mirror on (the default): a mirror image joins its original's inner training fold and is never scored,
-    in the inner CV or in the outer test: predictions.csv has one row per image."""
+    in the inner CV or in the outer test: predictions.csv has one row per image (9 synthetic subjects)."""
     import pandas as pd
     from rich.console import Console
 
     import benchmark.kinds._classical as classical
+    from benchmark.datasets import make_synthetic
     with pytest.raises(FerBenchError, match="--mirror must be one of on, off"):
         resolve(RunConfig(dataset="synthetic", model="svm-rbf", mirror="yes"))
     assert resolve(RunConfig(dataset="synthetic", model="mini-xception")).mirror is None
@@ -180,11 +181,12 @@ def test_mirror_images_train_only_where_asked_and_are_never_scored(tmp_path, mon
     common = dict(dataset="synthetic", model="svm-linear", features="hog", folds=3, inner_folds=2, n_jobs=1,
                   reports_dir=str(tmp_path / "r"), cache_dir=str(tmp_path / "c"))
     quiet = Console(file=open(tmp_path / "log", "w"))
-    path, metrics = run_experiment(RunConfig(**common), console=quiet)
+    data = make_synthetic(n_subjects=9)
+    path, metrics = run_experiment(RunConfig(**common), dataset=data, console=quiet)
     assert metrics["mirrored_training"] is True
     assert json.loads((path / "manifest.json").read_text())["mirrored_training"] is True
     predictions = pd.read_csv(path / "predictions.csv", dtype=str)
-    assert len(predictions) == 980 and predictions.sample_id.is_unique
+    assert len(predictions) == len(data) == 441 and predictions.sample_id.is_unique
     assert len(seen) == 3
     for n_rows, splits in seen:
         n = n_rows // 2  # originals first, then their mirror images in the same order
@@ -192,7 +194,7 @@ def test_mirror_images_train_only_where_asked_and_are_never_scored(tmp_path, mon
             assert all(i < n for i in score)  # only original images are scored
             assert {i for i in fit if i >= n} == {i + n for i in fit if i < n}  # each original with its mirror
     seen.clear()
-    plain, plain_metrics = run_experiment(RunConfig(**common, mirror="off"), console=quiet)
+    plain, plain_metrics = run_experiment(RunConfig(**common, mirror="off"), dataset=data, console=quiet)
     assert plain_metrics["mirrored_training"] is False
     assert len(seen) == 3 and all(len(fit | score) == n_rows for n_rows, splits in seen for fit, score in splits)
     assert plain.name.split("_")[-1] != path.name.split("_")[-1]  # another experiment (config hash)
