@@ -92,10 +92,13 @@ def test_a_run_records_the_backend_that_ran(tmp_path, monkeypatch):
                   reports_dir=str(tmp_path / "r"), cache_dir=str(tmp_path / "c"))
     from rich.console import Console
 
+    from benchmark.datasets import make_synthetic
+
     quiet = Console(file=open(tmp_path / "log", "w"))
+    data = make_synthetic(n_subjects=9)  # what is checked is the record, not the fit
     paths = {}
     for backend in ("onedal", "libsvm"):
-        path, _ = run_experiment(RunConfig(**common, svm_backend=backend), console=quiet)
+        path, _ = run_experiment(RunConfig(**common, svm_backend=backend), dataset=data, console=quiet)
         assert json.loads((path / "manifest.json").read_text())["svm_backend"] == backend
         assert json.loads((path / "config.json").read_text())["svm_backend"] == backend
         paths[backend] = path
@@ -108,7 +111,7 @@ def test_a_run_records_the_backend_that_ran(tmp_path, monkeypatch):
 
     monkeypatch.setattr(classical, "backend_that_ran", lambda fitted: "libsvm")
     with pytest.raises(FerBenchError, match="ran on libsvm, not the requested onedal"):
-        run_experiment(RunConfig(**common, svm_backend="onedal", seed=1), console=quiet)
+        run_experiment(RunConfig(**common, svm_backend="onedal", seed=1), dataset=data, console=quiet)
 
 
 def test_exhaustive_search_fits_every_point_on_all_training_rows_and_scores_on_validation(hog_split):
