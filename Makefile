@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CLUSTER_STAMP := $(VENV)/.installed-cluster
 
-.PHONY: install install-gpu install-cluster test test-fast demo report gpu-carry gpu-check clean
+.PHONY: install install-gpu install-cluster test test-fast coverage demo report gpu-carry gpu-check clean
 
 install: $(STAMP)
 
@@ -40,6 +40,10 @@ test: $(CLUSTER_STAMP)
 # The inner loop: everything but the tests marked slow (CNN training, subprocesses, runs over ~3 s); under a minute.
 test-fast: $(CLUSTER_STAMP)
 	$(PYTEST) -m "not slow"
+
+# The full suite with line coverage of the package (pytest-cov; code run in subprocesses is not counted).
+coverage: $(CLUSTER_STAMP)
+	$(PYTEST) --cov=benchmark --cov=features --cov=models --cov-report=term
 
 # The tool's main job end to end on the embedded synthetic dataset: the demo suite, then the report; then the
 # demo CNN run predicts the faces of a photo that scikit-image ships (the astronaut) and is exported to ONNX,

@@ -26,7 +26,7 @@ from benchmark.experiment import RunConfig, run_experiment
 from benchmark.metrics import DUPLICATE_COLUMN
 from benchmark.protocols import CrossDataset, make_protocol
 from benchmark.evaluations import load_target
-from benchmark.record import SCHEMA_VERSION, collect_runs
+from benchmark.record import SCHEMA_VERSION, collect_runs, read_run
 from benchmark.verification import check_run, load_run
 from benchmark.runs import config_hash
 from benchmark.kinds import load_fold_models
@@ -346,6 +346,15 @@ def test_an_official_split_source_scores_with_its_one_model(tmp_path, learnable_
     assert not run.source_predictions[DUPLICATE_COLUMN].any() and metrics["source"]["n_cross_split_duplicates"] == 0
     assert metrics["source"]["accuracy_without_cross_split_duplicates"] == metrics["source"]["accuracy"]
     assert metrics["cross_dataset"]["scored_by"] == "the model's decision values"
+    assert check_run(load_run(run_dir)) is None
+    # the source part is held to the official split's record: without the column, it is refused
+    copy = tmp_path / "copy" / run_dir.name
+    shutil.copytree(run_dir, copy)
+    source = pd.read_csv(copy / "source_predictions.csv", dtype={"sample_id": str, "subject": str})
+    source.drop(columns=[DUPLICATE_COLUMN]).to_csv(copy / "source_predictions.csv", index=False)
+    problem = check_run(read_run(copy))
+    assert problem is not None and problem.startswith("the source's own part: source_predictions.csv lacks the "
+                                                      f"column {DUPLICATE_COLUMN}"), problem
 
 
 # ------------------------------------------------------------------------------------------ suites

@@ -223,6 +223,17 @@ def test_a_current_run_without_the_column_or_with_a_figure_it_cannot_back_is_ref
     assert problem is not None and "no duplicate_in_training_or_validation column" in problem
 
 
+@pytest.mark.slow
+def test_a_run_of_an_older_schema_with_the_column_is_refused_for_what_it_is(dup_run, tmp_path):
+    """The column in a schema-3 run (which never wrote it): said as such, not as a figure metrics.json lacks."""
+    run_dir = _copy(dup_run[1], tmp_path)
+    _edit_json(run_dir / "metrics.json", lambda m: [m.pop(key) for key in FIGURES])
+    _edit_json(run_dir / "manifest.json", lambda m: m.update(schema_version=3))
+    problem = check_run(read_run(run_dir))
+    assert problem == (f"predictions.csv has the column {DUPLICATE_COLUMN}, but no run of record schema 3 has it "
+                       f"(since schema 4): the file was edited or comes from another run")
+
+
 # ------------------------------------------------------------------------------------------------ the report
 
 @pytest.mark.slow

@@ -20,7 +20,7 @@ MODEL = "tiny-cnn"
 
 
 def tiny_cnn(*, n_classes: int = 7, pretrained: bool = False):
-    """Conv 8 (3x3, stride 2), batch norm, ReLU, global pooling, dropout 0.2, softmax: 7 classes, 191 weights."""
+    """Conv 8 (3x3, stride 2), batch norm, ReLU, global pooling, dropout 0.2, softmax: 167 weights for 7 classes."""
     from models._cnn import BN_MOMENTUM, INPUT_SHAPE, _layers, _softmax_head
 
     keras, layers = _layers()

@@ -85,6 +85,11 @@ def _check_columns(run: Run, column: str) -> str | None:
         if missing:
             return f"{name} lacks the column{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
     if DUPLICATE_COLUMN in run.predictions.columns:
+        if not run.facts.marks_duplicates:  # older runs, and protocols that never look for duplicates
+            why = (f"no run of record schema {run.schema_version} has it (since schema {DUPLICATES_MARKED_SINCE})"
+                   if run.schema_version < DUPLICATES_MARKED_SINCE else f"no {run.protocol.name} run has it")
+            return f"predictions.csv has the column {DUPLICATE_COLUMN}, but {why}: the file was edited or comes from " \
+                   f"another run"
         try:
             duplicate_flags(run.predictions[DUPLICATE_COLUMN])
         except ValueError as exc:
