@@ -82,6 +82,38 @@ def test_an_unknown_backend_is_a_one_line_error(tmp_path, capsys):
     assert not complete_runs(tmp_path)
 
 
+def test_tensorflow_threads_are_pinned_unless_its_runtime_already_started(monkeypatch):
+    """Pinned at $FER_BENCH_TF_THREADS (else the cores) before TensorFlow's runtime starts; once it has started
+    (a notebook that ran TensorFlow first), its pools stay and the count recorded is theirs (None: TensorFlow's
+    default)."""
+    from types import SimpleNamespace
+
+    from benchmark import tf_setup
+
+    class Threading:
+        def __init__(self, started: bool, current: int = 0):
+            self.started, self.current, self.pinned = started, current, []
+
+        def _set(self, n):
+            if self.started:
+                raise RuntimeError("Intra op parallelism cannot be modified after initialization.")
+            self.pinned.append(n)
+
+        set_intra_op_parallelism_threads = set_inter_op_parallelism_threads = _set
+
+        def get_intra_op_parallelism_threads(self):
+            return self.current
+
+    monkeypatch.setenv("FER_BENCH_TF_THREADS", "5")
+    fresh = Threading(started=False)
+    assert tf_setup.pin_threads(SimpleNamespace(config=SimpleNamespace(threading=fresh))) == 5
+    assert fresh.pinned == [5, 5]  # intra- and inter-op
+    for current, recorded in ((0, None), (3, 3)):
+        started = Threading(started=True, current=current)
+        assert tf_setup.pin_threads(SimpleNamespace(config=SimpleNamespace(threading=started))) == recorded
+        assert started.pinned == []
+
+
 def test_keras_keeps_one_backend_per_process_and_says_so():
     import keras  # noqa: F401
 

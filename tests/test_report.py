@@ -536,6 +536,14 @@ def test_report_without_runs_says_how_to_make_some(tmp_path):
     assert result.exit_code == 1 and "make demo" in " ".join(result.output.split())
 
 
+def test_a_model_no_longer_registered_is_named_by_its_command_line_name():
+    """Runs of a model that a later fer-bench no longer registers keep their rows, under the name they recorded."""
+    from benchmark.report._experiments import display_name, registered_spec
+
+    assert registered_spec("svm-retired") is None and display_name("svm-retired") == "svm-retired"
+    assert registered_spec("svm-rbf").name == "svm-rbf" and display_name("svm-rbf") == "SVM, RBF kernel"
+
+
 @pytest.mark.slow
 def test_official_split_report_has_publictest_column_and_mcnemar(tmp_path, write_fer_csv, tiny_cnn):
     plan = [(usage, label) for usage, n in (("Training", 4), ("PublicTest", 2), ("PrivateTest", 2))
