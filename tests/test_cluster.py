@@ -156,31 +156,38 @@ def test_cnn_experiments_go_only_to_workers_that_declare_a_gpu(tmp_path, monkeyp
     register_centroid(monkeypatch)
     monkeypatch.setattr(CentroidKind, "needs_gpu", True)
     tests = str(Path(__file__).parent)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")])}
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cpu:
-        gpu_worker = subprocess.Popen(
-            [sys.executable, "-m", "distributed.cli.dask_worker", cpu.scheduler_address, "--nthreads", "1",
-             "--resources", "GPU=1", "--name", "gpu-worker", "--no-dashboard", "--preload", "centroid_kind",
-             "--preload", "tiny_cnn"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            with distributed.Client(cpu.scheduler_address) as client:
-                client.wait_for_workers(2, timeout=60)
-                gpu_address = next(a for a, w in client.scheduler_info()["workers"].items()
-                                   if w.get("resources", {}).get("GPU"))
-            records = run_suite_dask(_suite(tmp_path, GPU_SUITE, "dask", base=""), console=_quiet(),
-                                     scheduler=cpu.scheduler_address)
-        finally:
-            gpu_worker.terminate()
-            gpu_worker.wait(timeout=30)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH")) if p)}
+    # the CNN's run folder must be the one a local `fer-bench suite` writes, in a process of its own as a user's is
+    # (TensorFlow keeps the thread pools of its first use in a process, and this test's process may have started
+    # TensorFlow unpinned in an earlier test): started first, it runs while the cluster does
+    (tmp_path / "local.toml").write_text(SUITE.format(more=GPU_SUITE[GPU_SUITE.index("[[experiment]]", 10):]))
+    local = subprocess.Popen([sys.executable, "-m", "tiny_cnn", "suite", str(tmp_path / "local.toml"),
+                              "--reports-dir", str(tmp_path / "local")], env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                      dashboard_address=":0") as cpu:
+            gpu_worker = subprocess.Popen(
+                [sys.executable, "-m", "distributed.cli.dask_worker", cpu.scheduler_address, "--nthreads", "1",
+                 "--resources", "GPU=1", "--name", "gpu-worker", "--no-dashboard", "--preload", "centroid_kind",
+                 "--preload", "tiny_cnn"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                with distributed.Client(cpu.scheduler_address) as client:
+                    client.wait_for_workers(2, timeout=60)
+                    gpu_address = next(a for a, w in client.scheduler_info()["workers"].items()
+                                       if w.get("resources", {}).get("GPU"))
+                records = run_suite_dask(_suite(tmp_path, GPU_SUITE, "dask", base=""), console=_quiet(),
+                                         scheduler=cpu.scheduler_address)
+            finally:
+                gpu_worker.terminate()
+                gpu_worker.wait(timeout=30)
+    except BaseException:
+        local.kill()
+        raise
     assert [r["status"] for r in records] == ["ran"] * 5, [r.get("reason") for r in records]
     assert [r["worker"] for r in records] == [gpu_address] * 5
-    # and the CNN's run folder is the one the local executor writes (the SVM's: see the executor test), in a
-    # process of its own as a user's `fer-bench suite` is: TensorFlow keeps the thread pools of its first use in a
-    # process, and this test's process may have started TensorFlow unpinned in an earlier test (other numbers)
-    (tmp_path / "local.toml").write_text(SUITE.format(more=GPU_SUITE[GPU_SUITE.index("[[experiment]]", 10):]))
-    done = subprocess.run([sys.executable, "-m", "tiny_cnn", "suite", str(tmp_path / "local.toml"), "--reports-dir",
-                           str(tmp_path / "local")], env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+    _, errors = local.communicate(timeout=300)
+    assert local.returncode == 0, errors
     _same_results(_runs(tmp_path / "local")[tiny_cnn], _runs(tmp_path / "dask")[tiny_cnn])
 
 
