@@ -81,17 +81,39 @@ def _same_results(a, b) -> None:
         pd.testing.assert_frame_equal(pd.read_csv(a.path / name), pd.read_csv(b.path / name))
     strip = lambda m: {k: v for k, v in m.items() if k not in TIMINGS}  # noqa: E731
     assert strip(a.metrics) == strip(b.metrics)
-    assert {**a.config, "reports_dir": None} == {**b.config, "reports_dir": None}
+    where = {"reports_dir": None, "cache_dir": None}  # folders, which change no number (nor the config hash)
+    assert {**a.config, **where} == {**b.config, **where} and a.config["config_hash"] == b.config["config_hash"]
 
 
-def test_dask_executor_writes_the_local_executors_run_folders_and_resumes(tmp_path):
-    """(A CNN on Dask gives the local run folder too: see the GPU-routing test, which runs one there.)"""
-    local = run_suite(_suite(tmp_path, RBF, "local"), console=_quiet())
+@pytest.fixture(autouse=True)
+def _environment_kept():
+    """A Dask nanny started from this process writes its pre-spawn environment (OMP_NUM_THREADS=1 and the like,
+    where not configured otherwise, as the GPU-routing test's cluster is) into this process's ``os.environ`` and
+    leaves it there: every later fit in the process would then run oneDAL on one thread, and compare unequal with
+    a run made before. Each test gets the environment back as it found it."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="module")
+def local_runs(tmp_path_factory) -> dict:
+    """The svm-linear and svm-rbf experiments run by the local executor, once for the module's comparisons."""
+    root = tmp_path_factory.mktemp("local")
+    with pytest.MonkeyPatch.context() as patch:  # module scope: the tests' isolated cache is not set up yet
+        patch.setenv("FER_BENCH_CACHE", str(root / "fer-cache"))
+        local = run_suite(_suite(root, RBF, "local"), console=_quiet())
     assert [r["status"] for r in local] == ["ran", "ran"]
+    return _runs(root / "local")
+
+
+def test_dask_executor_writes_the_local_executors_run_folders_and_resumes(tmp_path, local_runs):
+    """(A CNN on Dask gives the local run folder too: see the GPU-routing test, which runs one there.)"""
     records = run_suite_dask(_suite(tmp_path, RBF, "dask"), console=_quiet(), workers=2)
     assert [r["status"] for r in records] == ["ran", "ran"]
     assert all(r["worker"].startswith("tcp://") and r["seconds"] > 0 for r in records)  # where and how long
-    a, b = _runs(tmp_path / "local"), _runs(tmp_path / "dask")
+    a, b = local_runs, _runs(tmp_path / "dask")
     assert set(a) == set(b) == {"svm-linear", "svm-rbf"}
     for model in a:
         _same_results(a[model], b[model])
@@ -191,11 +213,10 @@ def test_cnn_experiments_go_only_to_workers_that_declare_a_gpu(tmp_path, monkeyp
     _same_results(_runs(tmp_path / "local")[tiny_cnn], _runs(tmp_path / "dask")[tiny_cnn])
 
 
-def test_distributed_grid_search_gives_the_local_results(tmp_path):
-    local = run_suite(_suite(tmp_path, "", "local"), console=_quiet())
+def test_distributed_grid_search_gives_the_local_results(tmp_path, local_runs):
     records = run_suite_dask(_suite(tmp_path, "", "dask"), console=_quiet(), workers=2, distribute_search=True)
-    assert [r["status"] for r in local] == [r["status"] for r in records] == ["ran"]
-    _same_results(_runs(tmp_path / "local")["svm-linear"], _runs(tmp_path / "dask")["svm-linear"])
+    assert [r["status"] for r in records] == ["ran"]
+    _same_results(local_runs["svm-linear"], _runs(tmp_path / "dask")["svm-linear"])
 
 
 def test_ctrl_c_cancels_pending_experiments_and_exits_130_without_a_complete_looking_run(tmp_path):
