@@ -42,10 +42,10 @@ CK48_NAMES = ("anger", "contempt", "disgust", "fear", "happy", "sadness", "surpr
 #: worker running a long file alone at the end. test_report_trust.py comes second: it is the first to ask for the
 #: session's shared CNN run (:func:`small_cnn_run`), which it trains while the other worker runs the cluster tests,
 #: so that no worker waits for it.
-LONGEST_FIRST = ("test_cluster.py", "test_report_trust.py", "test_export.py", "test_suite.py", "test_latex.py",
-                 "test_report.py", "test_backends.py", "test_experiment.py", "test_deep_runs.py",
-                 "test_svm_backends.py", "test_cnn_models.py", "test_features.py", "test_cli.py",
-                 "test_cross_dataset.py")
+LONGEST_FIRST = ("test_cluster.py", "test_report_trust.py", "test_suite.py", "test_latex.py", "test_export.py",
+                 "test_report.py", "test_deep_runs.py", "test_cnn_models.py", "test_backends.py",
+                 "test_experiment.py", "test_cli.py", "test_perf.py", "test_svm_backends.py", "test_cross_dataset.py",
+                 "test_kinds.py", "test_features.py")
 
 
 def pytest_collection_modifyitems(items):
