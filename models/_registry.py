@@ -25,7 +25,8 @@ class ModelSpec:
     class says how the model is fitted (a registry test checks every kind and variant name). ``display_name`` is
     how the report's tables, figures and methods name the model for a reader ("SVM, RBF kernel",
     "mini-Xception"), where the command line's ``name`` stays in file names and CSV files (a registry test checks
-    that every model has one).
+    that every model has one). ``linear`` says that the model has no kernel, so that liblinear's solver can fit it
+    (``--svm-backend liblinear``).
     """
 
     name: str
@@ -42,6 +43,7 @@ class ModelSpec:
     defaults_why: str = ""
     dataset_grids: dict = field(default_factory=dict)
     display_name: str = ""
+    linear: bool = False
 
     def features_for(self, dataset: str | None) -> str | None:
         """The features this model uses on ``dataset`` when ``--features`` is not given: ``default_features``,
@@ -65,7 +67,8 @@ _MODELS: dict[str, ModelSpec] = {}
 def register_model(name: str, *, kind: str, description: str, param_grid: dict | None = None,
                    default_features: str | dict | None = None, training: dict | None = None, source: str = "",
                    variants: dict | None = None, pretrainable: bool = False, histograms_only: bool = False,
-                   defaults_why: str = "", dataset_grids: dict | None = None, display_name: str = ""):
+                   defaults_why: str = "", dataset_grids: dict | None = None, display_name: str = "",
+                   linear: bool = False):
     """Decorator adding the factory to the registry under ``name``."""
 
     def decorator(factory: Callable) -> Callable:
@@ -73,7 +76,7 @@ def register_model(name: str, *, kind: str, description: str, param_grid: dict |
             raise ValueError(f"model {name!r} registered twice")
         _MODELS[name] = ModelSpec(name, kind, description, factory, dict(param_grid or {}), default_features,
                                   dict(training or {}), source, dict(variants or {}), pretrainable,
-                                  histograms_only, defaults_why, dict(dataset_grids or {}), display_name)
+                                  histograms_only, defaults_why, dict(dataset_grids or {}), display_name, linear)
         return factory
 
     return decorator

@@ -27,15 +27,13 @@ from sklearn.svm import SVC as LibsvmSVC, LinearSVC
 
 from benchmark.errors import FerBenchError
 
-from ._registry import register_model
+from ._registry import get_model, list_models, register_model
 
 #: kernel cache per SVC fit; large caches matter for the 28,709-sample FER2013 fits.
 CACHE_MB = 2000
 #: liblinear's primal solver: linear SVMs only
 LIBLINEAR = "liblinear"
 SVM_BACKENDS = ("auto", "onedal", "libsvm", LIBLINEAR)
-#: The models liblinear can fit; every other SVM has a kernel.
-LINEAR_MODELS = ("svm-linear",)
 #: The datasets on which ``auto`` gives a linear model liblinear (tens of thousands of training images)
 LIBLINEAR_DATASETS = ("fer2013", "ferplus")
 #: liblinear's iteration cap (its trust-region Newton method converges in tens of iterations on these features)
@@ -103,9 +101,10 @@ def resolve_svm_backend(requested: str, model: str, dataset: str | None = None) 
     large datasets (:data:`LIBLINEAR_DATASETS`), else oneDAL where it is installed, else libsvm."""
     if requested not in SVM_BACKENDS:
         raise FerBenchError(f"--svm-backend must be one of {', '.join(SVM_BACKENDS)}, got {requested!r}")
-    linear = model in LINEAR_MODELS
+    linear = get_model(model).linear
     if requested == LIBLINEAR and not linear:
-        raise FerBenchError(f"--svm-backend liblinear solves linear SVMs only ({', '.join(LINEAR_MODELS)}); "
+        linear_models = ", ".join(spec.name for spec in list_models() if spec.linear)
+        raise FerBenchError(f"--svm-backend liblinear solves linear SVMs only ({linear_models}); "
                             f"{model} has a kernel: use auto, onedal or libsvm")
     if requested == "auto":
         if linear and dataset in LIBLINEAR_DATASETS:
@@ -175,7 +174,7 @@ def _pipeline(svm, pca: int | None, seed: int, *, unit_variance: bool = False, f
 
 
 @register_model("svm-linear", kind="classical", param_grid=LINEAR_GRID, default_features=DEFAULT_FEATURES,
-                display_name="SVM, linear kernel", dataset_grids={"fer2013": LINEAR_GRID_FER},
+                display_name="SVM, linear kernel", linear=True, dataset_grids={"fer2013": LINEAR_GRID_FER},
                 defaults_why="FER2013's grid stops at C=0.1: on the development copy's PublicTest C=0.1 and C=1 "
                              "scored the same (0.4257, hog, liblinear) and each fit took 73 s.",
                 description="linear SVM; grid over C (its solver, and with it the loss and multi-class scheme, is "

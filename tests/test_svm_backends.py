@@ -13,7 +13,7 @@ from benchmark.errors import FerBenchError
 from benchmark.experiment import RunConfig, run_experiment
 from benchmark.selection import holdout_grid_search
 from features import parse_features
-from models import backend_that_ran, get_model, onedal_available, resolve_svm_backend
+from models import backend_that_ran, get_model, list_models, onedal_available, resolve_svm_backend
 
 needs_onedal = pytest.mark.skipif(not onedal_available(), reason="scikit-learn-intelex is not installed here")
 
@@ -62,8 +62,9 @@ def test_auto_picks_liblinear_for_the_linear_svm_on_fer2013_and_onedal_where_ins
         resolve_svm_backend("onedal", "svm-rbf")
     with pytest.raises(FerBenchError, match="--svm-backend must be one of auto, onedal, libsvm, liblinear"):
         resolve_svm_backend("cuda", "svm-rbf")
-    with pytest.raises(FerBenchError, match="liblinear solves linear SVMs only .*svm-rbf has a kernel"):
+    with pytest.raises(FerBenchError, match=r"liblinear solves linear SVMs only \(svm-linear\); svm-rbf has a kernel"):
         resolve_svm_backend("liblinear", "svm-rbf")
+    assert [spec.name for spec in list_models() if spec.linear] == ["svm-linear"]  # the registration says so
 
 
 def test_the_backend_is_resolved_recorded_and_hashed():
