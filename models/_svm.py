@@ -65,11 +65,10 @@ def onedal_available() -> bool:
 
 
 def _threads_of_a_fresh_process() -> int:
-    """oneDAL's threads in a new process's main thread: ``$OMP_NUM_THREADS`` (its first number) where it is set
-    and differs from the cores, else every core (scikit-learn-intelex's rule)."""
-    cores = cpu_count()
+    """oneDAL's threads in a new process's main thread: ``$OMP_NUM_THREADS`` (its first number) where it is set,
+    else every core (scikit-learn-intelex's rule)."""
     first = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
-    return int(first) if first.isdigit() and 0 < int(first) != cores else cores
+    return int(first) if first.isdigit() and int(first) > 0 else cpu_count()
 
 
 @contextmanager

@@ -93,8 +93,8 @@ def register_centroid(patch) -> CentroidKind:
 
 
 def register_for_good() -> None:
-    """Register the test kind in this process for good: what a subprocess started by a test calls before the CLI
-    (``python -m centroid_kind fer-bench-arguments...``)."""
+    """Register the test kind in this process for good: what a Dask worker started by a test runs
+    (:func:`dask_setup`)."""
     kind = CentroidKind()
     KINDS[kind.name] = kind
     model_registry._MODELS[MODEL] = _spec(kind)
@@ -123,11 +123,3 @@ def two_kind_runs(reports: Path, folds: int) -> list:
     runs, _ = verify_runs(collect_runs(reports / "runs")[0])
     return runs
 
-
-if __name__ == "__main__":  # the CLI with the test kind registered: python -m centroid_kind suite ...
-    import sys
-
-    from benchmark.cli import app
-
-    register_for_good()
-    sys.exit(app(prog_name="fer-bench"))

@@ -82,7 +82,7 @@ def _same_results(a, b) -> None:
     strip = lambda m: {k: v for k, v in m.items() if k not in TIMINGS}  # noqa: E731
     assert strip(a.metrics) == strip(b.metrics)
     where = {"reports_dir": None, "cache_dir": None}  # folders, which change no number (nor the config hash)
-    assert {**a.config, **where} == {**b.config, **where} and a.config["config_hash"] == b.config["config_hash"]
+    assert {**a.config, **where} == {**b.config, **where}  # the config hash among them
 
 
 @pytest.fixture(autouse=True)

@@ -42,9 +42,9 @@ def svm_pipeline_to_onnx(pipeline, X: np.ndarray):
     ``scale_`` is the learned scalar. The check: the ONNX labels equal ``pipeline.predict(X)`` on every row and
     the ONNX ``probabilities`` output (skl2onnx's name; for an SVC without probability estimates it holds the
     one-vs-rest decision values, columns in ``classes_`` order; with two classes, the column
-    :func:`two_class_column` names holds scikit-learn's one decision value) is within :data:`SVM_TOLERANCE` of ``pipeline.decision_function(X)``. A pipeline with
-    another step (svm-chi2's AdditiveChi2Sampler, a oneDAL SVC) is a :class:`FerBenchError` saying it cannot be
-    exported.
+    :func:`two_class_column` names holds scikit-learn's one decision value) is within :data:`SVM_TOLERANCE` of
+    ``pipeline.decision_function(X)``. A pipeline with another step (svm-chi2's AdditiveChi2Sampler, a oneDAL
+    SVC) is a :class:`FerBenchError` saying it cannot be exported.
     """
     import onnxruntime as ort  # lazy: the ONNX stack takes seconds to import and only an export needs it
     from skl2onnx import convert_sklearn
