@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -86,7 +87,9 @@ def get_model(name: str) -> ModelSpec:
     try:
         return _MODELS[name]
     except KeyError:
-        raise FerBenchError(f"unknown model {name!r}; choose one of {', '.join(_MODELS)} "
+        close = difflib.get_close_matches(name, _MODELS, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise FerBenchError(f"unknown model {name!r}{hint}; choose one of {', '.join(_MODELS)} "
                             f"(see 'fer-bench models')") from None
 
 

@@ -308,6 +308,9 @@ def test_unknown_model_is_a_one_line_error(tmp_path):
     reports = tmp_path / "r"
     result = _invoke("run", "--dataset", "synthetic", "--model", "svm-quantum", "--reports-dir", str(reports))
     _assert_user_error(result, reports, "unknown model 'svm-quantum'", "svm-linear")
+    assert "did you mean" not in result.output  # nothing is close to it
+    result = _invoke("run", "--dataset", "synthetic", "--model", "svm-rbff", "--reports-dir", str(reports))
+    _assert_user_error(result, reports, "unknown model 'svm-rbff' (did you mean svm-rbf?); choose one of")
 
 
 def test_unknown_dataset_is_a_one_line_error(tmp_path):
