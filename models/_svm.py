@@ -12,12 +12,7 @@ kernel solver is the fast one (0.4 s against liblinear's 107 s for C=1 on the sy
 
 from __future__ import annotations
 
-import os
-from contextlib import contextmanager
-
 import numpy as np
-import threadpoolctl
-from joblib import cpu_count
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import PCA
 from sklearn.kernel_approximation import AdditiveChi2Sampler
@@ -64,37 +59,6 @@ def onedal_available() -> bool:
     return True
 
 
-def _threads_of_a_fresh_process() -> int:
-    """oneDAL's threads in a new process's main thread: ``$OMP_NUM_THREADS`` (its first number) where it is set,
-    else every core (scikit-learn-intelex's rule)."""
-    first = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
-    return int(first) if first.isdigit() and int(first) > 0 else cpu_count()
-
-
-@contextmanager
-def pinned_onedal_threads(pin: bool = True):
-    """Within this context, oneDAL fits on the threads it gets in a new process's main thread, wherever it runs.
-
-    scikit-learn-intelex runs oneDAL on OpenMP's current thread limit in a main thread, and on oneDAL's own
-    setting (every core by default) in any other thread, such as a Dask worker's task thread. That limit can
-    change within a process (TensorFlow lowers it when its thread pools are pinned). oneDAL splits its sums by
-    thread, so one SVM fitted in two such places differs in its last digits (measured: a decision value of
-    4.036861 in a process that had trained a CNN, 4.036902 on a Dask worker). ``pin=False``: no change."""
-    if not pin or not onedal_available():
-        yield
-        return
-    import daal4py  # lazy: part of scikit-learn-intelex, optional
-
-    threads = _threads_of_a_fresh_process()
-    previous = daal4py.num_threads()
-    daal4py.daalinit(threads)  # other threads
-    try:
-        with threadpoolctl.threadpool_limits(limits=threads, user_api="openmp"):  # a main thread
-            yield
-    finally:
-        daal4py.daalinit(previous)
-
-
 def resolve_svm_backend(requested: str, model: str, dataset: str | None = None) -> str:
     """The backend a run of ``model`` on ``dataset`` will use: ``auto`` is liblinear for the linear SVM on the
     large datasets (:data:`LIBLINEAR_DATASETS`), else oneDAL where it is installed, else libsvm."""
@@ -125,7 +89,7 @@ def backend_that_ran(svm) -> str:
 
 def _svc(backend: str, **params):
     if backend == "onedal":
-        from sklearnex.svm import SVC  # lazy: scikit-learn-intelex (oneDAL) takes a second to import
+        from ._onedal import OneThreadSVC as SVC  # lazy: scikit-learn-intelex (oneDAL) is optional and slow to import
     elif backend == "libsvm":
         SVC = LibsvmSVC
     else:

@@ -25,8 +25,8 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.pop("LINES", None)
     # One thread per worker for TensorFlow (make test starts one worker per core): it would otherwise start a pool
     # of a thread per core in every worker, and on a 2-core machine the workers' threads then wait on each other.
-    # Not OMP_NUM_THREADS or OPENBLAS_NUM_THREADS: oneDAL follows OMP_NUM_THREADS (models.pinned_onedal_threads),
-    # so the tests' SVMs would fit on one thread, unlike a user's.
+    # Not OMP_NUM_THREADS or OPENBLAS_NUM_THREADS: the tests' BLAS (PCA, features) would then run on one thread,
+    # unlike a user's (oneDAL's SVMs fit on one thread anyway: models/_onedal.py).
     os.environ.setdefault("FER_BENCH_TF_THREADS", "1")
 
 from benchmark.datasets import FER_CLASSES, make_synthetic  # noqa: E402

@@ -36,21 +36,21 @@ seeds = [0]
 """
 BASE = """
 [[experiment]]
-datasets = ["synthetic"]
+datasets = ["synthetic-b"]
 models = ["svm-linear"]
 features = ["lbp"]  # LBP: 360 dimensions, the quickest SVM fits
 options = { inner_folds = 2 }
 """
 RBF = """
 [[experiment]]
-datasets = ["synthetic"]
+datasets = ["synthetic-b"]
 models = ["svm-rbf"]
 features = ["lbp"]  # LBP: 360 dimensions, the quickest SVM fits
 options = { inner_folds = 2, pca = 30 }  # 30 components: the same check, at a fraction of the fits' time
 """
 LINEAR = """
 [[experiment]]
-datasets = ["synthetic"]
+datasets = ["synthetic-b"]
 models = ["svm-linear"]
 features = ["lbp"]  # LBP: 360 dimensions, the quickest SVM fits
 options = { inner_folds = 3 }
@@ -157,11 +157,11 @@ def test_a_worker_killed_mid_experiment_is_retried_and_every_experiment_complete
 
 GPU_SUITE = """
 [[experiment]]
-datasets = ["synthetic"]
+datasets = ["synthetic-b"]
 models = ["nearest-centroid"]  # the test kind, declared to need a GPU below: milliseconds per experiment
 seeds = [0, 1, 2, 3]
 [[experiment]]
-datasets = ["synthetic-b"]  # 420 faces, the smaller embedded set
+datasets = ["synthetic-b"]
 models = ["tiny-cnn"]  # the test CNN: one convolution, traced in a fraction of a second
 options = { epochs = 1 }
 """

@@ -222,37 +222,33 @@ def test_a_liblinear_fit_stopped_at_its_iteration_cap_is_said(monkeypatch, tmp_p
     assert "warning: liblinear stopped at its iteration cap in fold-0, fold-1" in text
 
 
-#: A oneDAL SVC fitted as a new process does, then within pinned_onedal_threads after OpenMP's limit changed in
-#: the main thread (as TensorFlow's pinned thread pools change it), and within it in another thread (as a Dask
-#: worker's task thread fits); prints whether the three fits' decision values are identical.
+#: The decision values of one oneDAL SVM fitted in each place a fit happens: a main thread, the same after OpenMP's
+#: limit changed there (as TensorFlow's pinned pools change it), another thread (joblib's thread workers, a Dask
+#: worker's task), and joblib's process workers (grid-search trials, whose OpenMP limit joblib sets to
+#: cores // n_jobs); prints one digest per place.
 _THREADS_SCRIPT = """
+import hashlib
 from concurrent.futures import ThreadPoolExecutor
 import warnings
 import numpy as np
 import threadpoolctl
-from sklearnex.svm import SVC
-from models import pinned_onedal_threads
+from joblib import Parallel, delayed
+from models import get_model
 warnings.simplefilter("ignore")
 rng = np.random.default_rng(0)
 X, y = rng.normal(size=(600, 300)), rng.integers(0, 7, 600)
-fit = lambda: SVC(kernel="linear", C=0.01).fit(X, y).decision_function(X)
-def pinned():
-    with pinned_onedal_threads():
-        return fit()
-fresh = fit()
+def fit(n=0):
+    svm = get_model("svm-linear").build(backend="onedal").set_params(svm__C=0.01)
+    return hashlib.sha256(svm.fit(X, y).decision_function(X).tobytes()).hexdigest()[:16]
+places = [fit()]
 threadpoolctl.threadpool_limits(limits=3, user_api="openmp")
-print(np.array_equal(fresh, pinned()), np.array_equal(fresh, ThreadPoolExecutor(1).submit(pinned).result()))
+places += [fit(), ThreadPoolExecutor(1).submit(fit).result()]
+places += Parallel(n_jobs=2)(delayed(fit)(n) for n in range(2)) + Parallel(n_jobs=1)(delayed(fit)(n) for n in [0])
+print(*places)
 """
 
 
-@needs_onedal
-@pytest.mark.slow  # subprocesses: OpenMP reads OMP_NUM_THREADS when it starts
-@pytest.mark.parametrize("omp_num_threads", [None, "1"])
-def test_onedal_fits_on_the_threads_of_a_new_process_wherever_it_runs(omp_num_threads):
-    """Seen: a suite's SVMs on Dask workers differed from the local run's in the sixth digit, with
-    OMP_NUM_THREADS=1, or after a CNN had pinned TensorFlow's threads in the local process: scikit-learn-intelex
-    runs oneDAL on OpenMP's current limit in a main thread and on every core in any other thread. Without
-    pinned_onedal_threads this script prints False."""
+def _digests_of_fits_in_every_place(omp_num_threads: str | None) -> list[str]:
     import os
     import subprocess
     import sys
@@ -265,4 +261,35 @@ def test_onedal_fits_on_the_threads_of_a_new_process_wherever_it_runs(omp_num_th
     result = subprocess.run([sys.executable, "-c", _THREADS_SCRIPT], cwd=root, capture_output=True, text=True,
                             env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.split() == ["True", "True"]
+    return result.stdout.split()
+
+
+@needs_onedal
+@pytest.mark.slow  # subprocesses: OpenMP reads OMP_NUM_THREADS when it starts
+def test_onedal_fits_the_same_svm_wherever_it_runs():
+    """Seen: a suite's svm-rbf chose other hyperparameters with --n-jobs 1 (or on a Dask worker) than with
+    --n-jobs 2, same config hash: oneDAL's last digits follow its thread count, which differs between a main
+    thread, other threads and joblib's process workers, and with OMP_NUM_THREADS. Every oneDAL fit is one-threaded
+    (models/_onedal.py); with scikit-learn-intelex's own SVC the digests below differ."""
+    digests = _digests_of_fits_in_every_place(None) + _digests_of_fits_in_every_place("1")
+    assert len(digests) == 12 and len(set(digests)) == 1, digests
+
+
+@needs_onedal
+@pytest.mark.slow
+def test_the_number_of_jobs_changes_no_figure_of_an_svm_run(tmp_path):
+    """--n-jobs is not part of the config hash, so it must change no number: on synthetic-b's LBP features (whose
+    grid candidates score within an image of each other) the one-job and two-job runs of one svm-rbf experiment
+    choose the same hyperparameters and write the same predictions and search log."""
+    import pandas as pd
+
+    runs = []
+    for n_jobs in (1, 2):
+        run_dir, _ = run_experiment(RunConfig(
+            dataset="synthetic-b", model="svm-rbf", features="lbp", pca=30, folds=2, inner_folds=2, seed=0,
+            n_jobs=n_jobs, svm_backend="onedal", reports_dir=str(tmp_path / f"r{n_jobs}"),
+            cache_dir=str(tmp_path / "cache")))
+        runs.append(run_dir)
+    one, two = runs
+    pd.testing.assert_frame_equal(pd.read_csv(one / "predictions.csv"), pd.read_csv(two / "predictions.csv"))
+    assert json.loads((one / "search.json").read_text()) == json.loads((two / "search.json").read_text())

@@ -13,7 +13,7 @@ from sklearn.base import clone
 from sklearn.svm import LinearSVC
 
 from features import FEATURES, default_cache_dir, extract, parse_features
-from models import backend_that_ran, pinned_onedal_threads, resolve_svm_backend
+from models import backend_that_ran, resolve_svm_backend
 
 from ..console import printer, progress
 from ..errors import FerBenchError, WorkFailedError
@@ -114,11 +114,6 @@ class Classical(ModelKind):
                                 f"{', mirror images included' if config.mirror == 'on' else ''})")
 
     def run(self, spec, config, dataset, protocol, timer, console, run_dir) -> FitResult:
-        # oneDAL's sums split by thread: the same threads in any process and thread, for the same last digits
-        with pinned_onedal_threads(config.svm_backend == "onedal"):
-            return self._run(spec, config, dataset, protocol, timer, console, run_dir)
-
-    def _run(self, spec, config, dataset, protocol, timer, console, run_dir) -> FitResult:
         extractors = parse_features(config.features)
         cache_status: dict = {}
         mirror_status: dict = {}
