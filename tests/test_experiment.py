@@ -67,17 +67,19 @@ def test_an_unwritable_cache_is_a_warning_and_the_run_completes(tmp_path, capsys
 
 @pytest.mark.slow
 def test_inner_folds_adapted_to_the_subjects_are_said_and_recorded_per_fold(tmp_path, capsys):
-    """12 inner folds on training folds of 10 subjects: the console says so, the manifest records the 10 that
-    ran per fold, and config.json (and the hash a resumed suite looks for) keeps the request."""
+    """12 inner folds on training folds of 6 subjects (synthetic-b's 12 in 2 folds): the console says so, the
+    manifest records the 6 that ran per fold, and config.json (and the hash a resumed suite looks for) keeps the
+    request."""
     reports = tmp_path / "reports"
     args = [a if a != "2" or i != 9 else "12" for i, a in enumerate(FAST)]
-    assert args[8:10] == ["--inner-folds", "12"]
+    assert args[:2] == ["--dataset", "synthetic"] and args[8:10] == ["--inner-folds", "12"]
+    args[1] = "synthetic-b"
     code, text = _main(["run", *args, "--reports-dir", reports, "--cache-dir", tmp_path / "c"], capsys)
     assert code == 0, text
     assert "--inner-folds 12 was reduced" in " ".join(text.split())
     [run] = _complete_runs(reports)
     manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["adapted"] == {"inner_folds": {"fold-0": 10, "fold-1": 10}}
+    assert manifest["adapted"] == {"inner_folds": {"fold-0": 6, "fold-1": 6}}
     config = json.loads((run / "config.json").read_text())
     assert config["inner_folds"] == 12
     search = json.loads((run / "search.json").read_text())

@@ -57,8 +57,8 @@ def test_a_kind_registered_in_the_tests_runs_records_and_reloads(centroid, tmp_p
 def test_the_report_and_suites_take_the_new_kind_with_the_others(centroid, tmp_path):
     suite_file = tmp_path / "suite.toml"
     suite_file.write_text('[suite]\nname = "three-kinds"\n[defaults]\nfolds = 3\n'
-                          '[[experiment]]\ndatasets = ["synthetic"]\nmodels = ["nearest-centroid"]\n'
-                          '[[experiment]]\ndatasets = ["synthetic"]\nmodels = ["svm-linear"]\nfeatures = ["lbp"]\n'
+                          '[[experiment]]\ndatasets = ["synthetic-b"]\nmodels = ["nearest-centroid"]\n'
+                          '[[experiment]]\ndatasets = ["synthetic-b"]\nmodels = ["svm-linear"]\nfeatures = ["lbp"]\n'
                           'options = { inner_folds = 2, n_jobs = 1 }\n')
     suite = load_suite(suite_file, reports_dir=str(tmp_path / "reports"))
     assert "nearest-centroid" in describe(suite.configs[0])
@@ -67,7 +67,7 @@ def test_the_report_and_suites_take_the_new_kind_with_the_others(centroid, tmp_p
     assert [r["status"] for r in run_suite(suite, console=_quiet())] == ["skipped", "skipped"]  # resumes
     result = build_report(tmp_path / "reports")
     assert result["runs"] == 2 and result["inconsistent"] == [] and result["skipped"] == []
-    summary = pd.read_csv(tmp_path / "reports" / "tables" / "synthetic_3fold_summary.csv")
+    summary = pd.read_csv(tmp_path / "reports" / "tables" / "synthetic-b_3fold_summary.csv")
     assert set(summary.group) == {"classical", "centroid"}
     assert "nearest class mean (a kind that lives in the tests)" in (tmp_path / "reports" / "report.md").read_text()
 

@@ -290,22 +290,25 @@ def test_a_suite_with_adapted_inner_folds_resumes(tmp_path):
     """The config hash is the hash of the requested options, so a run whose inner folds were reduced is still
     found complete by the resumed suite."""
     path = tmp_path / "suite.toml"
-    path.write_text(SUITE.replace("seeds = [0, 1, 2]", "seeds = [0]").replace("inner_folds = 2", "inner_folds = 12"))
+    path.write_text(SUITE.replace("seeds = [0, 1, 2]", "seeds = [0]").replace("inner_folds = 2", "inner_folds = 12")
+                    .replace('"synthetic"', '"synthetic-b"'))
     suite = load_suite(path, reports_dir=str(tmp_path / "reports"))
     quiet = Console(file=open(os.devnull, "w"))
     assert [r["status"] for r in run_suite(suite, console=quiet)] == ["ran"]
+    [run] = _complete_runs(tmp_path / "reports")
+    assert json.loads((run / "manifest.json").read_text())["adapted"] == {"inner_folds": {"fold-0": 6, "fold-1": 6}}
     assert [r["status"] for r in run_suite(suite, console=quiet)] == ["skipped"]
 
 
 @pytest.mark.slow
 def test_two_suite_processes_at_once_run_each_experiment_exactly_once(tmp_path):
     """Two real `fer-bench suite` processes started together on one reports folder: every experiment ends
-    complete exactly once, and both processes exit 0."""
+    complete exactly once, and both processes exit 0 (on synthetic-b's 420 faces: what is tested is the claims)."""
     import subprocess
     import sys
 
     path = tmp_path / "suite.toml"
-    path.write_text(SUITE)
+    path.write_text(SUITE.replace('"synthetic"', '"synthetic-b"'))
     reports = tmp_path / "reports"
     env = {**os.environ, "FER_BENCH_CACHE": str(tmp_path / "cache")}
     procs = [subprocess.Popen([sys.executable, "-m", "benchmark.cli", "suite", str(path), "--reports-dir",
