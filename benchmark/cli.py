@@ -20,7 +20,7 @@ except ImportError:  # pragma: no cover - older typer
     from click import exceptions as click_exceptions
 
 from . import __version__, backends
-from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, FerBenchError, one_line, os_error_text
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, FerBenchError, did_you_mean, one_line, os_error_text
 from .console import printer
 from .datasets import DATASETS, dataset_entry, default_data_dir, load_dataset
 from .options import OPTIONS, RunConfig
@@ -175,7 +175,8 @@ def suite(
         dirs[name] = str(Path(path).expanduser())
     unknown = sorted(set(dirs) - set(DATASETS))
     if unknown:
-        _fail(f"--data-dir {unknown[0]}=...: unknown dataset; choose one of {', '.join(DATASETS)}")
+        _fail(f"--data-dir {unknown[0]}=...: unknown dataset{did_you_mean(unknown[0], DATASETS)}; "
+              f"choose one of {', '.join(DATASETS)}")
     dask_only = [flag for flag, value in (("--scheduler", scheduler), ("--cluster", cluster), ("--workers", workers),
                                           ("--distribute-search", distribute_search)) if value]
     if executor not in ("local", "dask"):

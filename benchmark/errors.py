@@ -28,6 +28,15 @@ class WorkFailedError(FerBenchError):
     exit_code = EXIT_FAILED
 
 
+def did_you_mean(name: str, choices) -> str:
+    """`` (did you mean X?)`` where one of ``choices`` is close to a misspelt ``name`` (difflib's ratio of at least
+    0.6), else nothing: for the error line that lists the choices."""
+    import difflib  # only for an error's text
+
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
 def one_line(text) -> str:
     """``text`` (or an exception's message) on one line: an error or warning line never wraps into several."""
     return " ".join(str(text).split())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from benchmark.errors import FerBenchError
+from benchmark.errors import FerBenchError, did_you_mean
 
 from ._base import ImageTransformer
 from ._bovw import DenseSIFTBoVW
@@ -41,8 +41,8 @@ def parse_features(spec: str) -> list[tuple[str, ImageTransformer]]:
         raise UnknownFeatureError(f"empty feature name in {spec!r}; choose from {', '.join(FEATURES)}, joined by +")
     unknown = [n for n in names if n not in FEATURES]
     if unknown:
-        raise UnknownFeatureError(f"unknown feature {unknown[0]!r} in {spec!r}; choose from {', '.join(FEATURES)}, "
-                                  f"joined by +")
+        raise UnknownFeatureError(f"unknown feature {unknown[0]!r} in {spec!r}{did_you_mean(unknown[0], FEATURES)}; "
+                                  f"choose from {', '.join(FEATURES)}, joined by +")
     if len(set(names)) != len(names):
         raise UnknownFeatureError(f"feature listed twice in {spec!r}")
     return [(n, FEATURES[n][0]()) for n in names]

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from typing import Callable
 
-from benchmark.errors import FerBenchError
+from benchmark.errors import FerBenchError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -87,9 +86,7 @@ def get_model(name: str) -> ModelSpec:
     try:
         return _MODELS[name]
     except KeyError:
-        close = difflib.get_close_matches(name, _MODELS, n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        raise FerBenchError(f"unknown model {name!r}{hint}; choose one of {', '.join(_MODELS)} "
+        raise FerBenchError(f"unknown model {name!r}{did_you_mean(name, _MODELS)}; choose one of {', '.join(_MODELS)} "
                             f"(see 'fer-bench models')") from None
 
 

@@ -318,6 +318,16 @@ def test_unknown_dataset_is_a_one_line_error(tmp_path):
     reports = tmp_path / "r"
     result = _invoke("run", "--dataset", "affectnet", "--model", "svm-linear", "--reports-dir", str(reports))
     _assert_user_error(result, reports, "unknown dataset 'affectnet'", "fer2013")
+    assert "did you mean" not in result.output
+    result = _invoke("run", "--dataset", "fer2031", "--model", "svm-linear", "--reports-dir", str(reports))
+    _assert_user_error(result, reports, "unknown dataset 'fer2031' (did you mean fer2013?); choose one of")
+    result = _invoke("run", "--dataset", "ck+", "--model", "svm-linear", "--test-dataset", "ferplus2",
+                     "--reports-dir", str(reports))
+    _assert_user_error(result, reports, "unknown dataset 'ferplus2' (did you mean ferplus?)")
+    (tmp_path / "suite.toml").write_text('[suite]\nname = "s"\n[[experiment]]\ndatasets = ["ck+"]\n'
+                                         'models = ["svm-linear"]\n')
+    result = _invoke("suite", str(tmp_path / "suite.toml"), "--data-dir", "ck=/tmp", "--reports-dir", str(reports))
+    _assert_user_error(result, reports, "--data-dir ck=...: unknown dataset (did you mean ck+?)")
 
 
 def test_unknown_feature_is_a_one_line_error(tmp_path):
@@ -326,6 +336,9 @@ def test_unknown_feature_is_a_one_line_error(tmp_path):
     result = _invoke("run", "--dataset", "synthetic", "--model", "svm-linear", "--features", "hog+sift",
                      "--reports-dir", str(reports))
     _assert_user_error(result, reports, "--features", "unknown feature 'sift'")
+    result = _invoke("run", "--dataset", "synthetic", "--model", "svm-linear", "--features", "hog+lpb",
+                     "--reports-dir", str(reports))
+    _assert_user_error(result, reports, "unknown feature 'lpb' in 'hog+lpb' (did you mean lbp?); choose from")
 
 
 def test_missing_data_dir_is_a_one_line_error(tmp_path):

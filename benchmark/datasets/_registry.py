@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..errors import DataError, os_error_text
+from ..errors import DataError, did_you_mean, os_error_text
 from ..options import is_int
 from ._base import FER_CLASSES, Dataset
 from ._ckplus import CK48_CLASSES, CK_CODES, has_ck48_folders, has_ck_original, load_ck48, load_ck_original
@@ -120,7 +120,8 @@ def dataset_entry(name: str) -> DatasetEntry:
     try:
         return DATASETS[name]
     except KeyError:
-        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}") from None
+        raise DataError(f"unknown dataset {name!r}{did_you_mean(name, DATASETS)}; "
+                        f"choose one of {', '.join(DATASETS)}") from None
 
 
 def default_data_dir(name: str) -> Path:

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..datasets import DATASETS, Dataset, class_mapping, load_dataset
-from ..errors import FerBenchError
+from ..errors import FerBenchError, did_you_mean
 from ..metrics import summarise
 from ..options import data_options
 from ..protocols import PROTOCOLS, CrossDataset, Protocol
@@ -178,7 +178,8 @@ class CrossDatasetEvaluation(Evaluation):
         target that is the source itself is refused."""
         target = DATASETS.get(config.test_dataset)
         if target is None:
-            raise FerBenchError(f"--test-dataset: unknown dataset {config.test_dataset!r}; choose one of "
+            raise FerBenchError(f"--test-dataset: unknown dataset {config.test_dataset!r}"
+                                f"{did_you_mean(config.test_dataset, DATASETS)}; choose one of "
                                 f"{', '.join(DATASETS)}")
         if config.test_dataset == config.dataset:
             raise FerBenchError(f"--test-dataset {config.test_dataset} is --dataset itself; cross-dataset evaluation "
