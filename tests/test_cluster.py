@@ -109,8 +109,12 @@ def local_runs(tmp_path_factory) -> dict:
 
 
 def test_dask_executor_writes_the_local_executors_run_folders_and_resumes(tmp_path, local_runs):
-    """(A CNN on Dask gives the local run folder too: see the GPU-routing test, which runs one there.)"""
+    """(A CNN on Dask gives the local run folder too: see the GPU-routing test, which runs one there.) The local
+    cluster's nannies leave this process's environment as they found it (they write MALLOC_TRIM_THRESHOLD_ and the
+    like into it before spawning each worker)."""
+    environment = dict(os.environ)
     records = run_suite_dask(_suite(tmp_path, RBF, "dask"), console=_quiet(), workers=2)
+    assert dict(os.environ) == environment
     assert [r["status"] for r in records] == ["ran", "ran"]
     assert all(r["worker"].startswith("tcp://") and r["seconds"] > 0 for r in records)  # where and how long
     a, b = local_runs, _runs(tmp_path / "dask")

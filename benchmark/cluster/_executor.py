@@ -129,6 +129,9 @@ def run_suite_dask(suite, *, console: Console, progress_console: Console | None 
     # local workers stay daemon processes: joblib runs threads inside them rather than process pools, which a
     # worker killed on Ctrl-C would leave behind computing for minutes (measured); batch jobs, which the batch
     # system cleans up, run non-daemon workers (see _jobqueue)
+    # a nanny started here (a local cluster's) writes that environment (and PYTHONHASHSEED, and a marker of its own)
+    # into this process's os.environ before each worker it spawns, and leaves it there: given back once closed
+    before = dict(os.environ)
     with dask.config.set({"distributed.scheduler.allowed-failures": retries,
                           "distributed.nanny.pre-spawn-environ": same_threads}):
         client, close = _connect(distributed, scheduler, cluster, workers, len(pending), say)
@@ -148,6 +151,9 @@ def run_suite_dask(suite, *, console: Console, progress_console: Console | None 
         raise
     finally:
         close()
+        for key in set(os.environ) - set(before):
+            del os.environ[key]
+        os.environ.update(before)
     return records
 
 
