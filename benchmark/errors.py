@@ -5,6 +5,8 @@ and keeps its traceback. Exit codes are binding and the same for every command (
 wrong"): 2 a problem found before any work starts, 1 a failure after work started, 130 interrupted.
 """
 
+import difflib
+
 #: Exit codes of every fer-bench command.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -29,12 +31,11 @@ class WorkFailedError(FerBenchError):
 
 
 def did_you_mean(name: str, choices) -> str:
-    """`` (did you mean X?)`` where one of ``choices`` is close to a misspelt ``name`` (difflib's ratio of at least
-    0.6), else nothing: for the error line that lists the choices."""
-    import difflib  # only for an error's text
-
-    close = difflib.get_close_matches(name, list(choices), n=1)
-    return f" (did you mean {close[0]}?)" if close else ""
+    """`` (did you mean X?)`` where one of ``choices`` is close to a misspelt ``name``, case aside (difflib's ratio
+    of at least 0.6; papers write FER2013, CK+, HOG), else nothing: for the error line that lists the choices."""
+    by_lower = {str(choice).lower(): choice for choice in choices}
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1)
+    return f" (did you mean {by_lower[close[0]]}?)" if close else ""
 
 
 def one_line(text) -> str:

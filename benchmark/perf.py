@@ -79,8 +79,9 @@ def _svm_row(X, y, n, seed, backend):
     n_sv = int(model[-1].n_support_.sum())
     # not extrapolated: an SVM's cost depends on how many support vectors the data needs, and synthetic faces
     # need far fewer than FER2013; compare the backends' rates instead (measured on FER2013's 28,709 x 200 PCA
-    # features: libsvm 133 s, oneDAL 10.5 s per fit)
-    return (f"svm-rbf fit on {backend}, {len(idx)} x {X.shape[1]} (hog+landmarks)",
+    # features: libsvm 133 s, oneDAL 10.5 s per fit on two threads, before oneDAL fits got one)
+    threads = " (1 thread)" if backend == "onedal" else ""  # as every oneDAL fit (models/_onedal.py)
+    return (f"svm-rbf fit on {backend}{threads}, {len(idx)} x {X.shape[1]} (hog+landmarks)",
             f"fit {seconds:.2f} s ({len(idx) / seconds:,.0f} samples/s), predict {len(idx) / predict_seconds:,.0f} "
             f"samples/s, {n_sv} support vectors", "not extrapolated (cost depends on the data's support vectors)")
 

@@ -26,25 +26,27 @@ from sklearnex.svm import SVC
 _SETTING = threading.Lock()
 
 
-def _one_thread_outside_main_threads() -> None:
-    """oneDAL's process-wide thread count, which fits outside a main thread use, set to one (once per process; a
-    lock so that concurrent fits never see it half-set). Left at one: every oneDAL fit fer-bench makes wants it."""
-    with _SETTING:
+def _process_wide_one_thread() -> None:
+    """oneDAL's process-wide thread count (what fits outside a main thread use, and a main thread whose OpenMP limit
+    is every core) set to one, once per process. Left at one: every oneDAL fit fer-bench makes wants it (it caps
+    oneDAL's own threads; TensorFlow's and BLAS's pools are their own)."""
+    with _SETTING:  # set once, by whichever fit comes first
         if daal4py.num_threads() != 1:
             daal4py.daalinit(1)
 
 
 @contextmanager
 def _one_thread():
-    _one_thread_outside_main_threads()
-    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):  # a main thread's own limit
+    """oneDAL on one thread in this thread: the process-wide count, and this thread's own OpenMP limit."""
+    _process_wide_one_thread()
+    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
         yield
 
 
 class OneThreadSVC(SVC):
-    """``sklearnex.svm.SVC`` whose fit and predictions (a search scores its trials with them) run on one thread in
-    any thread of any process: the same constructor parameters, the same fitted state (saved and exported as any
-    oneDAL SVC is)."""
+    """``sklearnex.svm.SVC`` whose fit, predictions and score (a search scores its trials with them) run on one
+    thread in any thread of any process: the same constructor parameters, the same fitted state (saved and exported
+    as any oneDAL SVC is). Its ``n_jobs`` stays None: scikit-learn-intelex would set oneDAL's threads from it."""
 
     def fit(self, X, y, sample_weight=None):
         with _one_thread():
@@ -57,3 +59,7 @@ class OneThreadSVC(SVC):
     def decision_function(self, X):
         with _one_thread():
             return super().decision_function(X)
+
+    def score(self, X, y, sample_weight=None):
+        with _one_thread():
+            return super().score(X, y, sample_weight)

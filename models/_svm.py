@@ -1,8 +1,9 @@
 """Support vector machines on hand-crafted features: scaler (+ optional PCA) + SVM pipelines.
 
 Two exact kernel-SVM solvers give the same model up to solver tolerance: scikit-learn's libsvm and oneDAL's
-(``sklearnex.svm.SVC`` from scikit-learn-intelex), which fits FER2013-sized problems about 10x faster on the same
-cores. ``--svm-backend auto`` takes oneDAL where it is installed; the backend that ran is recorded in the run.
+(``sklearnex.svm.SVC`` from scikit-learn-intelex), which fitted FER2013-sized problems about 10x faster on the
+same two cores (each oneDAL fit now runs on one thread: ``_onedal``). ``--svm-backend auto`` takes oneDAL where
+it is installed; the backend that ran is recorded in the run.
 
 The linear SVM on FER2013 is solved in the primal by liblinear (``LinearSVC``: squared hinge loss, one-vs-rest):
 a kernel solver's dual problem grows with the square of the training set, and on FER2013's 57,000 training images

@@ -88,9 +88,10 @@ def _same_results(a, b) -> None:
 @pytest.fixture(autouse=True)
 def _environment_kept():
     """A Dask nanny started from this process writes its pre-spawn environment (OMP_NUM_THREADS=1 and the like,
-    where not configured otherwise, as the GPU-routing test's cluster is) into this process's ``os.environ`` and
-    leaves it there: every later fit in the process would then run oneDAL on one thread, and compare unequal with
-    a run made before. Each test gets the environment back as it found it."""
+    where not configured otherwise, as the GPU-routing test's own cluster is) into this process's ``os.environ``
+    and leaves it there (fer-bench's executor gives it back; a test's own cluster does not): BLAS and TensorFlow in
+    every later test of the process would then run on one thread, unlike a user's. Each test gets the environment
+    back as it found it."""
     saved = dict(os.environ)
     yield
     os.environ.clear()

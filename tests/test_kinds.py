@@ -100,7 +100,10 @@ def test_onedal_runs_fitted_in_single_precision_are_a_variant_of_their_own():
     """Runs that oneDAL fitted before the SVMs got double precision gave other numbers: a report keeps them apart
     from new oneDAL runs (never averaged together as one experiment's seeds) and names the solver they ran."""
     classical = KINDS["classical"]
-    assert classical.platform({"svm_backend": "onedal", "svm_precision": "float64"}, {}) == {"svm_backend": "onedal"}
+    new = {"svm_backend": "onedal", "svm_precision": "float64", "svm_threads": 1}
+    assert classical.platform(new, {}) == {"svm_backend": "onedal"}
     assert classical.platform({"svm_backend": "onedal"}, {}) == {"svm_backend": "onedal-float32"}
+    # fitted in double precision before every oneDAL fit got one thread (--n-jobs could change their digits)
+    assert classical.platform({**new, "svm_threads": None}, {}) == {"svm_backend": "onedal-multithreaded"}
     assert classical.platform({"svm_backend": "libsvm"}, {}) == {"svm_backend": "libsvm"}  # always double
     assert "daal" in classical.libraries({"packages": {"daal": "2025.1"}, "svm_backend": "onedal"}, {"features": "hog"})

@@ -81,7 +81,8 @@ def reports(tmp_path_factory, learnable_fer_plan, write_fer_csv, write_ck48, tin
         run_experiment(RunConfig(model="mini-xception" if dataset == "fer2013" else tiny_cnn, epochs=1, **common))
     for folder in sorted(runs.iterdir()):
         if "_svm-linear_" in folder.name:
-            _variant_copy(folder, lambda m: m.update(svm_backend="onedal", svm_precision="float64"))
+            _variant_copy(folder, lambda m: m.update(svm_backend="onedal", svm_precision="float64",
+                                                                   svm_threads=1))
         elif "_mini-xception_" in folder.name or f"_{tiny_cnn}_" in folder.name:
             _variant_copy(folder, _on_gpu)
     for folder in runs.glob("*_fer2013_*"):

@@ -273,7 +273,7 @@ def test_identical_duplicates_are_used_once(source, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("model, edit, variants", [
     ("svm-linear", lambda m: m.update(svm_backend={"onedal": "libsvm"}.get(m["svm_backend"], "onedal"),
-                                      svm_precision="float64"),
+                                      svm_precision="float64", svm_threads=1),
      {"svm_backend=libsvm", "svm_backend=onedal"}),
     ("mini-xception", lambda m: m.update(training_device={**m["training_device"], "device": "GPU",
                                                           "precision": "mixed_float16"}),

@@ -303,11 +303,13 @@ def test_a_suite_with_adapted_inner_folds_resumes(tmp_path):
 @pytest.mark.slow
 def test_two_suite_processes_at_once_run_each_experiment_exactly_once(tmp_path):
     """Two real `fer-bench suite` processes started together on one reports folder: every experiment ends
-    complete exactly once, and both processes exit 0 (on synthetic-b's 420 faces: what is tested is the claims)."""
+    complete exactly once, and both processes exit 0 (on synthetic-b's 420 faces: the claims are what is tested,
+    not the data)."""
     import subprocess
     import sys
 
     path = tmp_path / "suite.toml"
+    assert '"synthetic"' in SUITE
     path.write_text(SUITE.replace('"synthetic"', '"synthetic-b"'))
     reports = tmp_path / "reports"
     env = {**os.environ, "FER_BENCH_CACHE": str(tmp_path / "cache")}

@@ -22,6 +22,7 @@ import socket
 import threading
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -61,7 +62,7 @@ def run_experiment_task(config, label: str, distribute_search: bool = False) -> 
     runs_dir = Path(config.reports_dir) / "runs"
     done: dict = {}  # the submitter skipped what was complete; run_one looks again once it holds the claim
     warnings.filterwarnings("ignore", message=".*'Threading' parallel backend is not supported.*")  # sklearnex,
-    # inside a worker thread, where joblib runs threads: the SVM itself still uses every core
+    # inside a worker thread, where joblib runs threads (each SVM fits on one thread anyway: models/_onedal.py)
     log = io.StringIO()
     console = Console(file=log, width=160, force_terminal=False, no_color=True)
     started = time.monotonic()
@@ -129,14 +130,35 @@ def run_suite_dask(suite, *, console: Console, progress_console: Console | None 
     # local workers stay daemon processes: joblib runs threads inside them rather than process pools, which a
     # worker killed on Ctrl-C would leave behind computing for minutes (measured); batch jobs, which the batch
     # system cleans up, run non-daemon workers (see _jobqueue)
-    # a nanny started here (a local cluster's) writes that environment (and PYTHONHASHSEED, and a marker of its own)
-    # into this process's os.environ before each worker it spawns, and leaves it there: given back once closed
+    with _environment_given_back():
+        with dask.config.set({"distributed.scheduler.allowed-failures": retries,
+                              "distributed.nanny.pre-spawn-environ": same_threads}):
+            client, close = _connect(distributed, scheduler, cluster, workers, len(pending), say)
+        _run_on_cluster(distributed, client, close, pending, records, suite, reports_dir, distribute_search,
+                        progress_console or console)
+    return records
+
+
+@contextmanager
+def _environment_given_back():
+    """This process's environment as it was, once the block ends however it ends: a nanny started here (a local
+    cluster's) writes its pre-spawn environment (and PYTHONHASHSEED, and a marker of its own) into ``os.environ``
+    before each worker it spawns, and leaves it there."""
     before = dict(os.environ)
-    with dask.config.set({"distributed.scheduler.allowed-failures": retries,
-                          "distributed.nanny.pre-spawn-environ": same_threads}):
-        client, close = _connect(distributed, scheduler, cluster, workers, len(pending), say)
+    try:
+        yield
+    finally:
+        for key in set(os.environ) - set(before):
+            del os.environ[key]
+        os.environ.update(before)
+
+
+def _run_on_cluster(distributed, client, close, pending, records, suite, reports_dir, distribute_search,
+                    console) -> None:
+    """Submit the pending experiments, collect their records, and close what :func:`_connect` started."""
     futures: dict = {}
     try:
+        say = printer(console)
         say(f"dask: {_describe_cluster(client)}; dashboard {client.dashboard_link}")
         on_gpus = _gpu_workers(client)
         for k, config, label in pending:
@@ -145,16 +167,12 @@ def run_suite_dask(suite, *, console: Console, progress_console: Console | None 
                                    key=f"fer-bench-{config_hash(asdict(config))}-{k}-{os.urandom(4).hex()}",
                                    resources={GPU: 1} if deep and on_gpus else None)
             futures[future] = (k, config, label)
-        _collect(distributed, futures, records, suite, reports_dir, progress_console or console)
+        _collect(distributed, futures, records, suite, reports_dir, console)
     except KeyboardInterrupt:
         client.cancel(list(futures))  # pending experiments never start; running ones stay incomplete folders
         raise
     finally:
         close()
-        for key in set(os.environ) - set(before):
-            del os.environ[key]
-        os.environ.update(before)
-    return records
 
 
 def _collect(distributed, futures: dict, records: list, suite, reports_dir: Path, console: Console) -> None:

@@ -170,7 +170,9 @@ class Classical(ModelKind):
                                           "cache": cache_status.get(name),
                                           "mirror_cache": mirror_status.get(name),
                                           "fitted_per_fold": ex.learns_from_training} for name, ex in extractors},
-                      "svm_backend": config.svm_backend, "svm_precision": "float64", "mirrored_training": mirror,
+                      "svm_backend": config.svm_backend, "svm_precision": "float64",
+                      "svm_threads": 1,  # per oneDAL fit, wherever it ran (models/_onedal.py)
+                      "mirrored_training": mirror,
                       MODEL_FILES: model_files, MODEL_CHECK: model_checks},
             search_log={r["fold"]: r["search_log"] for r in results},
         )
@@ -191,6 +193,9 @@ class Classical(ModelKind):
         backend = manifest.get("svm_backend") or config.get("svm_backend") or SVM_BACKEND
         if backend == "onedal" and manifest.get("svm_precision") != "float64":
             backend = "onedal-float32"  # fitted before the SVMs got double precision: other numbers, a variant
+        elif backend == "onedal" and manifest.get("svm_threads") != 1:
+            # fitted before every oneDAL fit got one thread: last digits (and near-tied choices) of their own
+            backend = "onedal-multithreaded"
         return {"svm_backend": backend}
 
     def fit_times(self, metrics: dict) -> tuple[float | None, float | None]:

@@ -45,6 +45,9 @@ SOLVERS = {"libsvm": ("libsvm (hinge loss, one-vs-one) through scikit-learn", "s
                       "precision", "scikit-learn-intelex"),
            "onedal-float32": ("oneDAL's exact SVM solver (hinge loss, one-vs-one) through scikit-learn-intelex, in "
                               "single precision", "scikit-learn-intelex"),
+           "onedal-multithreaded": ("oneDAL's exact SVM solver (hinge loss, one-vs-one) through scikit-learn-intelex, "
+                                    "in double precision, on as many threads as each fit's process gave it",
+                                    "scikit-learn-intelex"),
            "liblinear": ("liblinear (squared hinge loss, one-vs-rest; its primal trust-region Newton solver where "
                          "training images outnumber features, its dual coordinate descent otherwise) through "
                          "scikit-learn", "scikit-learn")}
