@@ -293,3 +293,15 @@ def test_the_number_of_jobs_changes_no_figure_of_an_svm_run(tmp_path):
     one, two = runs
     pd.testing.assert_frame_equal(pd.read_csv(one / "predictions.csv"), pd.read_csv(two / "predictions.csv"))
     assert json.loads((one / "search.json").read_text()) == json.loads((two / "search.json").read_text())
+
+
+@needs_onedal
+def test_a_onedal_svm_scores_as_it_predicts(hog_split):
+    """The one-thread oneDAL SVM (every call pinned, score included) is still scikit-learn-intelex's solver: its
+    score is the accuracy of its predictions, and the fitted SVM says oneDAL ran."""
+    X, y, X_test, y_test = hog_split
+    model = get_model("svm-rbf").build(backend="onedal").set_params(svm__C=10.0, svm__gamma=1.0).fit(X, y)
+    svm = model[-1]
+    assert backend_that_ran(svm) == "onedal"
+    scaled = model[:-1].transform(X_test)
+    assert svm.score(scaled, y_test) == pytest.approx(float(np.mean(svm.predict(scaled) == y_test)))
