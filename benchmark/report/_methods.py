@@ -39,14 +39,12 @@ from ._tables import breakable, citep, latex_escape, standalone
 #: What ``--augment`` draws for every training image (runs do not record it: the recipe fixes it)
 AUGMENTATION = {"rotation_degrees": ROTATION_DEGREES, "zoom": ZOOM, "shift": SHIFT}
 
-#: How the methods name what a run records by a short name.
+_ONEDAL = "oneDAL's exact SVM solver (hinge loss, one-vs-one) through scikit-learn-intelex, in"
+#: How the methods name what a run records by a short name (oneDAL's variants: kinds/_classical.py, platform).
 SOLVERS = {"libsvm": ("libsvm (hinge loss, one-vs-one) through scikit-learn", "scikit-learn"),
-           "onedal": ("oneDAL's exact SVM solver (hinge loss, one-vs-one) through scikit-learn-intelex, in double "
-                      "precision", "scikit-learn-intelex"),
-           "onedal-float32": ("oneDAL's exact SVM solver (hinge loss, one-vs-one) through scikit-learn-intelex, in "
-                              "single precision", "scikit-learn-intelex"),
-           "onedal-multithreaded": ("oneDAL's exact SVM solver (hinge loss, one-vs-one) through scikit-learn-intelex, "
-                                    "in double precision, on as many threads as each fit's process gave it",
+           "onedal": (f"{_ONEDAL} double precision, one thread per fit", "scikit-learn-intelex"),
+           "onedal-float32": (f"{_ONEDAL} single precision", "scikit-learn-intelex"),
+           "onedal-multithreaded": (f"{_ONEDAL} double precision, on as many threads as each fit's process gave it",
                                     "scikit-learn-intelex"),
            "liblinear": ("liblinear (squared hinge loss, one-vs-rest; its primal trust-region Newton solver where "
                          "training images outnumber features, its dual coordinate descent otherwise) through "
