@@ -161,6 +161,12 @@ class RunConfig:
         "corner and a centre crop, and their mirror images); predictions.csv records each image's probabilities "
         "averaged over its views (default: the recipe's).", applies_to=DEEP,
         hashed_when_none=False, unhashed_values=("none",))
+    l2: Optional[float] = option(
+        (float, int), None, "CNNs: L2 penalty coefficient on the weights, added to the loss: where the architecture "
+        "was published with one (mini-xception: 0.01 on its 3x3 and separable convolutions) it replaces that "
+        "coefficient, else it penalises every convolution and dense kernel; 0 for none (default: the recipe's, see "
+        "'fer-bench models'; config.json records null for the published value).", cli_kind=Optional[float],
+        applies_to=DEEP, hashed_when_none=False)
     backend: Optional[str] = option(
         str, None, "CNNs: the Keras backend that trains: tensorflow, jax or torch (default: $KERAS_BACKEND, else the "
         "first of them installed); recorded with its version and device.", applies_to=DEEP, hashed_when_none=False,

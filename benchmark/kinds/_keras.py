@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import shutil
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models import list_models
+from models import list_models, penalise_kernels
 
 from .. import backends, tf_setup
 from ..console import printer, progress
@@ -31,10 +32,32 @@ RECIPE = {"optimizer": (("adam", "sgd"), "adam"), "schedule": (("plateau", "cosi
 
 
 def recipe_of(spec) -> dict:
-    """An architecture's training recipe: its published settings and its optimizer, schedule and test-time
-    augmentation (``training`` of its registration, or the defaults of :data:`RECIPE`)."""
-    return {**{k: v for k, v in spec.training.items() if k != "min_delta"},
+    """An architecture's training recipe: its published settings, its L2 penalty (0: none) and its optimizer,
+    schedule and test-time augmentation (``training`` of its registration, or the defaults of :data:`RECIPE`)."""
+    return {**{k: v for k, v in spec.training.items() if k != "min_delta"}, "l2": published_l2(spec),
             **{k: spec.training.get(k, default) for k, (_, default) in RECIPE.items()}}
+
+
+def published_l2(spec) -> float:
+    """The L2 penalty coefficient ``spec``'s paper trains with (0.0: none)."""
+    return float(spec.training.get("l2", 0.0))
+
+
+def l2_of(config, spec) -> float:
+    """The L2 penalty a resolved ``config`` trains with: its ``l2``, or, where that is None, the published one."""
+    return float(config.l2) if config.l2 is not None else published_l2(spec)
+
+
+def build_network(spec, config, dataset):
+    """``spec``'s network for ``dataset``'s classes, with the run's L2 penalty: through the builder where the
+    architecture places its own (a builder with an ``l2`` argument), else on every kernel."""
+    l2 = l2_of(config, spec)
+    own = "l2" in inspect.signature(spec.factory).parameters
+    model = spec.build(n_classes=len(dataset.class_names), dataset=dataset.name, pretrained=config.pretrained,
+                       **({"l2": l2} if own else {}))
+    if not own:
+        penalise_kernels(model, l2)
+    return model
 
 
 class Keras(ModelKind):
@@ -100,6 +123,10 @@ class Keras(ModelKind):
         if (out["batch_size"] % 2 and out["backend"] == "tensorflow" and tf_setup.onednn_may_be_on()
                 and shutil.which("nvidia-smi") is None):  # no GPU here: oneDNN trains (fit_network checks again)
             raise tf_setup.odd_batch_error(out["batch_size"])
+        l2 = config.l2 if config.l2 is not None else published_l2(spec)
+        if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not math.isfinite(l2) or l2 < 0:
+            raise FerBenchError(f"--l2 must be a finite number >= 0 (0: no penalty), got {l2}")
+        out["l2"] = None if float(l2) == published_l2(spec) else float(l2)  # the published value: as before --l2
         recipe = recipe_of(spec)
         for key, (values, _) in RECIPE.items():
             out[key] = getattr(config, key) if getattr(config, key) is not None else recipe[key]
@@ -131,7 +158,7 @@ class Keras(ModelKind):
         say = printer(console)
         say(f"training {config.model} on the {device['device']} ({device['backend']}, {device['precision']}): "
             f"{settings.epochs} epochs max, batch {settings.batch_size}, lr {settings.lr}, "
-            f"patience {settings.patience}, augment {settings.augment}"
+            f"patience {settings.patience}, augment {settings.augment}, l2 {l2_of(config, spec):g}"
             + "".join(f", {key} {getattr(config, key)}" for key in RECIPE
                       if getattr(config, key) != RECIPE[key][1]))
         part = lambda idx: Part(dataset.images[idx], dataset.labels[idx], dataset.sample_ids[idx])  # noqa: E731
@@ -148,8 +175,7 @@ class Keras(ModelKind):
                     inner[fold.name] = inner_folds_used(dataset.subjects[fold.train], config.inner_folds)
                 fold = carve_validation(dataset, fold, folds=config.inner_folds, seed=config.seed)
                 backends.reseed(config.seed)
-                model = spec.build(n_classes=len(dataset.class_names), dataset=dataset.name,
-                                   pretrained=config.pretrained)
+                model = build_network(spec, config, dataset)
                 n_params = model.count_params()
                 if source_model is not None:
                     classifier = transfer(model, source_model, source.class_names == tuple(dataset.class_names))
@@ -193,6 +219,7 @@ class Keras(ModelKind):
             extra={"n_params": n_params, "training": {**{k: getattr(settings, k) for k in
                                                          ("epochs", "batch_size", "lr", "patience", "augment",
                                                           "class_weights")},
+                                                      "l2": l2_of(config, spec),
                                                       # the recipe, where it is not what every CNN did before
                                                       **{k: getattr(config, k) for k in RECIPE
                                                          if getattr(config, k) != RECIPE[k][1]}},
@@ -208,6 +235,7 @@ class Keras(ModelKind):
         recipe = recipe_of(spec)
         parts = [f"{k}={getattr(config, k)}" for k in (*TRAINING_OPTIONS, *RECIPE)
                  if getattr(config, k) != recipe.get(k)]
+        parts += [f"l2={config.l2:g}"] if config.l2 is not None else []
         return parts + [name for name, on in (("no augment", config.augment is False),
                                               ("class_weights", config.class_weights),
                                               ("pretrained", config.pretrained)) if on]
