@@ -208,3 +208,43 @@ def test_an_odd_batch_size_is_refused_before_any_data_is_loaded(monkeypatch, tmp
                            "mini-xception", "--batch-size", "33", "--reports-dir", tmp_path], capsys)
     one_error(code, text, 2, "--batch-size 33: TensorFlow's oneDNN CPU kernels crash on odd training batches")
     assert not complete_runs(tmp_path)
+
+
+def _penalty(model) -> float:
+    return float(sum(float(np.asarray(loss)) for loss in model.losses))
+
+
+def test_the_l2_penalty_acts_where_each_architecture_places_it_and_changes_no_parameter_count():
+    """mini-xception's L2 acts on its 3x3 and separable convolutions at the coefficient given (Arriaga's 0.01 by
+    default, none at 0); an architecture published without one gets it on every convolution and dense kernel."""
+    from types import SimpleNamespace
+
+    from benchmark.kinds._keras import build_network
+
+    data = SimpleNamespace(class_names=tuple("abcdefg"), name="fer2013")
+    mini = get_model("mini-xception")
+    published = build_network(mini, SimpleNamespace(l2=None, pretrained=False), data)
+    lighter = build_network(mini, SimpleNamespace(l2=1e-4, pretrained=False), data)
+    free = build_network(mini, SimpleNamespace(l2=0.0, pretrained=False), data)
+    assert {m.count_params() for m in (published, lighter, free)} == {58_423}
+    assert len(published.losses) == len(lighter.losses) == 2 + 4 * 2 * 2 and free.losses == []
+    penalised = [w for layer in published.layers for name, w in (
+        ("kernel", getattr(layer, "kernel", None)), ("depthwise", getattr(layer, "depthwise_kernel", None)),
+        ("pointwise", getattr(layer, "pointwise_kernel", None)))
+        if w is not None and w.regularizer is not None]
+    assert len(penalised) == 18
+    free_convs = [layer for layer in published.layers
+                  if type(layer).__name__ == "Conv2D" and layer.kernel.regularizer is None]
+    assert [tuple(c.kernel.shape[:2]) for c in free_convs] == [(1, 1)] * 4 + [(3, 3)]  # shortcuts, class conv
+    squares = sum(float(np.sum(np.square(w.numpy()))) for w in penalised)
+    assert _penalty(published) == pytest.approx(0.01 * squares, rel=1e-5)
+
+    gelu = get_model("cnn-gelu")
+    plain = build_network(gelu, SimpleNamespace(l2=None, pretrained=False), data)
+    assert plain.losses == []
+    decayed = build_network(gelu, SimpleNamespace(l2=1e-3, pretrained=False), data)
+    kernels = [layer.kernel for layer in decayed.layers if hasattr(layer, "kernel")]
+    assert len(decayed.losses) == len(kernels) == 4 + 3  # 4 convolutions, 2 dense layers and the class layer
+    assert _penalty(decayed) == pytest.approx(1e-3 * sum(float(np.sum(np.square(k.numpy()))) for k in kernels),
+                                              rel=1e-5)
+    assert decayed.count_params() == plain.count_params()

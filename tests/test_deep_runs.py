@@ -345,3 +345,27 @@ def test_init_from_fine_tunes_a_finished_runs_weights_and_refuses_a_source_that_
     pairs = [(a, b) for a, b in zip([l for l in fresh.layers if l.weights], [l for l in source.layers if l.weights])]
     assert all(np.array_equal(x, y) for a, b in pairs[:-1] for x, y in zip(a.get_weights(), b.get_weights()))
     assert not all(np.array_equal(x, y) for x, y in zip(pairs[-1][0].get_weights(), pairs[-1][1].get_weights()))
+
+
+def test_l2_defaults_to_the_published_penalty_keeps_earlier_runs_hashes_and_refuses_bad_values():
+    from dataclasses import asdict
+
+    from benchmark.runs import config_hash
+
+    def resolved(model="mini-xception", **options):
+        return asdict(resolve(RunConfig(dataset="synthetic", model=model, epochs=8, folds=5, **options)))
+
+    mini = resolved()
+    assert mini["l2"] is None  # Arriaga's 0.01, as every mini-xception run before --l2
+    assert config_hash(mini) == config_hash({k: v for k, v in mini.items() if k != "l2"})
+    assert resolved(l2=0.01) == mini  # the published value given by hand: the same experiment
+    lighter = resolved(l2=1e-4)
+    assert lighter["l2"] == 1e-4 and config_hash(lighter) != config_hash(mini)
+    assert resolved(l2=0)["l2"] == 0.0 and config_hash(resolved(l2=0)) not in {config_hash(mini),
+                                                                                config_hash(lighter)}
+    assert resolved("cnn-gelu", l2=0)["l2"] is None and resolved("cnn-gelu", l2=1e-3)["l2"] == 1e-3
+    for bad in (-0.1, float("nan"), float("inf")):
+        with pytest.raises(FerBenchError, match="--l2 must be a finite number >= 0"):
+            resolved(l2=bad)
+    with pytest.raises(FerBenchError, match="only apply to CNNs"):
+        resolve(RunConfig(dataset="synthetic", model="svm-rbf", l2=0.1))

@@ -379,6 +379,8 @@ def test_methods_tex_says_what_the_sections_runs_recorded(reports, built):
     assert (f"Training: at most {cnn['epochs']} epoch in batches of {cnn['batch_size']}; early stopping "
             f"\\citep{{prechelt1998}} after {cnn['patience']} epochs without a lower validation loss") in deep
     assert "Initialisation: random (Keras's default initialisers), trained from scratch" in deep
+    assert ("Weight penalty: L2 with coefficient 0.01 on the convolution kernels its paper penalises, added to the "
+            "loss") in deep  # mini-xception's published L2, which the run's config records as null
     assert "Augmentation: random horizontal flips" in deep and "Test-time augmentation: none" in deep
     device = cnn_manifest["training_device"]
     assert f"Keras {device['keras']} \\citep{{chollet2015}} on TensorFlow {device['backend_version']}" in deep
@@ -409,7 +411,8 @@ def test_methods_describe_each_group_of_runs_with_other_settings(reports, built)
         if run.metrics["model"] == "svm-linear" and run.metrics["seed"] == 1:
             return replace(run, manifest={**run.manifest, "mirrored_training": False})
         if run.metrics["model"] == "mini-xception":
-            return replace(run, config={**run.config, "optimizer": "sgd", "schedule": "cosine", "tta": "ten-crop"})
+            return replace(run, config={**run.config, "optimizer": "sgd", "schedule": "cosine", "tta": "ten-crop",
+                                            "l2": 1e-4})
         return run
 
     runs, _ = collect_runs(reports / "runs")
@@ -431,6 +434,7 @@ def test_methods_describe_each_group_of_runs_with_other_settings(reports, built)
     assert "decayed to 0 along a cosine over the 1 epochs \\citep{loshchilov2017}" in deep
     assert "four corner crops and centre crop (92% of each side".replace("%", "\\%") in deep
     assert "\\citep{krizhevsky2012}" in deep
+    assert "Weight penalty: L2 with coefficient 0.0001 on the convolution kernels its paper penalises" in deep
     assert {"sutskever2013", "loshchilov2017", "krizhevsky2012"} <= set(ENTRIES)
 
 

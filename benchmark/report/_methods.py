@@ -423,6 +423,23 @@ def _training(run: Run, style: Style) -> Fact | None:
                      f"the weights of the epoch with the lowest validation loss"))
 
 
+def _weight_penalty(run: Run, style: Style) -> Fact | None:
+    """The L2 penalty a CNN trained with (``--l2``): its config's, else (null: the published one) as its metrics
+    record it, or, for runs recorded before the option, its architecture's published coefficient; nothing where
+    there was none."""
+    if not trained_by_epochs(run):
+        return None
+    spec = registered_spec(run.config.get("model", ""))
+    published = float((spec.training if spec is not None else {}).get("l2", 0.0))
+    l2 = next((float(v) for v in (run.config.get("l2"), (run.metrics.get("training") or {}).get("l2"))
+               if v is not None), published)
+    if not l2:
+        return None
+    where = "the convolution kernels its paper penalises" if published else "every convolution and dense kernel"
+    return style.text("Weight penalty"), style.text(f"L2 with coefficient {_number(l2)} on {where}, added to the "
+                                                    f"loss")
+
+
 def _augmentation(run: Run, style: Style) -> Fact | None:
     augment = run.config.get("augment")
     if augment is None:
@@ -473,4 +490,4 @@ def _backend(run: Run, style: Style) -> Fact | None:
 
 #: The facts of a run, in the order a paragraph says them.
 FACTS = (_model, _features, _pca, _mirror, _grid, _selection, _solver, _initialisation, _optimiser, _training,
-         _augmentation, _class_weights, _tta, _backend)
+         _weight_penalty, _augmentation, _class_weights, _tta, _backend)
