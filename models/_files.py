@@ -14,17 +14,18 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from sklearn.decomposition import PCA
 from sklearn.kernel_approximation import AdditiveChi2Sampler
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
+from ._pca import OneThreadPCA
 from ._svm import Float64, UnitVariance
 
 #: The classes a pipeline step may be rebuilt as (nothing else is ever constructed from a model file).
-STEP_CLASSES = {cls.__name__: cls for cls in (StandardScaler, PCA, UnitVariance, Float64, AdditiveChi2Sampler,
-                                               SVC, LinearSVC)}
+#: A PCA is rebuilt as a OneThreadPCA, which applies it on one BLAS thread as the run did.
+STEP_CLASSES = {cls.__name__: cls for cls in (StandardScaler, UnitVariance, Float64, AdditiveChi2Sampler, SVC,
+                                               LinearSVC)} | {"PCA": OneThreadPCA}
 #: What a stock SVC needs to predict, in libsvm's layout (sklearnex's SVC keeps the same names).
 _SVC_STATE = {"support_": np.int32, "support_vectors_": np.float64, "_n_support": np.int32,
               "_dual_coef_": np.float64, "_intercept_": np.float64, "dual_coef_": np.float64,
@@ -43,8 +44,9 @@ def to_arrays(obj, prefix: str) -> tuple[dict, dict[str, np.ndarray]]:
     if type(obj).__name__ == "SVC" or getattr(obj, "_onedal_estimator", None) is not None:
         cls, state = "SVC", {k: getattr(obj, k) for k in _SVC_STATE if hasattr(obj, k)}
         params = {k: v for k, v in params.items() if k in SVC().get_params()}
-    else:
-        cls, state = type(obj).__name__, {k: v for k, v in vars(obj).items() if k.endswith("_")
+    else:  # a OneThreadPCA is saved as the PCA it is
+        cls = "PCA" if isinstance(obj, OneThreadPCA) else type(obj).__name__
+        state = {k: v for k, v in vars(obj).items() if k.endswith("_")
                                           and not k.startswith("__")}
     attributes, arrays = {}, {}
     for key, value in state.items():

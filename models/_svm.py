@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.decomposition import PCA
 from sklearn.kernel_approximation import AdditiveChi2Sampler
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -23,6 +22,7 @@ from sklearn.svm import SVC as LibsvmSVC, LinearSVC
 
 from benchmark.errors import FerBenchError
 
+from ._pca import OneThreadPCA
 from ._registry import get_model, list_models, register_model
 
 #: kernel cache per SVC fit; large caches matter for the 28,709-sample FER2013 fits.
@@ -131,7 +131,7 @@ class Float64(TransformerMixin, BaseEstimator):
 def _pipeline(svm, pca: int | None, seed: int, *, unit_variance: bool = False, first=None) -> Pipeline:
     """``first`` (default: a standard scaler, as ``("scale", ...)``) -> optional PCA -> optional unit total
     variance -> double precision -> the SVM."""
-    reducer = PCA(n_components=pca, random_state=seed) if pca else "passthrough"
+    reducer = OneThreadPCA(n_components=pca, random_state=seed) if pca else "passthrough"
     steps = [first or ("scale", StandardScaler()), ("pca", reducer)]
     return Pipeline([*steps, *([("unit", UnitVariance())] if unit_variance else []), ("float64", Float64()),
                      ("svm", svm)])

@@ -454,7 +454,8 @@ def test_models_command_lists_models_and_features(monkeypatch):
             f" Defaults: {spec.defaults_why}" if spec.defaults_why else ""), spec.name
         # the grid (step__param=values) and the training defaults, by parameter name (min_delta is not shown)
         shown = {k.split("__")[-1]: v for k, v in {**spec.param_grid, **spec.training}.items() if k != "min_delta"}
-        if spec.kind == "deep":  # a CNN's recipe: optimizer, schedule and test-time augmentation, Adam/plateau/none
+        if spec.kind == "deep":  # a CNN's recipe: L2 (0: none), optimizer, schedule, test-time augmentation
+            shown.update({"l2": float(spec.training.get("l2", 0.0))})
             shown.update({k: spec.training.get(k, v) for k, v in (("optimizer", "adam"), ("schedule", "plateau"),
                                                                     ("tta", "none"))})
         assert shown, f"{spec.name} declares neither a grid nor training defaults"

@@ -172,6 +172,7 @@ class Classical(ModelKind):
                                           "fitted_per_fold": ex.learns_from_training} for name, ex in extractors},
                       "svm_backend": config.svm_backend, "svm_precision": "float64",
                       "svm_threads": 1,  # per oneDAL fit, wherever it ran (models/_onedal.py)
+                      "pca_blas_threads": 1,  # per PCA fit and projection (models/_pca.py)
                       "mirrored_training": mirror,
                       MODEL_FILES: model_files, MODEL_CHECK: model_checks},
             search_log={r["fold"]: r["search_log"] for r in results},

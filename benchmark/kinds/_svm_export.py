@@ -17,7 +17,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
-from models import Float64, UnitVariance
+from models import Float64, OneThreadPCA, UnitVariance
 
 from ..errors import FerBenchError
 from ..exported import ONNX_OPSET, Parity, quiet_warnings
@@ -82,6 +82,10 @@ def exportable_svm_pipeline(pipeline, X: np.ndarray):
             step = scaler
         elif type(step) is LinearSVC:
             step = _as_linear_classifier(step)
+        elif type(step) is OneThreadPCA:  # the PCA it is (skl2onnx knows PCA's class, not a subclass)
+            plain = PCA(**step.get_params())
+            plain.__dict__.update(vars(step))
+            step = plain
         elif type(step) not in (StandardScaler, PCA, SVC):
             what = type(step).__name__
             why = ("svm-chi2's additive chi-squared feature map has no skl2onnx converter" if what ==
