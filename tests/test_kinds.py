@@ -106,4 +106,15 @@ def test_onedal_runs_fitted_in_single_precision_are_a_variant_of_their_own():
     # fitted in double precision before every oneDAL fit got one thread (--n-jobs could change their digits)
     assert classical.platform({**new, "svm_threads": None}, {}) == {"svm_backend": "onedal-multithreaded"}
     assert classical.platform({"svm_backend": "libsvm"}, {}) == {"svm_backend": "libsvm"}  # always double
+    # a PCA fitted before every PCA got one BLAS thread: where the run projected (a number, or auto above 10,000
+    # training images), a variant of its own; CK+-sized auto runs never projected and stay as they were
+    sizes = lambda n: {"protocol": {"sizes": {"fold-0": {"train": n, "val": None, "test": 9}}}}  # noqa: E731
+    old_pca = {"svm_backend": "libsvm", **sizes(600)}
+    assert classical.platform(old_pca, {"pca": "30"}) == {"svm_backend": "libsvm", "pca": "pca-multithreaded"}
+    assert classical.platform({**old_pca, "pca_blas_threads": 1}, {"pca": "30"}) == {"svm_backend": "libsvm"}
+    assert classical.platform(old_pca, {"pca": "auto"}) == {"svm_backend": "libsvm"}
+    assert classical.platform({**new, **sizes(28_709)}, {"pca": "auto"}) == {"svm_backend": "onedal",
+                                                                               "pca": "pca-multithreaded"}
+    assert classical.platform({**new, **sizes(28_709), "pca_blas_threads": 1}, {"pca": "auto"}) == {
+        "svm_backend": "onedal"}
     assert "daal" in classical.libraries({"packages": {"daal": "2025.1"}, "svm_backend": "onedal"}, {"features": "hog"})

@@ -197,6 +197,9 @@ class Classical(ModelKind):
         elif backend == "onedal" and manifest.get("svm_threads") != 1:
             # fitted before every oneDAL fit got one thread: last digits (and near-tied choices) of their own
             backend = "onedal-multithreaded"
+        if manifest.get("pca_blas_threads") != 1 and _projected(manifest, config):
+            # its PCA fitted before every PCA got one BLAS thread: last digits (and near-tied choices) of its own
+            return {"svm_backend": backend, "pca": "pca-multithreaded"}
         return {"svm_backend": backend}
 
     def fit_times(self, metrics: dict) -> tuple[float | None, float | None]:
@@ -296,6 +299,15 @@ def grid_edges(param_grid: dict, best: dict) -> list[str]:
             lines.append(f"the selected {key.split('__')[-1]} is at an end of its grid {ordered} {where}; the "
                          f"optimum may lie beyond it (search.json has every score)")
     return lines
+
+
+def _projected(manifest: dict, config: dict) -> bool:
+    """Whether a recorded run projected its features onto PCA components in any fold (``--pca`` and the training
+    sizes its manifest records, as :func:`pca_components` decided)."""
+    protocol = manifest.get("protocol") or {}
+    sizes = [*(protocol.get("sizes") or {}).values(), *((protocol.get("source") or {}).get("sizes") or {}).values()]
+    option = str(config.get("pca") or "none")
+    return any(pca_components(option, int(size.get("train") or 0)) for size in sizes if isinstance(size, dict))
 
 
 def pca_components(option: str, n_train: int) -> int | None:
