@@ -46,8 +46,7 @@ def to_arrays(obj, prefix: str) -> tuple[dict, dict[str, np.ndarray]]:
         params = {k: v for k, v in params.items() if k in SVC().get_params()}
     else:  # a OneThreadPCA is saved as the PCA it is
         cls = "PCA" if isinstance(obj, OneThreadPCA) else type(obj).__name__
-        state = {k: v for k, v in vars(obj).items() if k.endswith("_")
-                                          and not k.startswith("__")}
+        state = {k: v for k, v in vars(obj).items() if k.endswith("_") and not k.startswith("__")}
     attributes, arrays = {}, {}
     for key, value in state.items():
         if isinstance(value, np.ndarray):

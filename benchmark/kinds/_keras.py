@@ -123,10 +123,11 @@ class Keras(ModelKind):
         if (out["batch_size"] % 2 and out["backend"] == "tensorflow" and tf_setup.onednn_may_be_on()
                 and shutil.which("nvidia-smi") is None):  # no GPU here: oneDNN trains (fit_network checks again)
             raise tf_setup.odd_batch_error(out["batch_size"])
-        l2 = config.l2 if config.l2 is not None else published_l2(spec)
-        if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not math.isfinite(l2) or l2 < 0:
-            raise FerBenchError(f"--l2 must be a finite number >= 0 (0: no penalty), got {l2}")
-        out["l2"] = None if float(l2) == published_l2(spec) else float(l2)  # the published value: as before --l2
+        if config.l2 is not None and (isinstance(config.l2, bool) or not isinstance(config.l2, (int, float))
+                                      or not math.isfinite(config.l2) or config.l2 < 0):
+            raise FerBenchError(f"--l2 must be a finite number >= 0 (0: no penalty), got {config.l2}")
+        l2 = l2_of(config, spec)
+        out["l2"] = None if l2 == published_l2(spec) else l2  # the published value: recorded as before --l2
         recipe = recipe_of(spec)
         for key, (values, _) in RECIPE.items():
             out[key] = getattr(config, key) if getattr(config, key) is not None else recipe[key]

@@ -24,7 +24,7 @@ from features import FEATURES
 
 from ..datasets import DATASETS
 from ..evaluations import evaluation_of
-from ..kinds import KINDS
+from ..kinds import KINDS, published_l2
 from ..options import BY_NAME
 from ..protocols import PROTOCOLS
 from ..record import Run
@@ -430,7 +430,7 @@ def _weight_penalty(run: Run, style: Style) -> Fact | None:
     if not trained_by_epochs(run):
         return None
     spec = registered_spec(run.config.get("model", ""))
-    published = float((spec.training if spec is not None else {}).get("l2", 0.0))
+    published = published_l2(spec) if spec is not None else 0.0
     l2 = next((float(v) for v in (run.config.get("l2"), (run.metrics.get("training") or {}).get("l2"))
                if v is not None), published)
     if not l2:
