@@ -417,7 +417,7 @@ def models() -> None:
     for spec in list_models():
         grid = ", ".join(f"{k.split('__')[-1]}={v}" for k, v in kind_of(spec).defaults_of(spec).items()
                          if k != "min_delta")
-        for dataset, other in spec.dataset_grids.items():
+        for dataset, other in {**spec.dataset_grids, **spec.dataset_training}.items():  # a grid or a CNN recipe
             grid += f"; on {dataset}: " + ", ".join(f"{k.split('__')[-1]}={v}" for k, v in other.items())
         defaults = spec.default_features or "pixels"
         if isinstance(defaults, dict):

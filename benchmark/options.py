@@ -167,6 +167,12 @@ class RunConfig:
         "coefficient, else it penalises every convolution and dense kernel; 0 for none (default: the recipe's, see "
         "'fer-bench models'; config.json records null for the published value).", cli_kind=Optional[float],
         applies_to=DEEP, hashed_when_none=False)
+    recipe: Optional[str] = option(
+        str, None, "CNNs: validated (where 'fer-bench models' lists a recipe chosen on a dataset's validation "
+        "images, e.g. mini-xception on FER2013, that recipe; elsewhere the paper's) or paper (the architecture's "
+        "published recipe on every dataset); options given explicitly override either (default: validated). The "
+        "settings it chooses are recorded and hashed, not its name.", changes_results=False, applies_to=DEEP,
+        hashed_when_none=False)
     backend: Optional[str] = option(
         str, None, "CNNs: the Keras backend that trains: tensorflow, jax or torch (default: $KERAS_BACKEND, else the "
         "first of them installed); recorded with its version and device.", applies_to=DEEP, hashed_when_none=False,

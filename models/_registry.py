@@ -26,7 +26,10 @@ class ModelSpec:
     how the report's tables, figures and methods name the model for a reader ("SVM, RBF kernel",
     "mini-Xception"), where the command line's ``name`` stays in file names and CSV files (a registry test checks
     that every model has one). ``linear`` says that the model has no kernel, so that liblinear's solver can fit it
-    (``--svm-backend liblinear``).
+    (``--svm-backend liblinear``). ``dataset_training`` maps a dataset name to a deep model's recipe validated
+    there: the settings (of ``training``, and ``l2``, ``optimizer``, ``schedule``, ``tta``) that differ from the
+    paper's, chosen on that dataset's validation images only (``defaults_why`` says how); runs on that dataset use
+    them unless ``--recipe paper``.
     """
 
     name: str
@@ -44,6 +47,7 @@ class ModelSpec:
     dataset_grids: dict = field(default_factory=dict)
     display_name: str = ""
     linear: bool = False
+    dataset_training: dict = field(default_factory=dict)
 
     def features_for(self, dataset: str | None) -> str | None:
         """The features this model uses on ``dataset`` when ``--features`` is not given: ``default_features``,
@@ -55,6 +59,11 @@ class ModelSpec:
     def grid_for(self, dataset: str | None) -> dict:
         """The grid searched on ``dataset``: its entry of ``dataset_grids``, else ``param_grid``."""
         return self.dataset_grids.get(dataset, self.param_grid)
+
+    def training_for(self, dataset: str | None, *, paper: bool = False) -> dict:
+        """A deep model's training settings on ``dataset``: ``training`` (the paper's), with that dataset's
+        validated recipe (``dataset_training``) over it unless ``paper``."""
+        return {**self.training, **({} if paper else self.dataset_training.get(dataset, {}))}
 
     def build(self, *, dataset: str | None = None, **kwargs):
         """The model, built with the factory's arguments plus this dataset's published variant (if any)."""
@@ -68,7 +77,7 @@ def register_model(name: str, *, kind: str, description: str, param_grid: dict |
                    default_features: str | dict | None = None, training: dict | None = None, source: str = "",
                    variants: dict | None = None, pretrainable: bool = False, histograms_only: bool = False,
                    defaults_why: str = "", dataset_grids: dict | None = None, display_name: str = "",
-                   linear: bool = False):
+                   linear: bool = False, dataset_training: dict | None = None):
     """Decorator adding the factory to the registry under ``name``."""
 
     def decorator(factory: Callable) -> Callable:
@@ -76,7 +85,8 @@ def register_model(name: str, *, kind: str, description: str, param_grid: dict |
             raise ValueError(f"model {name!r} registered twice")
         _MODELS[name] = ModelSpec(name, kind, description, factory, dict(param_grid or {}), default_features,
                                   dict(training or {}), source, dict(variants or {}), pretrainable,
-                                  histograms_only, defaults_why, dict(dataset_grids or {}), display_name, linear)
+                                  histograms_only, defaults_why, dict(dataset_grids or {}), display_name, linear,
+                                  {k: dict(v) for k, v in (dataset_training or {}).items()})
         return factory
 
     return decorator

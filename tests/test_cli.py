@@ -460,7 +460,8 @@ def test_models_command_lists_models_and_features(monkeypatch):
                                                                     ("tta", "none"))})
         assert shown, f"{spec.name} declares neither a grid nor training defaults"
         expected = ", ".join(f"{k}={v}" for k, v in shown.items())
-        for dataset, other in spec.dataset_grids.items():  # a dataset's own grid follows the default one
+        # a dataset's own grid, or a CNN's recipe validated on a dataset, follows the default one
+        for dataset, other in {**spec.dataset_grids, **spec.dataset_training}.items():
             expected += f"; on {dataset}: " + ", ".join(f"{k.split('__')[-1]}={v}" for k, v in other.items())
         assert grid == expected, spec.name
     for name, (factory, description) in features.items():

@@ -369,3 +369,43 @@ def test_l2_defaults_to_the_published_penalty_keeps_earlier_runs_hashes_and_refu
             resolved(l2=bad)
     with pytest.raises(FerBenchError, match="only apply to CNNs"):
         resolve(RunConfig(dataset="synthetic", model="svm-rbf", l2=0.1))
+
+
+def test_a_dataset_s_validated_recipe_is_its_default_and_recipe_paper_restores_the_paper_s():
+    """mini-xception's FER2013 recipe (chosen on PublicTest) fills in its settings there; ``--recipe paper`` gives
+    the published recipe, the same experiment (config hash) as giving each paper setting by hand; options given
+    explicitly win over either; datasets without a validated recipe get the paper's and record no recipe name."""
+    from dataclasses import asdict
+
+    from benchmark.kinds import recipe_of
+    from models import get_model
+    from benchmark.runs import config_hash
+    from benchmark.suite._suite import describe
+
+    def resolved(dataset="fer2013", **options):
+        return resolve(RunConfig(dataset=dataset, model="mini-xception", **options))
+
+    spec = get_model("mini-xception")
+    validated, paper = spec.dataset_training["fer2013"], recipe_of(spec)
+    default = resolved()
+    assert default.recipe == "validated" and {k: getattr(default, k) for k in validated} == validated
+    assert (paper["schedule"], paper["tta"], paper["l2"]) == ("plateau", "none", 0.01)  # the paper's, listed
+    by_hand = resolved(recipe="paper")
+    assert by_hand.recipe == "paper" and (by_hand.epochs, by_hand.schedule, by_hand.tta, by_hand.l2) == (
+        paper["epochs"], "plateau", "none", None)  # null: the published L2, as runs before --l2 record it
+    explicit = resolved(epochs=paper["epochs"], schedule="plateau", tta="none", l2=0.01)
+    assert config_hash(asdict(by_hand)) == config_hash(asdict(explicit)) != config_hash(asdict(default))
+    # an explicit option wins over the validated recipe, the rest of which still applies
+    mixed = resolved(tta="flip")
+    assert (mixed.tta, mixed.schedule, mixed.l2, mixed.epochs) == ("flip", "cosine", validated["l2"],
+                                                                   validated["epochs"])
+    assert describe(default).endswith("seed 0") and describe(mixed).endswith("(tta=flip)")
+    assert describe(by_hand).endswith("(paper recipe)")
+    # CK+ has no validated recipe: the paper's, with or without --recipe paper, and no name recorded
+    ck, ck_paper = resolved("ck+"), resolved("ck+", recipe="paper")
+    assert ck.recipe is None and asdict(ck) == asdict(ck_paper)
+    assert (ck.epochs, ck.schedule, ck.tta) == (paper["epochs"], "plateau", "none")
+    with pytest.raises(FerBenchError, match="--recipe must be validated or paper, got 'best'"):
+        resolved(recipe="best")
+    with pytest.raises(FerBenchError, match="only apply to CNNs"):
+        resolve(RunConfig(dataset="fer2013", model="svm-rbf", recipe="paper"))

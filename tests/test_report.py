@@ -707,3 +707,22 @@ def test_learning_curves_have_whole_epoch_ticks_and_mark_each_folds_kept_epoch()
     stars = [line for line in fig.findobj() if getattr(line, "get_gid", lambda: None)() == "selected-epoch"]
     assert sorted(float(line.get_xdata()[0]) for line in stars) == [2.0, 2.0, 4.0, 4.0]  # loss and accuracy panels
     pyplot().close(fig)
+
+
+def test_methods_say_which_recipe_set_a_cnn_s_settings_where_its_dataset_has_a_validated_one():
+    """A FER2013 mini-xception run on its validated recipe names the settings chosen on validation images; under
+    ``--recipe paper`` the paper's; runs with no recipe recorded (other datasets, SVMs, earlier runs): no fact."""
+    from types import SimpleNamespace
+
+    from benchmark.report._methods import MARKDOWN, _recipe
+
+    def fact(**config):
+        found = _recipe(SimpleNamespace(config={"model": "mini-xception", "dataset": "fer2013", "epochs": 60,
+                                                **config}), MARKDOWN)
+        return None if found is None else ": ".join(found)
+
+    assert fact(recipe="validated") == (
+        "Recipe: the paper's, except the number of epochs, learning-rate schedule, weight penalty and test-time "
+        "augmentation, chosen for this dataset on its validation images only (no test image seen)")
+    assert fact(recipe="paper") == "Recipe: the paper's"
+    assert fact(recipe=None) is None and fact(recipe="validated", epochs=None) is None  # not a CNN

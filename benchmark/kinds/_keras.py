@@ -31,11 +31,18 @@ RECIPE = {"optimizer": (("adam", "sgd"), "adam"), "schedule": (("plateau", "cosi
           "tta": (("none", "flip", "ten-crop"), "none")}
 
 
-def recipe_of(spec) -> dict:
-    """An architecture's training recipe: its published settings, its L2 penalty (0: none) and its optimizer,
-    schedule and test-time augmentation (``training`` of its registration, or the defaults of :data:`RECIPE`)."""
-    return {**{k: v for k, v in spec.training.items() if k != "min_delta"}, "l2": published_l2(spec),
-            **{k: spec.training.get(k, default) for k, (_, default) in RECIPE.items()}}
+#: The values of ``--recipe``: a dataset's validated recipe where the model has one, or the paper's everywhere.
+RECIPE_CHOICES = ("validated", "paper")
+
+
+def recipe_of(spec, dataset: str | None = None, *, paper: bool = False) -> dict:
+    """An architecture's training recipe on ``dataset``: its settings, its L2 penalty (0: none) and its optimizer,
+    schedule and test-time augmentation (``training`` of its registration with the dataset's validated recipe over
+    it unless ``paper``, or the defaults of :data:`RECIPE`)."""
+    training = spec.training_for(dataset, paper=paper)
+    return {**{k: v for k, v in training.items() if k not in ("min_delta", "l2", *RECIPE)},
+            "l2": float(training.get("l2", 0.0)),
+            **{k: training.get(k, default) for k, (_, default) in RECIPE.items()}}
 
 
 def published_l2(spec) -> float:
@@ -108,8 +115,10 @@ class Keras(ModelKind):
             pretrainable = [s.name for s in list_models() if s.pretrainable]
             raise FerBenchError(f"--pretrained: {config.model} has no published pretrained weights; only "
                                 f"{', '.join(pretrainable)} can load ImageNet weights")
-        out = {k: getattr(config, k) if getattr(config, k) is not None else spec.training[k]
-               for k in TRAINING_OPTIONS}
+        if config.recipe not in (None, *RECIPE_CHOICES):
+            raise FerBenchError(f"--recipe must be validated or paper, got {config.recipe!r}")
+        recipe = recipe_of(spec, config.dataset, paper=config.recipe == "paper")
+        out = {k: getattr(config, k) if getattr(config, k) is not None else recipe[k] for k in TRAINING_OPTIONS}
         for key in ("epochs", "batch_size", "patience"):
             if not is_int(out[key]) or out[key] < (0 if key == "patience" else 1):
                 raise FerBenchError(f"--{key.replace('_', '-')} must be a positive number, got {out[key]}")
@@ -126,9 +135,10 @@ class Keras(ModelKind):
         if config.l2 is not None and (isinstance(config.l2, bool) or not isinstance(config.l2, (int, float))
                                       or not math.isfinite(config.l2) or config.l2 < 0):
             raise FerBenchError(f"--l2 must be a finite number >= 0 (0: no penalty), got {config.l2}")
-        l2 = l2_of(config, spec)
+        l2 = float(config.l2) if config.l2 is not None else recipe["l2"]
         out["l2"] = None if l2 == published_l2(spec) else l2  # the published value: recorded as before --l2
-        recipe = recipe_of(spec)
+        # where the dataset has a validated recipe, which one filled in the settings (None: only the paper's exists)
+        out["recipe"] = (config.recipe or "validated") if config.dataset in spec.dataset_training else None
         for key, (values, _) in RECIPE.items():
             out[key] = getattr(config, key) if getattr(config, key) is not None else recipe[key]
             if out[key] not in values:
@@ -161,7 +171,8 @@ class Keras(ModelKind):
             f"{settings.epochs} epochs max, batch {settings.batch_size}, lr {settings.lr}, "
             f"patience {settings.patience}, augment {settings.augment}, l2 {l2_of(config, spec):g}"
             + "".join(f", {key} {getattr(config, key)}" for key in RECIPE
-                      if getattr(config, key) != RECIPE[key][1]))
+                      if getattr(config, key) != RECIPE[key][1])
+            + (f"; the {config.recipe} recipe for {config.dataset}" if config.recipe else ""))
         part = lambda idx: Part(dataset.images[idx], dataset.labels[idx], dataset.sample_ids[idx])  # noqa: E731
         frames, histories, roles, facts, inner = [], [], [], {}, {}
         fold_models, model_files, model_checks = {}, {}, {}
@@ -233,10 +244,14 @@ class Keras(ModelKind):
         )
 
     def describe(self, config, spec) -> list[str]:
-        recipe = recipe_of(spec)
-        parts = [f"{k}={getattr(config, k)}" for k in (*TRAINING_OPTIONS, *RECIPE)
-                 if getattr(config, k) != recipe.get(k)]
-        parts += [f"l2={config.l2:g}"] if config.l2 is not None else []
+        """The settings where a resolved ``config`` departs from its dataset's recipe (the paper's under
+        ``--recipe paper``, then named first)."""
+        paper = config.recipe == "paper"
+        recipe = recipe_of(spec, config.dataset, paper=paper)
+        parts = ["paper recipe"] if paper else []
+        parts += [f"{k}={getattr(config, k)}" for k in (*TRAINING_OPTIONS, *RECIPE)
+                  if getattr(config, k) != recipe.get(k)]
+        parts += [f"l2={l2_of(config, spec):g}"] if l2_of(config, spec) != recipe["l2"] else []
         return parts + [name for name, on in (("no augment", config.augment is False),
                                               ("class_weights", config.class_weights),
                                               ("pretrained", config.pretrained)) if on]

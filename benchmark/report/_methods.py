@@ -393,6 +393,28 @@ def _initialisation(run: Run, style: Style) -> Fact | None:
     return style.text("Initialisation"), style.text(text)
 
 
+#: How the methods name the settings a dataset's validated CNN recipe may change (``ModelSpec.dataset_training``).
+RECIPE_SETTINGS = {"epochs": "number of epochs", "batch_size": "batch size", "lr": "learning rate",
+                   "patience": "early-stopping patience", "optimizer": "optimiser", "schedule": "learning-rate schedule",
+                   "l2": "weight penalty", "tta": "test-time augmentation"}
+
+
+def _recipe(run: Run, style: Style) -> Fact | None:
+    """Where the run's dataset has a recipe validated for its CNN (``--recipe``), whether the paper's or that one
+    set its defaults, and what the validated one changes; nothing where there is only the paper's."""
+    recipe = run.config.get("recipe")
+    if not recipe or not trained_by_epochs(run):
+        return None
+    if recipe == "paper":
+        return style.text("Recipe"), style.text("the paper's")
+    spec = registered_spec(run.config.get("model", ""))
+    changed = [RECIPE_SETTINGS.get(key, key) for key in
+               (spec.dataset_training.get(run.config.get("dataset"), {}) if spec is not None else {})]
+    text = ("the paper's, except " + (f"the {_listed(changed)}, " if changed else "settings ")
+            + "chosen for this dataset on its validation images only (no test image seen)")
+    return style.text("Recipe"), style.text(text)
+
+
 def _optimiser(run: Run, style: Style) -> Fact | None:
     """The optimiser with its learning rate and schedule (as ``benchmark.training`` applies them)."""
     if not trained_by_epochs(run):
@@ -489,5 +511,5 @@ def _backend(run: Run, style: Style) -> Fact | None:
 
 
 #: The facts of a run, in the order a paragraph says them.
-FACTS = (_model, _features, _pca, _mirror, _grid, _selection, _solver, _initialisation, _optimiser, _training,
-         _weight_penalty, _augmentation, _class_weights, _tta, _backend)
+FACTS = (_model, _features, _pca, _mirror, _grid, _selection, _solver, _initialisation, _recipe, _optimiser,
+         _training, _weight_penalty, _augmentation, _class_weights, _tta, _backend)
