@@ -91,11 +91,11 @@ def _environment_kept():
     where not configured otherwise, as the GPU-routing test's own cluster is) into this process's ``os.environ``
     and leaves it there (fer-bench's executor gives it back; a test's own cluster does not): BLAS and TensorFlow in
     every later test of the process would then run on one thread, unlike a user's. Each test gets the environment
-    back as it found it."""
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
+    back as it found it, by the executor's own guard."""
+    from benchmark.cluster._executor import _environment_given_back
+
+    with _environment_given_back():
+        yield
 
 
 @pytest.fixture(scope="module")
