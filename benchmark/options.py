@@ -38,6 +38,8 @@ class Option:
     not apply), they stay out of the config hash, so those runs keep their hashes (and resumed suites skip them);
     ``unhashed_values`` likewise for the values that do what every run did before the option existed (Adam for
     ``--optimizer``): a run made with them keeps the hash it always had, and is the same experiment in the report.
+    ``null_is_a_value`` where a resolved None is itself a setting (``--l2``: the published penalty), not an option
+    the run cannot use.
     """
 
     name: str
@@ -54,6 +56,7 @@ class Option:
     required: bool = False
     hashed_when_none: bool = True
     unhashed_values: tuple = ()
+    null_is_a_value: bool = False
 
     @property
     def flag(self) -> str:
@@ -65,12 +68,13 @@ _REQUIRED = object()
 
 def option(kind, default, help: str, *, cli_kind=None, flags: tuple[str, ...] = (), changes_results: bool = True,
            defines_data: bool = False, applies_to: str = ALL, in_suite: bool = True, on_cli: bool = True,
-           hashed_when_none: bool = True, unhashed_values: tuple = ()):
+           hashed_when_none: bool = True, unhashed_values: tuple = (), null_is_a_value: bool = False):
     """A :class:`RunConfig` field that is also an :class:`Option` (its declaration rides in the field's metadata);
     ``default=_REQUIRED`` for the fields every run must give."""
     declared = dict(kind=kind, help=help, cli_kind=cli_kind, flags=flags, changes_results=changes_results,
                     defines_data=defines_data, applies_to=applies_to, in_suite=in_suite, on_cli=on_cli,
-                    required=default is _REQUIRED, hashed_when_none=hashed_when_none, unhashed_values=unhashed_values)
+                    required=default is _REQUIRED, hashed_when_none=hashed_when_none, unhashed_values=unhashed_values,
+                    null_is_a_value=null_is_a_value)
     if default is _REQUIRED:
         return field(metadata={"option": declared})
     return field(default=default, metadata={"option": declared})
@@ -166,7 +170,7 @@ class RunConfig:
         "was published with one (mini-xception: 0.01 on its 3x3 and separable convolutions) it replaces that "
         "coefficient, else it penalises every convolution and dense kernel; 0 for none (default: the recipe's, see "
         "'fer-bench models'; config.json records null for the published value).", cli_kind=Optional[float],
-        applies_to=DEEP, hashed_when_none=False)
+        applies_to=DEEP, hashed_when_none=False, null_is_a_value=True)
     recipe: Optional[str] = option(
         str, None, "CNNs: validated (where 'fer-bench models' lists a recipe chosen on a dataset's validation "
         "images, e.g. mini-xception on FER2013, that recipe; elsewhere the paper's) or paper (the architecture's "

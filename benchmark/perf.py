@@ -121,7 +121,8 @@ def _cnn_row(name, spec, part, seed):
                                          seed=seed, n_classes=7))
     ips = info["train_images_per_second"] or 0.0
     epoch_min = FER2013_TRAIN / ips / 60 if ips else float("nan")
+    fer_epochs = spec.training_for("fer2013")["epochs"]  # its FER2013 default: the validated recipe's, if any
     return (f"{name} training on the {device['device']} ({device['backend']}, batch {batch}, {device['precision']})",
             f"{info['steps_per_second']:.2f} steps/s, {ips:,.0f} images/s",
-            f"{epoch_min:.1f} min per FER2013 epoch; {spec.training['epochs']} epochs max = "
-            f"{epoch_min * spec.training['epochs'] / 60:.1f} h")
+            f"{epoch_min:.1f} min per FER2013 epoch; {fer_epochs} epochs max = "
+            f"{epoch_min * fer_epochs / 60:.1f} h")

@@ -44,7 +44,7 @@ def ignored_options(requested, resolved) -> list[str]:
     (``--folds`` on FER2013's official split, ``--ck-neutral`` on FER2013, ``--data-dir`` on the embedded
     synthetic faces). A run says so, rather than silently ignoring them."""
     return [o.flag for o in OPTIONS if getattr(requested, o.name) not in (None, o.default)
-            and getattr(resolved, o.name) is None]
+            and getattr(resolved, o.name) is None and not o.null_is_a_value]
 
 
 def check_ranges(config) -> None:

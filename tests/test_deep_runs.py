@@ -393,8 +393,16 @@ def test_a_dataset_s_validated_recipe_is_its_default_and_recipe_paper_restores_t
     by_hand = resolved(recipe="paper")
     assert by_hand.recipe == "paper" and (by_hand.epochs, by_hand.schedule, by_hand.tta, by_hand.l2) == (
         paper["epochs"], "plateau", "none", None)  # null: the published L2, as runs before --l2 record it
-    explicit = resolved(epochs=paper["epochs"], schedule="plateau", tta="none", l2=0.01)
-    assert config_hash(asdict(by_hand)) == config_hash(asdict(explicit)) != config_hash(asdict(default))
+    # the paper's recipe is the experiment every FER2013 mini-xception run was before the option (no recipe, l2
+    # null): the same hash
+    assert config_hash(asdict(by_hand)) == config_hash(
+        {k: v for k, v in asdict(by_hand).items() if k != "recipe"}) != config_hash(asdict(default))
+    # resolving a resolved config (as suites do) changes nothing: the paper's L2 given on FER2013 stays 0.01
+    assert resolved(l2=0.01).l2 == 0.01
+    for dataset in ("fer2013", "ck+"):
+        for options in ({}, {"recipe": "paper"}, {"l2": 0.01}, {"l2": 1e-4}, {"recipe": "paper", "l2": 1e-4}):
+            once = resolved(dataset, **options)
+            assert resolve(once) == once, (dataset, options)
     # an explicit option wins over the validated recipe, the rest of which still applies
     mixed = resolved(tta="flip")
     assert (mixed.tta, mixed.schedule, mixed.l2, mixed.epochs) == ("flip", "cosine", validated["l2"],
@@ -403,9 +411,22 @@ def test_a_dataset_s_validated_recipe_is_its_default_and_recipe_paper_restores_t
     assert describe(by_hand).endswith("(paper recipe)")
     # CK+ has no validated recipe: the paper's, with or without --recipe paper, and no name recorded
     ck, ck_paper = resolved("ck+"), resolved("ck+", recipe="paper")
-    assert ck.recipe is None and asdict(ck) == asdict(ck_paper)
+    assert ck.recipe is None and ck_paper.recipe == "paper"  # recorded as given (no "ignored" note), not hashed
+    assert config_hash(asdict(ck)) == config_hash(asdict(ck_paper))
     assert (ck.epochs, ck.schedule, ck.tta) == (paper["epochs"], "plateau", "none")
     with pytest.raises(FerBenchError, match="--recipe must be validated or paper, got 'best'"):
         resolved(recipe="best")
     with pytest.raises(FerBenchError, match="only apply to CNNs"):
         resolve(RunConfig(dataset="fer2013", model="svm-rbf", recipe="paper"))
+
+
+def test_the_published_l2_given_by_hand_is_not_called_ignored():
+    """``--l2 0.01`` on CK+ resolves to null (the published value), which is a setting, not an option dropped; and
+    ``--recipe paper`` is recorded as given: neither gets the "does not apply ... ignored" note."""
+    from benchmark.resolution import ignored_options
+
+    for options in ({"l2": 0.01}, {"recipe": "paper"}):
+        requested = RunConfig(dataset="ck+", model="mini-xception", **options)
+        assert ignored_options(requested, resolve(requested)) == [], options
+    requested = RunConfig(dataset="fer2013", model="mini-xception", folds=5)
+    assert ignored_options(requested, resolve(requested)) == ["--folds"]  # a real one still is

@@ -136,9 +136,12 @@ class Keras(ModelKind):
                                       or not math.isfinite(config.l2) or config.l2 < 0):
             raise FerBenchError(f"--l2 must be a finite number >= 0 (0: no penalty), got {config.l2}")
         l2 = float(config.l2) if config.l2 is not None else recipe["l2"]
-        out["l2"] = None if l2 == published_l2(spec) else l2  # the published value: recorded as before --l2
-        # where the dataset has a validated recipe, which one filled in the settings (None: only the paper's exists)
-        out["recipe"] = (config.recipe or "validated") if config.dataset in spec.dataset_training else None
+        # null where the published value is also the recipe's, as every run before --l2 recorded it; written out
+        # where a validated recipe has another, so that resolving a resolved config again keeps it (suites do)
+        out["l2"] = None if l2 == published_l2(spec) == recipe["l2"] else l2
+        # which recipe filled in the settings: as given, else "validated" where the dataset has one (None: only
+        # the paper's exists)
+        out["recipe"] = config.recipe or ("validated" if config.dataset in spec.dataset_training else None)
         for key, (values, _) in RECIPE.items():
             out[key] = getattr(config, key) if getattr(config, key) is not None else recipe[key]
             if out[key] not in values:

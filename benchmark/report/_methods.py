@@ -400,18 +400,18 @@ RECIPE_SETTINGS = {"epochs": "number of epochs", "batch_size": "batch size", "lr
 
 
 def _recipe(run: Run, style: Style) -> Fact | None:
-    """Where the run's dataset has a recipe validated for its CNN (``--recipe``), whether the paper's or that one
-    set its defaults, and what the validated one changes; nothing where there is only the paper's."""
-    recipe = run.config.get("recipe")
-    if not recipe or not trained_by_epochs(run):
+    """Where a CNN run records a recipe (``--recipe``, or a dataset with a validated one), which of its settings are
+    those its dataset's validated recipe chose (as the run recorded them, whatever the recipe's name), or that
+    they are the paper's; nothing for runs that record none."""
+    if not run.config.get("recipe") or not trained_by_epochs(run):
         return None
-    if recipe == "paper":
-        return style.text("Recipe"), style.text("the paper's")
     spec = registered_spec(run.config.get("model", ""))
-    changed = [RECIPE_SETTINGS.get(key, key) for key in
-               (spec.dataset_training.get(run.config.get("dataset"), {}) if spec is not None else {})]
-    text = ("the paper's, except " + (f"the {_listed(changed)}, " if changed else "settings ")
-            + "chosen for this dataset on its validation images only (no test image seen)")
+    validated = spec.dataset_training.get(run.config.get("dataset"), {}) if spec is not None else {}
+    recorded = {**run.config, "l2": run.config.get("l2") if run.config.get("l2") is not None else
+                (published_l2(spec) if spec is not None else None)}  # null: the published L2
+    chosen = [RECIPE_SETTINGS.get(key, key) for key, value in validated.items() if recorded.get(key) == value]
+    text = (f"the paper's, except the {_listed(chosen)}, chosen for this dataset on its validation images only (no "
+            f"test image seen)" if chosen else "the paper's")
     return style.text("Recipe"), style.text(text)
 
 
