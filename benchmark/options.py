@@ -141,7 +141,7 @@ class RunConfig:
     epochs: Optional[int] = option(int, None, "CNNs: maximum epochs (default: the architecture's paper).",
                                    applies_to=DEEP)
     batch_size: Optional[int] = option(int, None, "CNNs: batch size (default: the paper's).", applies_to=DEEP)
-    lr: Optional[float] = option((float, int), None, "CNNs: Adam learning rate (default: the paper's).",
+    lr: Optional[float] = option((float, int), None, "CNNs: learning rate (default: the recipe's).",
                                  cli_kind=Optional[float], applies_to=DEEP)
     patience: Optional[int] = option(int, None, "CNNs: early-stopping patience on validation loss, in epochs "
                                      "(default: the paper's).", applies_to=DEEP)
@@ -174,7 +174,7 @@ class RunConfig:
     recipe: Optional[str] = option(
         str, None, "CNNs: validated (where 'fer-bench models' lists a recipe chosen on a dataset's validation "
         "images, e.g. mini-xception on FER2013, that recipe; elsewhere the paper's) or paper (the architecture's "
-        "published recipe on every dataset); options given explicitly override either (default: validated). The "
+        "registered paper recipe on every dataset); options given explicitly override either (default: validated). The "
         "settings it chooses are recorded and hashed, not its name.", changes_results=False, applies_to=DEEP,
         hashed_when_none=False)
     backend: Optional[str] = option(
