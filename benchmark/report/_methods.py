@@ -395,8 +395,8 @@ def _initialisation(run: Run, style: Style) -> Fact | None:
 
 #: How the methods name the settings a dataset's validated CNN recipe may change (``ModelSpec.dataset_training``).
 RECIPE_SETTINGS = {"epochs": "number of epochs", "batch_size": "batch size", "lr": "learning rate",
-                   "patience": "early-stopping patience", "optimizer": "optimiser", "schedule": "learning-rate schedule",
-                   "l2": "weight penalty", "tta": "test-time augmentation"}
+                   "patience": "early-stopping patience", "optimizer": "optimiser",
+                   "schedule": "learning-rate schedule", "l2": "weight penalty", "tta": "test-time augmentation"}
 
 
 def _recipe(run: Run, style: Style) -> Fact | None:
