@@ -406,7 +406,7 @@ def test_a_dataset_s_validated_recipe_is_its_default_and_recipe_paper_restores_t
     # an explicit option wins over the validated recipe, the rest of which still applies
     mixed = resolved(tta="flip")
     assert (mixed.tta, mixed.schedule, mixed.l2, mixed.epochs) == ("flip", "cosine", validated["l2"],
-                                                                   validated["epochs"])
+                                                                   {**paper, **validated}["epochs"])
     assert describe(default).endswith("seed 0") and describe(mixed).endswith("(tta=flip)")
     assert describe(by_hand).endswith("(paper recipe)")
     # CK+ has no validated recipe: the paper's, with or without --recipe paper, and no name recorded
