@@ -722,12 +722,12 @@ def test_methods_say_which_recipe_set_a_cnn_s_settings_where_its_dataset_has_a_v
         return None if found is None else ": ".join(found)
 
     assert fact(recipe="validated", schedule="cosine", l2=1e-4, tta="ten-crop") == (
-        "Recipe: the paper's, except the number of epochs, learning-rate schedule, weight penalty and test-time "
-        "augmentation, chosen for this dataset on its validation images only (no test image seen)")
+        "Recipe: the paper's, except the learning-rate schedule, weight penalty and test-time augmentation, chosen "
+        "for this dataset on its validation images only (no test image seen)")
     # from the settings recorded, whatever the recipe's name: one overridden is no longer called validated
     assert fact(recipe="validated", tta="none", schedule="cosine", l2=1e-4) == (
-        "Recipe: the paper's, except the number of epochs, learning-rate schedule and weight penalty, chosen for this "
-        "dataset on its validation images only (no test image seen)")
+        "Recipe: the paper's, except the learning-rate schedule and weight penalty, chosen for this dataset on its "
+        "validation images only (no test image seen)")
     assert fact(recipe="paper", epochs=100, schedule="plateau", tta="none", l2=None) == "Recipe: the paper's"
     assert fact(recipe="paper", dataset="ck+") == "Recipe: the paper's"  # no validated recipe there
     assert fact(recipe=None) is None and fact(recipe="validated", epochs=None) is None  # not a CNN
