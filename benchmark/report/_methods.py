@@ -407,8 +407,7 @@ def _recipe(run: Run, style: Style) -> Fact | None:
         return None
     spec = registered_spec(run.config.get("model", ""))
     validated = spec.dataset_training.get(run.config.get("dataset"), {}) if spec is not None else {}
-    recorded = {**run.config, "l2": run.config.get("l2") if run.config.get("l2") is not None else
-                (published_l2(spec) if spec is not None else None)}  # null: the published L2
+    recorded = {**run.config, "l2": _trained_l2(run)}
     chosen = [RECIPE_SETTINGS.get(key, key) for key, value in validated.items() if recorded.get(key) == value]
     text = (f"the paper's, except the {_listed(chosen)}, chosen for this dataset on its validation images only (no "
             f"test image seen)" if chosen else "the paper's")
@@ -445,6 +444,15 @@ def _training(run: Run, style: Style) -> Fact | None:
                      f"the weights of the epoch with the lowest validation loss"))
 
 
+def _trained_l2(run: Run) -> float:
+    """The L2 coefficient a CNN run trained with: its config's, else (null: the published one) as its metrics
+    record it, or, for runs recorded before the option, its architecture's published coefficient (0: none)."""
+    spec = registered_spec(run.config.get("model", ""))
+    published = published_l2(spec) if spec is not None else 0.0
+    return next((float(v) for v in (run.config.get("l2"), ((getattr(run, "metrics", None) or {}).get("training")
+                                                            or {}).get("l2")) if v is not None), published)
+
+
 def _weight_penalty(run: Run, style: Style) -> Fact | None:
     """The L2 penalty a CNN trained with (``--l2``): its config's, else (null: the published one) as its metrics
     record it, or, for runs recorded before the option, its architecture's published coefficient; nothing where
@@ -453,8 +461,7 @@ def _weight_penalty(run: Run, style: Style) -> Fact | None:
         return None
     spec = registered_spec(run.config.get("model", ""))
     published = published_l2(spec) if spec is not None else 0.0
-    l2 = next((float(v) for v in (run.config.get("l2"), (run.metrics.get("training") or {}).get("l2"))
-               if v is not None), published)
+    l2 = _trained_l2(run)
     if not l2:
         return None
     where = "the convolution kernels its paper penalises" if published else "every convolution and dense kernel"
