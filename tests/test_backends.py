@@ -71,7 +71,7 @@ def test_the_backend_option_keeps_tensorflow_runs_hashes_and_makes_another_backe
     assert config_hash(asdict(default)) == hashes["tensorflow"]
     assert len(set(hashes.values())) == 3
     assert resolve(RunConfig(dataset="synthetic", model="svm-linear")).backend is None
-    with pytest.raises(FerBenchError, match="--backend only apply to CNNs"):
+    with pytest.raises(FerBenchError, match="--backend only applies to CNNs"):
         resolve(RunConfig(dataset="synthetic", model="svm-linear", backend="jax"))
 
 

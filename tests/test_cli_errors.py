@@ -174,7 +174,7 @@ CASES = [
     Case("model-unknown", run("--model", "svm-quantum"), 2, ("unknown model 'svm-quantum'",)),
     Case("dataset-unknown", run("--dataset", "affectnet"), 2, ("unknown dataset 'affectnet'",)),
     Case("option-unknown", run("--colour", "red"), 2, ("--colour",)),
-    Case("cnn-option-on-svm", run("--epochs", "3"), 2, ("--epochs only apply to CNNs",)),
+    Case("cnn-option-on-svm", run("--epochs", "3"), 2, ("--epochs only applies to CNNs",)),
     Case("cnn-lr-zero", run("--model", "mini-xception", "--features", "pixels", "--lr", "0"), 2, ("--lr",)),
     Case("cnn-batch-zero", run("--model", "mini-xception", "--features", "pixels", "--batch-size", "0"), 2,
          ("--batch-size",)),

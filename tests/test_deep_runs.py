@@ -158,7 +158,7 @@ def test_interrupted_training_leaves_no_run_folder(tmp_path, small, monkeypatch)
 
 @pytest.mark.parametrize(("args", "fragment"), [
     (["--model", "mini-xception", "--pretrained"], "--pretrained: mini-xception has no published pretrained"),
-    (["--model", "svm-linear", "--epochs", "3"], "--epochs only apply to CNNs"),
+    (["--model", "svm-linear", "--epochs", "3"], "--epochs only applies to CNNs"),
     (["--model", "mini-xception", "--features", "hog"], "--features does not apply to mini-xception"),
     (["--model", "mini-xception", "--epochs", "0"], "--epochs must be a positive number"),
     (["--model", "mini-xception", "--lr", "-1"], "--lr must be a positive"),
@@ -172,8 +172,10 @@ def test_deep_option_mistakes_are_one_line_errors(tmp_path, args, fragment):
 
 
 def test_config_rejects_deep_options_for_svms_in_notebooks_too():
-    with pytest.raises(FerBenchError, match="only apply to CNNs"):
+    with pytest.raises(FerBenchError, match="only applies to CNNs"):
         resolve(RunConfig(dataset="synthetic", model="svm-rbf", pretrained=True))
+    with pytest.raises(FerBenchError, match="--epochs, --lr only apply to CNNs; svm-rbf is an SVM"):
+        resolve(RunConfig(dataset="synthetic", model="svm-rbf", epochs=3, lr=0.01))
 
 
 def test_a_run_whose_validation_loss_is_never_finite_has_no_checkpoint():
@@ -222,7 +224,7 @@ def test_recipe_options_default_to_the_architectures_recipe_and_keep_earlier_run
     for key, bad in (("optimizer", "rmsprop"), ("schedule", "step"), ("tta", "five-crop")):
         with pytest.raises(FerBenchError, match=f"--{key} must be"):
             resolve(RunConfig(dataset="synthetic", model="mini-xception", **{key: bad}))
-    with pytest.raises(FerBenchError, match="only apply to CNNs"):
+    with pytest.raises(FerBenchError, match="only applies to CNNs"):
         resolve(RunConfig(dataset="synthetic", model="svm-rbf", optimizer="sgd"))
 
 
@@ -330,7 +332,7 @@ def test_init_from_fine_tunes_a_finished_runs_weights_and_refuses_a_source_that_
         resolve(RunConfig(dataset="synthetic-b", model="cnn-gelu", init_from=str(source_dir)))
     with pytest.raises(FerBenchError, match="2 fold models"):
         resolve(RunConfig(dataset="synthetic", model=tiny_cnn, init_from=str(run_dir)))
-    with pytest.raises(FerBenchError, match="only apply to CNNs"):
+    with pytest.raises(FerBenchError, match="only applies to CNNs"):
         resolve(RunConfig(dataset="synthetic", model="svm-rbf", init_from=str(source_dir)))
     with pytest.raises(FerBenchError, match="no such run folder"):
         resolve(RunConfig(dataset="synthetic", model=tiny_cnn, init_from=str(tmp_path / "nothing")))
@@ -367,7 +369,7 @@ def test_l2_defaults_to_the_published_penalty_keeps_earlier_runs_hashes_and_refu
     for bad in (-0.1, float("nan"), float("inf")):
         with pytest.raises(FerBenchError, match="--l2 must be a finite number >= 0"):
             resolved(l2=bad)
-    with pytest.raises(FerBenchError, match="only apply to CNNs"):
+    with pytest.raises(FerBenchError, match="only applies to CNNs"):
         resolve(RunConfig(dataset="synthetic", model="svm-rbf", l2=0.1))
 
 
@@ -416,7 +418,7 @@ def test_a_dataset_s_validated_recipe_is_its_default_and_recipe_paper_restores_t
     assert (ck.epochs, ck.schedule, ck.tta) == (paper["epochs"], "plateau", "none")
     with pytest.raises(FerBenchError, match="--recipe must be validated or paper, got 'best'"):
         resolved(recipe="best")
-    with pytest.raises(FerBenchError, match="only apply to CNNs"):
+    with pytest.raises(FerBenchError, match="only applies to CNNs"):
         resolve(RunConfig(dataset="fer2013", model="svm-rbf", recipe="paper"))
 
 

@@ -87,7 +87,8 @@ class Classical(ModelKind):
             raise FerBenchError(f"--search must be one of {', '.join(SEARCHES)}, got {config.search!r}")
         given = [BY_NAME[k].flag for k in self.foreign_options() if getattr(config, k) not in (None, BY_NAME[k].default)]
         if given:
-            raise FerBenchError(f"{', '.join(given)} only apply to CNNs; {config.model} is an SVM")
+            raise FerBenchError(f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to CNNs; "
+                                f"{config.model} is an SVM")
         halving = config.search == "halving"  # None on k-fold protocols, which always search the whole grid
         return {"features": features, "pca": pca, "svm_backend": resolve_svm_backend(config.svm_backend, config.model, config.dataset),
                 "halving_min_samples": config.halving_min_samples if halving else None,
