@@ -13,11 +13,23 @@ ROTATION_DEGREES, ZOOM, SHIFT = 10.0, 0.1, 0.1
 TEN_CROP_SHARE = 0.92
 
 #: ``--schedule plateau``: the learning rate is multiplied by this when the validation loss has not fallen for
-#: :func:`plateau_patience` epochs.
+#: :func:`plateau_patience` epochs (unless a model's paper declares its own rule: :func:`plateau_rule`).
 PLATEAU_FACTOR = 0.1
+#: The keys of a model's registered recipe that give its paper's own plateau rule (e.g. Khaireddin & Chen: x0.75
+#: after 5 epochs); the rule is recorded in the run's ``metrics.json`` (``training``) where it is not the default.
+PLATEAU_KEYS = ("plateau_factor", "plateau_patience")
 
 
 def plateau_patience(patience: int) -> int:
     """Epochs without a lower validation loss before the plateau schedule lowers the rate: a quarter of the early
     stopping patience (at least one), so the rate drops several times before training stops."""
     return max(1, int(patience) // 4)
+
+
+def plateau_rule(patience: int, declared: dict | None = None) -> tuple[float, int]:
+    """The plateau schedule's (factor, epochs to wait): ``declared``'s ``plateau_factor`` and ``plateau_patience``
+    (a model's registered recipe, or a run's recorded training facts) where it has them, else
+    :data:`PLATEAU_FACTOR` and :func:`plateau_patience` of the early-stopping ``patience``."""
+    declared = declared or {}
+    return (float(declared.get("plateau_factor") or PLATEAU_FACTOR),
+            int(declared.get("plateau_patience") or plateau_patience(patience)))

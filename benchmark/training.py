@@ -21,7 +21,7 @@ import pandas as pd
 from sklearn.utils.class_weight import compute_class_weight
 
 from . import backends, tf_setup
-from .recipe import PLATEAU_FACTOR, ROTATION_DEGREES, SHIFT, TEN_CROP_SHARE, ZOOM, plateau_patience
+from .recipe import ROTATION_DEGREES, SHIFT, TEN_CROP_SHARE, ZOOM, plateau_rule
 from .errors import FerBenchError
 
 backends.prepare()  # the backend is chosen before Keras is first imported, just below
@@ -55,6 +55,14 @@ class TrainSettings:
     class_weights: bool = False
     optimizer: str = "adam"   # or "sgd": Nesterov momentum 0.9
     schedule: str = "plateau"  # or "cosine" (to 0 over the epochs), "none"
+    #: the plateau schedule's rule where a paper declares its own (None: recipe.plateau_rule's default)
+    plateau_factor: float | None = None
+    plateau_patience: int | None = None
+
+    def plateau(self) -> tuple[float, int]:
+        """The plateau schedule's (factor, epochs to wait) for these settings."""
+        return plateau_rule(self.patience, {"plateau_factor": self.plateau_factor,
+                                            "plateau_patience": self.plateau_patience})
 
 
 def input_pipeline(part: Part, *, batch_size: int, shuffle: bool, seed: int):
@@ -162,8 +170,7 @@ def fit_network(model, train: Part, val: Part, settings: TrainSettings, *, seed:
     speed = Throughput(settings.batch_size)
     callbacks = [
         keras.callbacks.EarlyStopping(MONITOR, patience=settings.patience, min_delta=settings.min_delta),
-        *([keras.callbacks.ReduceLROnPlateau(MONITOR, factor=PLATEAU_FACTOR, patience=plateau_patience(settings.patience),
-                                             min_lr=1e-6)] if settings.schedule == "plateau" else []),
+        *([plateau_callback(settings)] if settings.schedule == "plateau" else []),
         keras.callbacks.TerminateOnNaN(), best, speed,
     ]
     if progress is not None and progress.console.is_terminal:
@@ -210,6 +217,13 @@ def _onednn_trains_here() -> bool:
     import tensorflow as tf  # lazy: TensorFlow backend only
 
     return not tf.config.list_physical_devices("GPU")
+
+
+def plateau_callback(settings: TrainSettings):
+    """The plateau schedule: the rate times the factor after the settings' epochs without a lower validation
+    loss (:meth:`TrainSettings.plateau`)."""
+    factor, wait = settings.plateau()
+    return keras.callbacks.ReduceLROnPlateau(MONITOR, factor=factor, patience=wait, min_lr=1e-6)
 
 
 def _optimizer(settings: TrainSettings, steps_per_epoch: int):

@@ -248,3 +248,30 @@ def test_the_l2_penalty_acts_where_each_architecture_places_it_and_changes_no_pa
     assert _penalty(decayed) == pytest.approx(1e-3 * sum(float(np.sum(np.square(k.numpy()))) for k in kernels),
                                               rel=1e-5)
     assert decayed.count_params() == plain.count_params()
+
+
+def test_vgg_fer_trains_on_its_authors_recipe():
+    """Khaireddin & Chen's code: SGD with Nesterov momentum from 0.01, weight decay 1e-4 (Keras L2 5e-5), the rate
+    x0.75 after 5 epochs without improvement, 300 epochs with no early stop, batch 64, ten crops at test time. The
+    run is told, records the plateau rule in its metrics, and the callback applies it; other CNNs keep the default
+    rule (x0.1 after a quarter of the patience) and record none."""
+    from benchmark.experiment import RunConfig
+    from benchmark.kinds._keras import plateau_declared
+    from benchmark.resolution import resolve
+    from benchmark.training import TrainSettings, plateau_callback
+
+    config = resolve(RunConfig(dataset="fer2013", model="vgg-fer"))
+    assert (config.optimizer, config.lr, config.batch_size, config.epochs, config.patience, config.schedule,
+            config.tta) == ("sgd", 0.01, 64, 300, 300, "plateau", "ten-crop")
+    assert config.l2 is None and get_model("vgg-fer").training["l2"] == 5e-5  # the published L2, recorded as null
+    declared = plateau_declared(get_model("vgg-fer"), config)
+    assert declared == {"plateau_factor": 0.75, "plateau_patience": 5}
+    callback = plateau_callback(TrainSettings(epochs=300, batch_size=64, lr=0.01, patience=300, **declared))
+    assert (callback.factor, callback.patience) == (0.75, 5)
+    mini = resolve(RunConfig(dataset="ck+", model="mini-xception"))
+    assert plateau_declared(get_model("mini-xception"), mini) == {}
+    callback = plateau_callback(TrainSettings(epochs=100, batch_size=32, lr=1e-3, patience=50))
+    assert (callback.factor, callback.patience) == (0.1, 12)
+    # on another schedule no plateau rule applies, even for VGG-FER
+    assert plateau_declared(get_model("vgg-fer"), resolve(RunConfig(dataset="fer2013", model="vgg-fer",
+                                                                    schedule="cosine"))) == {}

@@ -731,3 +731,23 @@ def test_methods_say_which_recipe_set_a_cnn_s_settings_where_its_dataset_has_a_v
     assert fact(recipe="paper", epochs=100, schedule="plateau", tta="none", l2=None) == "Recipe: the paper's"
     assert fact(recipe="paper", dataset="ck+") == "Recipe: the paper's"  # no validated recipe there
     assert fact(recipe=None) is None and fact(recipe="validated", epochs=None) is None  # not a CNN
+
+
+def test_methods_state_the_plateau_rule_a_cnn_trained_with():
+    """The default rule (x0.1 after a quarter of the patience) unless the run's metrics record its paper's own
+    (VGG-FER: x0.75 after 5 epochs, as Khaireddin & Chen's code lowers it)."""
+    from types import SimpleNamespace
+
+    from benchmark.report._methods import MARKDOWN, _optimiser
+
+    def fact(training=None, **config):
+        run = SimpleNamespace(config={"epochs": 300, "patience": 20, "lr": 0.01, **config},
+                              metrics={"training": training} if training is not None else {})
+        return ": ".join(_optimiser(run, MARKDOWN))
+
+    assert fact(optimizer="adam").endswith(
+        "learning rate 0.01, divided by 10 whenever the validation loss has not fallen for 5 epochs")
+    assert fact({"plateau_factor": 0.75, "plateau_patience": 5}, optimizer="sgd", patience=300).endswith(
+        "learning rate 0.01, multiplied by 0.75 whenever the validation loss has not fallen for 5 epochs")
+    assert fact({"plateau_factor": 0.5, "plateau_patience": 3}, optimizer="sgd").endswith(
+        "divided by 2 whenever the validation loss has not fallen for 3 epochs")

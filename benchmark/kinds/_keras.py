@@ -17,6 +17,7 @@ from ..console import printer, progress
 from ..errors import FerBenchError
 from ..protocols import carve_validation, inner_folds_used
 from ..options import is_int
+from ..recipe import PLATEAU_KEYS
 from ..saved_models import MODEL_CHECK, MODEL_FILES, file_sha256
 from ._base import FitResult, ModelKind, adapted_inner_folds, prediction_rows
 from ._keras_export import VERSIONS as KERAS_EXPORT_VERSIONS, export_keras
@@ -53,6 +54,15 @@ def published_l2(spec) -> float:
 def l2_of(config, spec) -> float:
     """The L2 penalty a resolved ``config`` trains with: its ``l2``, or, where that is None, the published one."""
     return float(config.l2) if config.l2 is not None else published_l2(spec)
+
+
+def plateau_declared(spec, config) -> dict:
+    """The plateau rule ``spec``'s recipe declares for a resolved ``config`` (its paper's factor and wait), where
+    the run trains on the plateau schedule; {} otherwise (the default rule of ``benchmark.recipe``)."""
+    if config.schedule != "plateau":
+        return {}
+    recipe = recipe_of(spec, config.dataset, paper=config.recipe == "paper")
+    return {key: recipe[key] for key in PLATEAU_KEYS if key in recipe}
 
 
 def build_network(spec, config, dataset):
@@ -165,16 +175,19 @@ class Keras(ModelKind):
         from ..training import Part, TrainSettings, fit_network, predict_proba
 
         device = backends.configure(config.seed)
+        plateau = plateau_declared(spec, config)
         settings = TrainSettings(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
                                  patience=config.patience, min_delta=spec.training.get("min_delta", 0.0),
                                  augment=config.augment, class_weights=config.class_weights,
-                                 optimizer=config.optimizer, schedule=config.schedule)
+                                 optimizer=config.optimizer, schedule=config.schedule, **plateau)
         say = printer(console)
         say(f"training {config.model} on the {device['device']} ({device['backend']}, {device['precision']}): "
             f"{settings.epochs} epochs max, batch {settings.batch_size}, lr {settings.lr}, "
             f"patience {settings.patience}, augment {settings.augment}, l2 {l2_of(config, spec):g}"
             + "".join(f", {key} {getattr(config, key)}" for key in RECIPE
                       if getattr(config, key) != RECIPE[key][1])
+            + (", plateau x{:g} after {} epochs without a lower validation loss".format(*settings.plateau())
+               if plateau else "")
             + (f"; the {config.recipe} recipe for {config.dataset}" if config.recipe else ""))
         part = lambda idx: Part(dataset.images[idx], dataset.labels[idx], dataset.sample_ids[idx])  # noqa: E731
         frames, histories, roles, facts, inner = [], [], [], {}, {}
@@ -234,7 +247,7 @@ class Keras(ModelKind):
             extra={"n_params": n_params, "training": {**{k: getattr(settings, k) for k in
                                                          ("epochs", "batch_size", "lr", "patience", "augment",
                                                           "class_weights")},
-                                                      "l2": l2_of(config, spec),
+                                                      "l2": l2_of(config, spec), **plateau,
                                                       # the recipe, where it is not what every CNN did before
                                                       **{k: getattr(config, k) for k in RECIPE
                                                          if getattr(config, k) != RECIPE[k][1]}},

@@ -33,7 +33,7 @@ from ._names import dataset_slug, title_of
 from ._references import (BACKEND_SOURCES, DATASET_SOURCES, EARLY_STOPPING_SOURCES, FEATURE_SOURCES,
                           OPTIMIZER_SOURCES, SCHEDULE_SOURCES, SEARCH_SOURCES, SOLVER_SOURCES, TTA_SOURCES,
                           model_keys)
-from ..recipe import PLATEAU_FACTOR, ROTATION_DEGREES, SHIFT, TEN_CROP_SHARE, ZOOM, plateau_patience
+from ..recipe import ROTATION_DEGREES, SHIFT, TEN_CROP_SHARE, ZOOM, plateau_rule
 from ._tables import breakable, citep, latex_escape, standalone
 
 #: What ``--augment`` draws for every training image (runs do not record it: the recipe fixes it)
@@ -414,6 +414,11 @@ def _recipe(run: Run, style: Style) -> Fact | None:
     return style.text("Recipe"), style.text(text)
 
 
+def _scaled(factor: float) -> str:
+    """How the plateau schedule changes the rate: "divided by 10" (x0.1), "multiplied by 0.75"."""
+    return f"divided by {1 / factor:g}" if (1 / factor).is_integer() else f"multiplied by {factor:g}"
+
+
 def _optimiser(run: Run, style: Style) -> Fact | None:
     """The optimiser with its learning rate and schedule (as ``benchmark.training`` applies them)."""
     if not trained_by_epochs(run):
@@ -423,8 +428,9 @@ def _optimiser(run: Run, style: Style) -> Fact | None:
     text = style.text(OPTIMIZERS.get(recipe["optimizer"], recipe["optimizer"])) + style.cite(
         OPTIMIZER_SOURCES.get(recipe["optimizer"], []))
     if schedule == "plateau":
-        rate = (f"learning rate {_number(lr)}, divided by {1 / PLATEAU_FACTOR:g} whenever the validation loss has "
-                f"not fallen for {_counted(plateau_patience(config.get('patience') or 0), 'epoch')}")
+        factor, wait = plateau_rule(config.get("patience") or 0, (getattr(run, "metrics", None) or {}).get("training"))
+        rate = (f"learning rate {_number(lr)}, {_scaled(factor)} whenever the validation loss has not fallen for "
+                f"{_counted(wait, 'epoch')}")
     elif schedule == "cosine":
         rate = f"learning rate {_number(lr)}, decayed to 0 along a cosine over the {config.get('epochs')} epochs"
     else:
