@@ -751,17 +751,3 @@ def test_methods_state_the_plateau_rule_a_cnn_trained_with():
         "learning rate 0.01, multiplied by 0.75 whenever the validation loss has not fallen for 5 epochs")
     assert fact({"plateau_factor": 0.5, "plateau_patience": 3}, optimizer="sgd").endswith(
         "divided by 2 whenever the validation loss has not fallen for 3 epochs")
-
-
-def test_methods_say_when_early_stopping_could_never_fire():
-    """A patience of at least the epochs (VGG-FER's recipe trains all 300) is no early stopping, and said so."""
-    from types import SimpleNamespace
-
-    from benchmark.report._methods import MARKDOWN, _training
-
-    def fact(**config):
-        return ": ".join(_training(SimpleNamespace(config={"batch_size": 64, **config}), MARKDOWN))
-
-    assert fact(epochs=300, patience=300) == ("Training: all 300 epochs in batches of 64, with no early stopping, "
-                                              "keeping the weights of the epoch with the lowest validation loss")
-    assert fact(epochs=300, patience=20).startswith("Training: at most 300 epochs in batches of 64; early stopping")

@@ -442,10 +442,6 @@ def _training(run: Run, style: Style) -> Fact | None:
     if not trained_by_epochs(run):
         return None
     config = run.config
-    if (config.get("patience") or 0) >= config["epochs"]:  # early stopping could never fire (VGG-FER's recipe)
-        return style.text("Training"), style.text(
-            f"all {_counted(config['epochs'], 'epoch')} in batches of {config.get('batch_size')}, with no early "
-            f"stopping, keeping the weights of the epoch with the lowest validation loss")
     return style.text("Training"), (
         style.text(f"at most {_counted(config['epochs'], 'epoch')} in batches of {config.get('batch_size')}; "
                    f"early stopping")
