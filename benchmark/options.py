@@ -128,7 +128,7 @@ class RunConfig:
         int, 3000, "FER2013 SVMs: training images in the first successive-halving round (--search halving).",
         applies_to=CLASSICAL, on_cli=False)
     svm_backend: Optional[str] = option(
-        str, "auto", "SVM solver: auto (liblinear's primal solver for svm-linear on FER2013 and FER+; otherwise "
+        str, "auto", "SVM solver: auto (liblinear, pair by pair, for svm-linear on FER2013 and FER+; otherwise "
         "oneDAL where scikit-learn-intelex is installed, else libsvm), onedal, libsvm or liblinear (svm-linear "
         "only); the solver that ran is recorded.", applies_to=CLASSICAL, hashed_when_none=False)
     mirror: Optional[str] = option(
@@ -158,7 +158,7 @@ class RunConfig:
         unhashed_values=("adam",))
     schedule: Optional[str] = option(
         str, None, "CNNs: learning rate schedule: plateau (x0.1 after patience/4 epochs without a better validation "
-        "loss), cosine (cosine decay to 0 over --epochs) or none (default: the recipe's).", applies_to=DEEP,
+        "loss, or the paper's own rule: VGG-FER x0.75 after 6), cosine (cosine decay to 0 over --epochs) or none (default: the recipe's).", applies_to=DEEP,
         hashed_when_none=False, unhashed_values=("plateau",))
     tta: Optional[str] = option(
         str, None, "CNNs: test-time augmentation: none, flip (the image and its mirror image) or ten-crop (four "
@@ -166,10 +166,10 @@ class RunConfig:
         "averaged over its views (default: the recipe's).", applies_to=DEEP,
         hashed_when_none=False, unhashed_values=("none",))
     l2: Optional[float] = option(
-        (float, int), None, "CNNs: L2 penalty coefficient on the weights, added to the loss: where the architecture "
-        "was published with one (mini-xception: 0.01 on its 3x3 and separable convolutions) it replaces that "
-        "coefficient, else it penalises every convolution and dense kernel; 0 for none (default: the recipe's, see "
-        "'fer-bench models'; config.json records null for the published value).", cli_kind=Optional[float],
+        (float, int), None, "CNNs: L2 penalty coefficient on the weights, added to the loss: mini-xception's goes where its "
+        "paper puts 0.01 (its 3x3 and separable convolutions); every other architecture's on every convolution "
+        "and dense kernel (VGG-FER's recipe: 5e-5); 0 for none (default: the recipe's, see 'fer-bench models'; "
+        "config.json records null for the published value, except VGG-FER's, written out).", cli_kind=Optional[float],
         applies_to=DEEP, hashed_when_none=False, null_is_a_value=True)
     recipe: Optional[str] = option(
         str, None, "CNNs: validated (where 'fer-bench models' lists a recipe chosen on a dataset's validation "

@@ -31,5 +31,6 @@ def plateau_rule(patience: int, declared: dict | None = None) -> tuple[float, in
     (a model's registered recipe, or a run's recorded training facts) where it has them, else
     :data:`PLATEAU_FACTOR` and :func:`plateau_patience` of the early-stopping ``patience``."""
     declared = declared or {}
-    return (float(declared.get("plateau_factor") or PLATEAU_FACTOR),
-            int(declared.get("plateau_patience") or plateau_patience(patience)))
+    factor, wait = declared.get("plateau_factor"), declared.get("plateau_patience")
+    return (float(factor) if factor is not None else PLATEAU_FACTOR,
+            int(wait) if wait is not None else plateau_patience(patience))

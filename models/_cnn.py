@@ -30,9 +30,9 @@ def _layers():
 def penalise_kernels(model, l2: float) -> int:
     """Add an L2 penalty of ``l2`` (times the sum of squares, added to the loss, as Keras's ``kernel_regularizer``)
     on every convolution and dense kernel of a built ``model`` (depthwise and pointwise ones, and those of nested
-    models, included), for architectures published without one (``--l2``); biases and batch-norm weights stay
-    free. Returns how many kernels it penalised. A saved model does not keep the penalty: it only acts while
-    training, and the run's config records it."""
+    models, included), for architectures whose builder does not place its own (``--l2``; VGG-FER's recipe); biases
+    and batch-norm weights stay free. Returns how many kernels it penalised. A saved model does not keep the
+    penalty: it only acts while training, and the run's config records it."""
     keras, _ = _layers()
     penalty = keras.regularizers.L2(l2) if l2 else None
     kernels = [getattr(layer, name) for layer in _all_layers(model) for name in KERNELS
@@ -168,14 +168,16 @@ def mini_xception(*, n_classes: int = 7, pretrained: bool = False, l2: float = 0
     "vgg-fer", kind="deep", display_name="VGG-FER",
     description="Khaireddin & Chen's VGG variant: 4 stages of two 3x3 conv + BN + ReLU (64-512), dense 4096 x 2",
     # the authors' code (usef-kh/fer, train.py and data/fer2013.py): SGD with Nesterov momentum 0.9 from 0.01, weight
-    # decay 1e-4 (PyTorch's, the gradient's w * 1e-4: Keras's L2 5e-5), the rate x0.75 after 5 epochs without a
-    # better validation score, 300 epochs with no early stop, batch 64, ten crops at test time
+    # decay 1e-4 (PyTorch's, the gradient's w * 1e-4: Keras's L2 5e-5), the rate x0.75 once 5 epochs have passed
+    # without a better validation score (PyTorch lowers it after more than `patience` bad epochs, Keras after
+    # `patience`: Keras's 6), 300 epochs with no early stop, batch 64, ten crops at test time
     training={"epochs": 300, "batch_size": 64, "lr": 0.01, "patience": 300, "min_delta": 0.0, "plateau_factor": 0.75,
-              "plateau_patience": 5, "l2": 5e-5, "optimizer": "sgd", "schedule": "plateau", "tta": "ten-crop"},
-    source="Khaireddin & Chen 2021, recipe from the authors' code (SGD + Nesterov 0.9, lr 0.01, weight decay 1e-4, "
-           "plateau x0.75 after 5 epochs, 300 epochs, batch 64, ten-crop); departures: fer-bench's augmentation (not "
-           "their 40x40 training crops and random erasing), 48x48 inputs, the plateau watched on validation loss "
-           "rather than accuracy, dropout 0.5 (their code's default: 0.1)")
+              "plateau_patience": 6, "l2": 5e-5, "optimizer": "sgd", "schedule": "plateau", "tta": "ten-crop"},
+    source="Khaireddin & Chen 2021; recipe from the authors' code",
+    defaults_why="the authors' recipe, from their code (usef-kh/fer); plateau_patience 6 is their 5 in PyTorch's "
+                 "count. Departures: fer-bench's augmentation (theirs: ten 40x40 crops of each image, random erasing); "
+                 "48x48 inputs; the plateau and checkpoint on validation loss (theirs: accuracy); L2 on kernels only; "
+                 "dropout 0.5 (theirs: 0.2)")
 def vgg_fer(*, n_classes: int = 7, pretrained: bool = False):
     keras, layers = _layers()
     inputs = keras.Input(INPUT_SHAPE)

@@ -41,9 +41,11 @@ def to_arrays(obj, prefix: str) -> tuple[dict, dict[str, np.ndarray]]:
     """``(description, arrays)`` of a fitted estimator or extractor: its class name, constructor parameters and
     fitted state. Arrays are keyed ``<prefix>.<attribute>`` so that several objects share one ``.npz``."""
     params = {k: _plain(v, f"{prefix} parameter {k}") for k, v in obj.get_params(deep=False).items()}
-    if type(obj).__name__ == "SVC" or getattr(obj, "_onedal_estimator", None) is not None:
+    if isinstance(obj, SVC) or getattr(obj, "_onedal_estimator", None) is not None:
+        # a stock SVC, sklearnex's, or a LiblinearSVC (its kernel fixed, not a parameter): as the stock SVC
         cls, state = "SVC", {k: getattr(obj, k) for k in _SVC_STATE if hasattr(obj, k)}
-        params = {k: v for k, v in params.items() if k in SVC().get_params()}
+        params = {k: _plain(getattr(obj, k), f"{prefix} parameter {k}") for k in SVC().get_params()
+                  if hasattr(obj, k)}
     else:  # a OneThreadPCA is saved as the PCA it is
         cls = "PCA" if isinstance(obj, OneThreadPCA) else type(obj).__name__
         state = {k: v for k, v in vars(obj).items() if k.endswith("_") and not k.startswith("__")}

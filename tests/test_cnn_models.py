@@ -256,18 +256,26 @@ def test_vgg_fer_trains_on_its_authors_recipe():
     run is told, records the plateau rule in its metrics, and the callback applies it; other CNNs keep the default
     rule (x0.1 after a quarter of the patience) and record none."""
     from benchmark.experiment import RunConfig
-    from benchmark.kinds._keras import plateau_declared
+    from dataclasses import replace
+
+    from benchmark.kinds._keras import l2_of, plateau_declared
     from benchmark.resolution import resolve
     from benchmark.training import TrainSettings, plateau_callback
 
     config = resolve(RunConfig(dataset="fer2013", model="vgg-fer"))
     assert (config.optimizer, config.lr, config.batch_size, config.epochs, config.patience, config.schedule,
             config.tta) == ("sgd", 0.01, 64, 300, 300, "plateau", "ten-crop")
-    assert config.l2 is None and get_model("vgg-fer").training["l2"] == 5e-5  # the published L2, recorded as null
+    # VGG-FER's runs recorded a null L2 while it trained without one: its L2 is now written out, so that no new run
+    # shares a config hash with an old one while training differently
+    assert config.l2 == 5e-5 and l2_of(config, get_model("vgg-fer")) == 5e-5
+    assert l2_of(replace(config, l2=None), get_model("vgg-fer")) == 0.0
+    old_recipe = resolve(RunConfig(dataset="fer2013", model="vgg-fer", optimizer="adam", lr=1e-3, patience=20,
+                                   tta="none", l2=0.0))
+    assert old_recipe.l2 == 0.0 and resolve(old_recipe) == old_recipe
     declared = plateau_declared(get_model("vgg-fer"), config)
-    assert declared == {"plateau_factor": 0.75, "plateau_patience": 5}
+    assert declared == {"plateau_factor": 0.75, "plateau_patience": 6}  # PyTorch's patience 5, in Keras's count
     callback = plateau_callback(TrainSettings(epochs=300, batch_size=64, lr=0.01, patience=300, **declared))
-    assert (callback.factor, callback.patience) == (0.75, 5)
+    assert (callback.factor, callback.patience) == (0.75, 6)
     mini = resolve(RunConfig(dataset="ck+", model="mini-xception"))
     assert plateau_declared(get_model("mini-xception"), mini) == {}
     callback = plateau_callback(TrainSettings(epochs=100, batch_size=32, lr=1e-3, patience=50))

@@ -747,7 +747,28 @@ def test_methods_state_the_plateau_rule_a_cnn_trained_with():
 
     assert fact(optimizer="adam").endswith(
         "learning rate 0.01, divided by 10 whenever the validation loss has not fallen for 5 epochs")
-    assert fact({"plateau_factor": 0.75, "plateau_patience": 5}, optimizer="sgd", patience=300).endswith(
-        "learning rate 0.01, multiplied by 0.75 whenever the validation loss has not fallen for 5 epochs")
+    assert fact({"plateau_factor": 0.75, "plateau_patience": 6}, optimizer="sgd", patience=300).endswith(
+        "learning rate 0.01, multiplied by 0.75 whenever the validation loss has not fallen for 6 epochs")
     assert fact({"plateau_factor": 0.5, "plateau_patience": 3}, optimizer="sgd").endswith(
         "divided by 2 whenever the validation loss has not fallen for 3 epochs")
+
+
+def test_methods_say_where_the_weight_penalty_acts():
+    """mini-xception's builder places its paper's penalty on the kernels that paper penalises; VGG-FER's authors'
+    weight decay (Keras L2 5e-5) goes on every kernel, as does an --l2 on any other architecture. A VGG-FER run
+    that recorded a null L2 trained before that decay was registered: without a penalty, so no fact."""
+    from types import SimpleNamespace
+
+    from benchmark.report._methods import MARKDOWN, _weight_penalty
+
+    def fact(model, l2):
+        found = _weight_penalty(SimpleNamespace(config={"model": model, "epochs": 10, "l2": l2}, metrics={}),
+                                MARKDOWN)
+        return None if found is None else ": ".join(found)
+
+    assert fact("mini-xception", None) == ("Weight penalty: L2 with coefficient 0.01 on the convolution kernels its "
+                                           "paper penalises, added to the loss")
+    assert fact("vgg-fer", 5e-5) == ("Weight penalty: L2 with coefficient 5e-05 on every convolution and dense "
+                                     "kernel, added to the loss")
+    assert fact("vgg-fer", None) is None and fact("cnn-gelu", None) is None
+    assert fact("cnn-gelu", 1e-4).endswith("on every convolution and dense kernel, added to the loss")

@@ -44,24 +44,48 @@ def test_fitted_pipelines_rebuild_as_stock_scikit_learn_with_identical_predictio
     np.testing.assert_allclose(rebuilt.decision_function(X), fitted.decision_function(X), atol=1e-4 * scale)
 
 
-def test_a_liblinear_svm_saves_checks_and_exports_its_one_vs_rest_decisions(tmp_path, synthetic):
-    """svm-linear's primal solver (FER2013's default): a LinearSVC file rebuilds exactly, the save check compares
-    its one decision value per class, and the ONNX export (as an equivalent linear classifier) reproduces it."""
+def test_a_liblinear_svm_is_the_kernel_solvers_model_and_saves_checks_and_exports_as_a_stock_svc(tmp_path, synthetic):
+    """svm-linear's liblinear solver (FER2013's default) solves the kernel solvers' problem (hinge loss, one-vs-one)
+    pair by pair: each pair's decision values are liblinear's own hyperplane's, it predicts within a few labels of
+    libsvm's linear SVC, and it is held, saved, checked and exported as the stock linear SVC it is."""
+    from sklearn.svm import SVC, LinearSVC
+
     from benchmark.kinds import svm_pipeline_to_onnx
+    from models._svm import INTERCEPT_SCALING, LIBLINEAR_MAX_ITER
 
     images, y = synthetic.images[:200], synthetic.labels[:200]
     extractors = [("hog", HOGFeatures())]
     X = extractors[0][1].transform(images)
     pipeline = get_model("svm-linear").build(seed=0, pca=20, backend="liblinear").set_params(svm__C=0.01).fit(X, y)
-    assert type(pipeline.named_steps["svm"]).__name__ == "LinearSVC"
+    svm = pipeline.named_steps["svm"]
+    assert type(svm).__name__ == "LiblinearSVC" and isinstance(svm, SVC) and svm.kernel == "linear"
+    Z = pipeline[:-1].transform(X)
+    classes = svm.classes_
+    pairs = [(i, j) for i in range(len(classes)) for j in range(i + 1, len(classes))]
+    svm.decision_function_shape = "ovo"  # as the save check reads the pairs
+    ovo = svm.decision_function(Z)
+    for k in (0, len(pairs) - 1):  # the first and the last pair, by liblinear itself
+        i, j = pairs[k]
+        rows = (y == classes[i]) | (y == classes[j])
+        own = LinearSVC(C=0.01, loss="hinge", max_iter=LIBLINEAR_MAX_ITER, intercept_scaling=INTERCEPT_SCALING,
+                        random_state=0)
+        own.fit(Z[rows], np.where(y[rows] == classes[i], 1, -1))
+        # (the pipeline's fit saw PCA's fit_transform, equal to this transform up to rounding, which liblinear's
+        # stopping rule may carry to its tolerance)
+        np.testing.assert_allclose(ovo[:, k], own.decision_function(Z), atol=1e-4)
+    svm.decision_function_shape = "ovr"
+    kernel = get_model("svm-linear").build(seed=0, pca=20, backend="libsvm").set_params(svm__C=0.01).fit(X, y)
+    assert np.mean(kernel.predict(X) == pipeline.predict(X)) >= 0.97  # the same model, up to the solvers
     fitted = SVMFoldModel("fold-0", synthetic.class_names, extractors, pipeline)
     save_svm(tmp_path / "svm", fitted)
+    assert json.loads((tmp_path / "svm.json").read_text())["pipeline"][-1]["params"]["kernel"] == "linear"
     rebuilt, check = check_saved_svm(tmp_path / "svm", fitted, X, images[:4])
     assert check["max_abs_score_diff"] == 0.0 and check["labels_differing_from_solver"] == 0
-    assert check["predictions_by"] == "the saved model (stock scikit-learn LinearSVC)"
-    assert rebuilt.scores(images).shape == (200, len(synthetic.class_names))  # one-vs-rest: a value per class
+    assert check["predictions_by"] == "the saved model (stock scikit-learn SVC)"
     _, parity = svm_pipeline_to_onnx(rebuilt.pipeline, X)
     assert parity.passed and parity.argmax_agree == len(X), parity.describe()
+    _, parity = svm_pipeline_to_onnx(pipeline, X)  # the fitted pipeline too
+    assert parity.passed, parity.describe()
 
 
 def test_chi2_pipeline_and_learned_vocabulary_round_trip(tmp_path, synthetic):

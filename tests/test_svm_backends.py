@@ -52,7 +52,7 @@ def test_auto_picks_liblinear_for_the_linear_svm_on_fer2013_and_onedal_where_ins
 
     monkeypatch.setattr(svm, "onedal_available", lambda: True)
     assert resolve_svm_backend("auto", "svm-rbf") == "onedal" and resolve_svm_backend("libsvm", "svm-rbf") == "libsvm"
-    assert resolve_svm_backend("auto", "svm-linear", "fer2013") == "liblinear"  # the primal solver on 57,000 images
+    assert resolve_svm_backend("auto", "svm-linear", "fer2013") == "liblinear"  # cost linear in 57,000 images
     assert resolve_svm_backend("auto", "svm-linear", "ck+") == "onedal"  # the kernel solver on small sets
     assert resolve_svm_backend("onedal", "svm-linear", "fer2013") == "onedal"  # the kernel form, when asked for
     assert resolve_svm_backend("liblinear", "svm-linear", "ck+") == "liblinear"
@@ -305,3 +305,28 @@ def test_a_onedal_svm_scores_as_it_predicts(hog_split):
     assert backend_that_ran(svm) == "onedal"
     scaled = model[:-1].transform(X_test)
     assert svm.score(scaled, y_test) == pytest.approx(float(np.mean(svm.predict(scaled) == y_test)))
+
+
+def test_liblinear_runs_from_before_the_one_vs_one_model_are_another_variant():
+    """liblinear's runs saved as a LinearSVC (one-vs-rest, squared hinge: before liblinear solved the kernel
+    solvers' model pair by pair) are a platform variant of their own, never pooled with today's, and the methods
+    describe each as it ran."""
+    from types import SimpleNamespace
+
+    from benchmark.kinds import kind_named
+    from benchmark.report._methods import MARKDOWN, _solver
+
+    classical = kind_named("classical")
+    old = {"svm_backend": "liblinear", "model_check": {
+        "fold-0": {"predictions_by": "the saved model (stock scikit-learn LinearSVC)"}}}
+    new = {"svm_backend": "liblinear", "model_check": {
+        "fold-0": {"predictions_by": "the saved model (stock scikit-learn SVC)"}}}
+    assert classical.platform(old, {})["svm_backend"] == "liblinear-ovr"
+    assert classical.platform(new, {})["svm_backend"] == "liblinear"
+
+    def fact(manifest):
+        run = SimpleNamespace(kind="classical", manifest=manifest, config={})
+        return ": ".join(_solver(run, MARKDOWN))
+
+    assert fact(new).startswith("SVM solver: liblinear (hinge loss, one-vs-one, as the kernel solvers;")
+    assert fact(old).startswith("SVM solver: liblinear (squared hinge loss, one-vs-rest;")

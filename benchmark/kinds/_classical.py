@@ -13,7 +13,7 @@ from sklearn.base import clone
 from sklearn.svm import LinearSVC
 
 from features import FEATURES, default_cache_dir, extract, parse_features
-from models import backend_that_ran, resolve_svm_backend
+from models import LiblinearSVC, backend_that_ran, resolve_svm_backend
 
 from ..console import printer, progress
 from ..errors import FerBenchError, WorkFailedError
@@ -198,6 +198,11 @@ class Classical(ModelKind):
         elif backend == "onedal" and manifest.get("svm_threads") != 1:
             # fitted before every oneDAL fit got one thread: last digits (and near-tied choices) of their own
             backend = "onedal-multithreaded"
+        elif backend == "liblinear" and any("LinearSVC" in str((check or {}).get("predictions_by"))
+                                            for check in (manifest.get(MODEL_CHECK) or {}).values()):
+            # fitted one-vs-rest with the squared hinge (saved as a LinearSVC), before liblinear solved the
+            # kernel solvers' model pair by pair: another model
+            backend = "liblinear-ovr"
         if manifest.get("pca_blas_threads") != 1 and _projected(manifest, config):
             # its PCA fitted before every PCA got one BLAS thread: last digits (and near-tied choices) of its own
             return {"svm_backend": backend, "pca": "pca-multithreaded"}
@@ -385,7 +390,8 @@ def _at_iteration_cap(svm) -> bool:
     """Whether a liblinear fit stopped at its iteration cap rather than at its tolerance (the convergence warning
     is silenced during the search, where small grid points may hit it harmlessly; the chosen model's is said)."""
     n_iter, cap = getattr(svm, "n_iter_", None), getattr(svm, "max_iter", None)
-    return isinstance(svm, LinearSVC) and n_iter is not None and cap is not None and int(np.max(n_iter)) >= cap
+    return (isinstance(svm, (LinearSVC, LiblinearSVC)) and n_iter is not None and cap is not None
+            and int(np.max(n_iter)) >= cap)
 
 
 def _predict(model: SVMFoldModel, dataset, idx: np.ndarray, X: np.ndarray, column: str, part: str) -> pd.DataFrame:

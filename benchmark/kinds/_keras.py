@@ -51,9 +51,27 @@ def published_l2(spec) -> float:
     return float(spec.training.get("l2", 0.0))
 
 
+#: Architectures whose paper's L2 was registered after runs of them had recorded ``l2`` as null, and what that null
+#: meant then (VGG-FER trained without a penalty until its authors' weight decay was registered). Their runs record
+#: the L2 explicitly, so an old run and a new one never share a config hash while training differently.
+NULL_L2 = {"vgg-fer": 0.0}
+
+
+def null_l2(spec) -> float:
+    """The L2 coefficient a run of ``spec`` that recorded ``l2`` as null trained with: the published one, except
+    for the architectures of :data:`NULL_L2`."""
+    return NULL_L2.get(spec.name, published_l2(spec))
+
+
 def l2_of(config, spec) -> float:
-    """The L2 penalty a resolved ``config`` trains with: its ``l2``, or, where that is None, the published one."""
-    return float(config.l2) if config.l2 is not None else published_l2(spec)
+    """The L2 penalty a resolved ``config`` trains with: its ``l2``, or, where that is None, :func:`null_l2`."""
+    return float(config.l2) if config.l2 is not None else null_l2(spec)
+
+
+def places_own_penalty(spec) -> bool:
+    """Whether ``spec``'s builder places its paper's L2 penalty itself (an ``l2`` argument: mini-xception's on
+    the kernels its paper penalises); otherwise :func:`models.penalise_kernels` puts it on every kernel."""
+    return "l2" in inspect.signature(spec.factory).parameters
 
 
 def plateau_declared(spec, config) -> dict:
@@ -69,7 +87,7 @@ def build_network(spec, config, dataset):
     """``spec``'s network for ``dataset``'s classes, with the run's L2 penalty: through the builder where the
     architecture places its own (a builder with an ``l2`` argument), else on every kernel."""
     l2 = l2_of(config, spec)
-    own = "l2" in inspect.signature(spec.factory).parameters
+    own = places_own_penalty(spec)
     model = spec.build(n_classes=len(dataset.class_names), dataset=dataset.name, pretrained=config.pretrained,
                        **({"l2": l2} if own else {}))
     if not own:
@@ -148,7 +166,7 @@ class Keras(ModelKind):
         l2 = float(config.l2) if config.l2 is not None else recipe["l2"]
         # null where the published value is also the recipe's, as every run before --l2 recorded it; written out
         # where a validated recipe has another, so that resolving a resolved config again keeps it (suites do)
-        out["l2"] = None if l2 == published_l2(spec) == recipe["l2"] else l2
+        out["l2"] = None if l2 == null_l2(spec) == recipe["l2"] else l2
         # which recipe filled in the settings: as given, else "validated" where the dataset has one (None: only
         # the paper's exists)
         out["recipe"] = config.recipe or ("validated" if config.dataset in spec.dataset_training else None)

@@ -82,6 +82,10 @@ def exportable_svm_pipeline(pipeline, X: np.ndarray):
             step = scaler
         elif type(step) is LinearSVC:
             step = _as_linear_classifier(step)
+        elif isinstance(step, SVC) and type(step) is not SVC:  # a LiblinearSVC: the stock linear SVC it holds
+            plain = SVC(**{k: getattr(step, k) for k in SVC().get_params()})
+            plain.__dict__.update(vars(step))
+            step = plain
         elif type(step) is OneThreadPCA:  # the PCA it is (skl2onnx knows PCA's class, not a subclass)
             plain = PCA(**step.get_params())
             plain.__dict__.update(vars(step))

@@ -24,7 +24,7 @@ from features import FEATURES
 
 from ..datasets import DATASETS
 from ..evaluations import evaluation_of
-from ..kinds import KINDS, published_l2
+from ..kinds import KINDS, null_l2, places_own_penalty
 from ..options import BY_NAME
 from ..protocols import PROTOCOLS
 from ..record import Run
@@ -46,9 +46,12 @@ SOLVERS = {"libsvm": ("libsvm (hinge loss, one-vs-one) through scikit-learn", "s
            "onedal-float32": (f"{_ONEDAL} single precision", "scikit-learn-intelex"),
            "onedal-multithreaded": (f"{_ONEDAL} double precision, on as many threads as each fit's process gave it",
                                     "scikit-learn-intelex"),
-           "liblinear": ("liblinear (squared hinge loss, one-vs-rest; its primal trust-region Newton solver where "
-                         "training images outnumber features, its dual coordinate descent otherwise) through "
-                         "scikit-learn", "scikit-learn")}
+           "liblinear": ("liblinear (hinge loss, one-vs-one, as the kernel solvers; its dual coordinate descent, "
+                         "pair by pair) through scikit-learn", "scikit-learn"),
+           # runs before liblinear solved one-vs-one (their saved model is a LinearSVC)
+           "liblinear-ovr": ("liblinear (squared hinge loss, one-vs-rest; its primal trust-region Newton solver where "
+                             "training images outnumber features, its dual coordinate descent otherwise) through "
+                             "scikit-learn", "scikit-learn")}
 OPTIMIZERS = {"adam": "Adam", "sgd": "SGD with Nesterov momentum 0.9"}
 BACKENDS = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
 PRECISIONS = {"float32": "float32", "mixed_float16": "mixed precision (float16 computation)",
@@ -451,12 +454,13 @@ def _training(run: Run, style: Style) -> Fact | None:
 
 
 def _trained_l2(run: Run) -> float:
-    """The L2 coefficient a CNN run trained with: its config's, else (null: the published one) as its metrics
-    record it, or, for runs recorded before the option, its architecture's published coefficient (0: none)."""
+    """The L2 coefficient a CNN run trained with: its config's, else (null) as its metrics record it, or, for runs
+    recorded before the option, what a null meant for its architecture (``kinds.null_l2``: the published
+    coefficient; 0: none)."""
     spec = registered_spec(run.config.get("model", ""))
-    published = published_l2(spec) if spec is not None else 0.0
+    meant = null_l2(spec) if spec is not None else 0.0
     return next((float(v) for v in (run.config.get("l2"), ((getattr(run, "metrics", None) or {}).get("training")
-                                                            or {}).get("l2")) if v is not None), published)
+                                                            or {}).get("l2")) if v is not None), meant)
 
 
 def _weight_penalty(run: Run, style: Style) -> Fact | None:
@@ -466,11 +470,11 @@ def _weight_penalty(run: Run, style: Style) -> Fact | None:
     if not trained_by_epochs(run):
         return None
     spec = registered_spec(run.config.get("model", ""))
-    published = published_l2(spec) if spec is not None else 0.0
     l2 = _trained_l2(run)
     if not l2:
         return None
-    where = "the convolution kernels its paper penalises" if published else "every convolution and dense kernel"
+    where = ("the convolution kernels its paper penalises" if spec is not None and places_own_penalty(spec)
+             else "every convolution and dense kernel")
     return style.text("Weight penalty"), style.text(f"L2 with coefficient {_number(l2)} on {where}, added to the "
                                                     f"loss")
 

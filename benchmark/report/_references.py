@@ -202,7 +202,7 @@ BOOTSTRAP_SOURCES = ["efron1979"]
 #: How a run was fitted, by the value its config.json or manifest.json records (the methods paragraphs cite them):
 #: the SVM solver (``svm_backend``), the grid search (``search``), a CNN's optimizer, learning-rate schedule,
 #: test-time augmentation and Keras backend, and the early stopping every CNN trains with.
-SOLVER_SOURCES = {"libsvm": ["chang2011"], "liblinear": ["fan2008"]}
+SOLVER_SOURCES = {"libsvm": ["chang2011"], "liblinear": ["fan2008"], "liblinear-ovr": ["fan2008"]}
 SEARCH_SOURCES = {"halving": ["jamieson2016"]}
 OPTIMIZER_SOURCES = {"adam": ["kingma2015"], "sgd": ["sutskever2013"]}
 SCHEDULE_SOURCES = {"cosine": ["loshchilov2017"]}
