@@ -334,3 +334,15 @@ def test_cross_dataset_run_exports_its_source_models_checked_on_the_source_test_
     source = pd.read_csv(run_dir / "source_predictions.csv")
     assert meta["check"]["test_images"] == int((source.fold == "fold-1").sum()) > 0  # the source's fold-1 part
     assert meta["class_names"] == json.loads((run_dir / "metrics.json").read_text())["source"]["class_names"]
+
+
+def test_a_live_onedal_pipeline_is_refused_in_one_line_not_mistaken_for_liblinear():
+    """Only liblinear's one-vs-one model is turned into the stock SVC it holds; oneDAL's SVC (a subclass of
+    scikit-learn's too) is refused as before: fer-bench exports the saved model, rebuilt as a stock SVC."""
+    from models import onedal_available
+
+    if not onedal_available():
+        pytest.skip("scikit-learn-intelex (oneDAL) is not installed here")
+    pipeline, X = _fitted("svm-linear", None, n_classes=3, backend="onedal")
+    with pytest.raises(FerBenchError, match="ONNX export is not supported for this SVM"):
+        svm_pipeline_to_onnx(pipeline, X)

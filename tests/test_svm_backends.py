@@ -328,5 +328,32 @@ def test_liblinear_runs_from_before_the_one_vs_one_model_are_another_variant():
         run = SimpleNamespace(kind="classical", manifest=manifest, config={})
         return ": ".join(_solver(run, MARKDOWN))
 
-    assert fact(new).startswith("SVM solver: liblinear (hinge loss, one-vs-one, as the kernel solvers;")
+    assert fact(new).startswith("SVM solver: liblinear (hinge loss, one-vs-one, as the kernel solvers, with a "
+                                "lightly penalised intercept;")
     assert fact(old).startswith("SVM solver: liblinear (squared hinge loss, one-vs-rest;")
+
+
+@pytest.mark.slow  # a run: about 6 s
+def test_a_suite_reruns_a_liblinear_run_fitted_one_vs_rest(tmp_path):
+    """A run of the same options fitted by the replaced one-vs-rest liblinear model (its saved model a LinearSVC)
+    never completes the experiment: a resumed suite runs it again, while the report keeps it as its own variant.
+    Today's liblinear run counts as done, and records no support-vector count (its 'support vectors' are the
+    pairs' hyperplanes)."""
+    import io
+
+    from rich.console import Console
+
+    from benchmark.experiment import RunConfig, run_experiment
+    from benchmark.suite._suite import completed_runs
+
+    config = RunConfig(dataset="synthetic", model="svm-linear", features="lbp", svm_backend="liblinear", folds=2,
+                       inner_folds=2, reports_dir=str(tmp_path / "r"), cache_dir=str(tmp_path / "c"))
+    path, metrics = run_experiment(config, console=Console(file=io.StringIO()))
+    assert set(metrics["n_support_vectors"].values()) == {None}
+    done = completed_runs(tmp_path / "r" / "runs")
+    assert [p for runs in done.values() for p, _ in runs] == [path]
+    manifest = json.loads((path / "manifest.json").read_text())
+    for check in manifest["model_check"].values():
+        check["predictions_by"] = "the saved model (stock scikit-learn LinearSVC)"
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    assert completed_runs(tmp_path / "r" / "runs") == {}

@@ -129,6 +129,12 @@ class ModelKind:
         keeps runs that differ here apart, as variants)."""
         raise NotImplementedError
 
+    def superseded(self, manifest: dict, config: dict) -> str | None:
+        """Why a run's model is not the one its config now names (fitted by an implementation since replaced by
+        another model under the same options), or None. Such a run stays in the report, as its own variant, but
+        never completes a suite's experiment: a resumed suite runs it again."""
+        return None
+
     def fit_times(self, metrics: dict) -> tuple[float | None, float | None]:
         """(selection seconds summed over folds, the chosen model's own fit in seconds per fold) of a run, from its
         metrics; None where the run does not tell them apart (the report leaves the cell empty)."""

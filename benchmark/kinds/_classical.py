@@ -208,6 +208,11 @@ class Classical(ModelKind):
             return {"svm_backend": backend, "pca": "pca-multithreaded"}
         return {"svm_backend": backend}
 
+    def superseded(self, manifest: dict, config: dict) -> str | None:
+        if self.platform(manifest, config)["svm_backend"] == "liblinear-ovr":
+            return "liblinear fitted it one-vs-rest with the squared hinge; it now fits the kernel solvers' model"
+        return None
+
     def fit_times(self, metrics: dict) -> tuple[float | None, float | None]:
         """The grid search selects, the chosen model's refit is the fit: runs record both (``final_fit_seconds``
         per fold, within ``fit_seconds``); runs written before they did tell neither."""
@@ -380,7 +385,8 @@ def _fit_fold(spec, config, dataset, fold, X: np.ndarray, X_mirrored: np.ndarray
     if backend_that_ran(svm) != config.svm_backend:  # e.g. oneDAL fell back to libsvm for a parameter
         raise WorkFailedError(f"{config.model}: the SVM ran on {backend_that_ran(svm)}, not the requested "
                               f"{config.svm_backend}; rerun with --svm-backend {backend_that_ran(svm)}")
-    n_sv = int(svm.n_support_.sum()) if hasattr(svm, "n_support_") else None
+    # a linear model solved in the primal or pair by pair (liblinear) has hyperplanes, not support vectors
+    n_sv = int(svm.n_support_.sum()) if hasattr(svm, "n_support_") and not isinstance(svm, LiblinearSVC) else None
     return {"fold": fold.name, "model": model, "best_params": params, "search_log": log, "n_support_vectors": n_sv,
             "pca": pca, "inner_folds": inner_folds, "final_fit_seconds": round(timings["final_fit_seconds"], 3),
             "at_iteration_cap": _at_iteration_cap(svm)}

@@ -17,7 +17,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
-from models import Float64, OneThreadPCA, UnitVariance
+from models import Float64, LiblinearSVC, OneThreadPCA, UnitVariance
 
 from ..errors import FerBenchError
 from ..exported import ONNX_OPSET, Parity, quiet_warnings
@@ -82,7 +82,7 @@ def exportable_svm_pipeline(pipeline, X: np.ndarray):
             step = scaler
         elif type(step) is LinearSVC:
             step = _as_linear_classifier(step)
-        elif isinstance(step, SVC) and type(step) is not SVC:  # a LiblinearSVC: the stock linear SVC it holds
+        elif type(step) is LiblinearSVC:  # the stock linear SVC it holds
             plain = SVC(**{k: getattr(step, k) for k in SVC().get_params()})
             plain.__dict__.update(vars(step))
             step = plain

@@ -46,8 +46,8 @@ SOLVERS = {"libsvm": ("libsvm (hinge loss, one-vs-one) through scikit-learn", "s
            "onedal-float32": (f"{_ONEDAL} single precision", "scikit-learn-intelex"),
            "onedal-multithreaded": (f"{_ONEDAL} double precision, on as many threads as each fit's process gave it",
                                     "scikit-learn-intelex"),
-           "liblinear": ("liblinear (hinge loss, one-vs-one, as the kernel solvers; its dual coordinate descent, "
-                         "pair by pair) through scikit-learn", "scikit-learn"),
+           "liblinear": ("liblinear (hinge loss, one-vs-one, as the kernel solvers, with a lightly penalised "
+                         "intercept; its dual coordinate descent, pair by pair) through scikit-learn", "scikit-learn"),
            # runs before liblinear solved one-vs-one (their saved model is a LinearSVC)
            "liblinear-ovr": ("liblinear (squared hinge loss, one-vs-rest; its primal trust-region Newton solver where "
                              "training images outnumber features, its dual coordinate descent otherwise) through "

@@ -66,7 +66,7 @@ from ..errors import FerBenchError, os_error_text
 from ..evaluations import evaluation_for, evaluation_of
 from ..experiment import check_data_limits, run_experiment
 from ..files import write_text_atomically
-from ..kinds import kind_of
+from ..kinds import KINDS, kind_of
 from ..leases import Lease
 from ..options import DATA_KEYS, SUITE_TYPES, RunConfig, data_options
 from ..protocols import make_protocol
@@ -291,12 +291,15 @@ def completed_runs(runs_dir: Path, *, only_hash: str | None = None) -> dict[str,
 
     "Complete" is the report's definition: a folder the report would skip as broken, or set aside as
     inconsistent (its predictions, splits and metrics disagree), is never counted as done, so a resumed suite
-    redoes it.
+    redoes it; nor is a run whose model was fitted by an implementation since replaced (``ModelKind.superseded``).
     """
     found: dict[str, list[tuple[Path, str]]] = {}
     runs, _ = collect_runs(Path(runs_dir), config_hash=only_hash)
     runs, _ = verify_runs(runs)
     for run in runs:
+        kind = KINDS.get(run.kind)
+        if kind is not None and kind.superseded(run.manifest, run.config):
+            continue  # its model is not the one the config now names: not done
         if "config_hash" in run.config:
             others = [d["fingerprint"] for d in evaluation_of(run).other_datasets(run)]
             found.setdefault(run.config["config_hash"], []).append(
