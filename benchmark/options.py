@@ -158,7 +158,8 @@ class RunConfig:
         unhashed_values=("adam",))
     schedule: Optional[str] = option(
         str, None, "CNNs: learning rate schedule: plateau (x0.1 after patience/4 epochs without a better validation "
-        "loss, or the paper's own rule: VGG-FER x0.75 after 6), cosine (cosine decay to 0 over --epochs) or none (default: the recipe's).", applies_to=DEEP,
+        "loss, unless the architecture's recipe has its own rule: see 'fer-bench models'), cosine (cosine decay "
+        "to 0 over --epochs) or none (default: the recipe's).", applies_to=DEEP,
         hashed_when_none=False, unhashed_values=("plateau",))
     tta: Optional[str] = option(
         str, None, "CNNs: test-time augmentation: none, flip (the image and its mirror image) or ten-crop (four "
@@ -166,16 +167,16 @@ class RunConfig:
         "averaged over its views (default: the recipe's).", applies_to=DEEP,
         hashed_when_none=False, unhashed_values=("none",))
     l2: Optional[float] = option(
-        (float, int), None, "CNNs: L2 penalty coefficient on the weights, added to the loss: mini-xception's goes where its "
-        "paper puts 0.01 (its 3x3 and separable convolutions); every other architecture's on every convolution "
-        "and dense kernel (VGG-FER's recipe: 5e-5); 0 for none (default: the recipe's, see 'fer-bench models'; "
-        "config.json records null for the published value, except VGG-FER's, written out).", cli_kind=Optional[float],
+        (float, int), None, "CNNs: L2 penalty coefficient on the weights, added to the loss: mini-xception's goes "
+        "where its paper puts 0.01 (its 3x3 and separable convolutions); every other architecture's on every "
+        "convolution and dense kernel; 0 for none (default: the recipe's, see 'fer-bench models'; config.json "
+        "records null for the published value, except VGG-FER's, written out).", cli_kind=Optional[float],
         applies_to=DEEP, hashed_when_none=False, null_is_a_value=True)
     recipe: Optional[str] = option(
         str, None, "CNNs: validated (where 'fer-bench models' lists a recipe chosen on a dataset's validation "
         "images, e.g. mini-xception on FER2013, that recipe; elsewhere the paper's) or paper (the architecture's "
-        "registered paper recipe on every dataset); options given explicitly override either (default: validated). The "
-        "settings it chooses are recorded and hashed, not its name.", changes_results=False, applies_to=DEEP,
+        "registered paper recipe on every dataset); options given explicitly override either (default: "
+        "validated). The settings it chooses are recorded and hashed, not its name.", changes_results=False, applies_to=DEEP,
         hashed_when_none=False)
     backend: Optional[str] = option(
         str, None, "CNNs: the Keras backend that trains: tensorflow, jax or torch (default: $KERAS_BACKEND, else the "

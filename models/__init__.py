@@ -6,10 +6,10 @@ from ._cnn import penalise_kernels
 from ._files import ModelFileError, from_arrays, pipeline_from_arrays, pipeline_to_arrays, to_arrays
 from ._pca import OneThreadPCA
 from ._registry import ModelSpec, get_model, list_models, parameter_counts, register_model
-from ._svm import (SVM_BACKENDS, Float64, LiblinearSVC, UnitVariance, backend_that_ran, onedal_available,
+from ._svm import (LIBLINEAR, SVM_BACKENDS, Float64, LiblinearSVC, UnitVariance, backend_that_ran, onedal_available,
                    resolve_svm_backend)
 
-__all__ = ["Float64", "LiblinearSVC", "ModelFileError", "ModelSpec", "OneThreadPCA", "SVM_BACKENDS", "UnitVariance",
-           "backend_that_ran", "from_arrays", "get_model", "list_models", "onedal_available", "parameter_counts",
-           "penalise_kernels", "pipeline_from_arrays", "pipeline_to_arrays", "register_model", "resolve_svm_backend",
-           "to_arrays"]
+__all__ = ["Float64", "LIBLINEAR", "LiblinearSVC", "ModelFileError", "ModelSpec", "OneThreadPCA", "SVM_BACKENDS",
+           "UnitVariance", "backend_that_ran", "from_arrays", "get_model", "list_models", "onedal_available",
+           "parameter_counts", "penalise_kernels", "pipeline_from_arrays", "pipeline_to_arrays", "register_model",
+           "resolve_svm_backend", "to_arrays"]

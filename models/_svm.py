@@ -100,8 +100,8 @@ def backend_that_ran(svm) -> str:
 
 class LiblinearSVC(LibsvmSVC):
     """A linear SVM solved by liblinear pair by pair: hinge loss and one-vs-one, the problem the kernel solvers solve
-    (only liblinear's intercept is lightly penalised: :data:`INTERCEPT_SCALING`), by its dual coordinate descent, whose cost grows with the
-    training set rather than its square (FER2013: seconds to a couple of minutes per C, where the kernel solvers
+    (only liblinear's intercept is lightly penalised: :data:`INTERCEPT_SCALING`), by its dual coordinate descent,
+    whose cost grows with the training set rather than its square (FER2013: seconds per C, where the kernel solvers
     took 16 minutes for the grid). The pairwise hyperplanes are then held as the equivalent stock linear-kernel
     ``SVC``: each pair's weight vector is one support vector of the pair's first class, with dual coefficient 1
     towards the second class and 0 elsewhere. So it predicts, saves, loads and exports as every other SVM does.

@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.svm import LinearSVC
 
 from features import FEATURES, default_cache_dir, extract, parse_features
-from models import LiblinearSVC, backend_that_ran, resolve_svm_backend
+from models import LIBLINEAR, backend_that_ran, resolve_svm_backend
 
 from ..console import printer, progress
 from ..errors import FerBenchError, WorkFailedError
@@ -198,7 +197,7 @@ class Classical(ModelKind):
         elif backend == "onedal" and manifest.get("svm_threads") != 1:
             # fitted before every oneDAL fit got one thread: last digits (and near-tied choices) of their own
             backend = "onedal-multithreaded"
-        elif backend == "liblinear" and any("LinearSVC" in str((check or {}).get("predictions_by"))
+        elif backend == LIBLINEAR and any("LinearSVC" in str((check or {}).get("predictions_by"))
                                             for check in (manifest.get(MODEL_CHECK) or {}).values()):
             # fitted one-vs-rest with the squared hinge (saved as a LinearSVC), before liblinear solved the
             # kernel solvers' model pair by pair: another model
@@ -385,8 +384,8 @@ def _fit_fold(spec, config, dataset, fold, X: np.ndarray, X_mirrored: np.ndarray
     if backend_that_ran(svm) != config.svm_backend:  # e.g. oneDAL fell back to libsvm for a parameter
         raise WorkFailedError(f"{config.model}: the SVM ran on {backend_that_ran(svm)}, not the requested "
                               f"{config.svm_backend}; rerun with --svm-backend {backend_that_ran(svm)}")
-    # a linear model solved in the primal or pair by pair (liblinear) has hyperplanes, not support vectors
-    n_sv = int(svm.n_support_.sum()) if hasattr(svm, "n_support_") and not isinstance(svm, LiblinearSVC) else None
+    # liblinear's models (pair by pair, or one-vs-rest before) have hyperplanes, not support vectors
+    n_sv = int(svm.n_support_.sum()) if backend_that_ran(svm) != LIBLINEAR else None
     return {"fold": fold.name, "model": model, "best_params": params, "search_log": log, "n_support_vectors": n_sv,
             "pca": pca, "inner_folds": inner_folds, "final_fit_seconds": round(timings["final_fit_seconds"], 3),
             "at_iteration_cap": _at_iteration_cap(svm)}
@@ -396,8 +395,7 @@ def _at_iteration_cap(svm) -> bool:
     """Whether a liblinear fit stopped at its iteration cap rather than at its tolerance (the convergence warning
     is silenced during the search, where small grid points may hit it harmlessly; the chosen model's is said)."""
     n_iter, cap = getattr(svm, "n_iter_", None), getattr(svm, "max_iter", None)
-    return (isinstance(svm, (LinearSVC, LiblinearSVC)) and n_iter is not None and cap is not None
-            and int(np.max(n_iter)) >= cap)
+    return backend_that_ran(svm) == LIBLINEAR and n_iter is not None and cap is not None and int(np.max(n_iter)) >= cap
 
 
 def _predict(model: SVMFoldModel, dataset, idx: np.ndarray, X: np.ndarray, column: str, part: str) -> pd.DataFrame:

@@ -82,14 +82,8 @@ def exportable_svm_pipeline(pipeline, X: np.ndarray):
             step = scaler
         elif type(step) is LinearSVC:
             step = _as_linear_classifier(step)
-        elif type(step) is LiblinearSVC:  # the stock linear SVC it holds
-            plain = SVC(**{k: getattr(step, k) for k in SVC().get_params()})
-            plain.__dict__.update(vars(step))
-            step = plain
-        elif type(step) is OneThreadPCA:  # the PCA it is (skl2onnx knows PCA's class, not a subclass)
-            plain = PCA(**step.get_params())
-            plain.__dict__.update(vars(step))
-            step = plain
+        elif type(step) in STOCK_CLASSES:  # skl2onnx knows scikit-learn's classes, not fer-bench's subclasses
+            step = _as_stock(step, STOCK_CLASSES[type(step)])
         elif type(step) not in (StandardScaler, PCA, SVC):
             what = type(step).__name__
             why = ("svm-chi2's additive chi-squared feature map has no skl2onnx converter" if what ==
@@ -106,6 +100,19 @@ def two_class_column(pipeline) -> int:
     its exportable form: skl2onnx writes an SVC's in column 0 and a linear classifier's (a LinearSVC, exported as
     an SGDClassifier) in column 1 (the other column is its negation)."""
     return 1 if isinstance(pipeline.steps[-1][1], (LinearSVC, SGDClassifier)) else 0
+
+
+#: fer-bench's subclasses of scikit-learn estimators, by the stock class each is once fitted: a OneThreadPCA is the
+#: PCA it applies on one thread, a LiblinearSVC the linear SVC that holds its pairwise hyperplanes
+STOCK_CLASSES = {OneThreadPCA: PCA, LiblinearSVC: SVC}
+
+
+def _as_stock(step, cls):
+    """``step`` as an instance of its stock scikit-learn class ``cls``: ``cls``'s parameters read from ``step``,
+    and its fitted state."""
+    plain = cls(**{k: getattr(step, k) for k in cls().get_params()})
+    plain.__dict__.update(vars(step))
+    return plain
 
 
 def _as_linear_classifier(svm: LinearSVC) -> SGDClassifier:

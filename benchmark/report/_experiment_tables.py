@@ -131,7 +131,8 @@ def summary_table(dataset: str, exps: list[Experiment]) -> Table:
 
 #: How the summary names what computed a row: the SVM solver, or the CNN's device and precision.
 PLATFORM_NAMES = {"onedal": "oneDAL", "onedal-float32": "oneDAL fp32", "onedal-multithreaded": "oneDAL (threads)",
-                  "pca-multithreaded": "PCA (threads)", "libsvm": "libsvm", "liblinear": "liblinear", "liblinear-ovr": "liblinear (OvR)",
+                  "pca-multithreaded": "PCA (threads)", "libsvm": "libsvm", "liblinear": "liblinear",
+                  "liblinear-ovr": "liblinear (OvR)",
                   "float32": "fp32", "mixed_float16": "mixed fp16",
                   "mixed_bfloat16": "mixed bf16", "CPU (oneDNN)": "oneDNN", "jax": "JAX", "torch": "PyTorch"}
 

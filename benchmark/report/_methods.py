@@ -431,7 +431,7 @@ def _optimiser(run: Run, style: Style) -> Fact | None:
     text = style.text(OPTIMIZERS.get(recipe["optimizer"], recipe["optimizer"])) + style.cite(
         OPTIMIZER_SOURCES.get(recipe["optimizer"], []))
     if schedule == "plateau":
-        factor, wait = plateau_rule(config.get("patience") or 0, (getattr(run, "metrics", None) or {}).get("training"))
+        factor, wait = plateau_rule(config.get("patience") or 0, _training_facts(run))
         rate = (f"learning rate {_number(lr)}, {_scaled(factor)} whenever the validation loss has not fallen for "
                 f"{_counted(wait, 'epoch')}")
     elif schedule == "cosine":
@@ -453,20 +453,24 @@ def _training(run: Run, style: Style) -> Fact | None:
                      f"the weights of the epoch with the lowest validation loss"))
 
 
+def _training_facts(run: Run) -> dict:
+    """What a CNN run's metrics.json records of its training (``training``: L2, a paper's plateau rule ...); {} for
+    runs that record none (and the methods' unit tests, whose runs may have no metrics)."""
+    return (getattr(run, "metrics", None) or {}).get("training") or {}
+
+
 def _trained_l2(run: Run) -> float:
     """The L2 coefficient a CNN run trained with: its config's, else (null) as its metrics record it, or, for runs
     recorded before the option, what a null meant for its architecture (``kinds.null_l2``: the published
     coefficient; 0: none)."""
     spec = registered_spec(run.config.get("model", ""))
     meant = null_l2(spec) if spec is not None else 0.0
-    return next((float(v) for v in (run.config.get("l2"), ((getattr(run, "metrics", None) or {}).get("training")
-                                                            or {}).get("l2")) if v is not None), meant)
+    return next((float(v) for v in (run.config.get("l2"), _training_facts(run).get("l2")) if v is not None), meant)
 
 
 def _weight_penalty(run: Run, style: Style) -> Fact | None:
-    """The L2 penalty a CNN trained with (``--l2``): its config's, else (null: the published one) as its metrics
-    record it, or, for runs recorded before the option, its architecture's published coefficient; nothing where
-    there was none."""
+    """The L2 penalty a CNN trained with (``--l2``; :func:`_trained_l2`) and where it acted (where the paper puts it,
+    for a builder that places its own; else every kernel); nothing where there was none."""
     if not trained_by_epochs(run):
         return None
     spec = registered_spec(run.config.get("model", ""))
