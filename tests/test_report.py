@@ -709,17 +709,24 @@ def test_learning_curves_have_whole_epoch_ticks_and_mark_each_folds_kept_epoch()
     pyplot().close(fig)
 
 
+def methods_fact(fact, **run) -> str | None:
+    """One fact of the report's methods (``benchmark.report._methods``) for a stand-in run with just the given
+    attributes (config, metrics, manifest ...), as "Name: text"; None where the fact is left out."""
+    from types import SimpleNamespace
+
+    from benchmark.report._methods import MARKDOWN
+
+    found = fact(SimpleNamespace(**run), MARKDOWN)
+    return None if found is None else ": ".join(found)
+
+
 def test_methods_say_which_recipe_set_a_cnn_s_settings_where_its_dataset_has_a_validated_one():
     """A FER2013 mini-xception run on its validated recipe names the settings chosen on validation images; under
     ``--recipe paper`` the paper's; runs with no recipe recorded (other datasets, SVMs, earlier runs): no fact."""
-    from types import SimpleNamespace
-
-    from benchmark.report._methods import MARKDOWN, _recipe
+    from benchmark.report._methods import _recipe
 
     def fact(**config):
-        found = _recipe(SimpleNamespace(config={"model": "mini-xception", "dataset": "fer2013", "epochs": 60,
-                                                **config}), MARKDOWN)
-        return None if found is None else ": ".join(found)
+        return methods_fact(_recipe, config={"model": "mini-xception", "dataset": "fer2013", "epochs": 60, **config})
 
     assert fact(recipe="validated", schedule="cosine", l2=1e-4, tta="ten-crop") == (
         "Recipe: the paper's, except the learning-rate schedule, weight penalty and test-time augmentation, chosen "
@@ -735,15 +742,12 @@ def test_methods_say_which_recipe_set_a_cnn_s_settings_where_its_dataset_has_a_v
 
 def test_methods_state_the_plateau_rule_a_cnn_trained_with():
     """The default rule (x0.1 after a quarter of the patience) unless the run's metrics record its paper's own
-    (VGG-FER: x0.75 after 5 epochs, as Khaireddin & Chen's code lowers it)."""
-    from types import SimpleNamespace
-
-    from benchmark.report._methods import MARKDOWN, _optimiser
+    (VGG-FER: x0.75 after 6 epochs, Khaireddin & Chen's patience 5 in Keras's count)."""
+    from benchmark.report._methods import _optimiser
 
     def fact(training=None, **config):
-        run = SimpleNamespace(config={"epochs": 300, "patience": 20, "lr": 0.01, **config},
-                              metrics={"training": training} if training is not None else {})
-        return ": ".join(_optimiser(run, MARKDOWN))
+        return methods_fact(_optimiser, config={"epochs": 300, "patience": 20, "lr": 0.01, **config},
+                            metrics={"training": training} if training is not None else {})
 
     assert fact(optimizer="adam").endswith(
         "learning rate 0.01, divided by 10 whenever the validation loss has not fallen for 5 epochs")
@@ -757,14 +761,10 @@ def test_methods_say_where_the_weight_penalty_acts():
     """mini-xception's builder places its paper's penalty on the kernels that paper penalises; VGG-FER's authors'
     weight decay (Keras L2 5e-5) goes on every kernel, as does an --l2 on any other architecture. A VGG-FER run
     that recorded a null L2 trained before that decay was registered: without a penalty, so no fact."""
-    from types import SimpleNamespace
-
-    from benchmark.report._methods import MARKDOWN, _weight_penalty
+    from benchmark.report._methods import _weight_penalty
 
     def fact(model, l2):
-        found = _weight_penalty(SimpleNamespace(config={"model": model, "epochs": 10, "l2": l2}, metrics={}),
-                                MARKDOWN)
-        return None if found is None else ": ".join(found)
+        return methods_fact(_weight_penalty, config={"model": model, "epochs": 10, "l2": l2}, metrics={})
 
     assert fact("mini-xception", None) == ("Weight penalty: L2 with coefficient 0.01 on the convolution kernels its "
                                            "paper penalises, added to the loss")
