@@ -14,7 +14,7 @@ from models import list_models, penalise_kernels
 
 from .. import backends, tf_setup
 from ..console import printer, progress
-from ..errors import FerBenchError
+from ..errors import FerBenchError, did_you_mean
 from ..protocols import carve_validation, inner_folds_used
 from ..options import is_int
 from ..recipe import PLATEAU_KEYS
@@ -144,7 +144,8 @@ class Keras(ModelKind):
             raise FerBenchError(f"--pretrained: {config.model} has no published pretrained weights; only "
                                 f"{', '.join(pretrainable)} can load ImageNet weights")
         if config.recipe not in (None, *RECIPE_CHOICES):
-            raise FerBenchError(f"--recipe must be validated or paper, got {config.recipe!r}")
+            raise FerBenchError(f"--recipe must be validated or paper, got {config.recipe!r}"
+                                f"{did_you_mean(str(config.recipe), RECIPE_CHOICES)}")
         recipe = recipe_of(spec, config.dataset, paper=config.recipe == "paper")
         out = {k: getattr(config, k) if getattr(config, k) is not None else recipe[k] for k in TRAINING_OPTIONS}
         for key in ("epochs", "batch_size", "patience"):
@@ -173,7 +174,8 @@ class Keras(ModelKind):
         for key, (values, _) in RECIPE.items():
             out[key] = getattr(config, key) if getattr(config, key) is not None else recipe[key]
             if out[key] not in values:
-                raise FerBenchError(f"--{key} must be {', '.join(values[:-1])} or {values[-1]}, got {out[key]!r}")
+                raise FerBenchError(f"--{key} must be {', '.join(values[:-1])} or {values[-1]}, got {out[key]!r}"
+                                    f"{did_you_mean(str(out[key]), values)}")
         return {**out, "features": "pixels", **{k: None for k in self.foreign_options()},
                 "augment": bool(config.augment), "class_weights": bool(config.class_weights),
                 "pretrained": bool(config.pretrained)}
