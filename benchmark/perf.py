@@ -87,20 +87,18 @@ def _svm_row(X, y, n, seed, backend):
 
 
 def _plain_fit_row(name, spec, part, seed):
-    """fer-bench's training loop without augmentation against a plain ``model.fit`` of the same model, batch and
-    data (numpy arrays, Adam, no callbacks): the price of fer-bench's pipeline. Each over its second epoch (the
-    first includes tracing)."""
-    from .training import Throughput, TrainSettings, fit_network  # lazy: imports Keras and its backend
-
-    import keras  # lazy: imported by benchmark.training just above, on the backend it chose
+    """fer-bench's training loop without augmentation against a plain ``model.fit`` of the same model, batch,
+    optimizer and data (numpy arrays, no callbacks): the price of fer-bench's pipeline. Each over its second epoch
+    (the first includes tracing)."""
+    from .training import Throughput, fit_network, optimizer_for  # lazy: imports Keras and its backend
 
     batch, n = spec.training["batch_size"], len(part)
+    settings = _timed_settings(spec, augment=False)
     backends.reseed(seed)
-    info = fit_network(spec.build(n_classes=7, dataset="fer2013"), part, part,
-                       TrainSettings(2, batch, spec.training["lr"], 5, augment=False), seed=seed, n_classes=7)
+    info = fit_network(spec.build(n_classes=7, dataset="fer2013"), part, part, settings, seed=seed, n_classes=7)
     backends.reseed(seed)
     plain = spec.build(n_classes=7, dataset="fer2013")
-    plain.compile(optimizer=keras.optimizers.Adam(spec.training["lr"]), loss="sparse_categorical_crossentropy",
+    plain.compile(optimizer=optimizer_for(settings, len(part) // batch), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     speed = Throughput(batch)
     x = (part.images[..., None].astype("float32") / 255.0)[: n - n % 2]  # even batches, as fer-bench trains
@@ -111,14 +109,23 @@ def _plain_fit_row(name, spec, part, seed):
             f"{ours:,.0f} vs {theirs:,.0f} images/s ({ratio})", "same model, batch and images; second epoch")
 
 
+def _timed_settings(spec, *, augment: bool = True):
+    """Two epochs of ``spec``'s registered training: its batch, rate and optimizer (VGG-FER's SGD, not Adam), so
+    the figures are those of the steps a run of it takes."""
+    from .training import TrainSettings  # lazy: imports Keras and its backend (CNN timing only)
+
+    t = spec.training
+    return TrainSettings(2, t["batch_size"], t["lr"], 5, augment=augment, optimizer=t.get("optimizer", "adam"),
+                         schedule=t.get("schedule", "plateau"))
+
+
 def _cnn_row(name, spec, part, seed):
-    from .training import TrainSettings, fit_network  # lazy: imports Keras and its backend (CNN timing only)
+    from .training import fit_network  # lazy: imports Keras and its backend (CNN timing only)
 
     device = backends.configure(seed)
     batch = spec.training["batch_size"]
     model = spec.build(n_classes=7, dataset="fer2013")
-    info, _ = _timed(lambda: fit_network(model, part, part, TrainSettings(2, batch, spec.training["lr"], 5),
-                                         seed=seed, n_classes=7))
+    info, _ = _timed(lambda: fit_network(model, part, part, _timed_settings(spec), seed=seed, n_classes=7))
     ips = info["train_images_per_second"] or 0.0
     epoch_min = FER2013_TRAIN / ips / 60 if ips else float("nan")
     fer_epochs = spec.training_for("fer2013")["epochs"]  # its FER2013 default: the validated recipe's, if any

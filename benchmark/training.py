@@ -163,7 +163,7 @@ def fit_network(model, train: Part, val: Part, settings: TrainSettings, *, seed:
     inputs = keras.Input(model.input_shape[1:])
     network = keras.Model(inputs, model(augmenter(seed)(inputs) if settings.augment else inputs))
     steps = int(np.ceil(trained_per_epoch(len(train)) / settings.batch_size))
-    network.compile(optimizer=_optimizer(settings, steps), loss="sparse_categorical_crossentropy",
+    network.compile(optimizer=optimizer_for(settings, steps), loss="sparse_categorical_crossentropy",
                     metrics=["accuracy"])
     _build_before_tracing(network)
     best = _RestoreBest(MONITOR)
@@ -226,7 +226,7 @@ def plateau_callback(settings: TrainSettings):
     return keras.callbacks.ReduceLROnPlateau(MONITOR, factor=factor, patience=wait, min_lr=1e-6)
 
 
-def _optimizer(settings: TrainSettings, steps_per_epoch: int):
+def optimizer_for(settings: TrainSettings, steps_per_epoch: int):
     """Adam, or SGD with Nesterov momentum 0.9; on a cosine schedule the rate decays to 0 over every step of
     ``settings.epochs`` (the plateau schedule is a callback)."""
     lr = settings.lr

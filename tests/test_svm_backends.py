@@ -323,6 +323,9 @@ def test_liblinear_runs_from_before_the_one_vs_one_model_are_another_variant():
         "fold-0": {"predictions_by": "the saved model (stock scikit-learn SVC)"}}}
     assert classical.platform(old, {})["svm_backend"] == "liblinear-ovr"
     assert classical.platform(new, {})["svm_backend"] == "liblinear"
+    # today's manifests say how the classes were split; that, not the saved model's class, decides
+    assert classical.platform({**old, "svm_multiclass": "one-vs-one"}, {})["svm_backend"] == "liblinear"
+    assert classical.platform({**new, "svm_multiclass": "one-vs-rest"}, {})["svm_backend"] == "liblinear-ovr"
 
     def fact(manifest):
         run = SimpleNamespace(kind="classical", manifest=manifest, config={})
@@ -353,6 +356,8 @@ def test_a_suite_reruns_a_liblinear_run_fitted_one_vs_rest(tmp_path):
     done = completed_runs(tmp_path / "r" / "runs")
     assert [p for runs in done.values() for p, _ in runs] == [path]
     manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["svm_multiclass"] == "one-vs-one"
+    del manifest["svm_multiclass"]  # as a run from before the field, fitted one-vs-rest, recorded
     for check in manifest["model_check"].values():
         check["predictions_by"] = "the saved model (stock scikit-learn LinearSVC)"
     (path / "manifest.json").write_text(json.dumps(manifest))

@@ -31,6 +31,8 @@ PCA_AUTO_COMPONENTS = 400
 MIRRORS = ("on", "off")
 #: The SVM implementation of runs recorded before the backend was an option (they all ran libsvm).
 SVM_BACKEND = "libsvm"
+#: How every SVM solver splits the classes since liblinear fits pair by pair too (manifest ``svm_multiclass``).
+ONE_VS_ONE = "one-vs-one"
 #: How a FER2013 SVM searches its grid on PublicTest (``--search``).
 SEARCHES = ("exhaustive", "halving")
 #: Test images whose features a saved SVM's rebuilt extractors must reproduce (its pipeline is checked on all).
@@ -174,6 +176,7 @@ class Classical(ModelKind):
                                           "fitted_per_fold": ex.learns_from_training} for name, ex in extractors},
                       "svm_backend": config.svm_backend, "svm_precision": "float64",
                       "svm_threads": 1,  # per oneDAL fit, wherever it ran (models/_onedal.py)
+                      "svm_multiclass": ONE_VS_ONE,  # every solver, liblinear included (models/_svm.LiblinearSVC)
                       "pca_blas_threads": 1,  # per PCA fit and projection (models/_pca.py)
                       "mirrored_training": mirror,
                       MODEL_FILES: model_files, MODEL_CHECK: model_checks},
@@ -199,10 +202,9 @@ class Classical(ModelKind):
         elif backend == "onedal" and manifest.get("svm_threads") != 1:
             # fitted before every oneDAL fit got one thread: last digits (and near-tied choices) of their own
             backend = "onedal-multithreaded"
-        elif backend == LIBLINEAR and any("LinearSVC" in str((check or {}).get("predictions_by"))
-                                            for check in (manifest.get(MODEL_CHECK) or {}).values()):
-            # fitted one-vs-rest with the squared hinge (saved as a LinearSVC), before liblinear solved the
-            # kernel solvers' model pair by pair: another model
+        elif backend == LIBLINEAR and _fitted_one_vs_rest(manifest):
+            # fitted one-vs-rest with the squared hinge, before liblinear solved the kernel solvers' model pair by
+            # pair: another model
             backend = "liblinear-ovr"
         if manifest.get("pca_blas_threads") != 1 and _projected(manifest, config):
             # its PCA fitted before every PCA got one BLAS thread: last digits (and near-tied choices) of its own
@@ -404,3 +406,14 @@ def _predict(model: SVMFoldModel, dataset, idx: np.ndarray, X: np.ndarray, colum
     """Predictions of a fold's SVM on its features, with per-class decision values (NaN for a class it never
     saw)."""
     return prediction_rows(dataset, idx, column, part, model.pipeline.predict(X), model.scores_of_features(X))
+
+
+def _fitted_one_vs_rest(manifest: dict) -> bool:
+    """Whether a liblinear run's model is the one-vs-rest one: its manifest says so; one written before manifests
+    recorded ``svm_multiclass`` tells by its saved model's class (a ``LinearSVC``; the one-vs-one model saves as an
+    ``SVC``), which its save check names."""
+    if "svm_multiclass" in manifest:
+        return manifest["svm_multiclass"] != ONE_VS_ONE
+    return any("LinearSVC" in str((check or {}).get("predictions_by"))
+               for check in (manifest.get(MODEL_CHECK) or {}).values())
+
