@@ -38,6 +38,12 @@ def did_you_mean(name: str, choices) -> str:
     return f" (did you mean {by_lower[close[0]]}?)" if close else ""
 
 
+def not_one_of(flag: str, value, choices) -> str:
+    """The error line for an option ``flag`` given a ``value`` outside its ``choices``: the choices, the value and
+    :func:`did_you_mean`'s suggestion."""
+    return f"{flag} must be one of {', '.join(choices)}, got {value!r}{did_you_mean(str(value), choices)}"
+
+
 def one_line(text) -> str:
     """``text`` (or an exception's message) on one line: an error or warning line never wraps into several."""
     return " ".join(str(text).split())

@@ -22,7 +22,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC as LibsvmSVC, LinearSVC
 
-from benchmark.errors import FerBenchError, did_you_mean
+from benchmark.errors import FerBenchError, not_one_of
 
 from ._pca import OneThreadPCA
 from ._registry import get_model, list_models, register_model
@@ -73,8 +73,7 @@ def resolve_svm_backend(requested: str, model: str, dataset: str | None = None) 
     """The backend a run of ``model`` on ``dataset`` will use: ``auto`` is liblinear for the linear SVM on the
     large datasets (:data:`LIBLINEAR_DATASETS`), else oneDAL where it is installed, else libsvm."""
     if requested not in SVM_BACKENDS:
-        raise FerBenchError(f"--svm-backend must be one of {', '.join(SVM_BACKENDS)}, got {requested!r}"
-                            f"{did_you_mean(str(requested), SVM_BACKENDS)}")
+        raise FerBenchError(not_one_of("--svm-backend", requested, SVM_BACKENDS))
     linear = get_model(model).linear
     if requested == LIBLINEAR and not linear:
         linear_models = ", ".join(spec.name for spec in list_models() if spec.linear)

@@ -29,7 +29,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, not_one_of
 from ._base import IMAGE_SIZE, OFFICIAL_SPLITS, Dataset, InputLog, csv_rows, is_image_file, load_images
 from ._fer2013 import find_csv, load_fer2013_csv
 
@@ -70,7 +70,7 @@ def vote_label(votes: Sequence[int], rule: str = "majority") -> int | str:
 
 def _check_rule(rule: str) -> None:
     if rule not in LABEL_RULES:
-        raise DataError(f"--ferplus-labels must be one of {', '.join(LABEL_RULES)}, got {rule!r}")
+        raise DataError(not_one_of("--ferplus-labels", rule, LABEL_RULES))
 
 
 class _Labels:

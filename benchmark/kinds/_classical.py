@@ -15,7 +15,7 @@ from features import FEATURES, default_cache_dir, extract, parse_features
 from models import LIBLINEAR, backend_that_ran, resolve_svm_backend
 
 from ..console import printer, progress
-from ..errors import FerBenchError, WorkFailedError, did_you_mean
+from ..errors import FerBenchError, WorkFailedError, not_one_of
 from ..options import BY_NAME
 from ..protocols import inner_cv, inner_folds_used
 from ..saved_models import MODEL_CHECK, MODEL_FILES
@@ -83,11 +83,9 @@ class Classical(ModelKind):
             raise FerBenchError(f"--pca must be 'auto', 'none' or a positive number of components, got "
                                 f"{config.pca!r}")
         if config.mirror not in MIRRORS:
-            raise FerBenchError(f"--mirror must be one of {', '.join(MIRRORS)}, got {config.mirror!r}"
-                                f"{did_you_mean(str(config.mirror), MIRRORS)}")
+            raise FerBenchError(not_one_of("--mirror", config.mirror, MIRRORS))
         if config.search not in (None, *SEARCHES):
-            raise FerBenchError(f"--search must be one of {', '.join(SEARCHES)}, got {config.search!r}"
-                                f"{did_you_mean(str(config.search), SEARCHES)}")
+            raise FerBenchError(not_one_of("--search", config.search, SEARCHES))
         given = [BY_NAME[k].flag for k in self.foreign_options() if getattr(config, k) not in (None, BY_NAME[k].default)]
         if given:
             raise FerBenchError(f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to CNNs; "
