@@ -16,6 +16,7 @@ from models import get_model, onedal_available
 
 from . import backends
 from .datasets import make_synthetic
+from .recipe import PLATEAU_KEYS
 
 FER2013_TRAIN, FER2013_IMAGES = 28_709, 35_887
 
@@ -92,8 +93,8 @@ def _plain_fit_row(name, spec, part, seed):
     (the first includes tracing)."""
     from .training import Throughput, fit_network, optimizer_for  # lazy: imports Keras and its backend
 
-    batch, n = spec.training["batch_size"], len(part)
     settings = _timed_settings(spec, augment=False)
+    batch, n = settings.batch_size, len(part)
     backends.reseed(seed)
     info = fit_network(spec.build(n_classes=7, dataset="fer2013"), part, part, settings, seed=seed, n_classes=7)
     backends.reseed(seed)
@@ -110,22 +111,24 @@ def _plain_fit_row(name, spec, part, seed):
 
 
 def _timed_settings(spec, *, augment: bool = True):
-    """Two epochs of ``spec``'s registered training: its batch, rate and optimizer (VGG-FER's SGD, not Adam), so
-    the figures are those of the steps a run of it takes."""
+    """Two epochs of ``spec``'s FER2013 recipe: its batch, rate, optimizer and schedule (VGG-FER's SGD, not Adam),
+    so the figures are those of the steps a FER2013 run of it takes; what the recipe leaves out, TrainSettings'
+    defaults (as a run's)."""
     from .training import TrainSettings  # lazy: imports Keras and its backend (CNN timing only)
 
-    t = spec.training
-    return TrainSettings(2, t["batch_size"], t["lr"], 5, augment=augment, optimizer=t.get("optimizer", "adam"),
-                         schedule=t.get("schedule", "plateau"))
+    t = spec.training_for("fer2013")
+    declared = {key: t[key] for key in ("optimizer", "schedule", *PLATEAU_KEYS) if key in t}
+    return TrainSettings(2, t["batch_size"], t["lr"], 5, augment=augment, **declared)
 
 
 def _cnn_row(name, spec, part, seed):
     from .training import fit_network  # lazy: imports Keras and its backend (CNN timing only)
 
     device = backends.configure(seed)
-    batch = spec.training["batch_size"]
+    settings = _timed_settings(spec)
+    batch = settings.batch_size
     model = spec.build(n_classes=7, dataset="fer2013")
-    info, _ = _timed(lambda: fit_network(model, part, part, _timed_settings(spec), seed=seed, n_classes=7))
+    info, _ = _timed(lambda: fit_network(model, part, part, settings, seed=seed, n_classes=7))
     ips = info["train_images_per_second"] or 0.0
     epoch_min = FER2013_TRAIN / ips / 60 if ips else float("nan")
     fer_epochs = spec.training_for("fer2013")["epochs"]  # its FER2013 default: the validated recipe's, if any
