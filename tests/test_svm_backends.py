@@ -362,3 +362,43 @@ def test_a_suite_reruns_a_liblinear_run_fitted_one_vs_rest(tmp_path):
         check["predictions_by"] = "the saved model (stock scikit-learn LinearSVC)"
     (path / "manifest.json").write_text(json.dumps(manifest))
     assert completed_runs(tmp_path / "r" / "runs") == {}
+
+
+@pytest.mark.slow  # two runs: about 10 s
+def test_a_run_that_searched_an_earlier_grid_is_its_own_variant_and_never_completes_a_suite(tmp_path):
+    """The grid is declared data, not an option, so a grid changed since leaves older runs with today's config
+    hash: such a run (its config.json's ``param_grid`` not the one the model declares now) is never a seed of
+    today's runs in the report, and a resumed suite runs it again."""
+    import io
+
+    from rich.console import Console
+
+    from benchmark.experiment import RunConfig, run_experiment
+    from benchmark.record import collect_runs
+    from benchmark.report import group_experiments
+    from benchmark.suite._suite import completed_runs
+    from models import get_model
+
+    paths = []
+    for seed in (0, 1):
+        config = RunConfig(dataset="synthetic", model="svm-linear", features="lbp", folds=2, inner_folds=2,
+                           seed=seed, reports_dir=str(tmp_path / "r"), cache_dir=str(tmp_path / "c"))
+        paths.append(run_experiment(config, console=Console(file=io.StringIO()))[0])
+    runs, _ = collect_runs(tmp_path / "r" / "runs")
+    ((section, exps),) = group_experiments(runs).items()
+    assert [(e.variant, len(e.runs)) for e in exps] == [("", 2)]  # today's grid: two seeds of one experiment
+    def done():
+        return sorted(p for runs in completed_runs(tmp_path / "r" / "runs").values() for p, _ in runs)
+
+    assert done() == sorted(paths)
+
+    config_file = paths[1] / "config.json"
+    config = json.loads(config_file.read_text())
+    assert config["param_grid"] == get_model("svm-linear").grid_for("synthetic")  # what it searched: today's
+    config["param_grid"] = {"svm__C": [0.01, 0.1, 1.0, 10.0]}  # as a run searched before a grid change
+    config_file.write_text(json.dumps(config))
+    runs, _ = collect_runs(tmp_path / "r" / "runs")
+    ((section, exps),) = group_experiments(runs).items()
+    assert sorted((e.variant, [r.metrics["seed"] for r in e.runs]) for e in exps) == [
+        ("grid=declared", [0]), ("grid=earlier", [1])]
+    assert done() == [paths[0]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,9 +10,27 @@ import numpy as np
 import pandas as pd
 from rich.console import Console
 
+from models import get_model
+
 from ..datasets import Dataset
 from ..options import ALL, OPTIONS
+from ..errors import FerBenchError
 from ..saved_models import FoldModel, verified_model_path
+
+
+def searched_another_grid(config: dict) -> bool:
+    """Whether a run searched another grid than its model's registration declares now for its dataset (config.json's
+    ``param_grid`` against ``ModelSpec.grid_for``). The grid is declared data, not an option, so it is not in the
+    config hash: a grid changed since leaves older runs with today's hash but another search. False for runs
+    recorded before config.json named the grid and for models no longer registered (nothing to compare with)."""
+    recorded = config.get("param_grid")
+    if recorded is None:
+        return False
+    try:
+        declared = get_model(str(config.get("model"))).grid_for(config.get("dataset"))
+    except FerBenchError:
+        return False
+    return json.loads(json.dumps(declared, default=str)) != json.loads(json.dumps(recorded, default=str))
 
 
 @dataclass
@@ -132,7 +151,10 @@ class ModelKind:
     def superseded(self, manifest: dict, config: dict) -> str | None:
         """Why a run's model is not the one its config now names (fitted by an implementation since replaced by
         another model under the same options), or None. Such a run stays in the report, as its own variant, but
-        never completes a suite's experiment: a resumed suite runs it again."""
+        never completes a suite's experiment: a resumed suite runs it again. Every kind: a run that searched
+        another grid than its model declares now (:func:`searched_another_grid`)."""
+        if searched_another_grid(config):
+            return "it searched another grid than its model declares now for its dataset"
         return None
 
     def fit_times(self, metrics: dict) -> tuple[float | None, float | None]:

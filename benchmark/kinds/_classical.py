@@ -212,7 +212,7 @@ class Classical(ModelKind):
     def superseded(self, manifest: dict, config: dict) -> str | None:
         if self.platform(manifest, config)["svm_backend"] == "liblinear-ovr":
             return "liblinear fitted it one-vs-rest with the squared hinge; it now fits the kernel solvers' model"
-        return None
+        return super().superseded(manifest, config)
 
     def fit_times(self, metrics: dict) -> tuple[float | None, float | None]:
         """The grid search selects, the chosen model's refit is the fit: runs record both (``final_fit_seconds``

@@ -17,7 +17,7 @@ from models import get_model, list_models
 
 from ..errors import FerBenchError
 from ..evaluations import evaluation_of
-from ..kinds import KINDS, RECIPE
+from ..kinds import KINDS, RECIPE, searched_another_grid
 from ..options import IDENTITY, NON_RESULT_OPTIONS, hashed
 from ..record import Run
 from ._names import section_name, slug
@@ -78,7 +78,17 @@ def run_options(run: Run) -> dict:
     return {**{k: v for k, v in run.config.items() if k not in NOT_A_VARIANT and hashed(k, v)},
             "data": run.manifest["dataset"]["fingerprint"][:12],
             **evaluation_of(run).experiment_options(run),
-            **run_platform(run)}
+            **run_platform(run), **grid_of(run)}
+
+
+def grid_of(run: Run) -> dict:
+    """``{"grid": "earlier"}`` for a run that searched another grid than its model declares now (a grid changed
+    since: its search could choose differently, so it is never a seed of today's runs), ``{"grid": "declared"}``
+    for one that searched today's; nothing for runs without a grid (CNNs) or recorded before config.json named it."""
+    earlier = searched_another_grid(run.config)
+    if not earlier and not run.config.get("param_grid"):
+        return {}
+    return {"grid": "earlier" if earlier else "declared"}
 
 
 def experiment_key(run: Run) -> tuple:
