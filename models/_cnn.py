@@ -8,6 +8,8 @@ training defaults as plain data; ``fer-bench run`` options override them.
 
 from __future__ import annotations
 
+import inspect
+
 from benchmark.errors import FerBenchError
 from benchmark import backends
 
@@ -40,6 +42,22 @@ def penalise_kernels(model, l2: float) -> int:
     for kernel in kernels:
         kernel.regularizer = penalty
     return len(kernels) if penalty is not None else 0
+
+
+def places_own_penalty(spec) -> bool:
+    """Whether ``spec``'s builder places its paper's L2 penalty itself (an ``l2`` argument: mini-xception's on
+    the kernels its paper penalises); otherwise :func:`penalise_kernels` puts it on every kernel."""
+    return "l2" in inspect.signature(spec.factory).parameters
+
+
+def build_penalised(spec, l2: float, **kwargs):
+    """``spec``'s network (``spec.build(**kwargs)``) with an L2 penalty of ``l2``: through the builder where the
+    architecture places its own, else on every kernel. What a run trains, and what ``fer-bench benchmark`` times."""
+    own = places_own_penalty(spec)
+    model = spec.build(**kwargs, **({"l2": l2} if own else {}))
+    if not own:
+        penalise_kernels(model, l2)
+    return model
 
 
 #: The weights :func:`penalise_kernels` penalises, by their Keras attribute names.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import math
 import shutil
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models import list_models, penalise_kernels
+from models import build_penalised, list_models
 
 from .. import backends, tf_setup
 from ..console import printer, progress
@@ -68,12 +67,6 @@ def l2_of(config, spec) -> float:
     return float(config.l2) if config.l2 is not None else null_l2(spec)
 
 
-def places_own_penalty(spec) -> bool:
-    """Whether ``spec``'s builder places its paper's L2 penalty itself (an ``l2`` argument: mini-xception's on
-    the kernels its paper penalises); otherwise :func:`models.penalise_kernels` puts it on every kernel."""
-    return "l2" in inspect.signature(spec.factory).parameters
-
-
 def plateau_declared(spec, config) -> dict:
     """The plateau rule ``spec``'s recipe declares for a resolved ``config`` (its paper's factor and wait), where
     the run trains on the plateau schedule; {} otherwise (the default rule of ``benchmark.recipe``)."""
@@ -84,15 +77,9 @@ def plateau_declared(spec, config) -> dict:
 
 
 def build_network(spec, config, dataset):
-    """``spec``'s network for ``dataset``'s classes, with the run's L2 penalty: through the builder where the
-    architecture places its own (a builder with an ``l2`` argument), else on every kernel."""
-    l2 = l2_of(config, spec)
-    own = places_own_penalty(spec)
-    model = spec.build(n_classes=len(dataset.class_names), dataset=dataset.name, pretrained=config.pretrained,
-                       **({"l2": l2} if own else {}))
-    if not own:
-        penalise_kernels(model, l2)
-    return model
+    """``spec``'s network for ``dataset``'s classes, with the run's L2 penalty (:func:`models.build_penalised`)."""
+    return build_penalised(spec, l2_of(config, spec), n_classes=len(dataset.class_names), dataset=dataset.name,
+                           pretrained=config.pretrained)
 
 
 class Keras(ModelKind):

@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Callable
 
 from features import FEATURES
+from models import places_own_penalty
 
 from ..datasets import DATASETS
 from ..evaluations import evaluation_of
-from ..kinds import KINDS, null_l2, places_own_penalty
+from ..kinds import KINDS, null_l2
 from ..options import BY_NAME
 from ..protocols import PROTOCOLS
 from ..record import Run
