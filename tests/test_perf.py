@@ -29,6 +29,7 @@ def test_benchmark_with_an_unknown_cnn_is_a_one_line_error():
     assert result.exit_code == 2 and "error: unknown model 'cnn-quantum'" in result.output
 
 
+@pytest.mark.slow  # builds vgg-fer and mini-xception: about 8 s
 def test_benchmark_times_each_cnn_with_the_l2_penalty_its_fer2013_recipe_trains_with():
     """The timed network is the one a FER2013 run trains: vgg-fer's weight decay on every kernel (its builder
     places none), mini-xception's validated 1e-4 where its builder places it."""

@@ -8,6 +8,7 @@ the protocol has a validation part.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 
@@ -82,13 +83,13 @@ def run_options(run: Run) -> dict:
 
 
 def grid_of(run: Run) -> dict:
-    """``{"grid": "earlier"}`` for a run that searched another grid than its model declares now (a grid changed
-    since: its search could choose differently, so it is never a seed of today's runs), ``{"grid": "declared"}``
-    for one that searched today's; nothing for runs without a grid (CNNs) or recorded before config.json named it."""
-    earlier = searched_another_grid(run.config)
-    if not earlier and not run.config.get("param_grid"):
+    """``{"grid": "earlier 1a2b3c"}`` (the recorded grid's fingerprint) for a run that searched another grid than its
+    model declares now: a grid changed since, so its search could choose differently and it is never a seed of
+    today's runs; nothing for a run that searched today's grid (so today's experiments keep their names)."""
+    if not searched_another_grid(run.config):
         return {}
-    return {"grid": "earlier" if earlier else "declared"}
+    grid = json.dumps(run.config["param_grid"], sort_keys=True, default=str)
+    return {"grid": f"earlier {hashlib.sha256(grid.encode()).hexdigest()[:6]}"}
 
 
 def experiment_key(run: Run) -> tuple:
@@ -203,16 +204,18 @@ def protocol_tag(exp: Experiment) -> str:
 
 def _name_variants(exps: list[Experiment]) -> None:
     """Experiments sharing model and features are told apart by the options whose values differ; a CNN that
-    started from another run's weights (``--init-from``) is always marked, with the source's dataset and run."""
+    started from another run's weights (``--init-from``) is always marked, with the source's dataset and run, and
+    so is a run that searched an earlier grid (:func:`grid_of`)."""
     by_name: dict[tuple, list[Experiment]] = {}
     for exp in exps:
         by_name.setdefault((exp.model, exp.features), []).append(exp)
     for same in by_name.values():
         keys = [] if len(same) < 2 else sorted(
-            k for k in set().union(*(e.options for e in same)) if k != "init_weights"
+            k for k in set().union(*(e.options for e in same)) if k not in ("init_weights", "grid")
             and len({json.dumps(e.options.get(k), default=str) for e in same}) > 1)
         for exp in same:
             parts = [f"{k}={exp.options.get(k)}" for k in keys]
+            parts += [f"grid={exp.options['grid']}"] if exp.options.get("grid") else []
             exp.variant = ", ".join(parts + ([pretrained_from(exp)] if exp.options.get("init_weights") else []))
 
 
