@@ -13,16 +13,16 @@ from rich.console import Console
 from models import get_model
 
 from ..datasets import Dataset
-from ..options import ALL, OPTIONS
 from ..errors import FerBenchError
+from ..options import ALL, OPTIONS
 from ..saved_models import FoldModel, verified_model_path
 
 
 def searched_another_grid(config: dict) -> bool:
     """Whether a run searched another grid than its model's registration declares now for its dataset (config.json's
     ``param_grid`` against ``ModelSpec.grid_for``). The grid is declared data, not an option, so it is not in the
-    config hash: a grid changed since leaves older runs with today's hash but another search. False for runs
-    recorded before config.json named the grid and for models no longer registered (nothing to compare with)."""
+    config hash: a grid changed since leaves older runs with today's hash but another search. False where
+    config.json names no grid and for models no longer registered (nothing to compare with)."""
     recorded = config.get("param_grid")
     if recorded is None:
         return False
