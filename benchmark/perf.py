@@ -47,9 +47,10 @@ def cnn_rows(name: str, data, steps: int, seed: int) -> list[tuple[str, str, str
     from .training import Part  # lazy: imports Keras and its backend (CNN timing only)
 
     spec = get_model(name)
-    n = min(len(data), steps * spec.training["batch_size"])  # the timed part: ``steps`` batches
+    recipe = _recipe(spec)
+    n = min(len(data), steps * recipe["batch_size"])  # the timed part: ``steps`` of the recipe's batches
     part = Part(data.images[:n], data.labels[:n], data.sample_ids[:n])
-    return [_cnn_row(name, spec, part, seed), _plain_fit_row(name, spec, part, seed)]
+    return [_cnn_row(name, spec, recipe, part, seed), _plain_fit_row(name, spec, recipe, part, seed)]
 
 
 def _classical_rows(data, n_images, svm_samples, seed) -> list[tuple[str, str, str]]:
@@ -87,18 +88,18 @@ def _svm_row(X, y, n, seed, backend):
             f"samples/s, {n_sv} support vectors", "not extrapolated (cost depends on the data's support vectors)")
 
 
-def _plain_fit_row(name, spec, part, seed):
+def _plain_fit_row(name, spec, recipe, part, seed):
     """fer-bench's training loop without augmentation against a plain ``model.fit`` of the same model, batch,
     optimizer and data (numpy arrays, no callbacks): the price of fer-bench's pipeline. Each over its second epoch
     (the first includes tracing)."""
     from .training import Throughput, fit_network, optimizer_for  # lazy: imports Keras and its backend
 
-    settings = _timed_settings(spec, augment=False)
+    settings = _timed_settings(recipe, augment=False)
     batch, n = settings.batch_size, len(part)
     backends.reseed(seed)
-    info = fit_network(_network(spec), part, part, settings, seed=seed, n_classes=7)
+    info = fit_network(_network(spec, recipe), part, part, settings, seed=seed, n_classes=7)
     backends.reseed(seed)
-    plain = _network(spec)
+    plain = _network(spec, recipe)
     plain.compile(optimizer=optimizer_for(settings, len(part) // batch), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     speed = Throughput(batch)
@@ -110,34 +111,43 @@ def _plain_fit_row(name, spec, part, seed):
             f"{ours:,.0f} vs {theirs:,.0f} images/s ({ratio})", "same model, batch and images; second epoch")
 
 
-def _network(spec):
-    """``spec``'s network for FER2013's 7 classes with the L2 penalty of its FER2013 recipe, as a run trains it (a
-    penalty adds a term per kernel to every step's loss)."""
-    return build_penalised(spec, float(spec.training_for("fer2013").get("l2", 0.0)), n_classes=7, dataset="fer2013")
+#: The dataset whose recipe the CNN timings train with (its batch, optimizer, schedule and L2), and whose size
+#: the per-epoch figures extrapolate to.
+TIMED_DATASET = "fer2013"
 
 
-def _timed_settings(spec, *, augment: bool = True):
-    """Two epochs of ``spec``'s FER2013 recipe: its batch, rate, optimizer and schedule (VGG-FER's SGD, not Adam),
-    so the figures are those of the steps a FER2013 run of it takes; what the recipe leaves out, TrainSettings'
-    defaults (as a run's)."""
+def _recipe(spec) -> dict:
+    """``spec``'s training recipe on :data:`TIMED_DATASET` (its validated one, if any): what a run of it trains with."""
+    return spec.training_for(TIMED_DATASET)
+
+
+def _network(spec, recipe: dict):
+    """``spec``'s network for FER2013's 7 classes with ``recipe``'s L2 penalty, as a run trains it (a penalty adds a
+    term per kernel to every step's loss)."""
+    return build_penalised(spec, float(recipe.get("l2", 0.0)), n_classes=7, dataset=TIMED_DATASET)
+
+
+def _timed_settings(recipe: dict, *, augment: bool = True):
+    """Two epochs of a CNN's ``recipe``: its batch, rate, optimizer and schedule (VGG-FER's SGD, not Adam), so the
+    figures are those of the steps a FER2013 run of it takes; what the recipe leaves out, TrainSettings' defaults
+    (as a run's)."""
     from .training import TrainSettings  # lazy: imports Keras and its backend (CNN timing only)
 
-    t = spec.training_for("fer2013")
-    declared = {key: t[key] for key in ("optimizer", "schedule", *PLATEAU_KEYS) if key in t}
-    return TrainSettings(2, t["batch_size"], t["lr"], 5, augment=augment, **declared)
+    declared = {key: recipe[key] for key in ("optimizer", "schedule", *PLATEAU_KEYS) if key in recipe}
+    return TrainSettings(2, recipe["batch_size"], recipe["lr"], 5, augment=augment, **declared)
 
 
-def _cnn_row(name, spec, part, seed):
+def _cnn_row(name, spec, recipe, part, seed):
     from .training import fit_network  # lazy: imports Keras and its backend (CNN timing only)
 
     device = backends.configure(seed)
-    settings = _timed_settings(spec)
+    settings = _timed_settings(recipe)
     batch = settings.batch_size
-    model = _network(spec)
+    model = _network(spec, recipe)
     info, _ = _timed(lambda: fit_network(model, part, part, settings, seed=seed, n_classes=7))
     ips = info["train_images_per_second"] or 0.0
     epoch_min = FER2013_TRAIN / ips / 60 if ips else float("nan")
-    fer_epochs = spec.training_for("fer2013")["epochs"]  # its FER2013 default: the validated recipe's, if any
+    fer_epochs = recipe["epochs"]  # its FER2013 default: the validated recipe's, if any
     return (f"{name} training on the {device['device']} ({device['backend']}, batch {batch}, {device['precision']})",
             f"{info['steps_per_second']:.2f} steps/s, {ips:,.0f} images/s",
             f"{epoch_min:.1f} min per FER2013 epoch; {fer_epochs} epochs max = "

@@ -9,6 +9,7 @@ import pytest
 
 from benchmark.errors import FerBenchError
 from models import get_model, list_models
+from penalties import l2_penalty, sum_of_squares
 
 #: Published totals for 48 x 48 x 1 input and 7 classes, per (model, dataset); a model whose count does not
 #: depend on the dataset is listed for fer2013 only. Every registered CNN needs an entry (its test fails without
@@ -210,10 +211,6 @@ def test_an_odd_batch_size_is_refused_before_any_data_is_loaded(monkeypatch, tmp
     assert not complete_runs(tmp_path)
 
 
-def _penalty(model) -> float:
-    return float(sum(float(np.asarray(loss)) for loss in model.losses))
-
-
 def test_the_l2_penalty_acts_where_each_architecture_places_it_and_changes_no_parameter_count():
     """mini-xception's L2 acts on its 3x3 and separable convolutions at the coefficient given (Arriaga's 0.01 by
     default, none at 0); an architecture published without one gets it on every convolution and dense kernel."""
@@ -236,8 +233,7 @@ def test_the_l2_penalty_acts_where_each_architecture_places_it_and_changes_no_pa
     free_convs = [layer for layer in published.layers
                   if type(layer).__name__ == "Conv2D" and layer.kernel.regularizer is None]
     assert [tuple(c.kernel.shape[:2]) for c in free_convs] == [(1, 1)] * 4 + [(3, 3)]  # shortcuts, class conv
-    squares = sum(float(np.sum(np.square(w.numpy()))) for w in penalised)
-    assert _penalty(published) == pytest.approx(0.01 * squares, rel=1e-5)
+    assert l2_penalty(published) == pytest.approx(0.01 * sum_of_squares(penalised), rel=1e-5)
 
     gelu = get_model("cnn-gelu")
     plain = build_network(gelu, SimpleNamespace(l2=None, pretrained=False), data)
@@ -245,8 +241,7 @@ def test_the_l2_penalty_acts_where_each_architecture_places_it_and_changes_no_pa
     decayed = build_network(gelu, SimpleNamespace(l2=1e-3, pretrained=False), data)
     kernels = [layer.kernel for layer in decayed.layers if hasattr(layer, "kernel")]
     assert len(decayed.losses) == len(kernels) == 4 + 3  # 4 convolutions, 2 dense layers and the class layer
-    assert _penalty(decayed) == pytest.approx(1e-3 * sum(float(np.sum(np.square(k.numpy()))) for k in kernels),
-                                              rel=1e-5)
+    assert l2_penalty(decayed) == pytest.approx(1e-3 * sum_of_squares(kernels), rel=1e-5)
     assert decayed.count_params() == plain.count_params()
 
 

@@ -33,19 +33,14 @@ def test_benchmark_with_an_unknown_cnn_is_a_one_line_error():
 def test_benchmark_times_each_cnn_with_the_l2_penalty_its_fer2013_recipe_trains_with():
     """The timed network is the one a FER2013 run trains: vgg-fer's weight decay on every kernel (its builder
     places none), mini-xception's validated 1e-4 where its builder places it."""
-    import numpy as np
-
-    from benchmark.perf import _network
+    from benchmark.perf import _network, _recipe
     from models import get_model
-
-    def penalty(model):
-        return float(sum(float(np.asarray(loss)) for loss in model.losses))
+    from penalties import l2_penalty, sum_of_squares
 
     for name in ("vgg-fer", "mini-xception"):
         spec = get_model(name)
-        model = _network(spec)
+        model = _network(spec, _recipe(spec))
         kernels = [w for w in model.weights if getattr(w, "regularizer", None) is not None]
         l2 = spec.training_for("fer2013")["l2"]
         assert l2 > 0 and model.losses, name
-        squares = sum(float(np.sum(np.square(np.asarray(w)))) for w in kernels)
-        assert kernels and penalty(model) == pytest.approx(l2 * squares, rel=1e-4), name
+        assert kernels and l2_penalty(model) == pytest.approx(l2 * sum_of_squares(kernels), rel=1e-4), name
