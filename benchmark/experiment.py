@@ -63,7 +63,7 @@ def run_experiment(config: RunConfig, *, console: Console | None = None, dataset
     with timer.phase("split"):
         protocol = make_protocol(dataset, seed=config.seed, folds=config.folds)
         plan = evaluation.plan(protocol, dataset, tuple(others))
-    check_data_limits(config, dataset, protocol)
+    check_data_limits(config, dataset, protocol, plan)
     say = printer(console)
     say(f"{dataset.name} ({dataset.layout}): {len(dataset)} images, {len(dataset.class_names)} classes; "
         f"protocol {protocol.title}: {protocol.description}; {kind.selection(protocol, config)}")
@@ -128,9 +128,10 @@ def dataset_warnings(dataset: Dataset) -> list[str]:
     return list(dataset.diagnostics["warnings"])
 
 
-def check_data_limits(config: RunConfig, dataset: Dataset, protocol: Protocol) -> None:
+def check_data_limits(config: RunConfig, dataset: Dataset, protocol: Protocol, plan) -> None:
     """Limits the loaded data puts on the options, checked before any work starts (exit 2 when broken): the
     protocol checked its own (folds against subjects) when it was built; the model's kind checks its own
-    (``--pca`` against samples and features, the dlib model for landmarks)."""
+    (``--pca`` against samples and features, the dlib model for landmarks, an --init-from source that saw an image
+    the run scores), ``plan`` (the evaluation mode's) saying what the run scores."""
     spec = get_model(config.model)
-    kind_of(spec).check_limits(config, spec, dataset, protocol)
+    kind_of(spec).check_limits(config, spec, dataset, protocol, plan)

@@ -326,7 +326,7 @@ def test_init_from_fine_tunes_a_finished_runs_weights_and_refuses_a_source_that_
     options = {k: v for k, v in config.items() if k not in ("config_hash", "param_grid", "model_source")}
     assert config["config_hash"] == config_hash(options) == config_hash({**options, "init_from": "/moved/there"})
 
-    with pytest.raises(FerBenchError, match="trained or validated on .* of this run's .* test images"):
+    with pytest.raises(FerBenchError, match="trained or validated on .* of the .* test images of this run"):
         run_experiment(RunConfig(dataset="synthetic", folds=2, inner_folds=2, init_from=str(source_dir), **common))
     with pytest.raises(FerBenchError, match="can only start from a cnn-gelu run"):
         resolve(RunConfig(dataset="synthetic-b", model="cnn-gelu", init_from=str(source_dir)))
@@ -347,6 +347,45 @@ def test_init_from_fine_tunes_a_finished_runs_weights_and_refuses_a_source_that_
     pairs = [(a, b) for a, b in zip([l for l in fresh.layers if l.weights], [l for l in source.layers if l.weights])]
     assert all(np.array_equal(x, y) for a, b in pairs[:-1] for x, y in zip(a.get_weights(), b.get_weights()))
     assert not all(np.array_equal(x, y) for x, y in zip(pairs[-1][0].get_weights(), pairs[-1][1].get_weights()))
+
+
+@pytest.mark.slow
+def test_init_from_refuses_weights_that_saw_a_scored_image_through_the_target_an_earlier_run_or_any_record(
+        tmp_path, learnable_fer_plan, write_fer_csv, tiny_cnn):
+    """What --init-from's weights saw is every image of its source's data outside the source's verified test
+    part, and of every run they came through before; none may be scored: not a --test-dataset target's image (a
+    CK+-style run fine-tuned from FER2013 and scored on FER2013), not a test image through an intermediate run,
+    and a source's training_roles.csv emptied by hand changes nothing. An earlier run that is gone is refused."""
+    import shutil
+
+    plan, images = learnable_fer_plan
+    faces = write_fer_csv(tmp_path / "a" / "fer2013.csv", plan, images=images)  # the synthetic faces
+    other = write_fer_csv(tmp_path / "b" / "fer2013.csv", plan, images=255 - images)  # other pixels
+    common = dict(model=tiny_cnn, epochs=1, batch_size=16, reports_dir=str(tmp_path / "r"))
+    a, _ = run_experiment(RunConfig(dataset="fer2013", data_dir=str(faces), **common))
+    b, _ = run_experiment(RunConfig(dataset="fer2013", data_dir=str(other), init_from=str(a), **common))
+    k_fold = dict(folds=2, inner_folds=2, **common)
+
+    # a target image the source trained on (all of FER2013's Training and PublicTest)
+    with pytest.raises(FerBenchError, match=r"source run trained or validated on \d+ of the \d+ fer2013 images this "
+                                            r"run scores \(--test-dataset\)"):
+        run_experiment(RunConfig(dataset="synthetic-b", init_from=str(a), test_dataset="fer2013",
+                                 test_data_dir=str(faces), **k_fold))
+    # a test image seen two runs back: b never saw the synthetic faces, a (which b started from) did
+    with pytest.raises(FerBenchError, match=f"the run its weights started from before, {a.name}, trained or "
+                                            f"validated on .* test images of this run"):
+        run_experiment(RunConfig(dataset="synthetic", init_from=str(b), **k_fold))
+    # what the source saw comes from its verified splits.csv, not from training_roles.csv
+    roles = a / "training_roles.csv"
+    roles.write_text(roles.read_text().splitlines()[0] + "\n")
+    with pytest.raises(FerBenchError, match="source run trained or validated on"):
+        run_experiment(RunConfig(dataset="synthetic", init_from=str(a), **k_fold))
+    # the earlier run gone: what b's weights saw before cannot be checked
+    shutil.rmtree(a)
+    with pytest.raises(FerBenchError, match=f"{b.name} started from {a.name} .* cannot be checked .*no such run "
+                                            f"folder"):
+        run_experiment(RunConfig(dataset="synthetic-b", init_from=str(b), **k_fold))
+    assert sorted(p.name for p in (tmp_path / "r" / "runs").iterdir()) == sorted([b.name])  # nothing half-written
 
 
 def test_l2_defaults_to_the_published_penalty_keeps_earlier_runs_hashes_and_refuses_bad_values():

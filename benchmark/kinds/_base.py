@@ -127,8 +127,9 @@ class ModelKind:
         """The options this kind fills in or refuses (a :class:`FerBenchError` names the option)."""
         raise NotImplementedError
 
-    def check_limits(self, config, spec, dataset: Dataset, protocol) -> None:
-        """Limits the loaded data puts on this kind's options (exit 2 before any work when broken)."""
+    def check_limits(self, config, spec, dataset: Dataset, protocol, plan) -> None:
+        """Limits the loaded data puts on this kind's options (exit 2 before any work when broken); ``plan`` (a
+        ``benchmark.evaluations.Plan``) says what the run will score."""
 
     def run(self, spec, config, dataset: Dataset, protocol, timer, console: Console, run_dir: Path) -> FitResult:
         """Fit and predict every fold, saving each fold's model in ``run_dir`` (its own files, see

@@ -96,7 +96,7 @@ class Classical(ModelKind):
                 "cache_dir": str(Path(config.cache_dir or default_cache_dir()).expanduser()),
                 **{k: None for k in self.foreign_options()}}
 
-    def check_limits(self, config, spec, dataset, protocol) -> None:
+    def check_limits(self, config, spec, dataset, protocol, plan) -> None:
         """A numeric ``--pca`` fits both the feature width and the smallest training set any SVM is fitted on;
         one image through every extractor also finds a missing dlib model before the work starts."""
         extractors = parse_features(config.features)

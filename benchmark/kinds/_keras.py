@@ -170,11 +170,17 @@ class Keras(ModelKind):
     def _source(self, config) -> Source:
         return read_source(config.init_from, config.model, lambda fold, n: self.model_files(fold, n)[0])
 
-    def check_limits(self, config, spec, dataset, protocol) -> None:
-        """--init-from's source never saw an image this run tests."""
-        if config.init_from is not None:
-            tested = np.unique(np.concatenate([fold.test for fold in protocol.folds]))
-            check_unseen(self._source(config), dataset, tested)
+    def check_limits(self, config, spec, dataset, protocol, plan) -> None:
+        """--init-from's weights never saw an image this run scores: its protocol's test images and, where the run
+        scores another dataset (``plan.scored``: a --test-dataset's target), the target images it scores."""
+        if config.init_from is None:
+            return
+        scored = [(dataset, np.unique(np.concatenate([fold.test for fold in protocol.folds])),
+                   "test images of this run")]
+        if plan.scored is not dataset:
+            scored.append((plan.scored, plan.reported.folds[0].test,
+                           f"{plan.scored.name} images this run scores (--test-dataset)"))
+        check_unseen(self._source(config), scored, lambda fold, n: self.model_files(fold, n)[0])
 
     def run(self, spec, config, dataset, protocol, timer, console, run_dir) -> FitResult:
         backends.use(config.backend)  # before benchmark.training imports Keras

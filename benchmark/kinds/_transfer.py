@@ -3,10 +3,12 @@ on CK+'s folds.
 
 The source run is read and checked like any run the report uses (its record's files agree, its model file's
 SHA-256 is the recorded one), must be a run of the same architecture with one saved model (an official-split run),
-and must never have seen an image this run tests: every image it trained or validated on (``training_roles.csv``)
-is compared, pixel for pixel, with this run's test images, on the source's own data loaded and fingerprinted as
-the source recorded it. The weights are copied layer by layer; where the classes differ (CK+ has contempt and no
-neutral), the classifier layer keeps its fresh initialisation. The source's run id and weights hash are recorded.
+and its weights must never have seen an image this run scores (its test images, and a ``--test-dataset``'s
+target): every image of the source's data outside its test part (from its verified ``splits.csv``) is compared,
+pixel for pixel, with them, on the source's own data loaded and fingerprinted as the source recorded it; and so
+for every run the weights came through before (a source that itself started from a run). The weights are copied
+layer by layer; where the classes differ (CK+ has contempt and no neutral), the classifier layer keeps its fresh
+initialisation. The source's run id and weights hash are recorded.
 """
 
 from __future__ import annotations
@@ -15,13 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from ..datasets import load_dataset
 from ..errors import FerBenchError, exception_text
 from ..options import DATA_KEYS
 from ..protocols import copies_in
-from ..record import TRAINING_ROLES, Broken, check_identity, check_parts, read_run
+from ..record import Broken, Run, check_identity, check_parts, read_run
 from ..saved_models import verified_model_path
 
 
@@ -73,31 +74,66 @@ def read_source(folder: str, model: str, model_file_of) -> Source:
                   tuple(run.model_class_names()))
 
 
-def check_unseen(source: Source, dataset, tested: np.ndarray) -> None:
-    """Refuse (FerBenchError) when the source run trained or validated on any of ``dataset.images[tested]``: it
-    would have seen this run's test images. The source's data is loaded as the source recorded it and must have
-    the fingerprint it recorded."""
-    run = read_run(source.path)
+def check_unseen(source: Source, scored: list[tuple], model_file_of) -> None:
+    """Refuse (FerBenchError) when the weights of ``source`` saw any image this run scores: ``scored`` lists
+    (dataset, indices, what they are: "test images of this run"). Checked against every run the weights came
+    through (:func:`lineage`): what any of them trained or selected on (:func:`seen_images`)."""
+    for ancestor, run in lineage(source, model_file_of):
+        seen = seen_images(ancestor, run, source)
+        how = "the source run" if ancestor is source else f"the run its weights started from before, {ancestor.run_id},"
+        for dataset, tested, what in scored:
+            tested = np.asarray(tested)
+            overlap = [int(i) for i in tested[copies_in(dataset.images[tested], seen)]]
+            if overlap:
+                raise FerBenchError(f"--init-from {source.path}: {how} trained or validated on {len(overlap)} of "
+                                    f"the {len(tested)} {what} (e.g. {dataset.sample_ids[overlap[0]]}); its weights "
+                                    f"would have seen them. Start from a run on other data (or on a split that "
+                                    f"keeps these images out)")
+
+
+def lineage(source: Source, model_file_of) -> list[tuple[Source, Run]]:
+    """``source`` and every run its weights came through before it (each one's manifest.json ``init_from``), each
+    read and verified as a source (:func:`read_source`) and with the run id and weights hash its successor
+    recorded; one that is gone or changed is refused: what its weights saw cannot be checked."""
+    chain, current = [], source
+    while current is not None and all(current.run_id != s.run_id for s, _ in chain):
+        run = read_run(current.path)
+        chain.append((current, run))
+        earlier = run.manifest.get("init_from") or None
+        if earlier is None:
+            break
+        why = (f"--init-from {source.path}: {current.run_id} started from {earlier.get('run_id')} "
+               f"({earlier.get('path')}), whose training images cannot be checked against this run's")
+        try:
+            current = read_source(str(earlier.get("path")), run.metrics["model"], model_file_of)
+        except FerBenchError as exc:
+            raise FerBenchError(f"{why}: {exc}") from None
+        if (current.run_id, current.sha256) != (earlier.get("run_id"), earlier.get("sha256")):
+            raise FerBenchError(f"{why}: that folder now holds run {current.run_id} with weights "
+                                f"{current.sha256[:12]}, not the recorded {str(earlier.get('sha256'))[:12]}")
+    return chain
+
+
+def seen_images(source: Source, run: Run, first: Source) -> np.ndarray:
+    """The images ``run`` (a source of weights) trained or selected on: every image of its data but those its
+    verified ``splits.csv`` puts in its test part (whose rows ``check_parts`` matched with predictions.csv and
+    manifest.json; an image it leaves out counts as seen). Its data is loaded as it recorded it and must have the
+    fingerprint it recorded (``first``: the --init-from source, which errors name)."""
+    where = f"--init-from {first.path}" + ("" if source is first else f" (through {source.run_id})")
     options = {k: v for k, v in run.config.items() if k in DATA_KEYS and k not in ("dataset", "data_dir")}
     try:
         data = load_dataset(run.config["dataset"], run.config.get("data_dir"), **options)
     except FerBenchError as exc:
-        raise FerBenchError(f"--init-from {source.path}: cannot load the data the source run trained on, to check "
-                            f"that it never saw this run's test images ({exc})") from None
+        raise FerBenchError(f"{where}: cannot load the data the source run trained on, to check that it never saw "
+                            f"the images this run scores ({exc})") from None
     if data.fingerprint != run.manifest["dataset"]["fingerprint"]:
-        raise FerBenchError(f"--init-from {source.path}: the source run's data at {data.root or '(embedded)'} is not "
-                            f"the data it trained on (fingerprint {data.fingerprint[:12]}, recorded "
-                            f"{run.manifest['dataset']['fingerprint'][:12]}); cannot check that it never saw this "
-                            f"run's test images")
-    roles = pd.read_csv(source.path / TRAINING_ROLES, dtype=str)
-    seen_ids = set(roles.sample_id)
-    seen = data.images[[i for i, s in enumerate(data.sample_ids) if str(s) in seen_ids]]
-    overlap = [int(i) for i in np.asarray(tested)[copies_in(dataset.images[tested], seen)]]
-    if overlap:
-        raise FerBenchError(f"--init-from {source.path}: the source run trained or validated on {len(overlap)} of "
-                            f"this run's {len(tested)} test images (e.g. {dataset.sample_ids[overlap[0]]}); its "
-                            f"weights would have seen them. Start from a run on other data (or on a split that "
-                            f"keeps this run's test images out)")
+        raise FerBenchError(f"{where}: the source run's data at {data.root or '(embedded)'} is not the data it "
+                            f"trained on (fingerprint {data.fingerprint[:12]}, recorded "
+                            f"{run.manifest['dataset']['fingerprint'][:12]}); cannot check that it never saw the "
+                            f"images this run scores")
+    parts = run.splits[run.part_column].astype(str)
+    tested_only = set(run.splits.sample_id[parts == str(run.protocol.test_part)].astype(str))
+    return data.images[[i for i, s in enumerate(data.sample_ids) if str(s) not in tested_only]]
 
 
 def transfer(model, source_model, same_classes: bool) -> str:

@@ -383,9 +383,9 @@ def check_suite(suite: Suite, data: "DataCache") -> None:
             if k in sources:  # its source's run folder exists only once the source has run: checked then
                 _check_source(suite.configs[sources[k]], data, config.init_from)
                 config = replace(config, init_from=None)
-            check_data_limits(config, dataset, protocol)
             # what the evaluation mode scores (a cross-dataset target: the emotions both share, images left)
-            evaluation_for(config).plan(protocol, dataset, data.others(config))
+            plan = evaluation_for(config).plan(protocol, dataset, data.others(config))
+            check_data_limits(config, dataset, protocol, plan)
         except FerBenchError as exc:
             raise FerBenchError(f"{suite.path}: {describe(config).strip()}: {exc}") from None
 
