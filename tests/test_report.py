@@ -726,7 +726,7 @@ def test_methods_say_which_recipe_set_a_cnn_s_settings_where_its_dataset_has_a_v
     from benchmark.report._methods import _recipe
 
     def fact(**config):
-        return methods_fact(_recipe, config={"model": "mini-xception", "dataset": "fer2013", "epochs": 60, **config})
+        return methods_fact(_recipe, config={"model": "mini-xception", "dataset": "fer2013", "epochs": 100, **config})
 
     assert fact(recipe="validated", schedule="cosine", l2=1e-4, tta="ten-crop") == (
         "Recipe: the paper's, except the learning-rate schedule, weight penalty and test-time augmentation, chosen "
@@ -737,6 +737,14 @@ def test_methods_say_which_recipe_set_a_cnn_s_settings_where_its_dataset_has_a_v
         "validation images only (no test image seen)")
     assert fact(recipe="paper", epochs=100, schedule="plateau", tta="none", l2=None) == "Recipe: the paper's"
     assert fact(recipe="paper", dataset="ck+") == "Recipe: the paper's"  # no validated recipe there
+    # a setting that is neither the paper's nor the validated one is named with its value, never called the paper's
+    assert fact(recipe="validated", schedule="cosine", l2=1e-4, tta="ten-crop", epochs=60, optimizer="sgd",
+                lr=0.01) == (
+        "Recipe: the paper's, except the learning-rate schedule, weight penalty and test-time augmentation, chosen "
+        "for this dataset on its validation images only (no test image seen); and the number of epochs (60), "
+        "learning rate (0.01) and optimiser (sgd), set for this run")
+    assert fact(recipe="paper", dataset="ck+", tta="flip", batch_size=64) == (
+        "Recipe: the paper's, except the batch size (64) and test-time augmentation (flip), set for this run")
     assert fact(recipe=None) is None and fact(recipe="validated", epochs=None) is None  # not a CNN
 
 

@@ -25,7 +25,7 @@ from models import places_own_penalty
 
 from ..datasets import DATASETS
 from ..evaluations import evaluation_of
-from ..kinds import KINDS, null_l2
+from ..kinds import KINDS, null_l2, recipe_of
 from ..options import BY_NAME
 from ..protocols import PROTOCOLS
 from ..record import Run
@@ -405,17 +405,24 @@ RECIPE_SETTINGS = {"epochs": "number of epochs", "batch_size": "batch size", "lr
 
 def _recipe(run: Run, style: Style) -> Fact | None:
     """Where a CNN run records a recipe (``--recipe``, or a dataset with a validated one), which of its settings are
-    those its dataset's validated recipe chose (as the run recorded them, whatever the recipe's name), or that
-    they are the paper's; nothing for runs that record none."""
+    those its dataset's validated recipe chose (as the run recorded them, whatever the recipe's name), which were
+    set for the run (neither the paper's nor the validated value), or that they are the paper's; nothing for runs
+    that record none."""
     if not run.config.get("recipe") or not trained_by_epochs(run):
         return None
     spec = registered_spec(run.config.get("model", ""))
-    validated = spec.dataset_training.get(run.config.get("dataset"), {}) if spec is not None else {}
+    if spec is None:
+        return None
+    validated = spec.dataset_training.get(run.config.get("dataset"), {})
+    paper = recipe_of(spec, run.config.get("dataset"), paper=True)
     recorded = {**run.config, "l2": _trained_l2(run)}
     chosen = [RECIPE_SETTINGS.get(key, key) for key, value in validated.items() if recorded.get(key) == value]
-    text = (f"the paper's, except the {_listed(chosen)}, chosen for this dataset on its validation images only (no "
-            f"test image seen)" if chosen else "the paper's")
-    return style.text("Recipe"), style.text(text)
+    by_hand = [f"{RECIPE_SETTINGS[key]} ({_number(recorded[key])})" for key in RECIPE_SETTINGS
+               if recorded.get(key) is not None and key in paper and recorded[key] != paper[key]
+               and not (key in validated and recorded[key] == validated[key])]
+    parts = ([f"the {_listed(chosen)}, chosen for this dataset on its validation images only (no test image seen)"]
+             if chosen else []) + ([f"the {_listed(by_hand)}, set for this run"] if by_hand else [])
+    return style.text("Recipe"), style.text("the paper's, except " + "; and ".join(parts) if parts else "the paper's")
 
 
 def _scaled(factor: float) -> str:
