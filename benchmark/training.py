@@ -156,7 +156,9 @@ def fit_network(model, train: Part, val: Part, settings: TrainSettings, *, seed:
                 progress=None, label: str = "") -> dict:
     """Train ``model`` in place on ``train``, selecting on ``val`` only; return its history and training facts.
 
-    The weights of the epoch with the lowest validation loss are restored before returning.
+    The weights of the epoch with the lowest validation loss are restored before returning. That loss is Keras's
+    (cross-entropy plus the model's L2 penalty) on the plain validation images: test-time augmentation applies to
+    the predictions made after training, not to selection.
     """
     if settings.batch_size % 2 and _onednn_trains_here():
         raise tf_setup.odd_batch_error(settings.batch_size)

@@ -377,7 +377,8 @@ def test_methods_tex_says_what_the_sections_runs_recorded(reports, built):
     assert (f"Optimiser: Adam \\citep{{kingma2015}}, learning rate {cnn['lr']:g}, divided by 10 whenever the "
             f"validation loss has not fallen for {cnn['patience'] // 4} epochs") in deep
     assert (f"Training: at most {cnn['epochs']} epoch in batches of {cnn['batch_size']}; early stopping "
-            f"\\citep{{prechelt1998}} after {cnn['patience']} epochs without a lower validation loss") in deep
+            f"\\citep{{prechelt1998}} after {cnn['patience']} epochs without a lower validation loss (cross-entropy "
+            f"plus the weight penalty), keeping") in deep  # Keras's validation loss includes the L2 penalty
     assert "Initialisation: random (Keras's default initialisers), trained from scratch" in deep
     assert ("Weight penalty: L2 with coefficient 0.01 on the convolution kernels its paper penalises, added to the "
             "loss") in deep  # mini-xception's published L2, which the run's config records as null

@@ -457,8 +457,9 @@ def _training(run: Run, style: Style) -> Fact | None:
         style.text(f"at most {_counted(config['epochs'], 'epoch')} in batches of {config.get('batch_size')}; "
                    f"early stopping")
         + style.cite(EARLY_STOPPING_SOURCES)
-        + style.text(f" after {_counted(config.get('patience'), 'epoch')} without a lower validation loss, keeping "
-                     f"the weights of the epoch with the lowest validation loss"))
+        + style.text(f" after {_counted(config.get('patience'), 'epoch')} without a lower validation loss"
+                     + (" (cross-entropy plus the weight penalty)" if _trained_l2(run) > 0 else "")
+                     + ", keeping the weights of the epoch with the lowest validation loss"))
 
 
 def _training_facts(run: Run) -> dict:
