@@ -21,9 +21,11 @@ def pyplot():
 
 
 def save_figure(fig, stem: Path) -> None:
-    """Write ``stem.png`` and ``stem.pdf`` (without a creation date, so rebuilt PDFs are identical) and close."""
+    """Write ``stem.png`` and ``stem.pdf`` (without a creation date, so rebuilt PDFs are identical) and close. The
+    suffix is appended, never substituted: a stem may hold a dot (a variant's ``l2-0.0001``)."""
+    stem = Path(stem)
     for suffix in (".png", ".pdf"):
-        fig.savefig(Path(stem).with_suffix(suffix), metadata={"CreationDate": None} if suffix == ".pdf" else None)
+        fig.savefig(stem.with_name(stem.name + suffix), metadata={"CreationDate": None} if suffix == ".pdf" else None)
     pyplot().close(fig)
 
 

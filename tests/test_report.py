@@ -108,6 +108,18 @@ def _metrics(reports: Path, model: str, seed: int) -> dict:
     raise AssertionError(f"no run of {model} seed {seed}")
 
 
+def test_a_figure_whose_name_holds_a_dot_is_written_under_its_whole_name(tmp_path):
+    """A variant's name may hold a number (``l2-0.0001``): the PNG and PDF take the whole stem, as the report links
+    them (a substituted suffix once wrote one variant's matrix and curves to the same ``...-l2-0.pdf``)."""
+    from benchmark.figures import pyplot, save_figure
+
+    stem = "fer2013_official_mini-xception-pixels-l2-0.0001-tta-ten-crop"
+    for figure in ("confusion", "learning_curves"):
+        save_figure(pyplot().figure(figsize=(1, 1)), tmp_path / f"{stem}_{figure}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{stem}_{f}.{x}" for f in ("confusion", "learning_curves")
+                                                          for x in ("pdf", "png")]
+
+
 @pytest.mark.slow
 def test_report_writes_tables_figures_and_documents(reports, built):
     tables = {p.name for p in (reports / "tables").iterdir()}
@@ -120,6 +132,10 @@ def test_report_writes_tables_figures_and_documents(reports, built):
     assert "synthetic_3fold_svm-rbf-hog_confusion.pdf" in figures
     # from the tables' own numbers: accuracy with its interval per experiment, accuracy against training time
     assert {"synthetic_3fold_accuracy_ci.pdf", "synthetic_3fold_accuracy_vs_time.png"} <= figures
+    # every figure report.md and report.tex link to is there
+    linked = {m for doc in ("report.md", "report.tex") for m in
+              re.findall(r"figures/([^)}\s]+\.(?:png|pdf))", (reports / doc).read_text())}
+    assert linked and linked <= figures, sorted(linked - figures)
     # each matrix also as a table, with the figure's counts
     matrix = pd.read_csv(reports / "tables" / "synthetic_3fold_svm-rbf-hog_confusion.csv")
     rbf_metrics = _metrics(reports, "svm-rbf", 0)

@@ -99,11 +99,11 @@ def write_methods(section: str, exps: list[Experiment], folder: Path) -> str:
     """Write ``<section slug>_methods.tex`` and ``.md`` into ``folder`` (the tables' folder); returns the Markdown,
     which report.md shows."""
     folder.mkdir(parents=True, exist_ok=True)
-    stem = folder / f"{dataset_slug(section)}_methods"
+    stem = f"{dataset_slug(section)}_methods"
     markdown = methods(exps, MARKDOWN)
     # on its own in a thesis: option names (svm_backend=onedal) may break after an underscore
-    stem.with_suffix(".tex").write_text(standalone(breakable(methods(exps, LATEX))))
-    stem.with_suffix(".md").write_text(markdown)
+    (folder / f"{stem}.tex").write_text(standalone(breakable(methods(exps, LATEX))))
+    (folder / f"{stem}.md").write_text(markdown)
     return markdown
 
 
