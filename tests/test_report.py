@@ -708,6 +708,24 @@ def test_confusion_matrix_text_prints_at_7_pt_or_more_when_included_at_the_text_
     pyplot().close(fig)
 
 
+def test_variant_names_show_the_value_a_cnn_trained_with_never_none():
+    """Two mini-xception variants on FER2013, the paper's recipe (which records the published L2 and Adam as null or
+    leaves them out, as runs before those options did) and another: the names say l2=0.01 and optimizer=adam."""
+    from types import SimpleNamespace
+
+    from benchmark.report._experiments import Experiment, _name_variants
+
+    def experiment(options, config):
+        run = SimpleNamespace(config={"model": "mini-xception", "epochs": 100, **config}, metrics={}, manifest={})
+        return Experiment("fer2013", "mini-xception", "pixels", "deep", options, [run])
+
+    paper = experiment({"epochs": 100}, {"l2": None, "optimizer": None})
+    other = experiment({"epochs": 100, "l2": 1e-4, "optimizer": "sgd"}, {"l2": 1e-4, "optimizer": "sgd"})
+    _name_variants([paper, other])
+    assert (paper.variant, other.variant) == ("l2=0.01, optimizer=adam", "l2=0.0001, optimizer=sgd")
+    assert "none" not in paper.slug.lower()
+
+
 def test_learning_curves_have_whole_epoch_ticks_and_mark_each_folds_kept_epoch():
     from benchmark.figures import learning_curves_figure, pyplot, selected_epoch
 

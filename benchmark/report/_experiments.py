@@ -18,7 +18,7 @@ from models import get_model, list_models
 
 from ..errors import FerBenchError
 from ..evaluations import evaluation_of
-from ..kinds import KINDS, RECIPE, searched_another_grid
+from ..kinds import KINDS, RECIPE, null_l2, searched_another_grid
 from ..options import IDENTITY, NON_RESULT_OPTIONS, hashed
 from ..record import Run
 from ._names import section_name, slug
@@ -45,6 +45,21 @@ def recipe_of_run(run: Run) -> dict:
     """A CNN run's optimizer, learning-rate schedule and test-time augmentation as it trained: its config's, or,
     in runs recorded before those options existed (None), the default every CNN trained with then."""
     return {key: run.config.get(key) or default for key, (_, default) in RECIPE.items()}
+
+
+def training_facts(run: Run) -> dict:
+    """What a CNN run's metrics.json records of its training (``training``: L2, a paper's plateau rule ...); {} for
+    runs that record none (and the methods' unit tests, whose runs may have no metrics)."""
+    return (getattr(run, "metrics", None) or {}).get("training") or {}
+
+
+def trained_l2(run: Run) -> float:
+    """The L2 coefficient a CNN run trained with: its config's, else (null) as its metrics record it, or, for runs
+    recorded before the option, what a null meant for its architecture (``kinds.null_l2``: the published
+    coefficient; 0: none)."""
+    spec = registered_spec(run.config.get("model", ""))
+    meant = null_l2(spec) if spec is not None else 0.0
+    return next((float(v) for v in (run.config.get("l2"), training_facts(run).get("l2")) if v is not None), meant)
 
 
 def registered_spec(model: str):
@@ -214,9 +229,23 @@ def _name_variants(exps: list[Experiment]) -> None:
             k for k in set().union(*(e.options for e in same)) if k not in ("init_weights", "grid")
             and len({json.dumps(e.options.get(k), default=str) for e in same}) > 1)
         for exp in same:
-            parts = [f"{k}={exp.options.get(k)}" for k in keys]
+            parts = [f"{k}={shown_option(exp, k)}" for k in keys]
             parts += [f"grid={exp.options['grid']}"] if exp.options.get("grid") else []
             exp.variant = ", ".join(parts + ([pretrained_from(exp)] if exp.options.get("init_weights") else []))
+
+
+def shown_option(exp: Experiment, key: str):
+    """An option's value as a variant's name shows it: the recorded one, or, where the experiment records none (a
+    CNN's L2 or recipe setting left at what every run of it trained with before the option), the value it trained
+    with (``l2=0.01``, ``optimizer=adam``), never "None"."""
+    value, run = exp.options.get(key), exp.runs[0]
+    if value is not None:
+        return value
+    if key in RECIPE and trained_by_epochs(run):
+        return recipe_of_run(run)[key]
+    if key == "l2" and trained_by_epochs(run):
+        return trained_l2(run)
+    return value
 
 
 def pretrained_from(exp: Experiment) -> str:

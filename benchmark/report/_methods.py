@@ -25,11 +25,12 @@ from models import places_own_penalty
 
 from ..datasets import DATASETS
 from ..evaluations import evaluation_of
-from ..kinds import KINDS, null_l2, recipe_of
+from ..kinds import KINDS, recipe_of
 from ..options import BY_NAME
 from ..protocols import PROTOCOLS
 from ..record import Run
-from ._experiments import Experiment, display_name, recipe_of_run, registered_spec, run_platform, trained_by_epochs
+from ._experiments import (Experiment, display_name, recipe_of_run, registered_spec, run_platform, trained_by_epochs,
+                           trained_l2, training_facts)
 from ._names import dataset_slug, title_of
 from ._references import (BACKEND_SOURCES, DATASET_SOURCES, EARLY_STOPPING_SOURCES, FEATURE_SOURCES,
                           OPTIMIZER_SOURCES, SCHEDULE_SOURCES, SEARCH_SOURCES, SOLVER_SOURCES, TTA_SOURCES,
@@ -415,7 +416,7 @@ def _recipe(run: Run, style: Style) -> Fact | None:
         return None
     validated = spec.dataset_training.get(run.config.get("dataset"), {})
     paper = recipe_of(spec, run.config.get("dataset"), paper=True)
-    recorded = {**run.config, "l2": _trained_l2(run)}
+    recorded = {**run.config, "l2": trained_l2(run)}
     chosen = [RECIPE_SETTINGS.get(key, key) for key, value in validated.items() if recorded.get(key) == value]
     by_hand = [f"{RECIPE_SETTINGS[key]} ({_number(recorded[key])})" for key in RECIPE_SETTINGS
                if recorded.get(key) is not None and key in paper and recorded[key] != paper[key]
@@ -439,7 +440,7 @@ def _optimiser(run: Run, style: Style) -> Fact | None:
     text = style.text(OPTIMIZERS.get(recipe["optimizer"], recipe["optimizer"])) + style.cite(
         OPTIMIZER_SOURCES.get(recipe["optimizer"], []))
     if schedule == "plateau":
-        factor, wait = plateau_rule(config.get("patience") or 0, _training_facts(run))
+        factor, wait = plateau_rule(config.get("patience") or 0, training_facts(run))
         rate = (f"learning rate {_number(lr)}, {_scaled(factor)} whenever the validation loss has not fallen for "
                 f"{_counted(wait, 'epoch')}")
     elif schedule == "cosine":
@@ -458,32 +459,17 @@ def _training(run: Run, style: Style) -> Fact | None:
                    f"early stopping")
         + style.cite(EARLY_STOPPING_SOURCES)
         + style.text(f" after {_counted(config.get('patience'), 'epoch')} without a lower validation loss"
-                     + (" (cross-entropy plus the weight penalty)" if _trained_l2(run) > 0 else "")
+                     + (" (cross-entropy plus the weight penalty)" if trained_l2(run) > 0 else "")
                      + ", keeping the weights of the epoch with the lowest validation loss"))
 
 
-def _training_facts(run: Run) -> dict:
-    """What a CNN run's metrics.json records of its training (``training``: L2, a paper's plateau rule ...); {} for
-    runs that record none (and the methods' unit tests, whose runs may have no metrics)."""
-    return (getattr(run, "metrics", None) or {}).get("training") or {}
-
-
-def _trained_l2(run: Run) -> float:
-    """The L2 coefficient a CNN run trained with: its config's, else (null) as its metrics record it, or, for runs
-    recorded before the option, what a null meant for its architecture (``kinds.null_l2``: the published
-    coefficient; 0: none)."""
-    spec = registered_spec(run.config.get("model", ""))
-    meant = null_l2(spec) if spec is not None else 0.0
-    return next((float(v) for v in (run.config.get("l2"), _training_facts(run).get("l2")) if v is not None), meant)
-
-
 def _weight_penalty(run: Run, style: Style) -> Fact | None:
-    """The L2 penalty a CNN trained with (``--l2``; :func:`_trained_l2`) and where it acted (where the paper puts it,
+    """The L2 penalty a CNN trained with (``--l2``; :func:`trained_l2`) and where it acted (where the paper puts it,
     for a builder that places its own; else every kernel); nothing where there was none."""
     if not trained_by_epochs(run):
         return None
     spec = registered_spec(run.config.get("model", ""))
-    l2 = _trained_l2(run)
+    l2 = trained_l2(run)
     if not l2:
         return None
     where = ("the convolution kernels its paper penalises" if spec is not None and places_own_penalty(spec)
