@@ -351,7 +351,7 @@ def test_init_from_fine_tunes_a_finished_runs_weights_and_refuses_a_source_that_
 
 @pytest.mark.slow
 def test_init_from_refuses_weights_that_saw_a_scored_image_through_the_target_an_earlier_run_or_any_record(
-        tmp_path, learnable_fer_plan, write_fer_csv, tiny_cnn):
+        tmp_path, monkeypatch, learnable_fer_plan, write_fer_csv, tiny_cnn):
     """What --init-from's weights saw is every image of its source's data outside the source's verified test
     part, and of every run they came through before; none may be scored: not a --test-dataset target's image (a
     CK+-style run fine-tuned from FER2013 and scored on FER2013), not a test image through an intermediate run,
@@ -385,7 +385,15 @@ def test_init_from_refuses_weights_that_saw_a_scored_image_through_the_target_an
     with pytest.raises(FerBenchError, match=f"{b.name} started from {a.name} .* cannot be checked .*no such run "
                                             f"folder"):
         run_experiment(RunConfig(dataset="synthetic-b", init_from=str(b), **k_fold))
-    assert sorted(p.name for p in (tmp_path / "r" / "runs").iterdir()) == sorted([b.name])  # nothing half-written
+    # a source that read its default data folder, run from elsewhere: the error says how to find that data
+    write_fer_csv(tmp_path / "home" / "fer2013" / "fer2013.csv", plan, images=255 - images)
+    monkeypatch.setenv("FER_BENCH_DATA", str(tmp_path / "home"))
+    home, _ = run_experiment(RunConfig(dataset="fer2013", **common))
+    monkeypatch.setenv("FER_BENCH_DATA", str(tmp_path / "elsewhere"))
+    with pytest.raises(FerBenchError, match="cannot load the data the source run trained on.*default data folder.*"
+                                            "set FER_BENCH_DATA"):
+        run_experiment(RunConfig(dataset="synthetic-b", init_from=str(home), **k_fold))
+    assert sorted(p.name for p in (tmp_path / "r" / "runs").iterdir()) == sorted([b.name, home.name])  # no others
 
 
 def test_l2_defaults_to_the_published_penalty_keeps_earlier_runs_hashes_and_refuses_bad_values():

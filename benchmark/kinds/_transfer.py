@@ -124,8 +124,12 @@ def seen_images(source: Source, run: Run, first: Source) -> np.ndarray:
     try:
         data = load_dataset(run.config["dataset"], run.config.get("data_dir"), **options)
     except FerBenchError as exc:
+        hint = ("" if run.config.get("data_dir") else
+                f"; the source read its default data folder (./data/{run.config['dataset']} where it ran, or under "
+                f"$FER_BENCH_DATA): run this where the source ran, or set FER_BENCH_DATA to the folder holding its "
+                f"data (--data-dir is this run's data, not the source's)")
         raise FerBenchError(f"{where}: cannot load the data the source run trained on, to check that it never saw "
-                            f"the images this run scores ({exc})") from None
+                            f"the images this run scores ({exc}){hint}") from None
     if data.fingerprint != run.manifest["dataset"]["fingerprint"]:
         raise FerBenchError(f"{where}: the source run's data at {data.root or '(embedded)'} is not the data it "
                             f"trained on (fingerprint {data.fingerprint[:12]}, recorded "
