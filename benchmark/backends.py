@@ -69,9 +69,9 @@ def check(name: str) -> str:
     return name
 
 
-def use(name: str) -> None:
-    """Make ``name`` this process's Keras backend; refuses (one line) a backend that is not installed, or one
-    other than the backend Keras was already imported with."""
+def check_usable(name: str) -> None:
+    """Refuse (one line) a backend this process cannot train on: not one, not installed, or other than the backend
+    Keras was already imported with. Nothing is imported or set."""
     check(name)
     current = active()
     if current is not None and current != name:
@@ -79,6 +79,12 @@ def use(name: str) -> None:
                             f"backend per process; run the {name} experiments in a separate fer-bench command")
     if current is None and not installed(name):
         raise FerBenchError(f"--backend {name}: {name} is not installed here ({INSTALL[name]})")
+
+
+def use(name: str) -> None:
+    """Make ``name`` this process's Keras backend (:func:`check_usable` first)."""
+    check_usable(name)
+    current = active()
     os.environ["KERAS_BACKEND"] = name
     if name == "tensorflow" or (current is None and installed("tensorflow")):
         # on JAX and PyTorch too: Keras's data adapters import TensorFlow where it is installed, and its start-up

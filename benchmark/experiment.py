@@ -51,6 +51,7 @@ def run_experiment(config: RunConfig, *, console: Console | None = None, dataset
     evaluation = evaluation_for(config)
     runs_dir = Path(config.reports_dir) / "runs"
     check_runs_dir(runs_dir)
+    kind.check_process(config)
     timer = PhaseTimer()
     started = system_info()
 

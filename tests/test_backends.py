@@ -122,12 +122,17 @@ def test_keras_keeps_one_backend_per_process_and_says_so():
     backends.use("tensorflow")  # the backend it runs on is fine
 
 
-def test_a_backend_that_is_not_installed_is_named_with_how_to_install_it(monkeypatch):
+def test_a_backend_that_is_not_installed_is_named_with_how_to_install_it(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(backends, "active", lambda: None)
     monkeypatch.setattr(backends, "installed", lambda name: False)
     with pytest.raises(FerBenchError, match=r"--backend torch: torch is not installed here \(pip install "
                                             r"'fer-bench\[torch\]'\)"):
         backends.use("torch")
+    # a run refuses it before loading any data: a usage error (exit 2), the data folder never read
+    code, text = run_main(["run", "--dataset", "fer2013", "--data-dir", tmp_path / "not-read", "--model",
+                           "mini-xception", "--backend", "torch", "--reports-dir", tmp_path], capsys)
+    one_error(code, text, 2, "--backend torch: torch is not installed here")
+    assert not complete_runs(tmp_path)
 
 
 def test_array_batches_shuffle_by_seed_train_on_even_batches_and_predict_every_image_in_order():

@@ -131,6 +131,10 @@ class ModelKind:
         """Limits the loaded data puts on this kind's options (exit 2 before any work when broken); ``plan`` (a
         ``benchmark.evaluations.Plan``) says what the run will score."""
 
+    def check_process(self, config) -> None:
+        """What this process needs to run ``config`` (a CNN's Keras backend installed), checked by a run before its
+        data is loaded (exit 2); not by a suite's checks, which may run where its experiments do not."""
+
     def run(self, spec, config, dataset: Dataset, protocol, timer, console: Console, run_dir: Path) -> FitResult:
         """Fit and predict every fold, saving each fold's model in ``run_dir`` (its own files, see
         :meth:`model_files`); everything else of the run folder is written by the run writer from the result."""

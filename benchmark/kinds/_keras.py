@@ -170,6 +170,9 @@ class Keras(ModelKind):
     def _source(self, config) -> Source:
         return read_source(config.init_from, config.model, lambda fold, n: self.model_files(fold, n)[0])
 
+    def check_process(self, config) -> None:
+        backends.check_usable(config.backend)
+
     def check_limits(self, config, spec, dataset, protocol, plan) -> None:
         """--init-from's weights never saw an image this run scores: its protocol's test images and, where the run
         scores another dataset (``plan.scored``: a --test-dataset's target), the target images it scores."""
