@@ -336,6 +336,10 @@ def test_init_from_fine_tunes_a_finished_runs_weights_and_refuses_a_source_that_
         resolve(RunConfig(dataset="synthetic", model="svm-rbf", init_from=str(source_dir)))
     with pytest.raises(FerBenchError, match="no such run folder"):
         resolve(RunConfig(dataset="synthetic", model=tiny_cnn, init_from=str(tmp_path / "nothing")))
+    with pytest.raises(FerBenchError, match=f"model.keras: a file; give the run folder that holds it \\({source_dir}"):
+        resolve(RunConfig(dataset="synthetic", model=tiny_cnn, init_from=str(source_dir / "model.keras")))
+    with pytest.raises(FerBenchError, match="--init-from needs a run folder"):
+        resolve(RunConfig(dataset="synthetic", model=tiny_cnn, init_from=""))
 
     # the copy itself: every layer but the classifier takes the source's weights when the classes differ
     from benchmark.kinds._transfer import transfer

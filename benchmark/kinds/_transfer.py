@@ -48,6 +48,10 @@ def read_source(folder: str, model: str, model_file_of) -> Source:
     naming the folder. ``model_file_of(fold, n_folds)`` names a fold's model file (the kind's)."""
     path = Path(folder).expanduser()
     where = f"--init-from {folder}"
+    if not str(folder).strip():
+        raise FerBenchError("--init-from needs a run folder (reports/runs/<run id>), got an empty path")
+    if path.is_file():
+        raise FerBenchError(f"{where}: a file; give the run folder that holds it ({path.parent})")
     if not path.is_dir():
         raise FerBenchError(f"{where}: no such run folder")
     try:
