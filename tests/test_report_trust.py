@@ -411,6 +411,13 @@ def _copy(one_run: Path, tmp_path: Path) -> Path:
     return runs / one_run.name
 
 
+def test_a_report_pointed_at_the_runs_folder_says_to_give_the_folder_above_it(one_run, tmp_path):
+    _copy(one_run, tmp_path)
+    with pytest.raises(FerBenchError, match=r"runs holds run folders itself: give the folder above it "
+                                            rf"\(--reports-dir {tmp_path / 'reports'}\)"):
+        build_report(tmp_path / "reports" / "runs")
+
+
 @pytest.mark.parametrize(("key", "value", "fragment"), [
     ("dataset", "ck+", "metrics.json names dataset 'ck+'"),
     ("model", "svm-rbf", "metrics.json names model 'svm-rbf'"),

@@ -147,6 +147,9 @@ def _no_runs(runs_dir: Path, skipped, inconsistent, conflicting) -> str:
                                              (sum(map(len, conflicting)), "disagreeing duplicates")) if n]
     first = next(iter(inconsistent + skipped), None)
     example = f", e.g. {first[0]}: {first[1]}" if first else ""
+    if not left_out and runs_dir.parent.name == "runs" and any(runs_dir.parent.glob("*/metrics.json")):
+        return (f"no complete runs usable under {runs_dir}; {runs_dir.parent} holds run folders itself: give the "
+                f"folder above it (--reports-dir {runs_dir.parent.parent})")
     return (f"no complete runs usable under {runs_dir}" + (f" ({', '.join(left_out)}{example})" if left_out else "")
             + "; create some with 'fer-bench run --dataset synthetic --model svm-rbf' or 'fer-bench suite "
               "suites/demo.toml' ('make demo' builds its own report in reports/demo/)")
