@@ -20,6 +20,16 @@ def pyplot():
     return plt
 
 
+def tight(fig) -> None:
+    """``fig.tight_layout()`` without matplotlib's warning when a layout cannot fit (long names): the figure is
+    written all the same, and the user sees no library warning in place of fer-bench's own lines."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        fig.tight_layout()
+
+
 def save_figure(fig, stem: Path) -> None:
     """Write ``stem.png`` and ``stem.pdf`` (without a creation date, so rebuilt PDFs are identical) and close. The
     suffix is appended, never substituted: a stem may hold a dot (a variant's ``l2-0.0001``)."""
@@ -46,7 +56,7 @@ def confusion_figure(cm: np.ndarray, labels, title: str):
     bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     bar.set_label("row-normalised", fontsize=LABEL_PT)
     bar.ax.tick_params(labelsize=LABEL_PT)
-    fig.tight_layout()
+    tight(fig)
     return fig
 
 
@@ -111,7 +121,7 @@ def learning_curves_figure(history: pd.DataFrame, title: str):
         axes[1].legend(fontsize=7)
     fig.suptitle(title + ("\nsolid: train, dashed: validation; one colour per fold" if len(groups) > 2 else "")
                  + "; star: the epoch kept (lowest validation loss)", fontsize=9)
-    fig.tight_layout()
+    tight(fig)
     return fig
 
 

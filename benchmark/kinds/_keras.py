@@ -198,7 +198,8 @@ class Keras(ModelKind):
                                  optimizer=config.optimizer, schedule=config.schedule, **plateau)
         say = printer(console)
         say(f"training {config.model} on the {device['device']} ({device['backend']}, {device['precision']}): "
-            f"{settings.epochs} epochs max, batch {settings.batch_size}, lr {settings.lr}, "
+            f"{settings.epochs} epoch{'s' if settings.epochs != 1 else ''} max, batch {settings.batch_size}, "
+            f"lr {settings.lr}, "
             f"patience {settings.patience}, augment {settings.augment}, l2 {l2_of(config, spec):g}"
             + "".join(f", {key} {getattr(config, key)}" for key in RECIPE
                       if getattr(config, key) != RECIPE[key][1])
@@ -328,5 +329,5 @@ def fold_line(label: str, history: pd.DataFrame, facts: dict, timer) -> str:
     """``fold-3: 12 epochs, best epoch 8 (val_loss 1.2345, val_accuracy 0.5600); training so far 145.2 s``"""
     best = history[history.epoch == facts["best_epoch"]].iloc[0]
     figures = ", ".join(f"{key} {best[key]:.4f}" for key in ("val_loss", "val_accuracy") if key in best)
-    return (f"{label}: {facts['epochs_trained']} epochs, best epoch {facts['best_epoch']} ({figures}); training so "
+    return (f"{label}: {facts['epochs_trained']} epoch{'s' if facts['epochs_trained'] != 1 else ''}, best epoch {facts['best_epoch']} ({figures}); training so "
             f"far {timer.seconds.get('fit', 0.0):.1f} s")

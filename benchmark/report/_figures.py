@@ -3,6 +3,7 @@ deep model side by side; each returned with what it shows and what its caption c
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from ..kinds import KINDS
-from ..figures import draw_confusion_matrix, plot_confusion_matrix, plot_learning_curves, pyplot, save_figure
+from ..figures import (draw_confusion_matrix, plot_confusion_matrix, plot_learning_curves, pyplot, save_figure,
+                       tight)
 from ..record import HISTORY
 from ._experiment_tables import sources_of
 from ._experiments import Experiment, best_of_each_kind
@@ -71,7 +73,7 @@ def _side_by_side(a: Experiment, b: Experiment, dataset: str, stem: Path) -> Non
         draw_confusion_matrix(ax, np.array(m["confusion_matrix"]), labels,
                               f"{exp.title} [{exp.features}]: accuracy {100 * m['accuracy']:.1f}%")
     fig.suptitle(f"{title_of(dataset)}: best {a.kind} vs best {b.kind} (row-normalised)", fontsize=9)
-    fig.tight_layout()
+    tight(fig)
     save_figure(fig, stem)
 
 
@@ -100,12 +102,14 @@ def write_summary_plots(dataset: str, summary, confidence, folder: Path) -> list
             acc, low, high = (100 * row[k] for k in ("accuracy", "accuracy_ci_low", "accuracy_ci_high"))
             ax.errorbar(acc, y, xerr=[[acc - low], [high - acc]], fmt="o", ms=4, capsize=3,
                         color=colour_of.get(row.get("group"), "tab:gray"))
-        ax.set_yticks(range(len(intervals)), [label(r, r.get("seed")) for r in reversed(intervals)], fontsize=8)
+        # long variant names wrapped, so the axis leaves the plot its width
+        ax.set_yticks(range(len(intervals)), [textwrap.fill(label(r, r.get("seed")), 48)
+                                              for r in reversed(intervals)], fontsize=8)
         ax.set_xlabel("accuracy (%) with its 95% bootstrap interval", fontsize=8)
         ax.tick_params(axis="x", labelsize=8)
         ax.grid(axis="x", alpha=0.3)
         ax.set_title(f"{title_of(dataset)}: accuracy per experiment", fontsize=9)
-        fig.tight_layout()
+        tight(fig)
         stem = folder / f"{ds}_accuracy_ci"
         save_figure(fig, stem)
         written.append(Figure(stem, "accuracy of each experiment with its 95% bootstrap interval (the "
@@ -129,7 +133,7 @@ def write_summary_plots(dataset: str, summary, confidence, folder: Path) -> list
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
         ax.set_title(f"{title_of(dataset)}: accuracy against training time", fontsize=9)
-        fig.tight_layout()
+        tight(fig)
         stem = folder / f"{ds}_accuracy_vs_time"
         save_figure(fig, stem)
         written.append(Figure(stem, "accuracy against training time (summed over folds, mean over seeds; log "

@@ -198,7 +198,7 @@ def _unseen(protocol, runs: list[Run], style: Style) -> str:
         ("the PCA projections", any(run.metrics.get("pca_components") for run in runs)),
         ("the kept epochs", any("best_epoch" in params for run in runs
                                 for params in (run.metrics.get("best_params") or {}).values()
-                                if isinstance(params, dict)))) if made]) or "every fitted quantity"
+                                if isinstance(params, dict)))) if made]) or "all fitted quantities"
     if protocol.scores_another_dataset:
         text = (f"No target image was seen while fitting or selecting: {chosen} came from the source dataset under "
                 f"its own protocol, and target images pixel-identical to a source image were dropped, not scored.")
