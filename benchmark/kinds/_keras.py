@@ -329,5 +329,6 @@ def fold_line(label: str, history: pd.DataFrame, facts: dict, timer) -> str:
     """``fold-3: 12 epochs, best epoch 8 (val_loss 1.2345, val_accuracy 0.5600); training so far 145.2 s``"""
     best = history[history.epoch == facts["best_epoch"]].iloc[0]
     figures = ", ".join(f"{key} {best[key]:.4f}" for key in ("val_loss", "val_accuracy") if key in best)
-    return (f"{label}: {facts['epochs_trained']} epoch{'s' if facts['epochs_trained'] != 1 else ''}, best epoch {facts['best_epoch']} ({figures}); training so "
-            f"far {timer.seconds.get('fit', 0.0):.1f} s")
+    trained = facts["epochs_trained"]
+    return (f"{label}: {trained} epoch{'s' if trained != 1 else ''}, best epoch {facts['best_epoch']} ({figures}); "
+            f"training so far {timer.seconds.get('fit', 0.0):.1f} s")

@@ -65,7 +65,8 @@ def provenance(runs: list[Run], n_inconsistent: int = 0) -> list[str]:
         "Hardware: " + "; ".join(hardware) + (f". CNN training devices: {'; '.join(devices)}" if devices else "")
         + ".",
         "Runs finished " + (f"between {dates[0]} and {dates[-1]}" if len(dates) > 1 else f"on {dates[0]}")
-        + " (UTC). Every number traces to a run folder in runs/ of the reports folder (listed in the tables' CSV files).",
+        + " (UTC). Every number traces to a run folder in runs/ of the reports folder (listed in the tables' CSV "
+          "files).",
         *([f"Left out: {n_inconsistent} inconsistent run{'s' if n_inconsistent > 1 else ''}, whose predictions, "
            f"splits and metrics disagree (listed under Runs not used)."] if n_inconsistent else []),
     ]
