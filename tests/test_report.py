@@ -396,6 +396,8 @@ def test_methods_tex_says_what_the_sections_runs_recorded(reports, built):
             f"\\citep{{prechelt1998}} after {cnn['patience']} epochs without a lower validation loss (cross-entropy "
             f"plus the weight penalty), keeping") in deep  # Keras's validation loss includes the L2 penalty
     assert "Initialisation: random (Keras's default initialisers), trained from scratch" in deep
+    # a CNN runs no inner folds: its validation split is one of them
+    assert f"the validation split is one of {cnn['inner_folds']} subject-grouped inner folds" in deep
     assert ("Weight penalty: L2 with coefficient 0.01 on the convolution kernels its paper penalises, added to the "
             "loss") in deep  # mini-xception's published L2, which the run's config records as null
     assert "Augmentation: random horizontal flips" in deep and "Test-time augmentation: none" in deep

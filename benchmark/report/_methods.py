@@ -368,7 +368,10 @@ def _selection(run: Run, style: Style) -> Fact | None:
     if protocol.per_fold and folds:
         used = ((run.manifest.get("adapted") or {}).get("inner_folds") or {}).values()
         fewer = sorted({v for v in used if v is not None and v != folds})
-        text += style.text(f"; {folds} subject-grouped inner folds" + (
+        # a CNN runs none of them: its validation split is one of them (one in ``folds`` of the training subjects)
+        what = (f"the validation split is one of {folds} subject-grouped inner folds (about 1/{folds} of the training "
+                f"fold's subjects)" if trained_by_epochs(run) else f"{folds} subject-grouped inner folds")
+        text += style.text(f"; {what}" + (
             f" ({_listed(fewer)} in training folds with too few subjects)" if fewer else ""))
     return style.text("Selection"), text
 
