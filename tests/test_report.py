@@ -785,6 +785,20 @@ def test_methods_say_which_recipe_set_a_cnn_s_settings_where_its_dataset_has_a_v
     assert fact(recipe=None) is None and fact(recipe="validated", epochs=None) is None  # not a CNN
 
 
+def test_methods_state_early_stopping_s_threshold_where_a_paper_declares_one():
+    """Patil's recipe stops after 5 epochs without a validation loss lower by more than 1e-4 (Keras's min_delta); a
+    run records it in metrics.json (``training.min_delta``), and the methods say so; runs without one say nothing."""
+    from benchmark.report._methods import _training
+
+    def fact(training):
+        return methods_fact(_training, config={"model": "cnn-patil", "epochs": 25, "batch_size": 32, "patience": 5,
+                                               "l2": None}, metrics={"training": training})
+
+    assert "after 5 epochs without a lower validation loss (by more than 0.0001), keeping" in fact(
+        {"min_delta": 1e-4, "l2": 0.0})
+    assert "after 5 epochs without a lower validation loss, keeping" in fact({"l2": 0.0})
+
+
 def test_methods_state_the_plateau_rule_a_cnn_trained_with():
     """The default rule (x0.1 after a quarter of the patience) unless the run's metrics record its paper's own
     (VGG-FER: x0.75 after 6 epochs, Khaireddin & Chen's patience 5 in Keras's count)."""

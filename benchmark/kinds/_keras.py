@@ -265,6 +265,9 @@ class Keras(ModelKind):
                                                          ("epochs", "batch_size", "lr", "patience", "augment",
                                                           "class_weights")},
                                                       "l2": l2_of(config, spec), **plateau,
+                                                      # the paper's early-stopping threshold, where it has one
+                                                      **({"min_delta": settings.min_delta} if settings.min_delta
+                                                         else {}),
                                                       # the recipe, where it is not what every CNN did before
                                                       **{k: getattr(config, k) for k in RECIPE
                                                          if getattr(config, k) != RECIPE[k][1]}},

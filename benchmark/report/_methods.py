@@ -462,6 +462,8 @@ def _training(run: Run, style: Style) -> Fact | None:
                    f"early stopping")
         + style.cite(EARLY_STOPPING_SOURCES)
         + style.text(f" after {_counted(config.get('patience'), 'epoch')} without a lower validation loss"
+                     + (f" (by more than {_number(float(delta))})" if (delta := training_facts(run).get("min_delta"))
+                        else "")
                      + (" (cross-entropy plus the weight penalty)" if trained_l2(run) > 0 else "")
                      + ", keeping the weights of the epoch with the lowest validation loss"))
 
