@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +24,6 @@ def pyplot():
 def tight(fig) -> None:
     """``fig.tight_layout()`` without matplotlib's warning when a layout cannot fit (long names): the figure is
     written all the same, and the user sees no library warning in place of fer-bench's own lines."""
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         fig.tight_layout()
