@@ -6,7 +6,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import re
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,6 @@ import benchmark.record._write as writer
 from cli_helpers import complete_runs as _complete_runs
 from cli_helpers import error_lines as _errors
 from cli_helpers import run_main as _main
-from benchmark.cli import main
 from benchmark.leases import LEASE_FILE, read_lease
 
 FAST = ["--dataset", "synthetic", "--model", "svm-linear", "--features", "lbp", "--folds", "2", "--inner-folds", "2",

@@ -11,12 +11,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 
 from benchmark.cluster._jobqueue import cluster_options, make_cluster, scale_for
-from benchmark.suite import ClusterSettings, cluster_settings, parse_cluster_table
+from benchmark.suite import ClusterSettings, cluster_settings
 from benchmark.errors import FerBenchError
 from benchmark.suite import Suite, load_suite
 

@@ -19,7 +19,7 @@ from cli_helpers import complete_runs as _complete_runs
 from cli_helpers import error_lines as _errors
 from cli_helpers import one_error as _one_error
 from cli_helpers import run_main as _main
-from benchmark.cli import app, main
+from benchmark.cli import app
 from benchmark.errors import FerBenchError
 from benchmark.leases import Lease
 from benchmark.suite import claim_path, load_suite, plan_suite, run_suite

@@ -38,10 +38,8 @@ starts, never for a local suite. The ``[cluster]`` table itself is part of the s
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import shutil
-import sys
 
 from ..errors import FerBenchError, one_line
 from ..suite import GPU_RESOURCE, SYSTEMS, ClusterSettings

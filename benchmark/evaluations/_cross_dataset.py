@@ -35,7 +35,7 @@ from ..errors import FerBenchError, did_you_mean
 from ..metrics import summarise
 from ..options import data_options
 from ..protocols import PROTOCOLS, CrossDataset, Protocol
-from ..record import PREDICTIONS, SOURCE_PREDICTIONS, SourcePart, check_parts, first_difference, MISSING, shown
+from ..record import SOURCE_PREDICTIONS, SourcePart, check_parts, first_difference, MISSING, shown
 from ..saved_models import mean_scores, score_words
 from ._base import Evaluation, Plan, Scored
 

@@ -26,11 +26,9 @@ from __future__ import annotations
 import math
 from numbers import Real
 
-import numpy as np
-
 from models import get_model
 
-from ..errors import FerBenchError, exception_text
+from ..errors import FerBenchError
 from ..metrics import DUPLICATE_COLUMN, SCORES, TEST_SPLIT, WITHOUT_DUPLICATES, duplicate_flags, summarise
 from ..protocols import PROTOCOLS
 from ._run import Run
