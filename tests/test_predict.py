@@ -113,6 +113,7 @@ def test_predict_on_photos_folders_and_a_video(synthetic_linear_run, astronaut, 
     sidecar = json.loads(out.with_suffix(".csv.json").read_text())
     assert sidecar["faces"]["upsample"] == 1 and sidecar["faces"]["min_score"] == 0.5
     assert sidecar["folds"] == ["fold-0", "fold-1", "fold-2"] and sidecar["scores"] == "decision"
+    assert sidecar["tta"] is None  # an SVM
     assert sidecar["inputs_without_face"] == [str(inputs / "more" / "blank.png")]
     assert [u["input"] for u in sidecar["unreadable"]] == [str(inputs / "more" / "broken.jpg")]
     assert sidecar["counts"] == {"inputs": 5, "videos": 1, "frames": 6, "faces": 7, "inputs_without_face": 1,
@@ -187,6 +188,8 @@ def test_a_cnn_run_predicts_with_its_saved_keras_models(small_synthetic, small_c
     columns = [c for c in rows.columns if c.startswith("score_")]
     assert list(rows.predicted) == list(fold.y_pred)
     np.testing.assert_allclose(rows[columns].to_numpy(), fold[columns].to_numpy(), atol=1e-6)
+    tta = json.loads((run_dir / "config.json").read_text())["tta"]
+    assert json.loads(out.with_suffix(".csv.json").read_text())["tta"] == tta  # the run's, as it applied it
     result = CliRunner().invoke(app, ["predict", str(run_dir), str(tmp_path / "astronaut.jpg"), "--out", str(out)])
     assert result.exit_code == 0, result.output
     rows = pd.read_csv(out)

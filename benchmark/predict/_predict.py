@@ -174,6 +174,8 @@ def _sidecar(run, models, settings, template_name, files, frames_seen, table, no
         "dataset_fingerprint": run.manifest["dataset"]["fingerprint"],
         "folds": [m.fold for m in models], "combined": "mean of fold scores" if len(models) > 1 else "one fold",
         "scores": models[0].score_kind, "class_names": list(models[0].class_names),
+        # a CNN's test-time augmentation, applied as the run applied it to its test images (None: an SVM)
+        "tta": getattr(models[0], "tta", None),
         "faces": ({"detector": "dlib HOG frontal face detector", "dlib_version": dlib.__version__,
                    "upsample": settings.upsample, "min_score": settings.min_score,
                    "landmarks": "dlib 68-point shape predictor", "template": template_name,
