@@ -782,6 +782,12 @@ def test_methods_say_which_recipe_set_a_cnn_s_settings_where_its_dataset_has_a_v
         "learning rate (0.01) and optimiser (sgd), set for this run")
     assert fact(recipe="paper", dataset="ck+", tta="flip", batch_size=64) == (
         "Recipe: the paper's, except the batch size (64) and test-time augmentation (flip), set for this run")
+    # the validated recipe as the run recorded it when it ran, not as registered since
+    earlier = methods_fact(_recipe, config={"model": "mini-xception", "dataset": "fer2013", "epochs": 100,
+                                            "recipe": "validated", "schedule": "cosine", "l2": 1e-3, "tta": "none"},
+                           metrics={"training": {"l2": 1e-3, "validated_recipe": {"schedule": "cosine", "l2": 1e-3}}})
+    assert earlier == ("Recipe: the paper's, except the learning-rate schedule and weight penalty, chosen for this "
+                       "dataset on its validation images only (no test image seen)")
     assert fact(recipe=None) is None and fact(recipe="validated", epochs=None) is None  # not a CNN
 
 

@@ -268,6 +268,11 @@ class Keras(ModelKind):
                                                       # the paper's early-stopping threshold, where it has one
                                                       **({"min_delta": settings.min_delta} if settings.min_delta
                                                          else {}),
+                                                      # the dataset's validated recipe as registered when it ran
+                                                      # (the methods say which settings it chose)
+                                                      **({"validated_recipe": dict(
+                                                          spec.dataset_training[config.dataset])}
+                                                         if config.dataset in spec.dataset_training else {}),
                                                       # the recipe, where it is not what every CNN did before
                                                       **{k: getattr(config, k) for k in RECIPE
                                                          if getattr(config, k) != RECIPE[k][1]}},

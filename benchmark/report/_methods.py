@@ -409,15 +409,17 @@ RECIPE_SETTINGS = {"epochs": "number of epochs", "batch_size": "batch size", "lr
 
 def _recipe(run: Run, style: Style) -> Fact | None:
     """Where a CNN run records a recipe (``--recipe``, or a dataset with a validated one), which of its settings are
-    those its dataset's validated recipe chose (as the run recorded them, whatever the recipe's name), which were
-    set for the run (neither the paper's nor the validated value), or that they are the paper's; nothing for runs
-    that record none."""
+    those its dataset's validated recipe chose (the recipe as the run recorded it in ``training.validated_recipe``,
+    or as registered now for runs from before; its values as the run recorded them, whatever the recipe's name),
+    which were set for the run (neither the paper's nor the validated value), or that they are the paper's;
+    nothing for runs that record none."""
     if not run.config.get("recipe") or not trained_by_epochs(run):
         return None
     spec = registered_spec(run.config.get("model", ""))
     if spec is None:
         return None
-    validated = spec.dataset_training.get(run.config.get("dataset"), {})
+    # as the run recorded it when it ran; runs from before it did: as registered now
+    validated = training_facts(run).get("validated_recipe", spec.dataset_training.get(run.config.get("dataset"), {}))
     paper = recipe_of(spec, run.config.get("dataset"), paper=True)
     recorded = {**run.config, "l2": trained_l2(run)}
     chosen = [RECIPE_SETTINGS.get(key, key) for key, value in validated.items() if recorded.get(key) == value]
