@@ -379,6 +379,25 @@ def test_provenance_names_skipped_inputs_and_dataset_warnings_once(source, tmp_p
     assert tex.count(latex_escape("2 images appear twice")) == 1 and "broken\\_0.png" in tex
 
 
+def test_dataset_warnings_name_the_copy_where_runs_of_one_dataset_used_several():
+    """FER2013 as a CSV and as folders: the same kind of warning with other numbers, each line naming its copy;
+    one copy only: the dataset's name alone, each warning once."""
+    from types import SimpleNamespace
+
+    from benchmark.report._document import dataset_warnings
+
+    def run(layout, root, fingerprint, warning):
+        return SimpleNamespace(dataset="fer2013", manifest={"dataset": {
+            "layout": layout, "root": root, "fingerprint": fingerprint, "diagnostics": {"warnings": [warning]}}})
+
+    csv = run("fer2013-csv", "/data/fer2013.csv", "a1", "split Training is unlike the others: 69.4")
+    folders = run("fer2013-folders", "/data/fer2013", "b2", "split Training is unlike the others: 70.1")
+    assert dataset_warnings([csv, folders, csv]) == [
+        "FER2013 (fer2013-csv, fer2013.csv): split Training is unlike the others: 69.4",
+        "FER2013 (fer2013-folders, fer2013): split Training is unlike the others: 70.1"]
+    assert dataset_warnings([csv, csv]) == ["FER2013: split Training is unlike the others: 69.4"]
+
+
 def test_official_split_is_read_from_the_manifest_field_and_old_runs_from_their_note():
     def run(dataset: dict) -> Run:
         return Run("r", Path("r"), {}, {"protocol": "official-split"}, {"dataset": dataset}, pd.DataFrame(),

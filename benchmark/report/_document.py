@@ -94,8 +94,19 @@ def skipped_inputs(runs: list[Run]) -> list[str]:
 
 def dataset_warnings(runs: list[Run]) -> list[str]:
     """The loaders' warnings about the data the runs used (duplicated, blank, converted images...), one line
-    each, each said once however many runs share the data."""
-    lines = {f"{title_of(run.dataset)}: {warning}" for run in runs
+    each, each said once however many runs share the data; where runs of one dataset used different copies of it
+    (another layout, another file), each line names the copy (layout, and file or folder)."""
+    copies: dict[str, set] = {}
+    for run in runs:
+        copies.setdefault(run.dataset, set()).add(run.manifest["dataset"].get("fingerprint"))
+
+    def source(run) -> str:
+        data = run.manifest["dataset"]
+        if len(copies[run.dataset]) < 2:
+            return title_of(run.dataset)
+        return f"{title_of(run.dataset)} ({data.get('layout')}, {Path(str(data.get('root') or '')).name})"
+
+    lines = {f"{source(run)}: {warning}" for run in runs
              for warning in ((run.manifest["dataset"].get("diagnostics") or {}).get("warnings") or [])}
     return sorted(lines)
 
