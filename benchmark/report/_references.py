@@ -261,10 +261,10 @@ def caption_sources(runs, *extra: tuple[str, list[str]]) -> list[tuple[str, tupl
 
 
 def references_for(runs) -> list[str]:
-    """The citation keys of what ``runs`` used, in first-use order: datasets, features, models, how they were
-    fitted, and the paired tests the significance tables compute."""
+    """The citation keys of what ``runs`` used, in first-use order: datasets, features, models and how they were
+    fitted (the paired tests come in with the significance tables that cite them: :func:`write_references`)."""
     keys = [k for run in runs for k in (*dataset_keys(run), *feature_keys(run.metrics.get("features")),
-                                        *model_keys(run), *fitting_keys(run), *test_keys(run))]
+                                        *model_keys(run), *fitting_keys(run))]
     return list(dict.fromkeys(k for k in keys if k in ENTRIES))
 
 
