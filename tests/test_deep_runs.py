@@ -399,6 +399,42 @@ def test_init_from_refuses_weights_that_saw_a_scored_image_through_the_target_an
     assert sorted(p.name for p in (tmp_path / "r" / "runs").iterdir()) == sorted([b.name, home.name])  # no others
 
 
+@pytest.mark.slow
+def test_a_cnn_run_trained_by_an_earlier_plateau_rule_is_its_own_variant_and_never_completes_a_suite(
+        tmp_path, small, tiny_cnn):
+    """The plateau and early-stopping rules a model's registration declares are data, not options (not hashed):
+    a run whose metrics.json records another rule than today's declaration is never a seed of today's runs in the
+    report, and a resumed suite runs it again; a run recording today's rule is untouched."""
+    import io
+
+    from rich.console import Console
+
+    from benchmark.record import collect_runs
+    from benchmark.report import group_experiments
+    from benchmark.suite._suite import completed_runs
+
+    paths = [run_experiment(RunConfig(dataset="synthetic", model=tiny_cnn, reports_dir=str(tmp_path),
+                                      **{**TINY, "seed": seed}), dataset=small, console=Console(file=io.StringIO()))[0]
+             for seed in (0, 1)]
+
+    def done():
+        return sorted(p for runs in completed_runs(tmp_path / "runs").values() for p, _ in runs)
+
+    runs, _ = collect_runs(tmp_path / "runs")
+    ((_, exps),) = group_experiments(runs).items()
+    assert [(e.variant, len(e.runs)) for e in exps] == [("", 2)] and done() == sorted(paths)
+    metrics_file = paths[1] / "metrics.json"
+    metrics = json.loads(metrics_file.read_text())
+    assert not {"plateau_factor", "plateau_patience"} & set(metrics["training"])  # the default rule, as declared
+    metrics["training"].update(plateau_factor=0.5, plateau_patience=3)  # as if its model had declared one then
+    metrics_file.write_text(json.dumps(metrics))
+    runs, _ = collect_runs(tmp_path / "runs")
+    ((_, exps),) = group_experiments(runs).items()
+    assert sorted((e.variant, [r.metrics["seed"] for r in e.runs]) for e in exps) == [
+        ("", [0]), ("rule=earlier plateau factor 0.5, patience 3", [1])]
+    assert done() == [paths[0]]
+
+
 def test_l2_defaults_to_the_published_penalty_keeps_earlier_runs_hashes_and_refuses_bad_values():
     from dataclasses import asdict
 

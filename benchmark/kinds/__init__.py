@@ -15,7 +15,7 @@ from __future__ import annotations
 from ..errors import FerBenchError
 from ._base import FitResult, ModelKind, adapted_inner_folds, prediction_rows, searched_another_grid
 from ._classical import Classical
-from ._keras import RECIPE, Keras, null_l2, published_l2, recipe_of
+from ._keras import RECIPE, Keras, earlier_training_rule, null_l2, published_l2, recipe_of
 from ._keras_export import (CNN_TOLERANCE, MIXED_PRECISION_TOLERANCE, computes_in_float16, export_keras)
 from ._keras_files import KERAS_CHECK_IMAGES, KerasFoldModel, check_saved_keras, load_keras
 from ._svm_export import SVM_TOLERANCE, exportable_svm_pipeline, svm_pipeline_to_onnx
@@ -69,7 +69,7 @@ def load_fold_models(run, fold: str | None = None) -> list:
 
 __all__ = ["CNN_TOLERANCE", "FitResult", "KERAS_CHECK_IMAGES", "KINDS", "Classical", "Keras", "KerasFoldModel",
            "MIXED_PRECISION_TOLERANCE", "ModelKind", "RECIPE", "SVMFoldModel", "SVM_SAVE_TOLERANCE", "SVM_TOLERANCE",
-           "adapted_inner_folds", "check_saved_keras", "check_saved_svm", "computes_in_float16", "export_keras",
-           "exportable_svm_pipeline", "kind_named", "kind_of", "load_fold_models", "load_keras", "load_svm",
-           "null_l2", "prediction_rows", "published_l2", "recipe_of", "register_kind", "save_svm",
+           "adapted_inner_folds", "check_saved_keras", "check_saved_svm", "computes_in_float16", "earlier_training_rule",
+           "export_keras", "exportable_svm_pipeline", "kind_named", "kind_of", "load_fold_models", "load_keras",
+           "load_svm", "null_l2", "prediction_rows", "published_l2", "recipe_of", "register_kind", "save_svm",
            "searched_another_grid", "svm_pipeline_to_onnx"]

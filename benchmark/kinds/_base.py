@@ -153,12 +153,12 @@ class ModelKind:
         keeps runs that differ here apart, as variants)."""
         raise NotImplementedError
 
-    def superseded(self, manifest: dict, config: dict) -> str | None:
+    def superseded(self, run) -> str | None:
         """Why a run's model is not the one its config now names (fitted by an implementation since replaced by
-        another model under the same options), or None. Such a run stays in the report, as its own variant, but
-        never completes a suite's experiment: a resumed suite runs it again. Every kind: a run that searched
-        another grid than its model declares now (:func:`searched_another_grid`)."""
-        if searched_another_grid(config):
+        another model under the same options, or by declared data since changed), or None. Such a run stays in the
+        report, as its own variant, but never completes a suite's experiment: a resumed suite runs it again. Every
+        kind: a run that searched another grid than its model declares now (:func:`searched_another_grid`)."""
+        if searched_another_grid(run.config):
             return "it searched another grid than its model declares now for its dataset"
         return None
 

@@ -209,10 +209,10 @@ class Classical(ModelKind):
             return {"svm_backend": backend, "pca": "pca-multithreaded"}
         return {"svm_backend": backend}
 
-    def superseded(self, manifest: dict, config: dict) -> str | None:
-        if self.platform(manifest, config)["svm_backend"] == "liblinear-ovr":
+    def superseded(self, run) -> str | None:
+        if self.platform(run.manifest, run.config)["svm_backend"] == "liblinear-ovr":
             return "liblinear fitted it one-vs-rest with the squared hinge; it now fits the kernel solvers' model"
-        return super().superseded(manifest, config)
+        return super().superseded(run)
 
     def fit_times(self, metrics: dict) -> tuple[float | None, float | None]:
         """The grid search selects, the chosen model's refit is the fit: runs record both (``final_fit_seconds``

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models import build_penalised, list_models
+from models import build_penalised, get_model, list_models
 
 from .. import backends, tf_setup
 from ..console import printer, progress
@@ -74,6 +74,29 @@ def plateau_declared(spec, config) -> dict:
         return {}
     recipe = recipe_of(spec, config.dataset, paper=config.recipe == "paper")
     return {key: recipe[key] for key in PLATEAU_KEYS if key in recipe}
+
+
+def earlier_training_rule(config: dict, training: dict) -> str | None:
+    """How a run's early stopping or plateau rule differs from what its model's registration declares now, as
+    recorded in its metrics.json ``training`` (e.g. "plateau x0.1 after 12 epochs"), or None. These rules are
+    declared data, not options, so they are not in the config hash: a rule changed since leaves older runs with
+    today's hash but another training. Runs recording no early-stopping threshold (from before it was recorded)
+    are not judged on it; models no longer registered are never judged."""
+    try:
+        spec = get_model(str(config.get("model")))
+    except FerBenchError:
+        return None
+    declared: dict = {}
+    if (config.get("schedule") or RECIPE["schedule"][1]) == "plateau":
+        recipe = recipe_of(spec, config.get("dataset"), paper=config.get("recipe") == "paper")
+        declared = {key: recipe[key] for key in PLATEAU_KEYS if key in recipe}
+    recorded = {key: training[key] for key in PLATEAU_KEYS if key in training}
+    if recorded != declared:
+        return "plateau " + (", ".join(f"{key.split('_')[1]} {value:g}" for key, value in recorded.items())
+                             if recorded else "by the default rule")
+    if "min_delta" in training and float(training["min_delta"]) != float(spec.training.get("min_delta", 0.0)):
+        return f"early stopping by more than {float(training['min_delta']):g}"
+    return None
 
 
 def build_network(spec, config, dataset):
@@ -318,6 +341,12 @@ class Keras(ModelKind):
                backend: device.get("backend_version") or packages.get(backend),
                "CUDA": device.get("cuda"), "cuDNN": device.get("cudnn")}
         return {**super().libraries(manifest, config), **{k: str(v) for k, v in out.items() if v}}
+
+    def superseded(self, run) -> str | None:
+        earlier = earlier_training_rule(run.config, run.metrics.get("training") or {})
+        if earlier is not None:
+            return f"it trained with another rule ({earlier}) than its model declares now"
+        return super().superseded(run)
 
     def platform(self, manifest: dict, config: dict) -> dict:
         # oneDNN's CPU kernels sum in another order, so CPU runs with and without them are variants, never

@@ -18,7 +18,7 @@ from models import get_model, list_models
 
 from ..errors import FerBenchError
 from ..evaluations import evaluation_of
-from ..kinds import KINDS, RECIPE, null_l2, searched_another_grid
+from ..kinds import KINDS, RECIPE, earlier_training_rule, null_l2, searched_another_grid
 from ..options import IDENTITY, NON_RESULT_OPTIONS, hashed
 from ..record import Run
 from ._names import section_name, slug
@@ -94,7 +94,7 @@ def run_options(run: Run) -> dict:
     return {**{k: v for k, v in run.config.items() if k not in NOT_A_VARIANT and hashed(k, v)},
             "data": run.manifest["dataset"]["fingerprint"][:12],
             **evaluation_of(run).experiment_options(run),
-            **run_platform(run), **grid_of(run)}
+            **run_platform(run), **grid_of(run), **rule_of(run)}
 
 
 def grid_of(run: Run) -> dict:
@@ -105,6 +105,14 @@ def grid_of(run: Run) -> dict:
         return {}
     grid = json.dumps(run.config["param_grid"], sort_keys=True, default=str)
     return {"grid": f"earlier {hashlib.sha256(grid.encode()).hexdigest()[:6]}"}
+
+
+def rule_of(run: Run) -> dict:
+    """``{"rule": "earlier plateau factor 0.1, patience 12"}`` for a CNN run that trained with another plateau or
+    early-stopping rule than its model declares now (``kinds.earlier_training_rule``): never a seed of today's
+    runs; nothing otherwise (so today's experiments keep their names)."""
+    earlier = earlier_training_rule(run.config, training_facts(run)) if trained_by_epochs(run) else None
+    return {"rule": f"earlier {earlier}"} if earlier else {}
 
 
 def experiment_key(run: Run) -> tuple:
@@ -217,20 +225,24 @@ def protocol_tag(exp: Experiment) -> str:
     return "official split" if run.official_split else "unofficial split"
 
 
+#: What marks a run trained on declared data changed since (:func:`grid_of`, :func:`rule_of`): always in its name.
+ALWAYS_NAMED = ("grid", "rule")
+
+
 def _name_variants(exps: list[Experiment]) -> None:
     """Experiments sharing model and features are told apart by the options whose values differ; a CNN that
     started from another run's weights (``--init-from``) is always marked, with the source's dataset and run, and
-    so is a run that searched an earlier grid (:func:`grid_of`)."""
+    so is a run that searched an earlier grid or trained by an earlier rule (:data:`ALWAYS_NAMED`)."""
     by_name: dict[tuple, list[Experiment]] = {}
     for exp in exps:
         by_name.setdefault((exp.model, exp.features), []).append(exp)
     for same in by_name.values():
         keys = [] if len(same) < 2 else sorted(
-            k for k in set().union(*(e.options for e in same)) if k not in ("init_weights", "grid")
+            k for k in set().union(*(e.options for e in same)) if k not in ("init_weights", *ALWAYS_NAMED)
             and len({json.dumps(e.options.get(k), default=str) for e in same}) > 1)
         for exp in same:
             parts = [f"{k}={shown_option(exp, k)}" for k in keys]
-            parts += [f"grid={exp.options['grid']}"] if exp.options.get("grid") else []
+            parts += [f"{k}={exp.options[k]}" for k in ALWAYS_NAMED if exp.options.get(k)]
             exp.variant = ", ".join(parts + ([pretrained_from(exp)] if exp.options.get("init_weights") else []))
 
 

@@ -298,7 +298,7 @@ def completed_runs(runs_dir: Path, *, only_hash: str | None = None) -> dict[str,
     runs, _ = verify_runs(runs)
     for run in runs:
         kind = KINDS.get(run.kind)
-        if kind is not None and kind.superseded(run.manifest, run.config):
+        if kind is not None and kind.superseded(run):
             continue  # its model is not the one the config now names: not done
         if "config_hash" in run.config:
             others = [d["fingerprint"] for d in evaluation_of(run).other_datasets(run)]
