@@ -70,10 +70,16 @@ def l2_of(config, spec) -> float:
 def plateau_declared(spec, config) -> dict:
     """The plateau rule ``spec``'s recipe declares for a resolved ``config`` (its paper's factor and wait), where
     the run trains on the plateau schedule; {} otherwise (the default rule of ``benchmark.recipe``)."""
-    if config.schedule != "plateau":
+    return declared_plateau(spec, config.dataset, config.schedule, config.recipe)
+
+
+def declared_plateau(spec, dataset: str | None, schedule: str | None, recipe: str | None) -> dict:
+    """:func:`plateau_declared` from the values themselves (a config.json's; a ``schedule`` of None is the plateau
+    schedule every CNN trained on before the option)."""
+    if (schedule or RECIPE["schedule"][1]) != "plateau":
         return {}
-    recipe = recipe_of(spec, config.dataset, paper=config.recipe == "paper")
-    return {key: recipe[key] for key in PLATEAU_KEYS if key in recipe}
+    settings = recipe_of(spec, dataset, paper=recipe == "paper")
+    return {key: settings[key] for key in PLATEAU_KEYS if key in settings}
 
 
 def earlier_training_rule(config: dict, training: dict) -> str | None:
@@ -86,10 +92,7 @@ def earlier_training_rule(config: dict, training: dict) -> str | None:
         spec = get_model(str(config.get("model")))
     except FerBenchError:
         return None
-    declared: dict = {}
-    if (config.get("schedule") or RECIPE["schedule"][1]) == "plateau":
-        recipe = recipe_of(spec, config.get("dataset"), paper=config.get("recipe") == "paper")
-        declared = {key: recipe[key] for key in PLATEAU_KEYS if key in recipe}
+    declared = declared_plateau(spec, config.get("dataset"), config.get("schedule"), config.get("recipe"))
     recorded = {key: training[key] for key in PLATEAU_KEYS if key in training}
     if recorded != declared:
         return "plateau " + (", ".join(f"{key.split('_')[1]} {value:g}" for key, value in recorded.items())
@@ -191,7 +194,11 @@ class Keras(ModelKind):
                 "pretrained": bool(config.pretrained)}
 
     def _source(self, config) -> Source:
-        return read_source(config.init_from, config.model, lambda fold, n: self.model_files(fold, n)[0])
+        return read_source(config.init_from, config.model, self._model_file)
+
+    def _model_file(self, fold, n_folds) -> str:
+        """The file a fold's network is saved in (what --init-from starts from)."""
+        return self.model_files(fold, n_folds)[0]
 
     def check_process(self, config) -> None:
         backends.check_usable(config.backend)
@@ -206,7 +213,7 @@ class Keras(ModelKind):
         if plan.scored is not dataset:
             scored.append((plan.scored, plan.reported.folds[0].test,
                            f"{plan.scored.name} images this run scores (--test-dataset)"))
-        check_unseen(self._source(config), scored, lambda fold, n: self.model_files(fold, n)[0])
+        check_unseen(self._source(config), scored, self._model_file)
 
     def run(self, spec, config, dataset, protocol, timer, console, run_dir) -> FitResult:
         backends.use(config.backend)  # before benchmark.training imports Keras
