@@ -13,7 +13,7 @@ initialisation. The source's run id and weights hash are recorded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,8 @@ class Source:
     sha256: str
     dataset: str
     class_names: tuple[str, ...]
+    #: its record, as read and verified (what it trained on is checked from it, never re-read)
+    run: Run = field(compare=False, repr=False)
 
     def summary(self, classifier: str) -> dict:
         """What manifest.json records of it (``classifier``: kept, or re-initialised and why)."""
@@ -75,15 +77,15 @@ def read_source(folder: str, model: str, model_file_of) -> Source:
     name = model_file_of(folds[0], 1)
     verified_model_path(path, name)  # the file is the one the run recorded
     return Source(run.run_id, path.resolve(), name, run.manifest["model_files"][name], run.dataset,
-                  tuple(run.model_class_names()))
+                  tuple(run.model_class_names()), run)
 
 
 def check_unseen(source: Source, scored: list[tuple], model_file_of) -> None:
     """Refuse (FerBenchError) when the weights of ``source`` saw any image this run scores: ``scored`` lists
     (dataset, indices, what they are: "test images of this run"). Checked against every run the weights came
     through (:func:`lineage`): what any of them trained or selected on (:func:`seen_images`)."""
-    for ancestor, run in lineage(source, model_file_of):
-        seen = seen_images(ancestor, run, source)
+    for ancestor in lineage(source, model_file_of):
+        seen = seen_images(ancestor, source)
         how = "the source run" if ancestor is source else f"the run its weights started from before, {ancestor.run_id},"
         for dataset, tested, what in scored:
             tested = np.asarray(tested)
@@ -95,21 +97,20 @@ def check_unseen(source: Source, scored: list[tuple], model_file_of) -> None:
                                     f"keeps these images out)")
 
 
-def lineage(source: Source, model_file_of) -> list[tuple[Source, Run]]:
+def lineage(source: Source, model_file_of) -> list[Source]:
     """``source`` and every run its weights came through before it (each one's manifest.json ``init_from``), each
     read and verified as a source (:func:`read_source`) and with the run id and weights hash its successor
     recorded; one that is gone or changed is refused: what its weights saw cannot be checked."""
     chain, current = [], source
-    while current is not None and all(current.run_id != s.run_id for s, _ in chain):
-        run = read_run(current.path)
-        chain.append((current, run))
-        earlier = run.manifest.get("init_from") or None
+    while current is not None and all(current.run_id != s.run_id for s in chain):
+        chain.append(current)
+        earlier = current.run.manifest.get("init_from") or None
         if earlier is None:
             break
         why = (f"--init-from {source.path}: {current.run_id} started from {earlier.get('run_id')} "
                f"({earlier.get('path')}), whose training images cannot be checked against this run's")
         try:
-            current = read_source(str(earlier.get("path")), run.metrics["model"], model_file_of)
+            current = read_source(str(earlier.get("path")), current.run.metrics["model"], model_file_of)
         except FerBenchError as exc:
             raise FerBenchError(f"{why}: {exc}") from None
         if (current.run_id, current.sha256) != (earlier.get("run_id"), earlier.get("sha256")):
@@ -118,12 +119,13 @@ def lineage(source: Source, model_file_of) -> list[tuple[Source, Run]]:
     return chain
 
 
-def seen_images(source: Source, run: Run, first: Source) -> np.ndarray:
-    """The images ``run`` (a source of weights) trained or selected on: every image of its data but those its
+def seen_images(source: Source, first: Source) -> np.ndarray:
+    """The images ``source``'s run trained or selected on: every image of its data but those its
     verified ``splits.csv`` puts in its test part (whose rows ``check_parts`` matched with predictions.csv and
     manifest.json; an image it leaves out counts as seen). Its data is loaded as it recorded it and must have the
     fingerprint it recorded (``first``: the --init-from source, which errors name)."""
     where = f"--init-from {first.path}" + ("" if source is first else f" (through {source.run_id})")
+    run = source.run
     options = {k: v for k, v in run.config.items() if k in DATA_KEYS and k not in ("dataset", "data_dir")}
     try:
         data = load_dataset(run.config["dataset"], run.config.get("data_dir"), **options)
