@@ -508,10 +508,12 @@ def test_every_key_cited_in_any_generated_tex_is_in_references_bib(reports, buil
 def test_references_bib_holds_every_key_the_written_files_cite(tmp_path):
     """A carried file (or any written .tex) that cites a key no current run uses still finds its entry; every key
     the captions and methods can cite has an entry."""
-    from benchmark.report._references import (BOOTSTRAP_SOURCES, EARLY_STOPPING_SOURCES, ENTRIES, SOURCE_MAPS,
+    from benchmark.report._references import (BOOTSTRAP_SOURCES, EARLY_STOPPING_SOURCES, ENSEMBLE_SOURCES, ENTRIES,
+                                              SOURCE_MAPS,
                                               cited_in, write_references)
 
-    for keys in [*(v for m in SOURCE_MAPS for v in m.values()), BOOTSTRAP_SOURCES, EARLY_STOPPING_SOURCES]:
+    for keys in [*(v for m in SOURCE_MAPS for v in m.values()), BOOTSTRAP_SOURCES, EARLY_STOPPING_SOURCES,
+                 ENSEMBLE_SOURCES]:
         assert set(keys) <= set(ENTRIES), keys
     (tmp_path / "tables").mkdir()
     (tmp_path / "tables" / "old_methods.tex").write_text("Adam \\citep{kingma2015}; see \\citet[p.~3]{efron1979}, "
@@ -837,3 +839,71 @@ def test_methods_say_where_the_weight_penalty_acts():
                                      "kernel, added to the loss")
     assert fact("vgg-fer", None) is None and fact("cnn-gelu", None) is None
     assert fact("cnn-gelu", 1e-4).endswith("on every convolution and dense kernel, added to the loss")
+
+
+def _hand_ensemble(reports: Path, model: str, part_column: str, part: str | None) -> tuple[float, float]:
+    """(ensemble accuracy, mean accuracy of the seeds) of ``model``'s runs under ``reports``, on the rows of ``part``
+    (None: every row), computed here from the files: the mean of the seeds' score columns, per sample."""
+    frames = [pd.read_csv(p, dtype={"sample_id": str}) for p in sorted((reports / "runs").glob(
+        f"*_{model}_*/predictions.csv"))]
+    assert len(frames) == 2
+    frames = [(f if part is None else f[f[part_column] == part]).set_index("sample_id").sort_index() for f in frames]
+    scores = [c for c in frames[0].columns if c.startswith("score_")]
+    mean = (frames[0][scores] + frames[1][scores].loc[frames[0].index]) / 2
+    predicted = mean.to_numpy().argmax(axis=1)
+    truth = frames[0].y_true.map({c[len("score_"):]: i for i, c in enumerate(scores)}).to_numpy()
+    return float((predicted == truth).mean()), float(np.mean([(f.y_true == f.y_pred).mean() for f in frames]))
+
+
+def test_seed_ensembles_average_each_images_probabilities_over_a_cnns_seeds_and_refuse_unchecked_scores(
+        tmp_path, write_fer_csv, tiny_cnn, small_synthetic):
+    """A CNN experiment with several seeds gets a seed-ensemble row: per image the mean of its seeds' probabilities
+    (official split: on PrivateTest, with the PublicTest figure; k-fold: pooled over every image, each seed with its
+    own folds), beside the seeds' mean accuracy on the same images. One seed, or an SVM, gets none; a run whose
+    scores do not rank its recorded prediction first is not averaged, and the table says so."""
+    plan = [(usage, label) for usage, n in (("Training", 4), ("PublicTest", 2), ("PrivateTest", 2))
+            for label in range(7) for _ in range(n)]
+    csv = write_fer_csv(tmp_path / "fer2013.csv", plan)
+    reports = tmp_path / "reports"
+    run_experiment(RunConfig(dataset="fer2013", model="svm-linear", data_dir=str(csv), reports_dir=str(reports),
+                             features="hog", cache_dir=str(tmp_path / "cache")))
+    for seed in (0, 1):
+        run_experiment(RunConfig(dataset="fer2013", model=tiny_cnn, data_dir=str(csv), reports_dir=str(reports),
+                                 epochs=2, seed=seed))
+        build_report(reports)
+        table = reports / "tables" / "fer2013_official_seed_ensembles.csv"
+        assert table.is_file() == (seed == 1)  # one seed: nothing to average
+    row = pd.read_csv(table)
+    assert list(row.model) == [tiny_cnn] and row.n_seeds.iloc[0] == 2 and row.n_images.iloc[0] == 14
+    accuracy, seeds = _hand_ensemble(reports, tiny_cnn, "split", "PrivateTest")
+    assert (row.accuracy.iloc[0], row.seeds_accuracy.iloc[0]) == pytest.approx((accuracy, seeds))
+    assert row.validation_accuracy.iloc[0] == pytest.approx(_hand_ensemble(reports, tiny_cnn, "split",
+                                                                           "PublicTest")[0])
+    assert row.gain.iloc[0] == pytest.approx(accuracy - seeds)
+    assert ("**Seed ensembles.** For the 2 seeds of tiny test CNN, the seed-ensembles table also scores every image "
+            "by the mean of the class probabilities") in (reports / "tables" / "fer2013_official_methods.md").read_text()
+    tex = (reports / "tables" / "fer2013_official_seed_ensembles.tex").read_text()
+    assert "\\citep{lakshminarayanan2017}" in tex and "@inproceedings{lakshminarayanan2017" in (
+        reports / "references.bib").read_text()
+
+    # k-fold: each seed's own folds, pooled over every image
+    kfold = tmp_path / "kfold"
+    for seed in (0, 1):
+        run_experiment(RunConfig(dataset="synthetic", model=tiny_cnn, reports_dir=str(kfold), folds=3, inner_folds=2,
+                                 epochs=1, seed=seed), dataset=small_synthetic)
+    build_report(kfold)
+    pooled = pd.read_csv(kfold / "tables" / "synthetic_3fold_seed_ensembles.csv")
+    assert (pooled.accuracy.iloc[0], pooled.seeds_accuracy.iloc[0]) == pytest.approx(
+        _hand_ensemble(kfold, tiny_cnn, "fold", None))
+    assert pooled.n_images.iloc[0] == len(small_synthetic.labels)
+
+    # scores that do not rank the recorded prediction first: that experiment is not averaged, and said so
+    path = sorted((reports / "runs").glob(f"*_{tiny_cnn}_*_s1_*/predictions.csv"))[0]
+    frame = pd.read_csv(path, dtype={"sample_id": str, "subject": str}, keep_default_na=False)
+    scores = [c for c in frame.columns if c.startswith("score_")]
+    frame[scores] = frame[scores].to_numpy()[:, ::-1]  # the classes' probabilities swapped around
+    frame.to_csv(path, index=False)
+    build_report(reports)
+    text = (reports / "tables" / "fer2013_official_seed_ensembles.md").read_text()
+    assert f"not ensembled ({path.parent.name}: predictions.csv predicts sample" in text
+    assert not (reports / "tables" / "fer2013_official_seed_ensembles.csv").read_text().strip()  # no row

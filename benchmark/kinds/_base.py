@@ -77,6 +77,9 @@ class ModelKind:
     export_formats: tuple[str, ...] = ()
     #: the report's citation keys (``references.bib``) for every model of the kind, beside each model's own
     citations: tuple[str, ...] = ()
+    #: whether the ``score_<class>`` columns of its predictions.csv are class probabilities (which the report may
+    #: average over seeds: ``benchmark.report._ensembles``), not decision values
+    scores_are_probabilities: bool = False
 
     def own_options(self) -> tuple[str, ...]:
         """The options declared for this kind only (``applies_to`` its name)."""

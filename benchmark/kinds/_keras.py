@@ -121,6 +121,7 @@ class Keras(ModelKind):
     model_noun = "a CNN"
     needs_gpu = True
     export_formats = ("onnx", "tflite", "savedmodel")
+    scores_are_probabilities = True  # softmax outputs (the mean over the test-time views, with --tta)
 
     def _load(self, stem: Path, fold: str, class_names: tuple[str, ...], config: dict) -> KerasFoldModel:
         return KerasFoldModel(fold, class_names, load_keras(stem.with_suffix(".keras")),

@@ -26,6 +26,7 @@ from ._document import PAPERS, SectionBody, write_documents
 from ._duplicates import resolve_duplicates
 from ._experiment_tables import (confidence_table, confusion_tables, duplicates_table, per_class_table, summary_table,
                                  tests_table)
+from ._ensembles import ensemble_table
 from ._experiments import group_experiments
 from ._methods import write_methods
 from ._names import dataset_slug, title_of
@@ -38,8 +39,10 @@ from ._output import check_writable, staged
 
 #: The tables of every dataset section, in the order the report shows them: each takes (dataset, experiments) and
 #: returns a :class:`Table` named ``<dataset slug>_<what>``, or None where it does not apply (the paired tests need
-#: two model kinds; the accuracy without duplicates needs a protocol that marks them and runs that have it). An evaluation mode with a section of its own builds that section's tables itself.
-DATASET_TABLES = (summary_table, duplicates_table, per_class_table, confidence_table, tests_table)
+#: two model kinds; the accuracy without duplicates needs a protocol that marks them and runs that have it; the seed
+#: ensembles need a CNN experiment with several seeds). An evaluation mode with a section of its own builds that
+#: section's tables itself.
+DATASET_TABLES = (summary_table, duplicates_table, ensemble_table, per_class_table, confidence_table, tests_table)
 
 
 def build_report(reports_dir: Path, *, paper: str = "a4") -> dict:

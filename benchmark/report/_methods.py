@@ -29,10 +29,11 @@ from ..kinds import KINDS, recipe_of
 from ..options import BY_NAME
 from ..protocols import PROTOCOLS
 from ..record import Run
+from ._ensembles import ensembled
 from ._experiments import (Experiment, display_name, recipe_of_run, registered_spec, run_platform, trained_by_epochs,
                            trained_l2, training_facts)
 from ._names import dataset_slug, title_of
-from ._references import (BACKEND_SOURCES, DATASET_SOURCES, EARLY_STOPPING_SOURCES, FEATURE_SOURCES,
+from ._references import (BACKEND_SOURCES, DATASET_SOURCES, EARLY_STOPPING_SOURCES, ENSEMBLE_SOURCES, FEATURE_SOURCES,
                           OPTIMIZER_SOURCES, SCHEDULE_SOURCES, SEARCH_SOURCES, SOLVER_SOURCES, TTA_SOURCES,
                           model_keys)
 from ..recipe import ROTATION_DEGREES, SHIFT, TEN_CROP_SHARE, ZOOM, plateau_rule
@@ -118,7 +119,21 @@ def methods(exps: list[Experiment], style: Style) -> str:
         title = KINDS[kind].title if kind in KINDS else kind
         paragraphs.append(style.paragraph(title[:1].upper() + title[1:], _kind_body(
             [exp for exp in exps if exp.kind == kind], style, several_seeds, several_datasets)))
+    ensembles = [exp for exp in exps if ensembled(exp) and not exp.runs[0].protocol.scores_another_dataset]
+    if ensembles:
+        paragraphs.append(style.paragraph("Seed ensembles", _seed_ensembles(ensembles, style)))
     return "\n\n".join(paragraphs) + "\n"
+
+
+def _seed_ensembles(exps: list[Experiment], style: Style) -> str:
+    """What the seed-ensembles table scores (``._ensembles``), for the experiments it shows."""
+    protocol = exps[0].runs[0].protocol
+    named = _listed([f"the {len(exp.runs)} seeds of {exp.title}" for exp in exps])
+    pooled = (" Each seed draws its own folds; an image's probabilities come, in every seed, from the fold model "
+              "that held it out, so the ensemble's figures are pooled over all images." if protocol.per_fold else "")
+    return (style.text(f"For {named}, the seed-ensembles table also scores every image by the mean of the class "
+                       f"probabilities that the seeds' models gave it") + style.cite(ENSEMBLE_SOURCES)
+            + style.text(f": every seed, equal weights, nothing chosen on any image.{pooled}"))
 
 
 # ------------------------------------------------------------------------------------------- data and protocol

@@ -186,6 +186,11 @@ ENTRIES = {
   title = {{PyTorch}: An Imperative Style, High-Performance Deep Learning Library},
   booktitle = {Advances in Neural Information Processing Systems 32 (NeurIPS)},
   pages = {8024--8035}, year = {2019}}""",
+    "lakshminarayanan2017": """@inproceedings{lakshminarayanan2017,
+  author = {Lakshminarayanan, Balaji and Pritzel, Alexander and Blundell, Charles},
+  title = {Simple and Scalable Predictive Uncertainty Estimation using Deep Ensembles},
+  booktitle = {Advances in Neural Information Processing Systems 30 (NIPS)},
+  year = {2017}}""",
 }
 
 #: What each dataset, feature, model (by its name, beside its kind's ``citations``) and test is cited by.
@@ -197,6 +202,8 @@ FEATURE_SOURCES = {"hog": ["dalal2005"], "hog-4": ["dalal2005"], "hog-6": ["dala
 MODEL_SOURCES = {"svm-chi2": ["zhang2007", "vedaldi2012"], "mini-xception": ["arriaga2017", "chollet2017"],
                  "vgg-fer": ["khaireddin2021"], "resnet50": ["he2016"], "xception": ["chollet2017"]}
 TEST_SOURCES = {"k-fold": ["nadeau2003", "wilcoxon1945"], "official": ["mcnemar1947"]}
+#: The seed ensembles' table (deep ensembles of networks trained from different random initialisations).
+ENSEMBLE_SOURCES = ["lakshminarayanan2017"]
 #: The confidence-interval tables' resampling.
 BOOTSTRAP_SOURCES = ["efron1979"]
 #: How a run was fitted, by the value its config.json or manifest.json records (the methods paragraphs cite them):
