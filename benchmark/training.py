@@ -357,7 +357,8 @@ def epoch_line(label: str, epoch: int, epochs: int, logs: dict, seconds: float, 
 
 
 def _learning_rate(model, logs: dict) -> float | None:
-    """The learning rate of the epoch just ended (ReduceLROnPlateau logs it; else the optimizer's)."""
+    """The learning rate the epoch just ended with (ReduceLROnPlateau logs it; else the optimizer's: under a cosine
+    schedule, decayed step by step, its value after the epoch's last step)."""
     if "learning_rate" in logs:
         return float(logs["learning_rate"])
     try:
