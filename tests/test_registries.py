@@ -5,13 +5,16 @@ new entry that forgets something its registry needs fails here, naming itself.""
 from __future__ import annotations
 
 import inspect
+import os
 
 import numpy as np
 import pytest
+from rich.console import Console
 from sklearn.base import clone
 
 from benchmark.datasets import DATASETS, canonical_classes, load_dataset, make_synthetic
 from benchmark.evaluations import EVALUATIONS, Evaluation
+from benchmark.experiment import RunConfig, run_experiment
 from benchmark.export import FORMATS
 from benchmark.kinds import KINDS, ModelKind
 from benchmark.options import BY_NAME, OPTIONS
@@ -207,20 +210,37 @@ def official(fer2013_linear_run):
     return section, exps
 
 
-def _made(make, two_kinds, official):
+@pytest.fixture(scope="module")
+def two_seeds(tmp_path_factory, tiny_cnn, small_synthetic):
+    """(section, experiments) of a CNN experiment with two seeds (the test CNN, 1 epoch, 3 folds)."""
+    from benchmark.record import collect_runs
+    from benchmark.verification import verify_runs
+
+    reports = tmp_path_factory.mktemp("seeds")
+    quiet = Console(file=open(os.devnull, "w"))
+    for seed in (0, 1):
+        run_experiment(RunConfig(dataset="synthetic", model=tiny_cnn, folds=3, inner_folds=2, epochs=1, seed=seed,
+                                 reports_dir=str(reports)), dataset=small_synthetic, console=quiet)
+    runs, _ = verify_runs(collect_runs(reports / "runs")[0])
+    ((section, exps),) = group_experiments(runs).items()
+    return section, exps
+
+
+def _made(make, two_kinds, official, two_seeds):
     """The table from the k-fold experiments of two kinds, else from the official split's run (a table that only
-    some protocols have, such as the accuracy without FER2013's cross-split duplicates)."""
-    return make("synthetic (3-fold)", two_kinds) or make(*official)
+    some protocols have, such as the accuracy without FER2013's cross-split duplicates), else from a CNN's two seeds
+    (the seed ensembles)."""
+    return make("synthetic (3-fold)", two_kinds) or make(*official) or make(*two_seeds)
 
 
-@pytest.mark.slow  # two runs and their report tables: about 10 s
+@pytest.mark.slow  # four runs and their report tables: about 20 s
 @pytest.mark.parametrize("make", DATASET_TABLES, ids=lambda f: f.__name__)
-def test_report_table_is_named_captioned_and_written_in_every_format(make, two_kinds, official, tmp_path):
-    table = _made(make, two_kinds, official)
+def test_report_table_is_named_captioned_and_written_in_every_format(make, two_kinds, official, two_seeds, tmp_path):
+    table = _made(make, two_kinds, official, two_seeds)
     assert table is not None, f"{make.__name__} made no table for k-fold or official-split experiments"
     assert table.name.split("_")[0] in ("synthetic", "fer2013") and table.caption and table.columns
     table.write(tmp_path)
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".csv", ".md", ".tex"]
     assert all(p.stat().st_size > 0 for p in tmp_path.iterdir())
-    names = {_made(make, two_kinds, official).name.split("_", 1)[1] for make in DATASET_TABLES}
+    names = {_made(make, two_kinds, official, two_seeds).name.split("_", 1)[1] for make in DATASET_TABLES}
     assert len(names) == len(DATASET_TABLES)  # each table its own file name

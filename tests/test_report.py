@@ -897,13 +897,20 @@ def test_seed_ensembles_average_each_images_probabilities_over_a_cnns_seeds_and_
         _hand_ensemble(kfold, tiny_cnn, "fold", None))
     assert pooled.n_images.iloc[0] == len(small_synthetic.labels)
 
-    # scores that do not rank the recorded prediction first: that experiment is not averaged, and said so
+    # scores that do not rank the recorded prediction first, or are not numbers, even on the validation rows
+    # only: that experiment is not averaged, the table says why, and the methods do not describe it
     path = sorted((reports / "runs").glob(f"*_{tiny_cnn}_*_s1_*/predictions.csv"))[0]
-    frame = pd.read_csv(path, dtype={"sample_id": str, "subject": str}, keep_default_na=False)
-    scores = [c for c in frame.columns if c.startswith("score_")]
-    frame[scores] = frame[scores].to_numpy()[:, ::-1]  # the classes' probabilities swapped around
-    frame.to_csv(path, index=False)
-    build_report(reports)
-    text = (reports / "tables" / "fer2013_official_seed_ensembles.md").read_text()
-    assert f"not ensembled ({path.parent.name}: predictions.csv predicts sample" in text
-    assert not (reports / "tables" / "fer2013_official_seed_ensembles.csv").read_text().strip()  # no row
+    original = pd.read_csv(path, dtype={"sample_id": str, "subject": str}, keep_default_na=False)
+    scores = [c for c in original.columns if c.startswith("score_")]
+    public = original.split == "PublicTest"
+    swapped, text_cell = original.copy(), original.astype({scores[0]: object})
+    swapped.loc[public, scores] = original.loc[public, scores].to_numpy()[:, ::-1]  # probabilities swapped around
+    text_cell.loc[public[public].index[0], scores[0]] = "abc"
+    for frame, why in ((swapped, "predictions.csv predicts sample"),
+                       (text_cell, "predictions.csv's scores are not probabilities")):
+        frame.to_csv(path, index=False)
+        build_report(reports)
+        text = (reports / "tables" / "fer2013_official_seed_ensembles.md").read_text()
+        assert f"not ensembled ({path.parent.name}: {why}" in text
+        assert not (reports / "tables" / "fer2013_official_seed_ensembles.csv").read_text().strip()  # no row
+        assert "Seed ensembles" not in (reports / "tables" / "fer2013_official_methods.md").read_text()

@@ -24,7 +24,6 @@ import pandas as pd
 
 from .. import metrics
 from ..kinds import KINDS
-from ..record import Run
 from ._experiment_tables import ROW_LABELS, fill_grouped, mark_variants, pct, sources_of
 from ._experiments import Experiment
 from ._names import dataset_slug, title_of
@@ -59,11 +58,11 @@ def seed_ensemble(exp: Experiment) -> SeedEnsemble | str:
     line)."""
     class_names = list(exp.runs[0].metrics["class_names"])
     protocol = exp.runs[0].protocol
-    tests = [run.test_predictions() for run in exp.runs]
-    for run, frame in zip(exp.runs, tests):
-        problem = _score_problem(run, frame, class_names)
+    for run in exp.runs:  # every scored row, the validation split's too: any figure shown is averaged from them
+        problem = _score_problem(run.predictions, class_names)
         if problem:
             return f"{run.run_id}: {problem}"
+    tests = [run.test_predictions() for run in exp.runs]
     test, seeds_accuracy = _average(tests, class_names)
     if isinstance(test, str):
         return test
@@ -76,17 +75,25 @@ def seed_ensemble(exp: Experiment) -> SeedEnsemble | str:
     return SeedEnsemble(exp, test, validation, seeds_accuracy)
 
 
+def shown_ensembles(exps: list[Experiment]) -> list[SeedEnsemble]:
+    """The seed ensembles of ``exps`` that the table shows: those :func:`ensembled` accepts whose runs' scores
+    pass the checks."""
+    found = [seed_ensemble(exp) for exp in exps if ensembled(exp)]
+    return [ensemble for ensemble in found if isinstance(ensemble, SeedEnsemble)]
+
+
 def _score_columns(class_names: list[str]) -> list[str]:
     return [f"score_{name}" for name in class_names]
 
 
-def _score_problem(run: Run, frame: pd.DataFrame, class_names: list[str]) -> str | None:
-    """Why a run's test scores cannot be averaged as class probabilities, or None."""
+def _score_problem(frame: pd.DataFrame, class_names: list[str]) -> str | None:
+    """Why a run's scores (its predictions.csv rows ``frame``) cannot be averaged as class probabilities, or
+    None."""
     columns = _score_columns(class_names)
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         return f"predictions.csv lacks {missing[0]}"
-    scores = frame[columns].to_numpy(dtype=float)
+    scores = frame[columns].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)  # text: NaN
     if not np.isfinite(scores).all() or (scores < 0).any() or (scores > 1).any():
         return "predictions.csv's scores are not probabilities (each within 0 and 1)"
     sums = scores.sum(axis=1)
@@ -111,7 +118,8 @@ def _average(frames: list[pd.DataFrame], class_names: list[str]) -> tuple[dict |
     for frame in frames:
         frame = frame.set_index("sample_id")
         if len(frame) != len(ids) or not frame.index.isin(ids).all():
-            return "the seeds scored different images (another copy of the data?)", float("nan")
+            return ("the seeds scored different images: their splits differ (FER2013 test images without split "
+                    "prefixes are halved by each seed) or their data does", float("nan"))
         frame = frame.loc[ids]
         if (frame.y_true.astype(str) != first.y_true.astype(str)).any():
             return "the seeds give an image different labels", float("nan")
@@ -147,7 +155,7 @@ def ensemble_table(dataset: str, exps: list[Experiment]) -> Table | None:
     columns = [*ROW_LABELS,
                Column("Seeds' mean acc. (%)", short="Seeds", means="mean accuracy of the seeds alone (%)"),
                Column("Ensemble acc. (%)", short="Ens.", means="accuracy of the seed ensemble (%)"),
-               Column("Gain (pp)", short="Gain", means="Ens. minus Seeds (percentage points)"),
+               Column("Gain (pp)", short="Gain", means="Ens. minus Seeds (percentage points, from the unrounded figures)"),
                Column("Ensemble macro-F1 (%)", short="Ens. F1", means="macro-F1 of the seed ensemble (%)")]
     if marks_duplicates:
         columns.append(Column("Ensemble acc. without duplicates (%)", short="No dup.",

@@ -29,7 +29,7 @@ from ..kinds import KINDS, recipe_of
 from ..options import BY_NAME
 from ..protocols import PROTOCOLS
 from ..record import Run
-from ._ensembles import ensembled
+from ._ensembles import shown_ensembles
 from ._experiments import (Experiment, display_name, recipe_of_run, registered_spec, run_platform, trained_by_epochs,
                            trained_l2, training_facts)
 from ._names import dataset_slug, title_of
@@ -119,7 +119,8 @@ def methods(exps: list[Experiment], style: Style) -> str:
         title = KINDS[kind].title if kind in KINDS else kind
         paragraphs.append(style.paragraph(title[:1].upper() + title[1:], _kind_body(
             [exp for exp in exps if exp.kind == kind], style, several_seeds, several_datasets)))
-    ensembles = [exp for exp in exps if ensembled(exp) and not exp.runs[0].protocol.scores_another_dataset]
+    ensembles = [ensemble.exp for ensemble in shown_ensembles(
+        [exp for exp in exps if not exp.runs[0].protocol.scores_another_dataset])]  # what the table shows
     if ensembles:
         paragraphs.append(style.paragraph("Seed ensembles", _seed_ensembles(ensembles, style)))
     return "\n\n".join(paragraphs) + "\n"
