@@ -353,6 +353,42 @@ def test_init_from_fine_tunes_a_finished_runs_weights_and_refuses_a_source_that_
 
 
 @pytest.mark.slow
+def test_seeds_that_each_start_from_their_own_seeds_source_run_are_seeds_of_one_experiment(
+        tmp_path, learnable_fer_plan, write_fer_csv, tiny_cnn):
+    """A pretraining experiment with seeds 0 and 1, and a fine-tuning one whose seed k starts from the source's seed
+    k (as a suite does): the report shows the fine-tuning as one experiment of two seeds (mean ± std, seed
+    ensemble), naming both source runs; a seed that fine-tuned another seed's source stays an experiment of its
+    own (other weights, the same for any seed), and then nothing is merged."""
+    from benchmark.report import build_report
+
+    plan, images = learnable_fer_plan
+    csv = write_fer_csv(tmp_path / "fer2013" / "fer2013.csv", plan, images=images)
+    common = dict(model=tiny_cnn, epochs=1, batch_size=16, reports_dir=str(tmp_path / "r"))
+    sources = [run_experiment(RunConfig(dataset="fer2013", data_dir=str(csv), seed=seed, **common))[0]
+               for seed in (0, 1)]
+    tune = lambda seed, source: run_experiment(RunConfig(  # noqa: E731
+        dataset="synthetic-b", folds=2, inner_folds=2, init_from=str(source), seed=seed, **common))[0]
+    tuned = [tune(0, sources[0]), tune(1, sources[1])]
+    recorded = [json.loads((run / "manifest.json").read_text())["init_from"] for run in tuned]
+    assert [r["seed"] for r in recorded] == [0, 1]
+    assert recorded[0]["experiment"] == recorded[1]["experiment"]  # the seeds of one source experiment
+    build_report(tmp_path / "r")
+    summary = pd.read_csv(tmp_path / "r" / "tables" / "synthetic-b_2fold_summary.csv")
+    hashes = [source.name.rsplit("_", 1)[-1] for source in sources]
+    assert list(zip(summary.variant, summary.n_seeds)) == [
+        (f"pretrained on fer2013, each seed from that seed's run ({hashes[0]}, {hashes[1]})", 2)]
+    assert summary.runs.iloc[0].split() == [tuned[0].name, tuned[1].name]
+    ensembles = pd.read_csv(tmp_path / "r" / "tables" / "synthetic-b_2fold_seed_ensembles.csv")
+    assert list(ensembles.n_seeds) == [2]
+    # seed 1 fine-tuned from seed 0's source as well: seed 0's source, fixed, now has two seeds; nothing is merged
+    tune(1, sources[0])
+    build_report(tmp_path / "r")
+    summary = pd.read_csv(tmp_path / "r" / "tables" / "synthetic-b_2fold_summary.csv")
+    assert dict(zip(summary.variant, summary.n_seeds)) == {f"pretrained on fer2013, run {hashes[0]}": 2,
+                                                          f"pretrained on fer2013, run {hashes[1]}": 1}
+
+
+@pytest.mark.slow
 def test_init_from_refuses_weights_that_saw_a_scored_image_through_the_target_an_earlier_run_or_any_record(
         tmp_path, monkeypatch, learnable_fer_plan, write_fer_csv, tiny_cnn):
     """What --init-from's weights saw is every image of its source's data outside the source's verified test

@@ -13,6 +13,8 @@ initialisation. The source's run id and weights hash are recorded.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +22,7 @@ import numpy as np
 
 from ..datasets import load_dataset
 from ..errors import FerBenchError, exception_text
-from ..options import DATA_KEYS
+from ..options import DATA_KEYS, NON_RESULT_OPTIONS, hashed
 from ..protocols import copies_in
 from ..record import Broken, Run, check_identity, check_parts, read_run
 from ..saved_models import verified_model_path
@@ -40,9 +42,25 @@ class Source:
     run: Run = field(compare=False, repr=False)
 
     def summary(self, classifier: str) -> dict:
-        """What manifest.json records of it (``classifier``: kept, or re-initialised and why)."""
+        """What manifest.json records of it (``classifier``: kept, or re-initialised and why), with its seed and its
+        experiment's seed-free fingerprint (:func:`experiment_of`): runs whose seeds each started from the same
+        seed's run of one source experiment (a suite's pretraining block with several seeds) are the seeds of one
+        experiment, which the report can tell only from these."""
         return {"run_id": self.run_id, "path": str(self.path), "model_file": self.model_file, "sha256": self.sha256,
-                "dataset": self.dataset, "class_names": list(self.class_names), "classifier": classifier}
+                "dataset": self.dataset, "class_names": list(self.class_names), "classifier": classifier,
+                "seed": self.run.metrics.get("seed"), "experiment": experiment_of(self.run.config)}
+
+
+#: config.json entries that are not options (:func:`experiment_of` leaves them out).
+RECORDED_EXTRAS = ("config_hash", "param_grid", "model_source")
+
+
+def experiment_of(config: dict) -> str:
+    """A fingerprint of the experiment a run's config.json describes: the options that change its numbers, without
+    the seed (the seeds of one experiment share it; any other option, or other starting weights, changes it)."""
+    relevant = {k: v for k, v in sorted(config.items())
+                if k not in (*NON_RESULT_OPTIONS, *RECORDED_EXTRAS, "seed") and hashed(k, v)}
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
 def read_source(folder: str, model: str, model_file_of) -> Source:

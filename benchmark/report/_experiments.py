@@ -97,6 +97,48 @@ def run_options(run: Run) -> dict:
             **run_platform(run), **grid_of(run), **rule_of(run)}
 
 
+#: How :func:`_merge_own_seed_sources` marks starting weights that came, for each seed, from that seed's run of one
+#: source experiment.
+OWN_SEEDS = "each seed's own run of "
+
+
+def _own_seed_source(run: Run) -> str | None:
+    """The seed-free fingerprint of the experiment a fine-tuned CNN's source run belongs to, where that source ran
+    with the run's own seed (manifest.json's ``init_from`` records both since they were recorded); else None."""
+    source = run.manifest.get("init_from") or {}
+    if source.get("experiment") and source.get("seed") is not None and source["seed"] == run.metrics["seed"]:
+        return str(source["experiment"])
+    return None
+
+
+def _merge_own_seed_sources(experiments: list[Experiment]) -> list[Experiment]:
+    """Experiments that differ only in their starting weights, each of whose runs started from the run of its own
+    seed of one source experiment (a suite's pretraining block with several seeds), are the seeds of one
+    experiment, pretraining included: merged, their ``init_weights`` the source experiment's (:data:`OWN_SEEDS`).
+    Runs that fine-tuned one fixed source keep that source's weights hash: their seeds fine-tune the same weights,
+    another experiment. Where the two kinds of runs mix, or a seed repeats, nothing is merged."""
+    buckets: dict[tuple, list[Experiment]] = {}
+    for exp in experiments:
+        sources = {_own_seed_source(run) for run in exp.runs}
+        if exp.options.get("init_weights") and len(sources) == 1 and None not in sources:
+            rest = json.dumps({k: v for k, v in exp.options.items() if k != "init_weights"}, sort_keys=True,
+                              default=str)
+            buckets.setdefault((exp.dataset, exp.model, exp.features, rest, *sources), []).append(exp)
+    merged = {id(exp) for same in buckets.values() if len(same) > 1 for exp in same}
+    out = [exp for exp in experiments if id(exp) not in merged]
+    for (*_, source), same in buckets.items():
+        runs = [run for exp in same for run in exp.runs]
+        if len(same) < 2:
+            continue
+        if len({run.metrics["seed"] for run in runs}) < len(runs):
+            out += same  # two runs of one seed from different sources: not the seeds of one experiment
+            continue
+        first = same[0]
+        out.append(Experiment(first.dataset, first.model, first.features, first.kind,
+                              {**first.options, "init_weights": OWN_SEEDS + source}, runs))
+    return out
+
+
 def grid_of(run: Run) -> dict:
     """``{"grid": "earlier 1a2b3c"}`` (the recorded grid's fingerprint) for a run that searched another grid than its
     model declares now: a grid changed since, so its search could choose differently and it is never a seed of
@@ -193,7 +235,7 @@ def group_experiments(runs: list[Run]) -> dict[str, list[Experiment]]:
                                                                      run.kind, run_options(run)))
         exp.runs.append(run)
     by_dataset: dict[str, list[Experiment]] = {}
-    for exp in experiments.values():
+    for exp in _merge_own_seed_sources(list(experiments.values())):
         exp.runs.sort(key=lambda r: r.metrics["seed"])
         by_dataset.setdefault(exp.dataset, []).append(exp)
     by_dataset = _sections(by_dataset)
@@ -262,8 +304,14 @@ def shown_option(exp: Experiment, key: str):
 
 def pretrained_from(exp: Experiment) -> str:
     """``pretrained on fer2013, run 8f806df899``: the source of a fine-tuned CNN's starting weights, as its
-    manifest recorded it (the run id's last part is the source's config hash)."""
+    manifest recorded it (the run id's last part is the source's config hash); where each seed started from its own
+    seed's run (:func:`source_of`), those runs."""
     source = exp.runs[0].manifest.get("init_from") or {}
+    if str(exp.options.get("init_weights")).startswith(OWN_SEEDS):  # a source run per seed
+        runs = [str((r.manifest.get("init_from") or {}).get("run_id") or "").rsplit("_", 1)[-1] for r in exp.runs]
+        return (f"pretrained on {source.get('dataset', 'another run')}, each seed from that seed's run "
+                f"({', '.join(runs)})" if len(runs) > 1 else
+                f"pretrained on {source.get('dataset', 'another run')}, run {runs[0]} (its seed's)")
     run = str(source.get("run_id") or "").rsplit("_", 1)[-1] or f"weights {exp.options.get('init_weights')}"
     return f"pretrained on {source.get('dataset', 'another run')}, run {run}"
 
