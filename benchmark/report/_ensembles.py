@@ -155,7 +155,8 @@ def ensemble_table(dataset: str, exps: list[Experiment]) -> Table | None:
     columns = [*ROW_LABELS,
                Column("Seeds' mean acc. (%)", short="Seeds", means="mean accuracy of the seeds alone (%)"),
                Column("Ensemble acc. (%)", short="Ens.", means="accuracy of the seed ensemble (%)"),
-               Column("Gain (pp)", short="Gain", means="Ens. minus Seeds (percentage points, from the unrounded figures)"),
+               Column("Gain (pp)", short="Gain",
+                      means="Ens. minus Seeds (percentage points, from the unrounded figures)"),
                Column("Ensemble macro-F1 (%)", short="Ens. F1", means="macro-F1 of the seed ensemble (%)")]
     if marks_duplicates:
         columns.append(Column("Ensemble acc. without duplicates (%)", short="No dup.",
