@@ -376,7 +376,7 @@ def test_seeds_that_each_start_from_their_own_seeds_source_run_are_seeds_of_one_
     summary = pd.read_csv(tmp_path / "r" / "tables" / "synthetic-b_2fold_summary.csv")
     hashes = [source.name.rsplit("_", 1)[-1] for source in sources]
     assert list(zip(summary.variant, summary.n_seeds)) == [
-        (f"pretrained on fer2013, each seed from that seed's run ({hashes[0]}, {hashes[1]})", 2)]
+        (f"pretrained on fer2013, each seed's own run: {hashes[0]}, {hashes[1]}", 2)]
     assert summary.runs.iloc[0].split() == [tuned[0].name, tuned[1].name]
     ensembles = pd.read_csv(tmp_path / "r" / "tables" / "synthetic-b_2fold_seed_ensembles.csv")
     assert list(ensembles.n_seeds) == [2]

@@ -309,8 +309,8 @@ def pretrained_from(exp: Experiment) -> str:
     source = exp.runs[0].manifest.get("init_from") or {}
     if str(exp.options.get("init_weights")).startswith(OWN_SEEDS):  # a source run per seed
         runs = [str((r.manifest.get("init_from") or {}).get("run_id") or "").rsplit("_", 1)[-1] for r in exp.runs]
-        return (f"pretrained on {source.get('dataset', 'another run')}, each seed from that seed's run "
-                f"({', '.join(runs)})" if len(runs) > 1 else
+        return (f"pretrained on {source.get('dataset', 'another run')}, each seed's own run: {', '.join(runs)}"
+                if len(runs) > 1 else
                 f"pretrained on {source.get('dataset', 'another run')}, run {runs[0]} (its seed's)")
     run = str(source.get("run_id") or "").rsplit("_", 1)[-1] or f"weights {exp.options.get('init_weights')}"
     return f"pretrained on {source.get('dataset', 'another run')}, run {run}"
