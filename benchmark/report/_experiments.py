@@ -305,7 +305,7 @@ def shown_option(exp: Experiment, key: str):
 def pretrained_from(exp: Experiment) -> str:
     """``pretrained on fer2013, run 8f806df899``: the source of a fine-tuned CNN's starting weights, as its
     manifest recorded it (the run id's last part is the source's config hash); where each seed started from its own
-    seed's run (:func:`source_of`), those runs."""
+    seed's run (:func:`_merge_own_seed_sources`), those runs."""
     source = exp.runs[0].manifest.get("init_from") or {}
     if str(exp.options.get("init_weights")).startswith(OWN_SEEDS):  # a source run per seed
         runs = [str((r.manifest.get("init_from") or {}).get("run_id") or "").rsplit("_", 1)[-1] for r in exp.runs]
