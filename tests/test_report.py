@@ -841,18 +841,21 @@ def test_methods_say_where_the_weight_penalty_acts():
     assert fact("cnn-gelu", 1e-4).endswith("on every convolution and dense kernel, added to the loss")
 
 
-def _hand_ensemble(reports: Path, model: str, part_column: str, part: str | None) -> tuple[float, float]:
-    """(ensemble accuracy, mean accuracy of the seeds) of ``model``'s runs under ``reports``, on the rows of ``part``
+def _hand_ensemble(reports: Path, model: str, part_column: str, part: str | None) -> tuple:
+    """(ensemble accuracy, mean accuracy of the seeds, the ensemble accuracy's bootstrap interval over images) of
+    ``model``'s runs under ``reports``, on the rows of ``part``
     (None: every row), computed here from the files: the mean of the seeds' score columns, per sample."""
     frames = [pd.read_csv(p, dtype={"sample_id": str}) for p in sorted((reports / "runs").glob(
         f"*_{model}_*/predictions.csv"))]
     assert len(frames) == 2
-    frames = [(f if part is None else f[f[part_column] == part]).set_index("sample_id").sort_index() for f in frames]
+    frames = [(f if part is None else f[f[part_column] == part]).set_index("sample_id") for f in frames]
     scores = [c for c in frames[0].columns if c.startswith("score_")]
     mean = (frames[0][scores] + frames[1][scores].loc[frames[0].index]) / 2
     predicted = mean.to_numpy().argmax(axis=1)
     truth = frames[0].y_true.map({c[len("score_"):]: i for i, c in enumerate(scores)}).to_numpy()
-    return float((predicted == truth).mean()), float(np.mean([(f.y_true == f.y_pred).mean() for f in frames]))
+    interval = bootstrap_ci(truth, predicted)  # resampling images (the official split's)
+    return (float((predicted == truth).mean()), float(np.mean([(f.y_true == f.y_pred).mean() for f in frames])),
+            interval)
 
 
 def test_seed_ensembles_average_each_images_probabilities_over_a_cnns_seeds_and_refuse_unchecked_scores(
@@ -875,8 +878,9 @@ def test_seed_ensembles_average_each_images_probabilities_over_a_cnns_seeds_and_
         assert table.is_file() == (seed == 1)  # one seed: nothing to average
     row = pd.read_csv(table)
     assert list(row.model) == [tiny_cnn] and row.n_seeds.iloc[0] == 2 and row.n_images.iloc[0] == 14
-    accuracy, seeds = _hand_ensemble(reports, tiny_cnn, "split", "PrivateTest")
+    accuracy, seeds, interval = _hand_ensemble(reports, tiny_cnn, "split", "PrivateTest")
     assert (row.accuracy.iloc[0], row.seeds_accuracy.iloc[0]) == pytest.approx((accuracy, seeds))
+    assert (row.accuracy_ci_low.iloc[0], row.accuracy_ci_high.iloc[0]) == pytest.approx(interval)
     assert row.validation_accuracy.iloc[0] == pytest.approx(_hand_ensemble(reports, tiny_cnn, "split",
                                                                            "PublicTest")[0])
     assert row.gain.iloc[0] == pytest.approx(accuracy - seeds)
@@ -894,7 +898,8 @@ def test_seed_ensembles_average_each_images_probabilities_over_a_cnns_seeds_and_
     build_report(kfold)
     pooled = pd.read_csv(kfold / "tables" / "synthetic_3fold_seed_ensembles.csv")
     assert (pooled.accuracy.iloc[0], pooled.seeds_accuracy.iloc[0]) == pytest.approx(
-        _hand_ensemble(kfold, tiny_cnn, "fold", None))
+        _hand_ensemble(kfold, tiny_cnn, "fold", None)[:2])
+    assert pooled.accuracy_ci_low.iloc[0] <= pooled.accuracy.iloc[0] <= pooled.accuracy_ci_high.iloc[0]
     assert pooled.n_images.iloc[0] == len(small_synthetic.labels)
 
     # scores that do not rank the recorded prediction first, or are not numbers, even on the validation rows

@@ -27,7 +27,8 @@ from ..kinds import KINDS
 from ._experiment_tables import ROW_LABELS, fill_grouped, mark_variants, pct, sources_of
 from ._experiments import Experiment
 from ._names import dataset_slug, title_of
-from ._references import ENSEMBLE_SOURCES
+from . import _stats as st
+from ._references import BOOTSTRAP_SOURCES, ENSEMBLE_SOURCES
 from ._tables import Column, Table, mark_best
 
 #: How far a run's probabilities may sum from one (they are written with full float64 precision).
@@ -63,7 +64,7 @@ def seed_ensemble(exp: Experiment) -> SeedEnsemble | str:
         if problem:
             return f"{run.run_id}: {problem}"
     tests = [run.test_predictions() for run in exp.runs]
-    test, seeds_accuracy = _average(tests, class_names)
+    test, seeds_accuracy = _average(tests, class_names, clustered=protocol.per_fold)
     if isinstance(test, str):
         return test
     validation = None
@@ -108,9 +109,12 @@ def _score_problem(frame: pd.DataFrame, class_names: list[str]) -> str | None:
     return None
 
 
-def _average(frames: list[pd.DataFrame], class_names: list[str]) -> tuple[dict | str, float]:
-    """The figures of the mean probabilities over ``frames`` (one per seed, the same images), and the mean
-    accuracy of the seeds alone; a line saying why not where the seeds scored different images."""
+def _average(frames: list[pd.DataFrame], class_names: list[str], *, clustered: bool = False) -> tuple[dict | str,
+                                                                                                       float]:
+    """The figures of the mean probabilities over ``frames`` (one per seed, the same images), with the 95%
+    bootstrap interval of their accuracy (``clustered``: resampling whole subjects, as the confidence intervals of
+    k-fold runs do), and the mean accuracy of the seeds alone; a line saying why not where the seeds scored different
+    images."""
     columns = _score_columns(class_names)
     first = frames[0].set_index("sample_id")
     ids = first.index
@@ -128,6 +132,8 @@ def _average(frames: list[pd.DataFrame], class_names: list[str]) -> tuple[dict |
     y_true = first.y_true.astype(str).to_numpy()
     figures = metrics.compute_metrics(y_true, y_pred, class_names)
     out = {key: figures[key] for key in (*metrics.SCORES, "n")}
+    subjects = first.subject.astype(str).to_numpy() if clustered and "subject" in first else None
+    out["accuracy_ci"] = st.bootstrap_ci(y_true, y_pred, st.accuracy, clusters=subjects)
     if metrics.DUPLICATE_COLUMN in first.columns:
         out.update(metrics.without_duplicates(pd.DataFrame({"y_true": y_true, "y_pred": y_pred,
                                                             metrics.DUPLICATE_COLUMN: first[
@@ -155,6 +161,7 @@ def ensemble_table(dataset: str, exps: list[Experiment]) -> Table | None:
     columns = [*ROW_LABELS,
                Column("Seeds' mean acc. (%)", short="Seeds", means="mean accuracy of the seeds alone (%)"),
                Column("Ensemble acc. (%)", short="Ens.", means="accuracy of the seed ensemble (%)"),
+               Column("Ensemble acc. 95% CI", short="95% CI", means="its bootstrap interval (%)"),
                Column("Gain (pp)", short="Gain",
                       means="Ens. minus Seeds (percentage points, from the unrounded figures)"),
                Column("Ensemble macro-F1 (%)", short="Ens. F1", means="macro-F1 of the seed ensemble (%)")]
@@ -174,18 +181,24 @@ def ensemble_table(dataset: str, exps: list[Experiment]) -> Table | None:
                   f"{title_of(dataset)}: seed ensembles of the CNN experiments with several seeds. Each image is "
                   f"scored by the mean of the class probabilities its seeds' models gave it (every seed, equal "
                   f"weights: nothing is chosen), on {images}; {how}. Beside it, the mean accuracy of the seeds "
-                  f"alone on the same images. Best per column in bold.",
-                  columns, sources=sources_of(shown or candidates, ("ensembles", ENSEMBLE_SOURCES)))
+                  f"alone on the same images, and the ensemble's 95% bootstrap interval ({st.BOOTSTRAP_SAMPLES} "
+                  f"resamples of the {'subjects' if pooled else 'images'}, seed {st.BOOTSTRAP_SEED}). Best per "
+                  f"column in bold.",
+                  columns, sources=sources_of(shown or candidates, ("ensembles", ENSEMBLE_SOURCES),
+                                              ("bootstrap", BOOTSTRAP_SOURCES)))
 
     def row(exp: Experiment):
         ensemble = found[id(exp)]
         test = ensemble.test
         gain = test["accuracy"] - ensemble.seeds_accuracy
-        cells = [pct(ensemble.seeds_accuracy), pct(test["accuracy"]), f"{100 * gain:+.1f}", pct(test["macro_f1"])]
+        low, high = test["accuracy_ci"]
+        cells = [pct(ensemble.seeds_accuracy), pct(test["accuracy"]), f"[{100 * low:.1f}, {100 * high:.1f}]",
+                 f"{100 * gain:+.1f}", pct(test["macro_f1"])]
         raw = {"n_seeds": len(exp.runs), "runs": " ".join(run.run_id for run in exp.runs),
-               "seeds_accuracy": ensemble.seeds_accuracy, "accuracy": test["accuracy"], "gain": gain,
+               "seeds_accuracy": ensemble.seeds_accuracy, "accuracy": test["accuracy"], "accuracy_ci_low": low,
+               "accuracy_ci_high": high, "gain": gain,
                "macro_f1": test["macro_f1"], "balanced_accuracy": test["balanced_accuracy"], "n_images": test["n"]}
-        compared = {3: test["accuracy"], 5: test["macro_f1"]}
+        compared = {3: test["accuracy"], 6: test["macro_f1"]}
         if marks_duplicates:
             kept = test.get(WITHOUT_DUPLICATES)
             cells.append(pct(kept) if kept is not None else "")
