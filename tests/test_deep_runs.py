@@ -376,8 +376,10 @@ def test_seeds_that_each_start_from_their_own_seeds_source_run_are_seeds_of_one_
     summary = pd.read_csv(tmp_path / "r" / "tables" / "synthetic-b_2fold_summary.csv")
     hashes = [source.name.rsplit("_", 1)[-1] for source in sources]
     assert list(zip(summary.variant, summary.n_seeds)) == [
-        (f"pretrained on fer2013, each seed's own run: {hashes[0]}, {hashes[1]}", 2)]
+        (f"pretrained on fer2013, each seed from its own seed's run of experiment {recorded[0]['experiment']}", 2)]
     assert summary.runs.iloc[0].split() == [tuned[0].name, tuned[1].name]
+    methods = (tmp_path / "r" / "tables" / "synthetic-b_2fold_methods.md").read_text()
+    assert all(f"run {h}), fine-tuned" in methods for h in hashes)  # each seed's source run
     ensembles = pd.read_csv(tmp_path / "r" / "tables" / "synthetic-b_2fold_seed_ensembles.csv")
     assert list(ensembles.n_seeds) == [2]
     # seed 1 fine-tuned from seed 0's source as well: seed 0's source, fixed, now has two seeds; nothing is merged

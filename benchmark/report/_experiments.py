@@ -305,13 +305,13 @@ def shown_option(exp: Experiment, key: str):
 def pretrained_from(exp: Experiment) -> str:
     """``pretrained on fer2013, run 8f806df899``: the source of a fine-tuned CNN's starting weights, as its
     manifest recorded it (the run id's last part is the source's config hash); where each seed started from its own
-    seed's run (:func:`_merge_own_seed_sources`), those runs."""
+    seed's run (:func:`_merge_own_seed_sources`), the source experiment's seed-free fingerprint
+    (``init_from.experiment`` in their manifests)."""
     source = exp.runs[0].manifest.get("init_from") or {}
-    if str(exp.options.get("init_weights")).startswith(OWN_SEEDS):  # a source run per seed
-        runs = [str((r.manifest.get("init_from") or {}).get("run_id") or "").rsplit("_", 1)[-1] for r in exp.runs]
-        return (f"pretrained on {source.get('dataset', 'another run')}, each seed's own run: {', '.join(runs)}"
-                if len(runs) > 1 else
-                f"pretrained on {source.get('dataset', 'another run')}, run {runs[0]} (its seed's)")
+    if str(exp.options.get("init_weights")).startswith(OWN_SEEDS):  # a source run per seed: named by the source
+        # experiment's fingerprint, which adding a seed does not change (the methods name each seed's source run)
+        return (f"pretrained on {source.get('dataset', 'another run')}, each seed from its own seed's run of "
+                f"experiment {exp.options['init_weights'][len(OWN_SEEDS):]}")
     run = str(source.get("run_id") or "").rsplit("_", 1)[-1] or f"weights {exp.options.get('init_weights')}"
     return f"pretrained on {source.get('dataset', 'another run')}, run {run}"
 
