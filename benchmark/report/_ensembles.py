@@ -101,6 +101,9 @@ def _score_problem(frame: pd.DataFrame, class_names: list[str]) -> str | None:
     if np.abs(sums - 1).max() > SUM_TOLERANCE:
         row = int(np.abs(sums - 1).argmax())
         return f"predictions.csv's scores of sample {frame.sample_id.iloc[row]} sum to {sums[row]:.6g}, not 1"
+    unknown = sorted(set(frame.y_pred.astype(str)) - set(class_names))
+    if unknown:  # verification already refuses such a run; never a crash here
+        return f"predictions.csv predicts {unknown[0]!r}, not one of the classes"
     picked = scores[np.arange(len(frame)), [class_names.index(p) for p in frame.y_pred.astype(str)]]
     disagree = np.flatnonzero(picked < scores.max(axis=1))
     if len(disagree):
