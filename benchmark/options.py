@@ -13,6 +13,8 @@ against the models, datasets and protocols (which need those registries) is :mod
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
@@ -214,6 +216,18 @@ def hashed(name: str, value) -> bool:
     if value is None and name in UNHASHED_WHEN_NONE:
         return False
     return not (name in UNHASHED_VALUES and isinstance(value, str) and value in UNHASHED_VALUES[name])
+#: What config.json records beside the options (its hash, the grid searched, where the model came from).
+RECORDED_EXTRAS = ("config_hash", "param_grid", "model_source")
+
+
+def options_hash(config: dict, *, leave_out: tuple[str, ...] = ()) -> str:
+    """Hash of the options in ``config`` that determine a run's numbers (not n_jobs or output paths, nor the
+    options of ``leave_out``): a run's config hash, and, leaving out the seed, its experiment's."""
+    relevant = {k: v for k, v in sorted(config.items())
+                if k not in NON_RESULT_OPTIONS and k not in leave_out and hashed(k, v)}
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
 #: What identifies one loaded dataset (a suite loads each such dataset once).
 DATA_KEYS = tuple(o.name for o in OPTIONS if o.defines_data)
 

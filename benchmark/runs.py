@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import platform
 import re
@@ -20,7 +18,7 @@ from . import __version__
 from .errors import FerBenchError, WorkFailedError, os_error_text
 from .files import writable, write_json  # noqa: F401  (write_json: run folders' JSON files)
 from .leases import LEASE_FILE, Lease, folder_is_stale, ttl_seconds
-from .options import NON_RESULT_OPTIONS, hashed
+from .options import options_hash
 from .record import INCOMPLETE_PREFIX
 
 PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "scikit-learn-intelex", "daal", "scikit-image", "dlib-bin",
@@ -30,8 +28,7 @@ PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "scikit-learn-intelex", 
 
 def config_hash(config: dict) -> str:
     """Hash of the options that determine a run's numbers (not n_jobs or output paths)."""
-    relevant = {k: v for k, v in sorted(config.items()) if k not in NON_RESULT_OPTIONS and hashed(k, v)}
-    return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    return options_hash(config)
 
 
 def make_run_id(config: dict, *, now: datetime | None = None) -> str:

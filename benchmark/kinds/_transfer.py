@@ -13,8 +13,6 @@ initialisation. The source's run id and weights hash are recorded.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +20,7 @@ import numpy as np
 
 from ..datasets import load_dataset
 from ..errors import FerBenchError, exception_text
-from ..options import DATA_KEYS, NON_RESULT_OPTIONS, hashed
+from ..options import DATA_KEYS, RECORDED_EXTRAS, options_hash
 from ..protocols import copies_in
 from ..record import Broken, Run, check_identity, check_parts, read_run
 from ..saved_models import verified_model_path
@@ -51,16 +49,10 @@ class Source:
                 "seed": self.run.metrics.get("seed"), "experiment": experiment_of(self.run.config)}
 
 
-#: config.json entries that are not options (:func:`experiment_of` leaves them out).
-RECORDED_EXTRAS = ("config_hash", "param_grid", "model_source")
-
-
 def experiment_of(config: dict) -> str:
     """A fingerprint of the experiment a run's config.json describes: the options that change its numbers, without
     the seed (the seeds of one experiment share it; any other option, or other starting weights, changes it)."""
-    relevant = {k: v for k, v in sorted(config.items())
-                if k not in (*NON_RESULT_OPTIONS, *RECORDED_EXTRAS, "seed") and hashed(k, v)}
-    return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    return options_hash(config, leave_out=(*RECORDED_EXTRAS, "seed"))
 
 
 def read_source(folder: str, model: str, model_file_of) -> Source:

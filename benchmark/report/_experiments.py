@@ -19,13 +19,13 @@ from models import get_model, list_models
 from ..errors import FerBenchError
 from ..evaluations import evaluation_of
 from ..kinds import KINDS, RECIPE, earlier_training_rule, null_l2, searched_another_grid
-from ..options import IDENTITY, NON_RESULT_OPTIONS, hashed
+from ..options import IDENTITY, NON_RESULT_OPTIONS, RECORDED_EXTRAS, hashed
 from ..record import Run
 from ._names import section_name, slug
 
 #: Config entries that never distinguish one experiment from another in a table: options that do not change
 #: results, the experiment's identity (its own columns; seeds are aggregated) and what config.json adds.
-NOT_A_VARIANT = {*NON_RESULT_OPTIONS, *IDENTITY, "config_hash", "param_grid", "model_source"}
+NOT_A_VARIANT = {*NON_RESULT_OPTIONS, *IDENTITY, *RECORDED_EXTRAS}
 
 
 def machine_of(run: Run) -> str:
