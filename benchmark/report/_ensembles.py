@@ -38,7 +38,8 @@ SUM_TOLERANCE = 1e-4
 @dataclass(frozen=True)
 class SeedEnsemble:
     """An experiment's seed ensemble: its figures on the reported test images (``test``: accuracy, macro-F1,
-    balanced accuracy, n, and the accuracy without cross-split duplicates where the runs mark them), on the
+    balanced accuracy, n, the accuracy without cross-split duplicates where the runs mark them, and the labels,
+    predictions and subjects they come from), on the
     validation split where the protocol has one (``validation``), and the mean accuracy of its seeds alone on the
     same images (``seeds_accuracy``)."""
 
@@ -64,7 +65,7 @@ def seed_ensemble(exp: Experiment) -> SeedEnsemble | str:
         if problem:
             return f"{run.run_id}: {problem}"
     tests = [run.test_predictions() for run in exp.runs]
-    test, seeds_accuracy = _average(tests, class_names, clustered=protocol.per_fold)
+    test, seeds_accuracy = _average(tests, class_names)
     if isinstance(test, str):
         return test
     validation = None
@@ -112,12 +113,10 @@ def _score_problem(frame: pd.DataFrame, class_names: list[str]) -> str | None:
     return None
 
 
-def _average(frames: list[pd.DataFrame], class_names: list[str], *, clustered: bool = False) -> tuple[dict | str,
-                                                                                                       float]:
-    """The figures of the mean probabilities over ``frames`` (one per seed, the same images), with the 95%
-    bootstrap interval of their accuracy (``clustered``: resampling whole subjects, as the confidence intervals of
-    k-fold runs do), and the mean accuracy of the seeds alone; a line saying why not where the seeds scored different
-    images."""
+def _average(frames: list[pd.DataFrame], class_names: list[str]) -> tuple[dict | str, float]:
+    """The figures of the mean probabilities over ``frames`` (one per seed, the same images; with the labels,
+    predictions and subjects, for :func:`accuracy_interval`), and the mean accuracy of the seeds alone; a line saying
+    why not where the seeds scored different images."""
     columns = _score_columns(class_names)
     first = frames[0].set_index("sample_id")
     ids = first.index
@@ -134,15 +133,22 @@ def _average(frames: list[pd.DataFrame], class_names: list[str], *, clustered: b
     y_pred = np.asarray(class_names, dtype=object)[total.argmax(axis=1)]
     y_true = first.y_true.astype(str).to_numpy()
     figures = metrics.compute_metrics(y_true, y_pred, class_names)
-    out = {key: figures[key] for key in (*metrics.SCORES, "n")}
-    subjects = first.subject.astype(str).to_numpy() if clustered and "subject" in first else None
-    out["accuracy_ci"] = st.bootstrap_ci(y_true, y_pred, st.accuracy, clusters=subjects)
+    out = {**{key: figures[key] for key in (*metrics.SCORES, "n")}, "y_true": y_true, "y_pred": y_pred,
+           "subjects": first.subject.astype(str).to_numpy() if "subject" in first else None}
     if metrics.DUPLICATE_COLUMN in first.columns:
         out.update(metrics.without_duplicates(pd.DataFrame({"y_true": y_true, "y_pred": y_pred,
                                                             metrics.DUPLICATE_COLUMN: first[
                                                                 metrics.DUPLICATE_COLUMN].to_numpy()})))
     seeds = float(np.mean([metrics.accuracy(f.y_true.astype(str), f.y_pred.astype(str)) for f in frames]))
     return out, seeds
+
+
+def accuracy_interval(ensemble: SeedEnsemble, clustered: bool) -> tuple[float, float]:
+    """The 95% bootstrap interval of the ensemble's test accuracy (``clustered``: resampling whole subjects, as the
+    confidence intervals of k-fold runs do). Only the table shows it, so only the table pays for its resamples."""
+    test = ensemble.test
+    return st.bootstrap_ci(test["y_true"], test["y_pred"], st.accuracy,
+                           clusters=test["subjects"] if clustered else None)
 
 
 WITHOUT_DUPLICATES = metrics.WITHOUT_DUPLICATES[0]
@@ -195,7 +201,7 @@ def ensemble_table(dataset: str, exps: list[Experiment]) -> Table | None:
         ensemble = found[id(exp)]
         test = ensemble.test
         gain = test["accuracy"] - ensemble.seeds_accuracy
-        low, high = test["accuracy_ci"]
+        low, high = accuracy_interval(ensemble, pooled)
         cells = [pct(ensemble.seeds_accuracy), pct(test["accuracy"]), f"[{100 * low:.1f}, {100 * high:.1f}]",
                  f"{100 * gain:+.1f}", pct(test["macro_f1"])]
         raw = {"n_seeds": len(exp.runs), "runs": " ".join(run.run_id for run in exp.runs),
