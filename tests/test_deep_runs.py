@@ -339,6 +339,9 @@ def test_init_from_fine_tunes_a_finished_runs_weights_and_refuses_a_source_that_
         resolve(RunConfig(dataset="synthetic", model=tiny_cnn, init_from=str(source_dir / "model.keras")))
     with pytest.raises(FerBenchError, match="--init-from needs a run folder"):
         resolve(RunConfig(dataset="synthetic", model=tiny_cnn, init_from=""))
+    with pytest.raises(FerBenchError, match="not a complete run .*; it holds run folders: give one of them, e.g. "
+                                            f"{source_dir.parent}/"):  # the runs/ folder itself
+        resolve(RunConfig(dataset="synthetic", model=tiny_cnn, init_from=str(source_dir.parent)))
 
     # the copy itself: every layer but the classifier takes the source's weights when the classes differ
     from benchmark.kinds._transfer import transfer

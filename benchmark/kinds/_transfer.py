@@ -69,7 +69,9 @@ def read_source(folder: str, model: str, model_file_of) -> Source:
     try:
         run = read_run(path)
     except Broken as exc:
-        raise FerBenchError(f"{where}: not a complete run ({exc})") from None
+        held = sorted(p.parent.name for p in path.glob("*/metrics.json"))  # a runs/ folder, not one of its runs
+        hint = f"; it holds run folders: give one of them, e.g. {path / held[-1]}" if held else ""
+        raise FerBenchError(f"{where}: not a complete run ({exc}){hint}") from None
     except Exception as exc:  # a damaged folder
         raise FerBenchError(f"{where}: unreadable run ({exception_text(exc)})") from None
     problem = check_identity(run) or check_parts(run)
