@@ -387,6 +387,10 @@ def predict(
                                  "large, at 4x the time)."),
     min_score: float = typer.Option(0.5, "--min-score", help="Smallest dlib detection score kept (astronaut(): "
                                     "face 1.16, mission patch 0.12)."),
+    with_runs: Optional[list[Path]] = typer.Option(None, "--with", help="Another run to average with (repeatable; "
+                                                   "e.g. the other seeds of this experiment, as the report's seed "
+                                                   "ensembles): the mean of each run's scores, every run weighing "
+                                                   "the same. Runs of one model, features, dataset and classes."),
 ) -> None:
     """Predict the expression of every face in your own photos and videos with a run's saved models."""
     from .predict import PredictSettings  # lazy: start-up time (see run)
@@ -394,7 +398,8 @@ def predict(
 
     settings = PredictSettings(detect=not no_detect, upsample=upsample, min_score=min_score, every=every, fold=fold)
     with _one_line_errors(f"interrupted; {out_file} was not written"):
-        result = predict_faces(run_dir, inputs, out=out_file, annotate=annotate, settings=settings, console=err)
+        result = predict_faces(run_dir, inputs, out=out_file, annotate=annotate, settings=settings, console=err,
+                               also=with_runs or [])
     counts = result.sidecar["counts"]
     out.print(f"{counts['faces']} faces in {counts['frames']} images/frames of {counts['inputs']} inputs "
               f"({counts['inputs_without_face']} without a face, {counts['unreadable']} unreadable) -> {out_file}",

@@ -194,3 +194,49 @@ def test_a_cnn_run_predicts_with_its_saved_keras_models(small_synthetic, small_c
     assert result.exit_code == 0, result.output
     rows = pd.read_csv(out)
     assert len(rows) == 1 and np.isclose(rows[columns].to_numpy().sum(), 1.0)  # mean of 3 folds' probabilities
+
+
+@pytest.mark.slow
+def test_with_averages_several_runs_each_weighing_the_same_and_refuses_what_cannot_be_averaged(
+        synthetic_linear_run, synthetic, small_cnn_run, tmp_path):
+    from conftest import copy_run
+
+    first = synthetic_linear_run.run_dir
+    result = CliRunner().invoke(app, ["run", "--dataset", "synthetic", "--model", "svm-linear", "--seed", "1",
+                                      "--features", "hog", "--folds", "2", "--inner-folds", "2",
+                                      "--reports-dir", str(tmp_path / "reports"), "--cache-dir", str(tmp_path / "c")])
+    assert result.exit_code == 0, result.output
+    (second,) = (tmp_path / "reports" / "runs").iterdir()  # seed 1, 2 folds against the first run's 3
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for k in range(6):
+        Image.fromarray(synthetic.images[k * 97]).save(folder / f"{k}.png")
+
+    def predicted(*args):
+        out = tmp_path / f"p{len(list(tmp_path.glob('p*.csv')))}.csv"
+        outcome = CliRunner().invoke(app, ["predict", *map(str, args), "--out", str(out)])
+        return outcome, out
+
+    (one, p1), (two, p2), (both, p12) = (predicted(first, folder, "--no-detect"),
+                                         predicted(second, folder, "--no-detect"),
+                                         predicted(first, folder, "--no-detect", "--with", second))
+    assert one.exit_code == two.exit_code == both.exit_code == 0, both.output
+    rows = [pd.read_csv(p) for p in (p1, p2, p12)]
+    columns = [c for c in rows[0].columns if c.startswith("score_")]
+    # each run's own fold ensemble (3 and 2 models), then the runs' mean: not the mean of all 5 fold models
+    expected = (rows[0][columns].to_numpy() + rows[1][columns].to_numpy()) / 2
+    np.testing.assert_allclose(rows[2][columns].to_numpy(), expected, rtol=1e-12)
+    assert list(rows[2].predicted) == [c.removeprefix("score_") for c in np.asarray(columns)[expected.argmax(1)]]
+    sidecar = json.loads(p12.with_suffix(".csv.json").read_text())
+    assert [r["run_id"] for r in sidecar["runs"]] == [first.name, second.name]
+    assert [len(r["folds"]) for r in sidecar["runs"]] == [3, 2] and [r["seed"] for r in sidecar["runs"]] == [0, 1]
+    assert "averaged with 1 more run" in both.output
+
+    cnn = copy_run(small_cnn_run, tmp_path / "cnn")
+    for args, fragment in [((first, folder, "--with", cnn), "only runs of one model, features, dataset"),
+                           ((first, folder, "--with", first), "is given twice"),
+                           ((first, folder, "--with", second, "--fold", "0"), "give one or the other"),
+                           ((first, folder, "--with", tmp_path), "not a complete run")]:
+        outcome, _ = predicted(*args, "--no-detect")
+        assert outcome.exit_code == 2 and fragment in outcome.output, outcome.output
+        assert "Traceback" not in outcome.output

@@ -406,3 +406,47 @@ def test_a_run_that_searched_an_earlier_grid_is_its_own_variant_and_never_comple
     ((_, (exp,)),) = group_experiments(old_alone).items()
     assert exp.variant == variants[1][0]  # marked when no run of today's grid is beside it, too
     assert done() == [paths[0]]
+
+
+@pytest.mark.slow  # two runs: about 8 s
+@needs_onedal
+def test_a_onedal_model_whose_export_decides_otherwise_is_fitted_again_by_libsvm(tmp_path, monkeypatch):
+    """Where the model oneDAL exports (support vectors, coefficients, intercepts) does not decide as oneDAL's own
+    fitted model does (seen with scikit-learn-intelex 2026.2 on one class pair of an RBF SVM), the fold's chosen
+    hyperparameters are fitted again by libsvm: the run is written, says so, records it, saves libsvm's exact fit
+    (the model a libsvm run with the same choice saves), and its methods say so."""
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from benchmark.datasets import make_synthetic
+    from benchmark.report._methods import MARKDOWN, _solver
+    from models._onedal import OneThreadSVC
+
+    common = dict(dataset="synthetic", model="svm-rbf", features="hog", folds=2, inner_folds=2, n_jobs=1,
+                  cache_dir=str(tmp_path / "c"))
+    data = make_synthetic(n_subjects=9)
+    log = tmp_path / "log"
+    path, _ = run_experiment(RunConfig(**common, svm_backend="libsvm", reports_dir=str(tmp_path / "libsvm")),
+                             dataset=data, console=Console(file=open(log, "w")))
+    reference = path
+    own = OneThreadSVC.decision_function
+    monkeypatch.setattr(OneThreadSVC, "decision_function", lambda self, X: own(self, X) + 0.5)  # its own, shifted
+    path, _ = run_experiment(RunConfig(**common, svm_backend="onedal", reports_dir=str(tmp_path / "onedal")),
+                             dataset=data, console=Console(file=open(log, "w")))
+    said = log.read_text()
+    assert said.count("fitting the chosen hyperparameters again with libsvm") == 2, said
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["svm_backend"] == "onedal"
+    for fold in ("fold-0", "fold-1"):
+        refit = manifest["model_check"][fold]["refit"]
+        assert refit["by"] == "libsvm" and refit["onedal_max_abs_score_diff"] == pytest.approx(0.5)
+        assert manifest["model_check"][fold]["max_abs_score_diff"] == 0.0  # the libsvm fit, saved and rebuilt
+    metrics = {p: json.loads((p / "metrics.json").read_text()) for p in (reference, path)}
+    assert metrics[path]["best_params"] == metrics[reference]["best_params"]  # both searches chose alike here
+    # so the refit models are libsvm's: the same support vectors and the same predictions as the libsvm run's
+    assert metrics[path]["n_support_vectors"] == metrics[reference]["n_support_vectors"]
+    assert (path / "predictions.csv").read_text() == (reference / "predictions.csv").read_text()
+    fact = ": ".join(_solver(SimpleNamespace(kind="classical", manifest=manifest, config={}), MARKDOWN))
+    assert fact.endswith("; in fold-0 and fold-1 the chosen hyperparameters were fitted again by libsvm, whose model "
+                         "was saved and scored, as the model oneDAL exported did not reproduce its own decisions"), fact

@@ -1,8 +1,9 @@
 """``fer-bench predict``: a run's saved models on faces found in the user's own photos and videos.
 
 inputs -> frames -> faces (dlib detector + 68 landmarks) -> aligned 48 x 48 crops (the run's dataset template) ->
-the run's fold models (the fold ensemble by default) -> one CSV row per face, plus a JSON sidecar that records
-the run, the detector settings and which inputs had no face or could not be read.
+the run's fold models (the fold ensemble by default; with ``also`` the mean over several runs' fold ensembles, e.g. a
+CNN's seeds) -> one CSV row per face, plus a JSON sidecar that records the runs, the detector settings and which
+inputs had no face or could not be read.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from ..errors import FerBenchError, WorkFailedError, os_error_text
 from ..files import temporary_name, writable, write_text_atomically
 from ..kinds import load_fold_models
 from ..verification import load_run
-from ..saved_models import ensemble_scores
+from ..saved_models import ensemble_scores, mean_scores
 from ._faces import (ALIGN_POINTS, DEFAULT_MIN_SCORE, DEFAULT_UPSAMPLE, OVERSAMPLE, FaceFinder, aligned_crop,
                      whole_image_crop)
 from ._inputs import UnreadableInput, collect_inputs, is_video, read_frames
@@ -63,8 +64,13 @@ class PredictResult:
 
 
 def predict(run_dir: Path, inputs: list[Path], *, out: Path, annotate: Path | None = None,
-            settings: PredictSettings | None = None, console: Console | None = None) -> PredictResult:
+            settings: PredictSettings | None = None, console: Console | None = None,
+            also: list[Path] = ()) -> PredictResult:
     """Predict every face of ``inputs`` with the run's models; write ``out`` (CSV) and ``out``.json atomically.
+
+    ``also`` (``--with``) adds more runs of the same model, features, dataset and classes (typically the other
+    seeds of an experiment, the report's seed ensemble): each face's scores are then the mean over the runs of
+    each run's fold-ensemble scores, so every run weighs the same whatever its number of folds.
 
     Problems found before any work (a run folder that is not a complete run, a model file whose hash differs,
     a missing input, an unwritable output) raise :class:`FerBenchError` (exit 2); inputs that cannot be decoded
@@ -75,6 +81,8 @@ def predict(run_dir: Path, inputs: list[Path], *, out: Path, annotate: Path | No
     console = console or Console(stderr=True)
     say = printer(console)
     run = load_run(Path(run_dir))
+    runs = [run, *(_ensemble_member(run, Path(path), settings) for path in also)]
+    _check_distinct(runs)
     files = collect_inputs(inputs)
     out = Path(out)
     if out.is_dir():
@@ -89,12 +97,13 @@ def predict(run_dir: Path, inputs: list[Path], *, out: Path, annotate: Path | No
         except OSError as exc:
             raise FerBenchError(f"--annotate {annotate}: cannot create the folder ({os_error_text(exc)})") from None
         _check_writable(annotate, "--annotate")
-    models = load_fold_models(run, settings.fold)
+    members = [load_fold_models(r, settings.fold) for r in runs]
+    models = [m for member in members for m in member]
     class_names = list(models[0].class_names)
     template_name, template = template_for(run.dataset)
     finder = FaceFinder(upsample=settings.upsample, min_score=settings.min_score) if settings.detect else None
     say(f"{run.run_id}: {run.metrics['model']} ({run.metrics['features']}) on {run.dataset}; "
-        f"{'fold ' + models[0].fold if len(models) == 1 else f'ensemble of {len(models)} fold models'}; "
+        f"{_ensemble_words(runs, members)}; "
         + (f"faces by dlib's HOG detector (upsample {settings.upsample}, score >= {settings.min_score}), aligned "
            f"to the {template_name} crop" if finder else "every image taken as an already-cropped face"))
 
@@ -121,7 +130,7 @@ def predict(run_dir: Path, inputs: list[Path], *, out: Path, annotate: Path | No
                 no_face.append(str(path))
             else:
                 crops = np.stack([crop for *_, crop in found])
-                scores = ensemble_scores(models, crops) if len(models) > 1 else models[0].scores(crops)
+                scores = _scores(members, crops)
                 predicted = np.where(np.isnan(scores), -np.inf, scores).argmax(axis=1)
                 rows.extend(_row(path, frame, face, k, class_names, predicted[i], scores[i])
                             for i, (frame, k, face, _) in enumerate(found))
@@ -129,7 +138,7 @@ def predict(run_dir: Path, inputs: list[Path], *, out: Path, annotate: Path | No
                     _annotate(annotate, n, path, pictures, found, [class_names[k] for k in predicted])
             bar.advance(task)
     table = pd.DataFrame(rows, columns=[*COLUMNS, *(f"score_{c}" for c in class_names)])
-    sidecar = _sidecar(run, models, settings, template_name, files, frames_seen, table, no_face, unreadable,
+    sidecar = _sidecar(runs, members, settings, template_name, files, frames_seen, table, no_face, unreadable,
                        annotate)
     _write(out, table, sidecar)
     for path in no_face:
@@ -137,6 +146,49 @@ def predict(run_dir: Path, inputs: list[Path], *, out: Path, annotate: Path | No
     for item in unreadable:
         say(f"unreadable: {item['input']}: {item['reason']}")
     return PredictResult(table, no_face, unreadable, frames_seen, sidecar)
+
+
+def _ensemble_member(first, path: Path, settings: PredictSettings):
+    """The run at ``path`` (``--with``), once it is a complete run of what ``first`` is a run of."""
+    if settings.fold is not None:
+        raise FerBenchError("--fold picks one model of one run; --with averages every fold model of several runs: "
+                            "give one or the other")
+    other = load_run(path)
+    mine, theirs = _what_it_predicts(first), _what_it_predicts(other)
+    if mine != theirs:
+        raise FerBenchError(f"--with {path}: a run of {theirs}, not of {mine} as {first.path.name}: only runs of one "
+                            f"model, features, dataset and classes are averaged")
+    return other
+
+
+def _what_it_predicts(run) -> str:
+    """A run's model, features, dataset and classes, in words (runs averaged by ``--with`` must share them)."""
+    return (f"{run.metrics['model']} ({run.metrics['features']}) on {run.dataset} with classes "
+            f"{', '.join(run.model_class_names())}")
+
+
+def _check_distinct(runs) -> None:
+    seen = {}
+    for run in runs:
+        if run.run_id in seen:
+            raise FerBenchError(f"--with {run.path}: run {run.run_id} is given twice (also as {seen[run.run_id]}); "
+                                f"an ensemble averages different runs")
+        seen[run.run_id] = run.path
+
+
+def _scores(members: list[list], crops: np.ndarray) -> np.ndarray:
+    """Each run's fold-ensemble scores of ``crops`` (one fold: its model's), averaged over the runs."""
+    per_run = [ensemble_scores(models, crops) if len(models) > 1 else models[0].scores(crops) for models in members]
+    return per_run[0] if len(per_run) == 1 else mean_scores(per_run)
+
+
+def _ensemble_words(runs, members) -> str:
+    models = members[0]
+    own = f"fold {models[0].fold}" if len(models) == 1 else f"ensemble of {len(models)} fold models"
+    if len(runs) == 1:
+        return own
+    return (f"{own}, averaged with {len(runs) - 1} more run{'s' if len(runs) > 2 else ''} "
+            f"({', '.join(r.run_id for r in runs[1:])}): the mean of {len(runs)} runs' scores")
 
 
 def _row(path, frame, face, index, class_names, predicted, scores) -> list:
@@ -163,7 +215,9 @@ def _write(out: Path, table: pd.DataFrame, sidecar: dict) -> None:
     write_text_atomically(out.with_suffix(out.suffix + ".json"), json.dumps(sidecar, indent=2, default=str) + "\n")
 
 
-def _sidecar(run, models, settings, template_name, files, frames_seen, table, no_face, unreadable, annotate) -> dict:
+def _sidecar(runs, members, settings, template_name, files, frames_seen, table, no_face, unreadable,
+             annotate) -> dict:
+    run, models = runs[0], members[0]
     if settings.detect:
         import dlib  # lazy: found faces, so it is installed; --no-detect needs none (a machine without dlib)
     return {
@@ -173,6 +227,10 @@ def _sidecar(run, models, settings, template_name, files, frames_seen, table, no
         "features": run.metrics["features"], "dataset": run.dataset,
         "dataset_fingerprint": run.manifest["dataset"]["fingerprint"],
         "folds": [m.fold for m in models], "combined": "mean of fold scores" if len(models) > 1 else "one fold",
+        # --with: every run averaged (the first is run_id), each as the mean of its own fold models' scores
+        "runs": [{"run_id": r.run_id, "run_dir": str(r.path.resolve()), "seed": r.config.get("seed"),
+                  "folds": [m.fold for m in member]} for r, member in zip(runs, members)],
+        "runs_combined": "mean over the runs of each run's scores" if len(runs) > 1 else "one run",
         "scores": models[0].score_kind, "class_names": list(models[0].class_names),
         # a CNN's test-time augmentation, applied as the run applied it to its test images (None: an SVM)
         "tta": getattr(models[0], "tta", None),

@@ -29,6 +29,7 @@ from ..kinds import KINDS, recipe_of
 from ..options import BY_NAME
 from ..protocols import PROTOCOLS
 from ..record import Run
+from ..saved_models import MODEL_CHECK
 from ._ensembles import shown_ensembles
 from ._experiments import (Experiment, display_name, recipe_of_run, registered_spec, run_platform, trained_by_epochs,
                            trained_l2, training_facts)
@@ -398,8 +399,14 @@ def _solver(run: Run, style: Style) -> Fact | None:
         return None
     text, package = SOLVERS.get(backend, (backend, None))
     version = (run.manifest.get("packages") or {}).get(package)
-    return style.text("SVM solver"), style.text(text + (f" {version}" if version else "")) + style.cite(
-        SOLVER_SOURCES.get(backend, []))
+    said = style.text(text + (f" {version}" if version else "")) + style.cite(SOLVER_SOURCES.get(backend, []))
+    checks = run.manifest.get(MODEL_CHECK) or {}
+    refit = [fold for fold, check in checks.items() if isinstance(check, dict) and check.get("refit")]
+    if refit:  # oneDAL's exported model did not reproduce its own decisions there (benchmark.kinds._classical)
+        said += style.text(f"; in {_listed(refit)} the chosen hyperparameters were fitted again by libsvm, whose "
+                           f"model was saved and scored, as the model oneDAL exported did not reproduce its own "
+                           f"decisions") + style.cite(SOLVER_SOURCES["libsvm"])
+    return style.text("SVM solver"), said
 
 
 def _initialisation(run: Run, style: Style) -> Fact | None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..evaluations import evaluation_of
 from ..kinds import kind_named
+from ..saved_models import MODEL_CHECK
 from ._experiments import recipe_of_run, run_platform, trained_by_epochs
 
 ENTRIES = {
@@ -250,6 +251,8 @@ def fitting_keys(run) -> list[str]:
     config, device = run.config, run.manifest.get("training_device") or {}
     keys = [*SOLVER_SOURCES.get(run_platform(run).get("svm_backend"), []),
             *SEARCH_SOURCES.get(config.get("search"), [])]
+    if any(isinstance(c, dict) and c.get("refit") for c in (run.manifest.get(MODEL_CHECK) or {}).values()):
+        keys += SOLVER_SOURCES["libsvm"]  # folds whose final model libsvm fitted again (benchmark.kinds._classical)
     if trained_by_epochs(run):
         recipe = recipe_of_run(run)
         keys += [*OPTIMIZER_SOURCES.get(recipe["optimizer"], []), *SCHEDULE_SOURCES.get(recipe["schedule"], []),
