@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import threadpoolctl
 from sklearn.decomposition import PCA
 
@@ -54,15 +55,27 @@ _ONE_BLAS_THREAD = _OneBlasThread()
 
 class OneThreadPCA(PCA):
     """scikit-learn's PCA whose fit and transforms run on one BLAS thread: the same parameters and fitted state
-    (saved and loaded as a PCA), the same numbers in a main process, a joblib worker or a Dask task."""
+    (saved and loaded as a PCA), the same numbers in a main process, a joblib worker or a Dask task.
+
+    Its components are kept in C order, the order a saved PCA loads in: the SVD leaves them in Fortran order, and
+    on AVX-512 machines OpenBLAS sums a transform's products in another order for each layout, so a loaded PCA's
+    projections differed from the fitted one's in the last bit (measured here, 2026-12-05; not on AVX2 machines).
+    """
 
     def fit(self, X, y=None):
         with _ONE_BLAS_THREAD:
-            return super().fit(X, y)
+            super().fit(X, y)
+        return self._in_c_order()
 
     def fit_transform(self, X, y=None):
         with _ONE_BLAS_THREAD:
-            return super().fit_transform(X, y)
+            out = super().fit_transform(X, y)
+        self._in_c_order()
+        return out
+
+    def _in_c_order(self):
+        self.components_ = np.ascontiguousarray(self.components_)
+        return self
 
     def transform(self, X):
         with _ONE_BLAS_THREAD:
