@@ -387,10 +387,11 @@ def predict(
                                  "large, at 4x the time)."),
     min_score: float = typer.Option(0.5, "--min-score", help="Smallest dlib detection score kept (astronaut(): "
                                     "face 1.16, mission patch 0.12)."),
-    with_runs: Optional[list[Path]] = typer.Option(None, "--with", help="Another run to average with (repeatable; "
-                                                   "e.g. the other seeds of this experiment, as the report's seed "
-                                                   "ensembles): the mean of each run's scores, every run weighing "
-                                                   "the same. Runs of one model, features, dataset and classes."),
+    with_runs: Optional[list[Path]] = typer.Option(None, "--with", metavar="RUN_DIR", help="Another run to average "
+                                                   "with; repeat it for more (e.g. the other seeds of this "
+                                                   "experiment, as the report's seed ensembles): the mean of each "
+                                                   "run's scores, every run weighing the same. Runs of one model, "
+                                                   "features, dataset and classes; not with --fold."),
 ) -> None:
     """Predict the expression of every face in your own photos and videos with a run's saved models."""
     from .predict import PredictSettings  # lazy: start-up time (see run)

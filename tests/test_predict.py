@@ -236,7 +236,7 @@ def test_with_averages_several_runs_each_weighing_the_same_and_refuses_what_cann
     for args, fragment in [((first, folder, "--with", cnn), "only runs of one model, features, dataset"),
                            ((first, folder, "--with", first), "is given twice"),
                            ((first, folder, "--with", second, "--fold", "0"), "give one or the other"),
-                           ((first, folder, "--with", tmp_path), "not a complete run")]:
+                           ((first, folder, "--with", tmp_path), "--with: ")]:
         outcome, _ = predicted(*args, "--no-detect")
         assert outcome.exit_code == 2 and fragment in outcome.output, outcome.output
         assert "Traceback" not in outcome.output

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 import warnings
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from ..saved_models import MODEL_CHECK, MODEL_FILES
 from ..selection import grouped_grid_search, holdout_grid_search, holdout_halving_search, smallest_halving_fit
 from ._base import FitResult, ModelKind, adapted_inner_folds, prediction_rows
 from ._svm_export import VERSIONS as SVM_EXPORT_VERSIONS, export_svm
-from ._svm_files import SavedSVMMismatch, SVMFoldModel, check_saved_svm, load_svm, save_svm
+from ._svm_files import SVMFoldModel, check_saved_svm, load_svm, save_svm
 
 #: Above this many training images the SVMs project onto PCA components before the kernel (``--pca auto``).
 PCA_AUTO_MIN_TRAIN = 10_000
@@ -138,21 +137,11 @@ class Classical(ModelKind):
                 result = _fit_fold(spec, config, dataset, fold, X, X_mirrored, timer)
                 fitted = SVMFoldModel(fold.name, dataset.class_names, features.extractors_for(fold),
                                       result.pop("model"))
-                stem = run_dir / self.file_stem(fold.name, len(protocol.folds))
-                check = (stem, X[fold.test], dataset.images[fold.test[:SAVE_CHECK_IMAGES]])
                 with timer.phase("save"):
+                    stem = run_dir / self.file_stem(fold.name, len(protocol.folds))
                     model_files.update(save_svm(stem, fitted))
-                    try:
-                        saved, model_checks[fold.name] = check_saved_svm(check[0], fitted, *check[1:])
-                        mismatch = None
-                    except SavedSVMMismatch as exc:
-                        if backend_that_ran(_svm_of(fitted.pipeline)) != "onedal":
-                            raise
-                        mismatch = exc
-                if mismatch is not None:  # oneDAL's export of its own model is off: libsvm fits the chosen point
-                    saved, model_checks[fold.name] = self._refit_with_libsvm(
-                        spec, config, dataset, fold, X, X_mirrored, fitted.extractors, result, mismatch, check,
-                        model_files, timer, printer(console))
+                    saved, model_checks[fold.name] = check_saved_svm(
+                        stem, fitted, X[fold.test], dataset.images[fold.test[:SAVE_CHECK_IMAGES]])
                 with timer.phase("predict"):  # by the saved model, so its file reproduces predictions.csv exactly
                     result["predictions"] = pd.concat([_predict(saved, dataset, idx, X[idx], protocol.column, part)
                                                        for idx, part in protocol.scored_parts(fold)],
@@ -191,37 +180,6 @@ class Classical(ModelKind):
                       MODEL_FILES: model_files, MODEL_CHECK: model_checks},
             search_log={r["fold"]: r["search_log"] for r in results},
         )
-
-    @staticmethod
-    def _refit_with_libsvm(spec, config, dataset, fold, X, X_mirrored, extractors, result, mismatch, check,
-                           model_files, timer, say) -> tuple:
-        """The fold's chosen hyperparameters fitted again by libsvm, saved over oneDAL's model and checked, where
-        oneDAL's exported model (support vectors, coefficients, intercepts) does not decide as oneDAL's own fitted
-        model does (seen with scikit-learn-intelex 2026.2 on one class pair of an RBF SVM). The search and its
-        choice stand (oneDAL's trials are self-consistent); the model saved and scored is the exact libsvm solution
-        of the same problem. Updates ``result`` (support vectors, the final fit's time); returns the saved fold
-        model and the check's figures, which record the refit and why."""
-        say(f"note: {fold.name}: oneDAL's exported SVM does not reproduce its own decisions (max pairwise decision "
-            f"difference {mismatch.decision_diff:.3g}); fitting the chosen hyperparameters again with libsvm, whose "
-            f"model is the one saved and scored")
-        X_train, y_train = _training_part(dataset, fold, X, X_mirrored)
-        estimator = spec.build(seed=config.seed, pca=pca_components(config.pca, len(fold.train)), backend="libsvm")
-        estimator.set_params(**result["best_params"])
-        with timer.phase("fit"), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*(converge|least populated class).*")
-            start = time.perf_counter()
-            model = estimator.fit(X_train, y_train)
-            seconds = time.perf_counter() - start
-        fitted = SVMFoldModel(fold.name, dataset.class_names, extractors, model)
-        with timer.phase("save"):
-            model_files.update(save_svm(check[0], fitted))
-            saved, figures = check_saved_svm(check[0], fitted, *check[1:])
-        result["n_support_vectors"] = int(_svm_of(model).n_support_.sum())
-        figures["refit"] = {"by": "libsvm", "why": "oneDAL's exported model did not reproduce its own decisions",
-                            "onedal_max_abs_score_diff": mismatch.decision_diff,
-                            "onedal_final_fit_seconds": result["final_fit_seconds"]}
-        result["final_fit_seconds"] = round(seconds, 3)
-        return saved, figures
 
     def describe(self, config, spec) -> list[str]:
         return [f"pca={config.pca}"] if config.pca not in (None, "auto") else []
@@ -397,7 +355,9 @@ def _fit_fold(spec, config, dataset, fold, X: np.ndarray, X_mirrored: np.ndarray
     fold and scores original images only."""
     y = dataset.labels
     train = fold.train
-    X_train, y_train = _training_part(dataset, fold, X, X_mirrored)
+    X_train, y_train = X[train], y[train]
+    if X_mirrored is not None:
+        X_train, y_train = np.vstack([X_train, X_mirrored[train]]), np.concatenate([y_train, y_train])
     pca = pca_components(config.pca, len(fold.train))
     estimator = spec.build(seed=config.seed, pca=pca, backend=config.svm_backend)
     timings: dict = {}  # the searches put the chosen model's own fit time here
@@ -431,18 +391,6 @@ def _fit_fold(spec, config, dataset, fold, X: np.ndarray, X_mirrored: np.ndarray
     return {"fold": fold.name, "model": model, "best_params": params, "search_log": log, "n_support_vectors": n_sv,
             "pca": pca, "inner_folds": inner_folds, "final_fit_seconds": round(timings["final_fit_seconds"], 3),
             "at_iteration_cap": _at_iteration_cap(svm)}
-
-
-def _training_part(dataset, fold, X: np.ndarray, X_mirrored: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """The features and labels a fold's SVMs are fitted on: its training images, plus their mirror images."""
-    X_train, y_train = X[fold.train], dataset.labels[fold.train]
-    if X_mirrored is None:
-        return X_train, y_train
-    return np.vstack([X_train, X_mirrored[fold.train]]), np.concatenate([y_train, y_train])
-
-
-def _svm_of(pipeline):
-    return pipeline.named_steps["svm"] if hasattr(pipeline, "named_steps") else pipeline
 
 
 def _at_iteration_cap(svm) -> bool:

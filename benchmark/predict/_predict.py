@@ -153,18 +153,22 @@ def _ensemble_member(first, path: Path, settings: PredictSettings):
     if settings.fold is not None:
         raise FerBenchError("--fold picks one model of one run; --with averages every fold model of several runs: "
                             "give one or the other")
-    other = load_run(path)
+    try:
+        other = load_run(path)
+    except FerBenchError as exc:
+        raise FerBenchError(f"--with: {exc}") from None
     mine, theirs = _what_it_predicts(first), _what_it_predicts(other)
     if mine != theirs:
-        raise FerBenchError(f"--with {path}: a run of {theirs}, not of {mine} as {first.path.name}: only runs of one "
-                            f"model, features, dataset and classes are averaged")
+        what = (f"classes {', '.join(other.model_class_names())}" if mine[:3] == theirs[:3] else
+                f"{theirs[0]} ({theirs[1]}) on {theirs[2]}")
+        raise FerBenchError(f"--with {path}: a run of {what}, not as {first.path.name}: only runs of one model, "
+                            f"features, dataset and classes are averaged")
     return other
 
 
-def _what_it_predicts(run) -> str:
-    """A run's model, features, dataset and classes, in words (runs averaged by ``--with`` must share them)."""
-    return (f"{run.metrics['model']} ({run.metrics['features']}) on {run.dataset} with classes "
-            f"{', '.join(run.model_class_names())}")
+def _what_it_predicts(run) -> tuple:
+    """A run's model, features, dataset and classes (runs averaged by ``--with`` must share them)."""
+    return run.metrics["model"], run.metrics["features"], run.dataset, tuple(run.model_class_names())
 
 
 def _check_distinct(runs) -> None:
@@ -229,7 +233,8 @@ def _sidecar(runs, members, settings, template_name, files, frames_seen, table, 
         "folds": [m.fold for m in models], "combined": "mean of fold scores" if len(models) > 1 else "one fold",
         # --with: every run averaged (the first is run_id), each as the mean of its own fold models' scores
         "runs": [{"run_id": r.run_id, "run_dir": str(r.path.resolve()), "seed": r.config.get("seed"),
-                  "folds": [m.fold for m in member]} for r, member in zip(runs, members)],
+                  "dataset_fingerprint": r.manifest["dataset"]["fingerprint"], "folds": [m.fold for m in member],
+                  "tta": getattr(member[0], "tta", None)} for r, member in zip(runs, members)],
         "runs_combined": "mean over the runs of each run's scores" if len(runs) > 1 else "one run",
         "scores": models[0].score_kind, "class_names": list(models[0].class_names),
         # a CNN's test-time augmentation, applied as the run applied it to its test images (None: an SVM)

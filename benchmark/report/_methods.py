@@ -401,11 +401,12 @@ def _solver(run: Run, style: Style) -> Fact | None:
     version = (run.manifest.get("packages") or {}).get(package)
     said = style.text(text + (f" {version}" if version else "")) + style.cite(SOLVER_SOURCES.get(backend, []))
     checks = run.manifest.get(MODEL_CHECK) or {}
-    refit = [fold for fold, check in checks.items() if isinstance(check, dict) and check.get("refit")]
-    if refit:  # oneDAL's exported model did not reproduce its own decisions there (benchmark.kinds._classical)
-        said += style.text(f"; in {_listed(refit)} the chosen hyperparameters were fitted again by libsvm, whose "
-                           f"model was saved and scored, as the model oneDAL exported did not reproduce its own "
-                           f"decisions") + style.cite(SOLVER_SOURCES["libsvm"])
+    by_libsvm = [fold for fold, check in checks.items() if isinstance(check, dict)
+                 and (check.get("onedal_inference") or {}).get("decided_by") == "libsvm"]
+    if by_libsvm:  # oneDAL's own inference disagreed with the solution it exported (models/_onedal.py)
+        said += style.text(f"; in {_listed(by_libsvm)} oneDAL's own decision values disagreed with the solution it "
+                           f"exported, so that solution decided there through libsvm's code") + style.cite(
+            SOLVER_SOURCES["libsvm"])
     return style.text("SVM solver"), said
 
 

@@ -251,8 +251,9 @@ def fitting_keys(run) -> list[str]:
     config, device = run.config, run.manifest.get("training_device") or {}
     keys = [*SOLVER_SOURCES.get(run_platform(run).get("svm_backend"), []),
             *SEARCH_SOURCES.get(config.get("search"), [])]
-    if any(isinstance(c, dict) and c.get("refit") for c in (run.manifest.get(MODEL_CHECK) or {}).values()):
-        keys += SOLVER_SOURCES["libsvm"]  # folds whose final model libsvm fitted again (benchmark.kinds._classical)
+    if any(isinstance(c, dict) and (c.get("onedal_inference") or {}).get("decided_by") == "libsvm"
+           for c in (run.manifest.get(MODEL_CHECK) or {}).values()):
+        keys += SOLVER_SOURCES["libsvm"]  # where oneDAL's solution decided through libsvm's code (models/_onedal.py)
     if trained_by_epochs(run):
         recipe = recipe_of_run(run)
         keys += [*OPTIMIZER_SOURCES.get(recipe["optimizer"], []), *SCHEDULE_SOURCES.get(recipe["schedule"], []),
