@@ -20,17 +20,13 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
 from ._pca import OneThreadPCA
+from ._stock import SVC_STATE as _SVC_STATE
 from ._svm import Float64, UnitVariance
 
 #: The classes a pipeline step may be rebuilt as (nothing else is ever constructed from a model file).
 #: A PCA is rebuilt as a OneThreadPCA, which applies it on one BLAS thread as the run did.
 STEP_CLASSES = {cls.__name__: cls for cls in (StandardScaler, UnitVariance, Float64, AdditiveChi2Sampler, SVC,
                                                LinearSVC)} | {"PCA": OneThreadPCA}
-#: What a stock SVC needs to predict, in libsvm's layout (sklearnex's SVC keeps the same names).
-_SVC_STATE = {"support_": np.int32, "support_vectors_": np.float64, "_n_support": np.int32,
-              "_dual_coef_": np.float64, "_intercept_": np.float64, "dual_coef_": np.float64,
-              "intercept_": np.float64, "classes_": None, "class_weight_": np.float64, "_gamma": None,
-              "shape_fit_": None, "_sparse": None, "fit_status_": None, "n_features_in_": None, "n_iter_": None}
 
 
 class ModelFileError(ValueError):

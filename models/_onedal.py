@@ -32,7 +32,7 @@ import numpy as np
 import threadpoolctl
 from sklearnex.svm import SVC
 
-from ._files import STEP_CLASSES, from_arrays, to_arrays
+from ._stock import stock_svc
 
 _SETTING = threading.Lock()
 #: The native thread pools loaded once scikit-learn-intelex is (its OpenMP among them): found once, because finding
@@ -80,8 +80,7 @@ class OneThreadSVC(SVC):
         return self
 
     def _check_inference(self, rows: np.ndarray) -> None:
-        description, arrays = to_arrays(self, "svm")
-        stock = from_arrays(description, arrays, STEP_CLASSES)
+        stock = stock_svc(self)
         shape = self.decision_function_shape
         try:
             self.decision_function_shape = stock.decision_function_shape = "ovo"  # the values, never votes
