@@ -19,7 +19,8 @@ from ._keras import RECIPE, Keras, earlier_training_rule, null_l2, published_l2,
 from ._keras_export import (CNN_TOLERANCE, MIXED_PRECISION_TOLERANCE, computes_in_float16, export_keras)
 from ._keras_files import KERAS_CHECK_IMAGES, KerasFoldModel, check_saved_keras, load_keras
 from ._svm_export import SVM_TOLERANCE, exportable_svm_pipeline, svm_pipeline_to_onnx
-from ._svm_files import SVM_SAVE_TOLERANCE, SVMFoldModel, check_saved_svm, load_svm, save_svm
+from ._svm_files import (SVM_SAVE_TOLERANCE, SVMFoldModel, check_saved_svm, folds_decided_by_libsvm, load_svm,
+                         save_svm)
 
 #: Every model kind by name, in the order the report groups them.
 KINDS: dict[str, ModelKind] = {}
@@ -70,6 +71,6 @@ def load_fold_models(run, fold: str | None = None) -> list:
 __all__ = ["CNN_TOLERANCE", "FitResult", "KERAS_CHECK_IMAGES", "KINDS", "Classical", "Keras", "KerasFoldModel",
            "MIXED_PRECISION_TOLERANCE", "ModelKind", "RECIPE", "SVMFoldModel", "SVM_SAVE_TOLERANCE", "SVM_TOLERANCE",
            "adapted_inner_folds", "check_saved_keras", "check_saved_svm", "computes_in_float16", "earlier_training_rule",
-           "export_keras", "exportable_svm_pipeline", "kind_named", "kind_of", "load_fold_models", "load_keras",
-           "load_svm", "null_l2", "prediction_rows", "published_l2", "recipe_of", "register_kind", "save_svm",
-           "searched_another_grid", "svm_pipeline_to_onnx"]
+           "export_keras", "exportable_svm_pipeline", "folds_decided_by_libsvm", "kind_named", "kind_of",
+           "load_fold_models", "load_keras", "load_svm", "null_l2", "prediction_rows", "published_l2", "recipe_of",
+           "register_kind", "save_svm", "searched_another_grid", "svm_pipeline_to_onnx"]

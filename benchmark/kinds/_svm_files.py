@@ -14,7 +14,7 @@ from features import FEATURES, extract
 from models import ModelFileError, from_arrays, pipeline_from_arrays, pipeline_to_arrays, to_arrays
 
 from ..errors import FerBenchError, WorkFailedError, exception_text
-from ..saved_models import SAVE_TOLERANCE, FoldModel, file_sha256, max_abs_diff
+from ..saved_models import MODEL_CHECK, SAVE_TOLERANCE, FoldModel, file_sha256, max_abs_diff
 
 SVM_FORMAT, SVM_FORMAT_VERSION = "fer-bench-svm", 1
 #: The largest difference in SVM pairwise decision values a rebuilt model may show, relative to their largest
@@ -127,6 +127,14 @@ def _inference_record(pipeline) -> dict:
         return {}
     return {"onedal_inference": {"max_abs_pairwise_diff": svm.inference_diff_,
                                  "decided_by": "libsvm" if svm.libsvm_inference_ is not None else "onedal"}}
+
+
+def folds_decided_by_libsvm(manifest: dict) -> list[str]:
+    """The folds whose oneDAL fit's own inference disagreed with its solution, so that libsvm's code decided from
+    it (what :func:`_inference_record` wrote into manifest.json's model check)."""
+    checks = manifest.get(MODEL_CHECK) or {}
+    return [fold for fold, check in checks.items()
+            if isinstance(check, dict) and (check.get("onedal_inference") or {}).get("decided_by") == "libsvm"]
 
 
 def pairwise_decisions(pipeline, X: np.ndarray) -> np.ndarray:

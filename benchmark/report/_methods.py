@@ -25,11 +25,10 @@ from models import places_own_penalty
 
 from ..datasets import DATASETS
 from ..evaluations import evaluation_of
-from ..kinds import KINDS, recipe_of
+from ..kinds import KINDS, folds_decided_by_libsvm, recipe_of
 from ..options import BY_NAME
 from ..protocols import PROTOCOLS
 from ..record import Run
-from ..saved_models import MODEL_CHECK
 from ._ensembles import shown_ensembles
 from ._experiments import (Experiment, display_name, recipe_of_run, registered_spec, run_platform, trained_by_epochs,
                            trained_l2, training_facts)
@@ -400,9 +399,7 @@ def _solver(run: Run, style: Style) -> Fact | None:
     text, package = SOLVERS.get(backend, (backend, None))
     version = (run.manifest.get("packages") or {}).get(package)
     said = style.text(text + (f" {version}" if version else "")) + style.cite(SOLVER_SOURCES.get(backend, []))
-    checks = run.manifest.get(MODEL_CHECK) or {}
-    by_libsvm = [fold for fold, check in checks.items() if isinstance(check, dict)
-                 and (check.get("onedal_inference") or {}).get("decided_by") == "libsvm"]
+    by_libsvm = folds_decided_by_libsvm(run.manifest)
     if by_libsvm:  # oneDAL's own inference disagreed with the solution it exported (models/_onedal.py)
         said += style.text(f"; in {_listed(by_libsvm)} oneDAL's own decision values disagreed with the solution it "
                            f"exported, so that solution decided there through libsvm's code") + style.cite(

@@ -13,8 +13,7 @@ import re
 from pathlib import Path
 
 from ..evaluations import evaluation_of
-from ..kinds import kind_named
-from ..saved_models import MODEL_CHECK
+from ..kinds import folds_decided_by_libsvm, kind_named
 from ._experiments import recipe_of_run, run_platform, trained_by_epochs
 
 ENTRIES = {
@@ -251,8 +250,7 @@ def fitting_keys(run) -> list[str]:
     config, device = run.config, run.manifest.get("training_device") or {}
     keys = [*SOLVER_SOURCES.get(run_platform(run).get("svm_backend"), []),
             *SEARCH_SOURCES.get(config.get("search"), [])]
-    if any(isinstance(c, dict) and (c.get("onedal_inference") or {}).get("decided_by") == "libsvm"
-           for c in (run.manifest.get(MODEL_CHECK) or {}).values()):
+    if folds_decided_by_libsvm(run.manifest):
         keys += SOLVER_SOURCES["libsvm"]  # where oneDAL's solution decided through libsvm's code (models/_onedal.py)
     if trained_by_epochs(run):
         recipe = recipe_of_run(run)
