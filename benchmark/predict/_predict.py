@@ -80,8 +80,11 @@ def predict(run_dir: Path, inputs: list[Path], *, out: Path, annotate: Path | No
     settings.check()
     console = console or Console(stderr=True)
     say = printer(console)
+    if also and settings.fold is not None:
+        raise FerBenchError("--fold picks one model of one run; --with averages every fold model of several runs: "
+                            "give one or the other")
     run = load_run(Path(run_dir))
-    runs = [run, *(_ensemble_member(run, Path(path), settings) for path in also)]
+    runs = [run, *(_ensemble_member(run, Path(path)) for path in also)]
     _check_distinct(runs)
     files = collect_inputs(inputs)
     out = Path(out)
@@ -97,9 +100,8 @@ def predict(run_dir: Path, inputs: list[Path], *, out: Path, annotate: Path | No
         except OSError as exc:
             raise FerBenchError(f"--annotate {annotate}: cannot create the folder ({os_error_text(exc)})") from None
         _check_writable(annotate, "--annotate")
-    members = [load_fold_models(r, settings.fold) for r in runs]
-    models = [m for member in members for m in member]
-    class_names = list(models[0].class_names)
+    members = [load_fold_models(r, settings.fold) for r in runs]  # per run, its fold models
+    class_names = list(members[0][0].class_names)
     template_name, template = template_for(run.dataset)
     finder = FaceFinder(upsample=settings.upsample, min_score=settings.min_score) if settings.detect else None
     say(f"{run.run_id}: {run.metrics['model']} ({run.metrics['features']}) on {run.dataset}; "
@@ -148,11 +150,8 @@ def predict(run_dir: Path, inputs: list[Path], *, out: Path, annotate: Path | No
     return PredictResult(table, no_face, unreadable, frames_seen, sidecar)
 
 
-def _ensemble_member(first, path: Path, settings: PredictSettings):
+def _ensemble_member(first, path: Path):
     """The run at ``path`` (``--with``), once it is a complete run of what ``first`` is a run of."""
-    if settings.fold is not None:
-        raise FerBenchError("--fold picks one model of one run; --with averages every fold model of several runs: "
-                            "give one or the other")
     try:
         other = load_run(path)
     except FerBenchError as exc:
@@ -182,8 +181,7 @@ def _check_distinct(runs) -> None:
 
 def _scores(members: list[list], crops: np.ndarray) -> np.ndarray:
     """Each run's fold-ensemble scores of ``crops`` (one fold: its model's), averaged over the runs."""
-    per_run = [ensemble_scores(models, crops) if len(models) > 1 else models[0].scores(crops) for models in members]
-    return per_run[0] if len(per_run) == 1 else mean_scores(per_run)
+    return mean_scores([ensemble_scores(models, crops) for models in members])  # a mean of one is that one, exactly
 
 
 def _ensemble_words(runs, members) -> str:
