@@ -216,6 +216,8 @@ def hashed(name: str, value) -> bool:
     if value is None and name in UNHASHED_WHEN_NONE:
         return False
     return not (name in UNHASHED_VALUES and isinstance(value, str) and value in UNHASHED_VALUES[name])
+
+
 #: What config.json records beside the options (its hash, the grid searched, where the model came from).
 RECORDED_EXTRAS = ("config_hash", "param_grid", "model_source")
 
