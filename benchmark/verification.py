@@ -15,7 +15,7 @@ from pathlib import Path
 from .errors import FerBenchError, exception_text
 from .evaluations import EVALUATIONS, evaluation_of
 from .metrics import DUPLICATE_COLUMN, duplicate_flags
-from .record import INCOMPLETE_PREFIX, Broken, Run, check_identity, check_parts, read_run
+from .record import INCOMPLETE_PREFIX, Broken, Run, check_identity, check_parts, read_run, runs_inside
 
 
 def check_run(run: Run) -> str | None:
@@ -101,7 +101,7 @@ def load_run(folder: Path) -> Run:
     try:
         run = read_run(folder)
     except Broken as exc:
-        raise FerBenchError(f"{folder}: not a complete run ({exc})") from None
+        raise FerBenchError(f"{folder}: not a complete run ({exc}){runs_inside(folder)}") from None
     except Exception as exc:
         raise FerBenchError(f"{folder}: unreadable run ({exception_text(exc)})") from None
     problem = check_run(run)

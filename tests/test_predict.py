@@ -147,6 +147,7 @@ def test_no_detect_on_a_runs_own_test_images_gives_its_recorded_predictions(synt
 @pytest.mark.parametrize("args,fragment", [
     (["{run}", "missing.jpg"], "missing.jpg: no such file or folder"),
     (["{tmp}", "{img}"], "not a complete run"),
+    (["{runs}", "{img}"], "it holds run folders: give one of them, e.g. "),
     (["{run}", "{img}", "--every", "0"], "--every must be a positive number"),
     (["{run}", "{img}", "--out", "{tmp}/nowhere/p.csv"], "--out: "),
     (["{run}", "{img}", "--out", "{tmp}"], "a folder, expected the CSV file to write"),
@@ -159,7 +160,8 @@ def test_mistakes_are_one_line_errors_with_exit_2(synthetic_linear_run, tmp_path
     tampered = tmp_path / "runs" / synthetic_linear_run.run_dir.name
     shutil.copytree(synthetic_linear_run.run_dir, tampered)
     (tampered / "svm_fold-0.json").write_text((tampered / "svm_fold-0.json").read_text().replace("fold-0", "fold-1"))
-    filled = [a.format(run=synthetic_linear_run.run_dir, tmp=tmp_path, img=img, tampered=tampered) for a in args]
+    filled = [a.format(run=synthetic_linear_run.run_dir, runs=synthetic_linear_run.run_dir.parent, tmp=tmp_path,
+                       img=img, tampered=tampered) for a in args]
     out = [] if "--out" in args else ["--out", str(tmp_path / "p.csv")]
     result = CliRunner().invoke(app, ["predict", *filled, *out])
     assert result.exit_code == 2, result.output

@@ -22,7 +22,7 @@ from ..datasets import load_dataset
 from ..errors import FerBenchError, exception_text
 from ..options import DATA_KEYS, RECORDED_EXTRAS, options_hash
 from ..protocols import copies_in
-from ..record import Broken, Run, check_identity, check_parts, read_run
+from ..record import Broken, Run, check_identity, check_parts, read_run, runs_inside
 from ..saved_models import verified_model_path
 
 
@@ -69,9 +69,7 @@ def read_source(folder: str, model: str, model_file_of) -> Source:
     try:
         run = read_run(path)
     except Broken as exc:
-        held = sorted(p.parent.name for p in path.glob("*/metrics.json"))  # a runs/ folder, not one of its runs
-        hint = f"; it holds run folders: give one of them, e.g. {path / held[-1]}" if held else ""
-        raise FerBenchError(f"{where}: not a complete run ({exc}){hint}") from None
+        raise FerBenchError(f"{where}: not a complete run ({exc}){runs_inside(path)}") from None
     except Exception as exc:  # a damaged folder
         raise FerBenchError(f"{where}: unreadable run ({exception_text(exc)})") from None
     problem = check_identity(run) or check_parts(run)

@@ -7,7 +7,7 @@ through :func:`collect_runs` (complete, readable folders as :class:`Run`), and u
 are here, :func:`check_identity` and :func:`check_parts`; an evaluation mode adds its own).
 """
 
-from ._run import Broken, Run, collect_runs, read_run
+from ._run import Broken, Run, collect_runs, read_run, runs_inside
 from ._schema import (CONFIG, CROSS_DATASET_FILES, HISTORY, INCOMPLETE_PREFIX, MANIFEST, METRICS, PREDICTIONS,
                       REQUIRED_FILES, SCHEMA_VERSION, SEARCH, SOURCE_PREDICTIONS, SOURCE_SPLITS, SPLITS, TRAINING_ROLES)
 from ._upgrade import RunFacts, upgrade
@@ -17,4 +17,4 @@ from ._write import RunContent, SourcePart, write_run
 __all__ = ["CONFIG", "CROSS_DATASET_FILES", "HISTORY", "INCOMPLETE_PREFIX", "MANIFEST", "METRICS", "PREDICTIONS",
            "MISSING", "REQUIRED_FILES", "Run", "RunContent", "RunFacts", "SCHEMA_VERSION", "SEARCH",
            "SOURCE_PREDICTIONS", "SOURCE_SPLITS", "SPLITS", "SourcePart", "TRAINING_ROLES", "Broken", "check_identity",
-           "check_parts", "collect_runs", "first_difference", "read_run", "shown", "upgrade", "write_run"]
+           "check_parts", "collect_runs", "first_difference", "read_run", "runs_inside", "shown", "upgrade", "write_run"]

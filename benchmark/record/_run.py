@@ -132,6 +132,13 @@ class Broken(Exception):
     """A run folder that is not a complete run (the message says why)."""
 
 
+def runs_inside(folder: Path) -> str:
+    """For the error about a folder that is not a run: where it is a runs/ folder (it holds complete runs), a hint
+    naming one of them to give instead; else nothing."""
+    held = sorted(p.parent.name for p in Path(folder).glob(f"*/{METRICS}"))
+    return f"; it holds run folders: give one of them, e.g. {Path(folder) / held[-1]}" if held else ""
+
+
 def _json_object(path: Path) -> dict:
     """A run file that must hold a JSON object; anything else makes the run broken, naming the file."""
     try:
