@@ -61,8 +61,9 @@ def test_stale_incomplete_folders_are_cleaned_and_live_ones_kept(tmp_path, monke
     os.utime(old, (time.time() - 7200, time.time() - 7200))
     elsewhere = runs / f"{INCOMPLETE_PREFIX}other-host"
     elsewhere.mkdir()
+    # its last beat a second ago: live under the default TTL, stale under the 1 ms one below whatever the clock does
     (elsewhere / LEASE_FILE).write_text(json.dumps({"host": "another-host", "pid": 1, "token": "u",
-                                                    "heartbeat": time.time()}))
+                                                    "heartbeat": time.time() - 1}))
     young = runs / f"{INCOMPLETE_PREFIX}just-started"
     young.mkdir()
     assert folder_is_stale(elsewhere)[0] is False and folder_is_stale(young)[0] is False
